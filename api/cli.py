@@ -1,0 +1,220 @@
+"""The ``finder`` command. Other tools and scripts call it: keep these forms stable.
+
+::
+
+    finder import FILE [--crs wgs84|cgcs2000|gcj02|bd09] [--kind KIND] [--access ACCESS]
+                       [--report REJECTS.csv] [--dry-run]
+    finder export --format geojson|csv|gpkg --out FILE [--public-only]
+    finder nearest LON LAT [--crs ...] [--k N] [--kind KIND] [--json]
+    finder serve [--host 127.0.0.1] [--port 8000] [--workers N]
+
+Every command takes ``--store PATH`` (the GeoPackage; default ``FINDER_STORE``, else a copy of the
+bundled sample in the user's data directory). Exit status: 0 when the command ran (an import with
+rejected rows included), 2 for a usage error or an unreadable input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from geodata.errors import FinderError
+from geodata.schema import ACCESS_CLASSES, ANONYMOUS, KINDS, Viewer
+
+CRS_CHOICES = ("wgs84", "cgcs2000", "gcj02", "bd09")
+logger = logging.getLogger("finder")
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    from api.settings import Settings
+
+    if args.store:
+        return Path(args.store)
+    return Settings().store_path()
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    from geodata.store import GeoPackageStore
+
+    return GeoPackageStore(_store_path(args))
+
+
+def _districts(args: argparse.Namespace) -> Any:
+    from api.settings import Settings
+    from geodata.boundaries import load_districts
+
+    path = getattr(args, "boundaries", None) or Settings().boundaries
+    return load_districts(path)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a facility list; print the counts; write the reject report."""
+    from geodata.imports import import_file
+
+    store = _open_store(args)
+    try:
+        report = import_file(
+            store, args.file, crs=args.crs, kind=args.kind, access=args.access,
+            actor=args.actor, districts=_districts(args), dry_run=args.dry_run,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    finally:
+        store.close()
+    if args.report:
+        report.write_csv(args.report)
+    print(f"{report.total_rows} rows: {report.accepted} accepted "
+          f"({report.inserted} new, {report.updated} updated, {report.unchanged} unchanged), "
+          f"{report.rejected} rejected, {report.warnings} warnings"
+          + (" [dry run: nothing written]" if report.dry_run else ""))
+    for issue in report.issues[: args.show]:
+        print(f"  row {issue.row} {issue.level} {issue.field}: {issue.reason}")
+    if len(report.issues) > args.show:
+        print(f"  ... {len(report.issues) - args.show} more"
+              + (f" in {args.report}" if args.report else "; use --report FILE"))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the store as GeoJSON, CSV or GeoPackage (WGS-84)."""
+    import geopandas as gpd
+
+    from geodata.store import GeoPackageStore
+
+    store = _open_store(args)
+    try:
+        frame = store.frame()
+    finally:
+        store.close()
+    if args.public_only:
+        frame = frame[frame["access"] == "public"]
+    out = Path(args.out)
+    if args.format == "csv":
+        frame.to_csv(out, index=False, encoding="utf-8-sig")
+    elif args.format == "geojson":
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
+                               crs="EPSG:4326")
+        gdf["star_rating"] = gdf["star_rating"].astype("float")
+        gdf.to_file(out, driver="GeoJSON")
+    else:
+        if out.exists():
+            out.unlink()
+        target = GeoPackageStore(out)
+        try:
+            target.upsert_frame(frame, actor="export", source_name=str(_store_path(args)))
+        finally:
+            target.close()
+    print(f"exported {len(frame)} facilities to {out}")
+    return 0
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    """Print the nearest facilities the caller may use."""
+    from finder.index import FacilityIndex
+
+    store = _open_store(args)
+    try:
+        index = FacilityIndex.from_frame(store.frame())
+    finally:
+        store.close()
+    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
+    results = index.nearest(args.lon, args.lat, k=args.k, crs=args.crs,
+                            kinds=args.kind or None, viewer=viewer)
+    rows = []
+    for r in results:
+        facility = index.facility(r.position)
+        rows.append({
+            "id": r.facility_id, "name": facility["name"], "kind": facility["kind"],
+            "access": facility["access"], "distance_m": round(r.distance_m, 1),
+            "bearing_deg": round(r.bearing_deg, 1), "walk_s_est": round(r.walk_s_est),
+            "lon": r.lon, "lat": r.lat, "crs": r.crs, "address": facility["address"],
+            "opening_hours": facility["opening_hours"],
+        })
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['distance_m']:>9.1f} m  {row['kind']:<15} {row['id']:<24} "
+                  f"{row['name']}")
+        if not rows:
+            print("no facility found")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the API with uvicorn."""
+    import os
+
+    import uvicorn
+
+    if args.store:
+        os.environ["FINDER_STORE"] = str(Path(args.store).resolve())
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="finder", description="职工设施地图 facility finder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--store", help="GeoPackage store (default FINDER_STORE or the sample)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("import", cmd_import, "import a CSV/XLSX/GeoJSON/GeoPackage/Shapefile list")
+    p.add_argument("file")
+    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84",
+                   help="coordinate system of the file's coordinates (default wgs84)")
+    p.add_argument("--kind", choices=KINDS, help="kind for rows without one")
+    p.add_argument("--access", choices=ACCESS_CLASSES, help="access class for rows without one")
+    p.add_argument("--report", help="write every rejected row and warning to this CSV")
+    p.add_argument("--boundaries", help="district boundary file for adcode assignment")
+    p.add_argument("--actor", default="cli", help="name recorded in the audit trail")
+    p.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    p.add_argument("--show", type=int, default=20, help="issues to print (default 20)")
+
+    p = add("export", cmd_export, "export the store")
+    p.add_argument("--format", choices=("geojson", "csv", "gpkg"), required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--public-only", action="store_true", help="only public facilities")
+
+    p = add("nearest", cmd_nearest, "the nearest facilities to a point")
+    p.add_argument("lon", type=float)
+    p.add_argument("lat", type=float)
+    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--kind", choices=KINDS, action="append")
+    p.add_argument("--all-access", action="store_true",
+                   help="include members/employees facilities (administrators)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("serve", cmd_serve, "serve the API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``finder`` console command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except FinderError as exc:
+        print(f"finder {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

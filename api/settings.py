@@ -1,0 +1,83 @@
+"""Service settings, read from ``FINDER_*`` environment variables (the only place that reads them).
+
+=========================  ==========================================================================
+variable                   meaning
+=========================  ==========================================================================
+FINDER_STORE               GeoPackage file of the embedded store (default: the sample, copied into
+                           the user's data directory on first use)
+FINDER_DATABASE_URL        ``postgresql://...``: use PostgreSQL + PostGIS instead of the GeoPackage
+FINDER_BOUNDARIES          district boundary file (WGS-84 GeoJSON with adcode, name); default the
+                           bundled Shanghai districts
+FINDER_CALENDAR            holiday / make-up working day CSV (default the bundled one)
+FINDER_CORS_ORIGINS        comma-separated origins allowed to call the API from a browser
+FINDER_API_KEYS_FILE       JSON file of hashed API keys (see ``finder keys``)
+FINDER_APPROVAL_NO         审图号 printed on maps where a base map needs one
+FINDER_TIANDITU_KEY        Tianditu key for the Tianditu base map
+FINDER_LOG_LEVEL           logging level (INFO)
+=========================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from geodata.sample import BUNDLED_SAMPLE
+
+
+def default_store_path() -> Path:
+    """The GeoPackage in the user's data directory, created from the bundled sample if absent."""
+    path = Path(platformdirs.user_data_dir("zhigong-finder")) / "facilities.gpkg"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BUNDLED_SAMPLE, path)
+    return path
+
+
+class Settings(BaseSettings):
+    """All settings of the service; see the module docstring for the variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FINDER_", extra="ignore")
+
+    store: Path | None = None
+    database_url: str | None = None
+    boundaries: Path | None = None
+    calendar: Path | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys_file: Path | None = None
+    approval_no: str = ""
+    tianditu_key: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> Settings:
+        if self.store is not None and self.database_url:
+            raise ValueError("set FINDER_STORE or FINDER_DATABASE_URL, not both")
+        if self.database_url and not self.database_url.startswith(("postgresql://",
+                                                                     "postgres://")):
+            raise ValueError("FINDER_DATABASE_URL must start with postgresql://")
+        return self
+
+    def store_path(self) -> Path:
+        """The GeoPackage path, falling back to the user's data directory copy of the sample."""
+        return self.store if self.store is not None else default_store_path()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process (tests build their own ``Settings`` instead)."""
+    return Settings()

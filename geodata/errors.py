@@ -1,0 +1,84 @@
+"""Domain errors of the library packages, one place for all of them.
+
+Each class subclasses ``ValueError`` (bad input) or ``LookupError`` (missing thing) and carries a
+message that is safe to show to users. ``api/errors.py`` maps each class to an HTTP status once.
+"""
+
+from __future__ import annotations
+
+
+class FinderError(Exception):
+    """Base class of every domain error raised by geodata, finder and maps."""
+
+
+class InvalidInput(FinderError, ValueError):
+    """An input value is malformed; ``field`` names the offending parameter or column."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(FinderError, LookupError):
+    """A requested object does not exist (or is not visible to the caller)."""
+
+
+class UnknownDistrict(NotFound):
+    """A district adcode is not among the loaded district boundaries."""
+
+
+class InvalidStreetNetwork(InvalidInput):
+    """A street network file (OSM extract or saved ``.npz``) is unreadable or holds no streets."""
+
+
+class OffNetwork(FinderError, LookupError):
+    """A point or facility cannot be placed on the walking network.
+
+    Raised when no walking network is loaded, or the point lies farther than ``max_snap_m`` from
+    any street. Callers fall back to straight-line answers and mark them as such. ``snap_m`` is
+    the distance to the nearest street in metres when known (``None`` when there is no network or
+    no street within the search radius).
+    """
+
+    def __init__(self, message: str, *, snap_m: float | None = None) -> None:
+        super().__init__(message)
+        self.snap_m = snap_m
+
+
+class FacilityNotFound(NotFound):
+    """No facility has the given id (or the caller may not see it)."""
+
+
+class StoreError(FinderError, RuntimeError):
+    """The store cannot do what was asked (bad file, refused row, unknown schema version)."""
+
+
+class VersionConflict(FinderError, ValueError):
+    """A write was based on an outdated version of a facility (or the id is taken)."""
+
+
+class InvalidOpeningHours(InvalidInput):
+    """An ``opening_hours`` value is not valid OpenStreetMap opening-hours syntax.
+
+    The message names the expression and where parsing stopped; ``field`` is ``"opening_hours"``.
+    """
+
+
+class InvalidHolidayCalendar(InvalidInput):
+    """A holiday calendar file (CSV: date, type, name) is malformed; the message names the line."""
+
+
+class CalendarYearNotCovered(NotFound):
+    """A date lies in a year that the loaded holiday calendar does not cover."""
+
+
+class UnreadableFile(FinderError, ValueError):
+    """An input file cannot be read at all (missing, unknown type, wrong encoding, corrupt)."""
+
+
+class InvalidCoordinate(InvalidInput):
+    """A longitude or latitude is not a finite number in range (lon -180..180, lat -90..90)."""
+
+
+class InvalidQuery(InvalidInput):
+    """A query parameter is out of its domain (``k < 1``, a negative radius, an unknown kind)."""

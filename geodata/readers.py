@@ -1,0 +1,130 @@
+"""Readers for the lists unions keep: CSV, XLSX, GeoJSON, GeoPackage and Shapefile.
+
+Every reader returns a *raw frame*: all values as text (or ``None``), the original column headers,
+and a ``_row`` column with the row number a person sees in the source (for CSV and XLSX the
+spreadsheet row, the header being row 1; for vector files the 1-based feature number). Files with a
+geometry get ``_geom_lon`` / ``_geom_lat`` columns holding the point coordinates as text, in the
+file's coordinates (``_geom_crs`` says which system the file declared, if any).
+
+Chinese CSV comes in UTF-8, UTF-8 with a byte-order mark, or GBK/GB18030 (what Excel writes on a
+Chinese Windows): :func:`read_table` detects which.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geodata.errors import UnreadableFile
+
+logger = logging.getLogger(__name__)
+
+ROW = "_row"
+GEOM_LON = "_geom_lon"
+GEOM_LAT = "_geom_lat"
+GEOM_CRS = "_geom_crs"
+
+_CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode the bytes of a text file, trying UTF-8 (with or without BOM), then GB18030.
+
+    GB18030 is a superset of GBK and GB2312, so it reads what Excel writes on Chinese Windows.
+    Returns ``(text, encoding)``; raises :class:`UnreadableFile` if no encoding fits.
+    """
+    for encoding in _CSV_ENCODINGS:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFile("the file is neither UTF-8 nor GBK/GB18030 text")
+
+
+def _all_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip every cell; empty cells become ``None``; headers stripped too."""
+    frame = frame.astype(object)
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    for col in frame.columns:
+        values = frame[col]
+        text = values.where(values.isna(), values.astype(str).str.strip())
+        frame[col] = text.where(text.notna() & (text != ""), None)
+    return frame
+
+
+def read_csv_bytes(data: bytes) -> pd.DataFrame:
+    """A raw frame from the bytes of a CSV file (delimiter sniffed among , ; tab)."""
+    text, encoding = decode_text(data)
+    first = text.split("\n", 1)[0]
+    sep = max((",", ";", "\t"), key=first.count)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnreadableFile(f"not a readable CSV ({encoding}): {exc}") from exc
+    frame = _all_text(frame)
+    frame[ROW] = np.arange(2, len(frame) + 2)
+    blank = frame.drop(columns=[ROW]).isna().all(axis=1)
+    return frame[~blank].reset_index(drop=True)
+
+
+def read_xlsx_bytes(data: bytes) -> pd.DataFrame:
+    """A raw frame from the first sheet of an XLSX workbook."""
+    try:
+        frame = pd.read_excel(io.BytesIO(data), dtype=str, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many unrelated types for a bad workbook
+        raise UnreadableFile(f"not a readable XLSX workbook: {exc}") from exc
+    frame = _all_text(frame)
+    frame[ROW] = np.arange(2, len(frame) + 2)
+    blank = frame.drop(columns=[ROW]).isna().all(axis=1)
+    return frame[~blank].reset_index(drop=True)
+
+
+def read_vector(path: str | Path) -> pd.DataFrame:
+    """A raw frame from a GeoJSON, GeoPackage or Shapefile of points (first layer)."""
+    import pyogrio
+
+    try:
+        gdf = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio.errors.DataSourceError and GDAL errors
+        raise UnreadableFile(f"not a readable vector file: {exc}") from exc
+    crs = gdf.crs.to_string() if gdf.crs is not None else None
+    geoms = gdf.geometry
+    frame = _all_text(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
+    is_point = geoms.notna() & (geoms.geom_type == "Point")
+    lon = np.where(is_point, geoms.x.where(is_point), np.nan) if len(gdf) else np.array([])
+    lat = np.where(is_point, geoms.y.where(is_point), np.nan) if len(gdf) else np.array([])
+    frame[GEOM_LON] = [None if np.isnan(v) else repr(float(v)) for v in lon]
+    frame[GEOM_LAT] = [None if np.isnan(v) else repr(float(v)) for v in lat]
+    other = geoms.notna() & ~is_point
+    frame.loc[other.to_numpy(), GEOM_LON] = "not-a-point:" + geoms[other].geom_type
+    frame[GEOM_CRS] = crs
+    frame[ROW] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read any supported file into a raw frame, choosing the reader by the file's suffix.
+
+    Raises :class:`UnreadableFile` for a missing file, an unknown suffix or unreadable content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFile(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return read_csv_bytes(path.read_bytes())
+    if suffix in (".xlsx", ".xlsm"):
+        return read_xlsx_bytes(path.read_bytes())
+    if suffix in VECTOR_SUFFIXES:
+        return read_vector(path)
+    raise UnreadableFile(
+        f"unknown file type {suffix!r}: use CSV, XLSX, GeoJSON, GeoPackage or Shapefile"
+    )

@@ -1,0 +1,640 @@
+"""The facility store: a small interface and its embedded GeoPackage implementation.
+
+:class:`FacilityStore` is the interface every caller uses; :class:`GeoPackageStore` keeps the
+facilities in one GeoPackage file (an SQLite database any GIS opens: QGIS, GDAL, pyogrio), with
+
+* ``facilities``: a point feature table (WGS-84, EPSG:4326) with the columns of
+  :data:`geodata.schema.COLUMNS`;
+* ``facility_audit``: one row per change (who, when, what: the changed fields with old and new
+  values), registered as a GeoPackage attributes table;
+* ``imports``: one row per bulk import with its counts.
+
+Concurrency: the database runs in WAL mode, so readers keep reading a consistent snapshot while one
+writer imports; every write is one transaction (``BEGIN IMMEDIATE``), so a failure half way leaves
+the store as it was. Each facility has a ``version`` (its ETag): ``replace``/``patch``/``delete``
+take ``if_version`` and raise :class:`~geodata.errors.VersionConflict` when someone else changed it
+first. ``change_counter()`` grows with every committed write so that indexes know when to rebuild.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from geodata.errors import FacilityNotFound, StoreError, VersionConflict
+from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the table layout changes; ``GeoPackageStore`` refuses newer files.
+SCHEMA_VERSION = 1
+
+_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+_GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
+_SRS_ID = 4326
+
+_TEXT_COLUMNS = tuple(
+    c
+    for c in COLUMNS
+    if c not in ("lon", "lat", "star_rating", "area_m2", "version")
+)
+_NUMERIC = {"lon": "REAL NOT NULL", "lat": "REAL NOT NULL", "star_rating": "INTEGER",
+            "area_m2": "REAL", "version": "INTEGER NOT NULL"}
+
+
+class FacilityStore(Protocol):
+    """What every store offers. Frames have the columns of :data:`geodata.schema.COLUMNS`."""
+
+    def frame(self) -> pd.DataFrame:
+        """Every facility, one row each, ordered by id."""
+        ...
+
+    def get(self, facility_id: str) -> Facility:
+        """One facility; raises :class:`FacilityNotFound`."""
+        ...
+
+    def query(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        adcode: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Facilities inside a WGS-84 bbox (minlon, minlat, maxlon, maxlat), a district, kinds."""
+        ...
+
+    def upsert_frame(
+        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+    ) -> ImportCounts:
+        """Insert or update many validated rows in one transaction."""
+        ...
+
+    def create(self, facility: Facility, *, actor: str) -> Facility: ...
+
+    def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility: ...
+
+    def patch(
+        self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
+    ) -> Facility: ...
+
+    def delete(self, facility_id: str, *, actor: str, if_version: int | None) -> None: ...
+
+    def audit(self, facility_id: str | None = None, *, limit: int = 100) -> list[AuditEntry]: ...
+
+    def change_counter(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class ImportCounts(dict[str, int]):
+    """``{"inserted": n, "updated": m}`` for one bulk write."""
+
+
+class AuditEntry(dict[str, Any]):
+    """One audit row: seq, at (UTC ISO), actor, action, facility_id, import_id, changes."""
+
+
+def now_utc() -> str:
+    """The current UTC time as an ISO 8601 string with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def point_blobs(lon: np.ndarray, lat: np.ndarray, srs_id: int = _SRS_ID) -> list[bytes]:
+    """GeoPackage binary geometries (header + little-endian WKB point) for many points."""
+    n = len(lon)
+    rec = np.zeros(
+        n,
+        dtype=[("magic", "S2"), ("ver", "u1"), ("flags", "u1"), ("srs", "<i4"),
+               ("bo", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")],
+    )
+    rec["magic"] = b"GP"
+    rec["flags"] = 0b00000001  # little endian, no envelope, not empty
+    rec["srs"] = srs_id
+    rec["bo"] = 1
+    rec["type"] = 1
+    rec["x"] = lon
+    rec["y"] = lat
+    raw = rec.tobytes()
+    size = rec.dtype.itemsize
+    return [raw[i * size : (i + 1) * size] for i in range(n)]
+
+
+def point_from_blob(blob: bytes) -> tuple[float, float]:
+    """(lon, lat) of a GeoPackage point blob written by :func:`point_blobs` or GDAL."""
+    flags = blob[3]
+    envelope = (0, 32, 48, 48, 64)[(flags >> 1) & 0b111]
+    start = 8 + envelope
+    order = "<" if blob[start] == 1 else ">"
+    x, y = struct.unpack_from(order + "dd", blob, start + 5)
+    return x, y
+
+
+def _to_db(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, tuple | list):
+        return ";".join(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+class GeoPackageStore:
+    """Facilities in a GeoPackage file. Open with :meth:`open`; thread-safe; one writer at a time.
+
+    Parameters
+    ----------
+    path
+        The ``.gpkg`` file; created with the schema when it does not exist.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as con:
+            self._ensure_schema(con)
+
+    # -- connections ---------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                              check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+            with self._all_lock:
+                self._all.append(con)
+        yield con
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, self._connection() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute(
+                "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
+                "WHERE key = 'change_counter'"
+            )
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._all_lock:
+            for con in self._all:
+                con.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- schema --------------------------------------------------------------------------------
+    def _ensure_schema(self, con: sqlite3.Connection) -> None:
+        exists = con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_meta'"
+        ).fetchone()
+        if exists:
+            row = con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}; this program knows "
+                    f"{SCHEMA_VERSION}: upgrade the program"
+                )
+            return
+        cols = ",\n  ".join(
+            f'"{c}" {_NUMERIC[c]}' if c in _NUMERIC else f'"{c}" TEXT' for c in COLUMNS
+            if c != "id"
+        )
+        con.executescript(
+            f"""
+            PRAGMA application_id = {_GPKG_APPLICATION_ID};
+            PRAGMA user_version = {_GPKG_USER_VERSION};
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+              srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
+              organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+              definition TEXT NOT NULL, description TEXT);
+            INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES
+              ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', NULL),
+              ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL),
+              ('WGS 84 geodetic', 4326, 'EPSG', 4326,
+               'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
+               || 'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
+               || 'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,'
+               || 'AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],'
+               || 'AUTHORITY["EPSG","4326"]]', 'longitude/latitude on the WGS 84 ellipsoid');
+            CREATE TABLE IF NOT EXISTS gpkg_contents (
+              table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+              identifier TEXT UNIQUE, description TEXT DEFAULT '',
+              last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+              min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+              CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id)
+                REFERENCES gpkg_spatial_ref_sys(srs_id));
+            CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+              table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+              geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL,
+              z TINYINT NOT NULL, m TINYINT NOT NULL,
+              CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+              CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+              CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+            CREATE TABLE facilities (
+              fid INTEGER PRIMARY KEY AUTOINCREMENT,
+              geom BLOB NOT NULL,
+              "id" TEXT NOT NULL UNIQUE,
+              {cols},
+              CHECK (lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90),
+              CHECK (kind IN ('mother_room','worker_station','rest_stop')),
+              CHECK (access IN ('public','members','employees')),
+              CHECK (status IN ('open','temporarily_closed','closed')),
+              CHECK (star_rating IS NULL OR star_rating BETWEEN 1 AND 5),
+              CHECK (access <> 'employees' OR organization IS NOT NULL));
+            CREATE INDEX facilities_adcode ON facilities(adcode);
+            CREATE INDEX facilities_kind ON facilities(kind);
+            CREATE INDEX facilities_lonlat ON facilities(lon, lat);
+            CREATE TABLE facility_audit (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+              action TEXT NOT NULL, facility_id TEXT NOT NULL, import_id INTEGER,
+              changes TEXT);
+            CREATE INDEX facility_audit_id ON facility_audit(facility_id);
+            CREATE TABLE imports (
+              import_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+              actor TEXT NOT NULL, source_name TEXT, inserted INTEGER, updated INTEGER);
+            CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}'),
+                                          ('change_counter', '0');
+            INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id)
+              VALUES ('facilities', 'features', 'facilities',
+                      'Trade-union facilities (WGS-84)', {_SRS_ID}),
+                     ('facility_audit', 'attributes', 'facility_audit',
+                      'Audit trail of facility changes', NULL),
+                     ('imports', 'attributes', 'imports', 'Bulk imports', NULL);
+            INSERT INTO gpkg_geometry_columns VALUES
+              ('facilities', 'geom', 'POINT', {_SRS_ID}, 0, 0);
+            COMMIT;
+            """
+        )
+        # The GeoPackage header fields live in the main file: write them out of the WAL now.
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _read(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        with self._connection() as con:
+            cur = con.execute(f"SELECT {cols} FROM facilities {where} ORDER BY id", params)
+            rows = cur.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+        return _typed(frame)
+
+    def frame(self) -> pd.DataFrame:
+        """Every facility, ordered by id."""
+        return self._read()
+
+    def get(self, facility_id: str) -> Facility:
+        """One facility by id; raises :class:`FacilityNotFound`."""
+        frame = self._read("WHERE id = ?", (facility_id,))
+        if frame.empty:
+            raise FacilityNotFound(f"no facility with id {facility_id!r}")
+        return facility_from_row(frame.iloc[0].to_dict())
+
+    def query(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        adcode: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Facilities inside a WGS-84 bbox ``(minlon, minlat, maxlon, maxlat)``, district, kinds."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if bbox is not None:
+            clauses.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+            params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        if adcode is not None:
+            clauses.append("adcode = ?")
+            params.append(adcode)
+        if kinds:
+            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params += list(kinds)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._read(where, params)
+
+    def change_counter(self) -> int:
+        """A number that grows with every committed write (by any process)."""
+        with self._connection() as con:
+            row = con.execute("SELECT value FROM store_meta WHERE key='change_counter'").fetchone()
+        return int(row[0])
+
+    def audit(self, facility_id: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries, newest first, optionally for one facility."""
+        sql = "SELECT seq, at, actor, action, facility_id, import_id, changes FROM facility_audit"
+        params: tuple[Any, ...] = ()
+        if facility_id is not None:
+            sql += " WHERE facility_id = ?"
+            params = (facility_id,)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        with self._connection() as con:
+            rows = con.execute(sql, (*params, limit)).fetchall()
+        keys = ("seq", "at", "actor", "action", "facility_id", "import_id", "changes")
+        out = []
+        for row in rows:
+            entry = AuditEntry(zip(keys, row, strict=True))
+            entry["changes"] = json.loads(entry["changes"]) if entry["changes"] else None
+            out.append(entry)
+        return out
+
+    # -- writes --------------------------------------------------------------------------------
+    def upsert_frame(
+        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+    ) -> ImportCounts:
+        """Insert new ids and update existing ones, all in one transaction.
+
+        ``frame`` must be validated already (see :mod:`geodata.imports`) and have unique ids.
+        Updated rows get ``version + 1`` and an audit entry with the changed fields; new rows an
+        ``import`` audit entry. Raises :class:`StoreError` if the database refuses a row; then
+        nothing is written.
+        """
+        if frame["id"].duplicated().any():
+            raise StoreError("upsert_frame needs unique ids")
+        at = now_utc()
+        with self._transaction() as con:
+            cur = con.execute(
+                "INSERT INTO imports (at, actor, source_name) VALUES (?, ?, ?)",
+                (at, actor, source_name),
+            )
+            import_id = cur.lastrowid
+            existing = self._existing(con, frame["id"].tolist())
+            is_new = ~frame["id"].isin(existing.index)
+            new = frame[is_new]
+            old = frame[~is_new]
+            self._insert_rows(con, new, at=at, version=np.ones(len(new), dtype=np.int64))
+            audit: list[tuple[Any, ...]] = [
+                (at, actor, "create", fid, import_id, None) for fid in new["id"].tolist()
+            ]
+            if len(old):
+                before = existing.loc[old["id"].tolist()]
+                changed_rows = []
+                for after_row, (_, before_row) in zip(
+                    old.to_dict("records"), before.iterrows(), strict=True
+                ):
+                    diff = _diff(before_row.to_dict(), after_row)
+                    if diff:
+                        changed_rows.append(after_row)
+                        audit.append((at, actor, "update", after_row["id"], import_id,
+                                      json.dumps(diff, ensure_ascii=False, default=str)))
+                if changed_rows:
+                    changed = pd.DataFrame(changed_rows, columns=old.columns)
+                    ids = changed["id"].tolist()
+                    con.executemany("DELETE FROM facilities WHERE id = ?", [(i,) for i in ids])
+                    prev = existing.loc[ids]
+                    changed = changed.assign(created_at=prev["created_at"].to_numpy())
+                    self._insert_rows(con, changed, at=at,
+                                      version=prev["version"].to_numpy(np.int64) + 1,
+                                      keep_created=True)
+                    updated = len(changed_rows)
+                else:
+                    updated = 0
+            else:
+                updated = 0
+            con.executemany(
+                "INSERT INTO facility_audit (at, actor, action, facility_id, import_id, changes)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                audit,
+            )
+            con.execute(
+                "UPDATE imports SET inserted = ?, updated = ? WHERE import_id = ?",
+                (len(new), updated, import_id),
+            )
+            self._touch_contents(con)
+        return ImportCounts(inserted=len(new), updated=updated, unchanged=len(old) - updated)
+
+    def _existing(self, con: sqlite3.Connection, ids: list[str]) -> pd.DataFrame:
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id TEXT PRIMARY KEY)")
+        con.execute("DELETE FROM _ids")
+        con.executemany("INSERT OR IGNORE INTO _ids VALUES (?)", [(i,) for i in ids])
+        rows = con.execute(
+            f"SELECT {cols} FROM facilities WHERE id IN (SELECT id FROM _ids)"
+        ).fetchall()
+        con.execute("DELETE FROM _ids")
+        return _typed(pd.DataFrame.from_records(rows, columns=list(COLUMNS))).set_index(
+            "id", drop=False
+        )
+
+    def _insert_rows(
+        self,
+        con: sqlite3.Connection,
+        frame: pd.DataFrame,
+        *,
+        at: str,
+        version: np.ndarray,
+        keep_created: bool = False,
+    ) -> None:
+        if frame.empty:
+            return
+        data = {c: frame[c] if c in frame else None for c in EDITABLE_COLUMNS}
+        table = pd.DataFrame(data, index=frame.index)
+        table["created_at"] = frame["created_at"].to_numpy() if keep_created else at
+        table["updated_at"] = at
+        table["version"] = version
+        table = table[list(COLUMNS)].astype(object).where(table.notna(), None)
+        records = [tuple(_to_db(v) for v in row) for row in table.itertuples(index=False)]
+        geoms = point_blobs(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        marks = ", ".join("?" * (len(COLUMNS) + 1))
+        try:
+            con.executemany(
+                f"INSERT INTO facilities (geom, {cols}) VALUES ({marks})",
+                [(g, *r) for g, r in zip(geoms, records, strict=True)],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"the store refused a row: {exc}") from exc
+
+    def _touch_contents(self, con: sqlite3.Connection) -> None:
+        con.execute(
+            "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+            "min_x = (SELECT min(lon) FROM facilities), min_y = (SELECT min(lat) FROM facilities),"
+            " max_x = (SELECT max(lon) FROM facilities), max_y = (SELECT max(lat) FROM facilities)"
+            " WHERE table_name = 'facilities'"
+        )
+
+    def _current(self, con: sqlite3.Connection, facility_id: str) -> dict[str, Any]:
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        row = con.execute(f"SELECT {cols} FROM facilities WHERE id = ?", (facility_id,)).fetchone()
+        if row is None:
+            raise FacilityNotFound(f"no facility with id {facility_id!r}")
+        return _typed(pd.DataFrame([row], columns=list(COLUMNS))).iloc[0].to_dict()
+
+    def create(self, facility: Facility, *, actor: str) -> Facility:
+        """Add a new facility; raises :class:`VersionConflict` if the id exists."""
+        at = now_utc()
+        with self._transaction() as con:
+            if con.execute("SELECT 1 FROM facilities WHERE id = ?", (facility.id,)).fetchone():
+                raise VersionConflict(f"a facility with id {facility.id!r} exists already")
+            frame = pd.DataFrame([facility.to_row()])
+            self._insert_rows(con, frame, at=at, version=np.array([1]))
+            self._audit(con, at, actor, "create", facility.id, None)
+            self._touch_contents(con)
+        return self.get(facility.id)
+
+    def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility:
+        """Replace every editable field of an existing facility."""
+        return self._write_one(facility.id, facility.to_row(), actor=actor,
+                               if_version=if_version, action="replace")
+
+    def patch(
+        self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
+    ) -> Facility:
+        """Change some fields of a facility; the result is validated as a whole."""
+        refused = (set(changes) - set(EDITABLE_COLUMNS)) | ({"id"} & set(changes))
+        if refused:
+            raise StoreError(f"fields that cannot be patched: {sorted(refused)}")
+        return self._write_one(facility_id, changes, actor=actor, if_version=if_version,
+                               action="patch")
+
+    def _write_one(
+        self,
+        facility_id: str,
+        changes: dict[str, Any],
+        *,
+        actor: str,
+        if_version: int | None,
+        action: str,
+    ) -> Facility:
+        at = now_utc()
+        with self._transaction() as con:
+            before = self._current(con, facility_id)
+            _check_version(facility_id, before["version"], if_version)
+            merged = {k: before[k] for k in EDITABLE_COLUMNS} | {
+                k: v for k, v in changes.items() if k in EDITABLE_COLUMNS
+            }
+            facility = Facility.model_validate(_clean_row(merged))
+            after = facility.to_row()
+            diff = _diff(before, after)
+            if not diff:
+                return facility_from_row(before)
+            con.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))
+            frame = pd.DataFrame([after]).assign(created_at=before["created_at"])
+            self._insert_rows(con, frame, at=at, version=np.array([before["version"] + 1]),
+                              keep_created=True)
+            self._audit(con, at, actor, action, facility_id, diff)
+            self._touch_contents(con)
+        return self.get(facility_id)
+
+    def delete(self, facility_id: str, *, actor: str, if_version: int | None) -> None:
+        """Remove a facility; its last state stays in the audit trail."""
+        at = now_utc()
+        with self._transaction() as con:
+            before = self._current(con, facility_id)
+            _check_version(facility_id, before["version"], if_version)
+            con.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))
+            snapshot = {k: [_to_db(before[k]), None] for k in EDITABLE_COLUMNS}
+            self._audit(con, at, actor, "delete", facility_id, snapshot)
+            self._touch_contents(con)
+
+    def _audit(
+        self,
+        con: sqlite3.Connection,
+        at: str,
+        actor: str,
+        action: str,
+        facility_id: str,
+        changes: dict[str, Any] | None,
+    ) -> None:
+        con.execute(
+            "INSERT INTO facility_audit (at, actor, action, facility_id, changes)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (at, actor, action, facility_id,
+             json.dumps(changes, ensure_ascii=False, default=str) if changes else None),
+        )
+
+
+def _check_version(facility_id: str, current: int, if_version: int | None) -> None:
+    if if_version is not None and int(if_version) != int(current):
+        raise VersionConflict(
+            f"facility {facility_id!r} is at version {current}, not {if_version}: "
+            "someone else changed it; fetch it again and reapply your change"
+        )
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a raw frame read from the database the dtypes of a facility frame."""
+    frame["lon"] = frame["lon"].astype(float)
+    frame["lat"] = frame["lat"].astype(float)
+    frame["star_rating"] = frame["star_rating"].astype("Int64")
+    frame["area_m2"] = frame["area_m2"].astype(float)
+    frame["version"] = frame["version"].astype("int64")
+    for c in _TEXT_COLUMNS:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    frame["amenities"] = frame["amenities"].fillna("")
+    return frame
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            out[key] = None
+        elif isinstance(value, np.integer):
+            out[key] = int(value)
+        elif isinstance(value, np.floating):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    if out.get("amenities") is None:
+        out["amenities"] = ()
+    return out
+
+
+def facility_from_row(row: dict[str, Any]) -> Facility:
+    """A :class:`Facility` from a facility-frame row."""
+    return Facility.model_validate(_clean_row(row))
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """The editable fields whose value differs: ``{field: [old, new]}``."""
+    out: dict[str, list[Any]] = {}
+    for key in EDITABLE_COLUMNS:
+        if key not in after:
+            continue
+        old, new = _to_db(before.get(key)), _to_db(after.get(key))
+        if old in ("", None) and new in ("", None):
+            continue
+        if isinstance(old, int | float) and isinstance(new, int | float):
+            if float(old) == float(new):
+                continue
+        elif old == new:
+            continue
+        out[key] = [old, new]
+    return out
