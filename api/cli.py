@@ -126,7 +126,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
                             kinds=args.kind or None, viewer=viewer)
     rows = []
     for r in results:
-        facility = index.facility(r.position)
+        facility = index.record(r.position)
         rows.append({
             "id": r.facility_id, "name": facility["name"], "kind": facility["kind"],
             "access": facility["access"], "distance_m": round(r.distance_m, 1),

@@ -82,3 +82,10 @@ class InvalidCoordinate(InvalidInput):
 
 class InvalidQuery(InvalidInput):
     """A query parameter is out of its domain (``k < 1``, a negative radius, an unknown kind)."""
+
+
+class UnknownCRS(InvalidInput):
+    """A coordinate-system name is not one of the supported systems or their aliases.
+
+    Raised by ``geodata.crs.parse_crs``; the message lists the accepted names.
+    """

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from geodata.errors import UnreadableFile
 
@@ -98,13 +99,16 @@ def read_vector(path: str | Path) -> pd.DataFrame:
     crs = gdf.crs.to_string() if gdf.crs is not None else None
     geoms = gdf.geometry
     frame = _all_text(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
-    is_point = geoms.notna() & (geoms.geom_type == "Point")
-    lon = np.where(is_point, geoms.x.where(is_point), np.nan) if len(gdf) else np.array([])
-    lat = np.where(is_point, geoms.y.where(is_point), np.nan) if len(gdf) else np.array([])
+    is_point = (geoms.notna() & (geoms.geom_type == "Point") & ~geoms.is_empty).to_numpy()
+    values = geoms.to_numpy()
+    lon = np.full(len(gdf), np.nan)
+    lat = np.full(len(gdf), np.nan)
+    lon[is_point] = shapely.get_x(values[is_point])
+    lat[is_point] = shapely.get_y(values[is_point])
     frame[GEOM_LON] = [None if np.isnan(v) else repr(float(v)) for v in lon]
     frame[GEOM_LAT] = [None if np.isnan(v) else repr(float(v)) for v in lat]
-    other = geoms.notna() & ~is_point
-    frame.loc[other.to_numpy(), GEOM_LON] = "not-a-point:" + geoms[other].geom_type
+    other = (geoms.notna() & ~geoms.is_empty).to_numpy() & ~is_point
+    frame.loc[other, GEOM_LON] = [f"not-a-point:{t}" for t in geoms[other].geom_type]
     frame[GEOM_CRS] = crs
     frame[ROW] = np.arange(1, len(frame) + 1)
     return frame

@@ -237,7 +237,7 @@ def normalize_opening_hours(value: str) -> str:
     if not opening_hours.validate(text):
         try:
             opening_hours.OpeningHours(text)
-        except SyntaxError as exc:
+        except opening_hours.ParserError as exc:
             reason = str(exc).strip().splitlines()
             detail = reason[-1].strip(" =") if reason else "syntax error"
             raise InvalidOpeningHours(

@@ -156,7 +156,7 @@ def test_reimport_updates_and_audits(store: FacilityStore, tmp_path: Path) -> No
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
     raw = read_table(GBK_LIST).drop(columns=["_row"])
     raw.loc[raw["编号"] == "JA-001", "名称"] = "静安寺工会驿站（更名）"
-    path = tmp_path / "changed.csv"
+    path = tmp_path / GBK_LIST.name  # same list name: the source field stays the same
     raw.to_csv(path, index=False, encoding="utf-8-sig")
     third = import_file(store, path, actor="staff-1")
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 3)

@@ -1,0 +1,88 @@
+"""The ``finder`` command as scripts call it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def finder(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})}, check=False)
+
+
+@pytest.fixture
+def gpkg(tmp_path: Path) -> Path:
+    from geodata.sample import write_sample
+
+    path = tmp_path / "store.gpkg"
+    write_sample(path, 200)
+    return path
+
+
+def test_import_prints_counts_and_writes_the_report(tmp_path: Path) -> None:
+    store = tmp_path / "new.gpkg"
+    report = tmp_path / "rejects.csv"
+    done = finder("import", str(DATA / "union_list_gbk.csv"), "--store", str(store),
+                  "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert "12 rows: 4 accepted (4 new, 0 updated, 0 unchanged), 8 rejected" in done.stdout
+    rejects = pd.read_csv(report, encoding="utf-8-sig")
+    assert rejects.loc[rejects["level"] == "rejected", "row"].nunique() == 8
+    assert "read 12 rows" in done.stderr  # progress lines
+
+
+def test_unreadable_file_exits_non_zero(tmp_path: Path) -> None:
+    done = finder("import", str(tmp_path / "missing.csv"), "--store", str(tmp_path / "s.gpkg"))
+    assert done.returncode == 2
+    assert "no such file" in done.stderr
+
+
+def test_store_from_environment(gpkg: Path) -> None:
+    done = finder("nearest", "121.4737", "31.2304", "--json", env={"FINDER_STORE": str(gpkg)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)
+
+
+def test_nearest_json_is_public_only_by_default(gpkg: Path) -> None:
+    done = finder("nearest", "121.4737", "31.2304", "--k", "10", "--json", "--store", str(gpkg))
+    rows = json.loads(done.stdout)
+    assert len(rows) == 10
+    assert {r["access"] for r in rows} == {"public"}
+    assert [r["distance_m"] for r in rows] == sorted(r["distance_m"] for r in rows)
+    everyone = json.loads(finder("nearest", "121.4737", "31.2304", "--k", "10", "--json",
+                                 "--all-access", "--store", str(gpkg)).stdout)
+    assert everyone[0]["distance_m"] <= rows[0]["distance_m"]
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "csv", "gpkg"])
+def test_export_round_trips(gpkg: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"out.{fmt}"
+    done = finder("export", "--format", fmt, "--out", str(out), "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    assert "exported 200 facilities" in done.stdout
+    if fmt == "csv":
+        ids = set(pd.read_csv(out, encoding="utf-8-sig")["id"])
+    else:
+        layer = "facilities" if fmt == "gpkg" else None
+        ids = set(pyogrio.read_dataframe(out, layer=layer)["id"])
+    again = tmp_path / "again.gpkg"
+    imported = finder("import", str(out), "--store", str(again))
+    assert imported.returncode == 0, imported.stderr
+    assert "200 rows: 200 accepted" in imported.stdout
+    assert len(ids) == 200
+
+
+def test_export_public_only(gpkg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "public.csv"
+    finder("export", "--format", "csv", "--out", str(out), "--public-only", "--store", str(gpkg))
+    assert set(pd.read_csv(out, encoding="utf-8-sig")["access"]) == {"public"}
