@@ -167,10 +167,13 @@ def import_frame(
     t0 = time.perf_counter()
     accepted, issues = validate_frame(raw, crs=crs, default_kind=kind, default_access=access,
                                       source=source_name)
+    malformed = raw.attrs.get("malformed", [])
+    issues += [Issue(row, "row", None, reason) for row, reason in malformed]
     if districts is not None:
         _fill_districts(accepted, districts, issues)
-        issues.sort(key=lambda it: (it.row, it.level != "rejected"))
-    report = ImportReport(source_name=source_name, total_rows=len(raw), accepted=len(accepted),
+    issues.sort(key=lambda it: (it.row, it.level != "rejected"))
+    report = ImportReport(source_name=source_name, total_rows=len(raw) + len(malformed),
+                          accepted=len(accepted),
                           issues=issues, dry_run=dry_run)
     say(f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "
         f"in {time.perf_counter() - t0:.1f} s")

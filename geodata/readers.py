@@ -12,6 +12,7 @@ Chinese Windows): :func:`read_table` detects which.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 from pathlib import Path
@@ -60,18 +61,67 @@ def _all_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_csv_bytes(data: bytes) -> pd.DataFrame:
-    """A raw frame from the bytes of a CSV file (delimiter sniffed among , ; tab)."""
+    """A raw frame from the bytes of a CSV file (delimiter sniffed among , ; tab).
+
+    A row with the wrong number of cells does not stop the file: it comes back in
+    ``frame.attrs["malformed"]`` as ``(row, reason)`` pairs, and the other rows keep their
+    spreadsheet row numbers. Parsing is pyarrow's multi-threaded CSV reader.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
     text, encoding = decode_text(data)
     first = text.split("\n", 1)[0]
     sep = max((",", ";", "\t"), key=first.count)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+    malformed: list[tuple[int, str]] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        line = row.number if row.number is not None else -1
+        malformed.append((line, f"expected {row.expected_columns} cells, got {row.actual_columns}"))
+        return "skip"
+
+    raw = text.encode("utf-8")
+
+    def parse(use_threads: bool) -> pa.Table:
+        malformed.clear()
+        return pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(use_threads=use_threads),
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False,
+                                             invalid_row_handler=skip, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header}, strings_can_be_null=True,
+                null_values=[""], quoted_strings_can_be_null=True,
+            ),
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+        table = parse(use_threads=True)
+        if malformed:  # row numbers of bad rows are only known to the single-threaded reader
+            table = parse(use_threads=False)
+    except (pa.ArrowInvalid, csv.Error) as exc:
         raise UnreadableFile(f"not a readable CSV ({encoding}): {exc}") from exc
-    frame = _all_text(frame)
-    frame[ROW] = np.arange(2, len(frame) + 2)
+    columns = {
+        name: pc.if_else(pc.equal(trimmed, ""), None, trimmed)
+        for name, trimmed in (
+            (name, pc.utf8_trim_whitespace(table.column(i)))
+            for i, name in enumerate(table.column_names)
+        )
+    }
+    frame = pd.DataFrame(
+        {
+            str(name).strip().lstrip("\ufeff"): col.to_numpy(zero_copy_only=False)
+            for name, col in columns.items()
+        },
+        dtype=object,
+    )
+    rows = np.arange(2, len(frame) + 2)
+    for line, _ in sorted(malformed):
+        rows[rows >= line] += 1
+    frame[ROW] = rows
+    frame.attrs["malformed"] = sorted(malformed)
     blank = frame.drop(columns=[ROW]).isna().all(axis=1)
     return frame[~blank].reset_index(drop=True)
 

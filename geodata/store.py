@@ -183,6 +183,8 @@ class GeoPackageStore:
                               check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA cache_size=-262144")
+        con.execute("PRAGMA temp_store=MEMORY")
         con.execute("PRAGMA foreign_keys=ON")
         return con
 
@@ -281,7 +283,6 @@ class GeoPackageStore:
               CHECK (star_rating IS NULL OR star_rating BETWEEN 1 AND 5),
               CHECK (access <> 'employees' OR organization IS NOT NULL));
             CREATE INDEX facilities_adcode ON facilities(adcode);
-            CREATE INDEX facilities_kind ON facilities(kind);
             CREATE INDEX facilities_lonlat ON facilities(lon, lat);
             CREATE TABLE facility_audit (
               seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
@@ -441,6 +442,9 @@ class GeoPackageStore:
 
     def _existing(self, con: sqlite3.Connection, ids: list[str]) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        if con.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:
+            empty = pd.DataFrame(columns=list(COLUMNS))
+            return _typed(empty).set_index("id", drop=False)
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id TEXT PRIMARY KEY)")
         con.execute("DELETE FROM _ids")
         con.executemany("INSERT OR IGNORE INTO _ids VALUES (?)", [(i,) for i in ids])
@@ -463,13 +467,24 @@ class GeoPackageStore:
     ) -> None:
         if frame.empty:
             return
-        data = {c: frame[c] if c in frame else None for c in EDITABLE_COLUMNS}
-        table = pd.DataFrame(data, index=frame.index)
-        table["created_at"] = frame["created_at"].to_numpy() if keep_created else at
-        table["updated_at"] = at
-        table["version"] = version
-        table = table[list(COLUMNS)].astype(object).where(table.notna(), None)
-        records = [tuple(_to_db(v) for v in row) for row in table.itertuples(index=False)]
+        n = len(frame)
+        values: dict[str, list[Any]] = {}
+        for col in EDITABLE_COLUMNS:
+            if col not in frame:
+                values[col] = [None] * n
+            elif col == "star_rating":
+                values[col] = [None if pd.isna(v) else int(v) for v in frame[col]]
+            elif col in ("verified_at",):
+                values[col] = [_to_db(v) for v in frame[col]]
+            else:
+                values[col] = frame[col].to_numpy(dtype=object, na_value=None).tolist()
+        values["amenities"] = [v or "" for v in values["amenities"]]
+        values["created_at"] = (
+            [_to_db(v) for v in frame["created_at"]] if keep_created else [at] * n
+        )
+        values["updated_at"] = [at] * n
+        values["version"] = np.asarray(version, dtype=np.int64).tolist()
+        records = list(zip(*(values[c] for c in COLUMNS), strict=True))
         geoms = point_blobs(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
         marks = ", ".join("?" * (len(COLUMNS) + 1))

@@ -250,12 +250,17 @@ def normalize_opening_hours(value: str) -> str:
     return text
 
 
+_UNIT = re.compile(r"(㎡|平方米|平米|m2|m²|°)$")
+
+
 def _to_float(series: pd.Series) -> pd.Series:
-    text = series.astype(object).where(series.notna(), None)
-    cleaned = text.map(
-        lambda v: None if v is None else re.sub(r"(㎡|平方米|平米|m2|m²|°)$", "", str(v)).strip()
-    )
-    return pd.to_numeric(cleaned, errors="coerce")
+    """Numbers from text; a trailing unit (㎡, 平方米, m2, °) is allowed; else NaN."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    retry = numbers.isna() & series.notna()
+    if retry.any():
+        cleaned = series[retry].map(lambda v: _UNIT.sub("", str(v)).strip())
+        numbers[retry] = pd.to_numeric(cleaned, errors="coerce")
+    return numbers.astype(float)
 
 
 def _parse_date(value: str) -> str | None:

@@ -212,3 +212,24 @@ def test_unreadable_files_raise_a_clear_error(
         path.write_bytes(content)
     with pytest.raises(UnreadableFile, match=message):
         import_file(store, path)
+
+
+def test_malformed_rows_are_rejected_and_row_numbers_kept(
+    store: FacilityStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "名称,类型,经度,纬度,开放对象\n"
+        "甲驿站,工会驿站,121.45,31.22,公开\n"
+        "\n"
+        "乙驿站,工会驿站,121.46,31.23,公开,多余的格子\n"
+        '"丙\n驿站",工会驿站,121.47,31.24,公开\n'
+        "丁驿站,便利店,121.48,31.25,公开\n",
+        encoding="utf-8",
+    )
+    report = import_file(store, path)
+    assert report.total_rows == 4
+    assert (report.accepted, report.rejected) == (2, 2)
+    assert _reasons(report, 4) == [("row", "expected 5 cells, got 6")]
+    assert _reasons(report, 6)[0][0] == "kind"
+    assert sorted(store.frame()["name"]) == ["丙\n驿站", "甲驿站"]
