@@ -1,0 +1,678 @@
+"""Is a facility open at a given time? OSM ``opening_hours`` with the Chinese holiday calendar.
+
+Facilities carry ``opening_hours`` in OpenStreetMap syntax (``24/7``,
+``Mo-Fr 08:30-17:30; PH off``, ``Mo-Su 22:00-06:00``). :func:`state_at` evaluates one expression
+at a local time in China (Asia/Shanghai, UTC+8); :func:`open_mask` evaluates a column of
+facilities at once, parsing and evaluating each distinct expression only once. The parser and
+the evaluation rules are those of ``opening-hours-py``; this module only tells it which days are
+public holidays (``PH``) and which weekend days are make-up working days (调休).
+
+The calendar
+------------
+:class:`HolidayCalendar` is loaded from a small CSV file with the header ``date,type,name`` and one
+row per special day::
+
+    date,type,name
+    2025-10-01,holiday,国庆节
+    2025-10-11,workday,国庆节
+
+* ``holiday``: a day off of an official holiday break (法定节假日 and the days moved into the
+  break, including the Saturdays and Sundays inside it). Such a day matches ``PH``.
+* ``workday``: a Saturday or Sunday that is an official working day (调休上班). It is evaluated as
+  the adjacent working weekday: a Saturday as a Friday, a Sunday as a Monday, so that a room open
+  ``Mo-Fr 08:30-17:30`` is open that day. It does not match ``PH``.
+* any other day is an ordinary day of its own weekday.
+
+A year is *covered* as soon as the file has one row in it. On a date of a year that is not
+covered the answer is :attr:`OpenState.UNKNOWN` - never a guessed "open" - unless the expression
+does not depend on the calendar at all: ``24/7`` (and anything the parser normalises to it, such
+as ``Mo-Su 00:00-24:00``) is always open, and an expression without ``PH``/``SH`` whose rules treat
+all seven weekdays alike (``10:00-22:00``, ``Mo-Su 07:00-23:00``) is evaluated as it stands.
+
+The shipped file ``finder/data/cn_calendar.csv`` (:meth:`HolidayCalendar.default`) is generated
+from the ``chinese-calendar`` package by :func:`calendar_csv_from_chinese_calendar` and covers
+2004-2026.
+
+Adding a year (e.g. 2027)
+~~~~~~~~~~~~~~~~~~~~~~~~~
+The State Council General Office (国务院办公厅) publishes the next year's schedule
+(《关于2027年部分节假日安排的通知》) each November. For each holiday break in it, add one
+``holiday`` row for *every* day off (weekends inside the break included) and one ``workday`` row
+for every Saturday or Sunday that is declared a working day (调休上班), e.g.::
+
+    2027-01-01,holiday,元旦
+    2027-02-06,holiday,春节
+    2027-02-07,workday,春节
+
+Add the whole year at once (one row makes the year covered, so a half-entered year gives wrong
+answers), keep the header, save as UTF-8 (a BOM from Excel is accepted), and load it with
+:meth:`HolidayCalendar.from_csv` (or edit the shipped file in place). A ``workday`` row
+on a Monday-Friday, a duplicated date or an unknown type is refused with the line number. When a
+newer ``chinese-calendar`` release knows the year, regenerating the shipped file with
+:func:`calendar_csv_from_chinese_calendar` gives the same rows.
+
+How the library is made to follow this calendar
+-----------------------------------------------
+``opening-hours-py`` has its own holiday tables (for ``CN`` only the first day of each break) and
+no notion of make-up working days, and cannot be handed a calendar. So each evaluation is done on
+a *proxy date* that the library sees exactly as our calendar sees the real date:
+
+1. The real date gets a *day key*: (effective weekday, is-holiday), with the effective weekday of
+   a make-up working day as described above.
+2. Ordinary days (no holiday involved) are evaluated with no country, where ``PH`` never matches,
+   on the date itself; a make-up working day on the nearest date with its effective weekday
+   (in the same month when there is one within a week).
+3. Days with a holiday involved are evaluated with ``country="DE"``, whose table in the library
+   holds a public holiday, and a pair of consecutive ones, for every weekday: the proxy is the
+   nearest German date whose key (and, when needed, whose previous day's key) is the one asked
+   for. The German holiday dates are read from the library itself, so the library and the proxy
+   table cannot disagree.
+4. A rule that runs past midnight (``22:00-06:00``, ``20:00-26:00``) makes the early hours of a
+   day depend on the previous day too. When the clock time lies before the latest end of such a
+   range, the proxy must match the keys of *both* days. The two effective weekdays are
+   consecutive except next to a make-up working day (e.g. a Monday after a working Sunday is
+   "Monday after Monday"); then one of the two weekdays is replaced by one that the expression's
+   weekday selectors cannot tell from it (``Mo-Fr`` cannot tell Monday from Tuesday), and if no
+   such replacement exists the answer is UNKNOWN.
+
+The state at the proxy is therefore the library's own answer for the real day, including its
+override rules - ``PH off`` closes the whole holiday, including the early hours that the previous
+evening's ``22:00-06:00`` would reach, while the holiday's own (overridden) evening rule still runs
+on into the next morning, as the library reads it - except for
+selectors on dates (months, weeks, years, ``Mo[1]``, ``easter``), which on holidays and make-up
+working days are read off the proxy date instead of the real one. Times with sun events
+(``sunrise``) are computed for the library's default place, and open ends (``22:00+``) are
+treated as possibly running to the next midnight.
+
+Text normalisation
+------------------
+:func:`validate_opening_hours` accepts what Chinese facility lists write: full-width characters
+(``０８：３０－１７：３０``, ``；``, ``，``) are folded to ASCII (Unicode NFKC),
+dash-like characters (``–—―−~〜``) become ``-`` with no spaces around it (``Mo - Fr``), runs
+of white space become one space, and a value that is *only* ``全天``, ``全天候``, ``24小时``,
+``24小时营业`` or ``24小时开放`` becomes ``24/7``. The result is the parser's normal form
+(``mo-fr 8:30-17:30`` becomes ``Mo-Fr 08:30-17:30``). Chinese day words (``周一至周五``) are not
+translated here; that is done at import by ``geodata.validate.normalize_opening_hours``.
+
+Examples
+--------
+>>> from datetime import datetime
+>>> cal = HolidayCalendar.default()
+>>> state_at("Mo-Fr 08:30-17:30; PH off", datetime(2025, 10, 2, 10, 0), cal)  # 国庆节
+<OpenState.CLOSED: 'closed'>
+>>> state_at("Mo-Fr 08:30-17:30; PH off", datetime(2025, 9, 28, 10, 0), cal)  # 调休 Sunday
+<OpenState.OPEN: 'open'>
+>>> state_at("Mo-Fr 08:30-17:30; PH off", datetime(2030, 1, 2, 10, 0), cal)
+<OpenState.UNKNOWN: 'unknown'>
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from functools import cache, lru_cache
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import opening_hours
+
+from geodata.errors import (
+    CalendarYearNotCovered,
+    InvalidHolidayCalendar,
+    InvalidInput,
+    InvalidOpeningHours,
+)
+
+__all__ = [
+    "LOCAL_TIMEZONE",
+    "CalendarEntry",
+    "DayType",
+    "HolidayCalendar",
+    "OpenState",
+    "calendar_csv_from_chinese_calendar",
+    "open_mask",
+    "state_at",
+    "validate_opening_hours",
+]
+
+#: The time zone of every facility; naive datetimes are read as local time there.
+LOCAL_TIMEZONE = "Asia/Shanghai"
+
+EntryType = Literal["holiday", "workday"]
+DayType = Literal["holiday", "workday", "weekend", "normal"]
+
+_CSV_HEADER = ("date", "type", "name")
+_ENTRY_TYPES: tuple[EntryType, ...] = ("holiday", "workday")
+#: The library country used for proxies of days with a holiday involved (see module docstring).
+_PROXY_HOLIDAY_COUNTRY = "DE"
+#: Years of that country's holiday table read from the library to build the proxy table.
+_PROXY_YEARS = range(2000, 2040)
+_DAY_S = 86_400
+
+
+class OpenState(StrEnum):
+    """Whether a facility is open at a moment; ``UNKNOWN`` when that cannot be told honestly."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    UNKNOWN = "unknown"
+
+
+class CalendarEntry(NamedTuple):
+    """One row of a holiday calendar file: the day's ``type`` and the holiday ``name``."""
+
+    type: EntryType
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class HolidayCalendar:
+    """Chinese public holidays and make-up working days (调休) for a set of years.
+
+    Parameters
+    ----------
+    entries
+        The special days: date -> :class:`CalendarEntry` (``holiday`` or ``workday``).
+    years
+        The years the calendar covers; days of other years have no known type.
+
+    Build one with :meth:`from_csv` or :meth:`default`; the file format is described in the
+    module docstring.
+    """
+
+    entries: Mapping[date, CalendarEntry]
+    years: frozenset[int]
+
+    @classmethod
+    def from_csv(cls, path: str | PathLike[str]) -> HolidayCalendar:
+        """Load a calendar file (CSV ``date,type,name``, UTF-8 with or without BOM).
+
+        Raises
+        ------
+        InvalidHolidayCalendar
+            On a wrong header, a bad date or type, a duplicated date, or a ``workday`` that is
+            not a Saturday or Sunday; the message names the file and line.
+        OSError
+            When the file cannot be read.
+        """
+        path = Path(path)
+        return cls.from_csv_text(path.read_text(encoding="utf-8-sig"), source=str(path))
+
+    @classmethod
+    def from_csv_text(cls, text: str, *, source: str = "<text>") -> HolidayCalendar:
+        """Parse the text of a calendar file; see :meth:`from_csv`."""
+        rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        header = next(rows, None)
+        if header is None or tuple(cell.strip().lower() for cell in header) != _CSV_HEADER:
+            raise InvalidHolidayCalendar(
+                f"{source}: line 1 must be the header 'date,type,name', found {header!r}"
+            )
+        entries: dict[date, CalendarEntry] = {}
+        for line_no, row in enumerate(rows, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != 3:
+                raise InvalidHolidayCalendar(
+                    f"{source}: line {line_no} has {len(row)} fields, expected date,type,name"
+                )
+            day_text, type_text, name = (cell.strip() for cell in row)
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                raise InvalidHolidayCalendar(
+                    f"{source}: line {line_no}: {day_text!r} is not a date (YYYY-MM-DD)"
+                ) from None
+            entry_type = _entry_type(type_text)
+            if entry_type is None:
+                raise InvalidHolidayCalendar(
+                    f"{source}: line {line_no}: type {type_text!r} is not 'holiday' or 'workday'"
+                )
+            if entry_type == "workday" and day.weekday() < 5:
+                raise InvalidHolidayCalendar(
+                    f"{source}: line {line_no}: {day} is a weekday; a 'workday' (调休) row must "
+                    "be a Saturday or Sunday"
+                )
+            if day in entries:
+                raise InvalidHolidayCalendar(f"{source}: line {line_no}: {day} is listed twice")
+            entries[day] = CalendarEntry(entry_type, name)
+        if not entries:
+            raise InvalidHolidayCalendar(f"{source}: the calendar has no rows")
+        return cls(entries=MappingProxyType(entries), years=frozenset(day.year for day in entries))
+
+    @classmethod
+    def default(cls) -> HolidayCalendar:
+        """The calendar shipped in ``finder/data/cn_calendar.csv`` (2004-2026), loaded once."""
+        return _default_calendar()
+
+    def covers(self, day: date) -> bool:
+        """Whether the type of ``day`` is known (its year is in :attr:`years`)."""
+        return day.year in self.years
+
+    def day_type(self, day: date) -> DayType:
+        """``holiday``, ``workday`` (调休 weekend day), ``weekend`` or ``normal`` (Mon-Fri).
+
+        Raises
+        ------
+        CalendarYearNotCovered
+            When ``day`` lies in a year the calendar does not cover.
+        """
+        if day.year not in self.years:
+            raise CalendarYearNotCovered(
+                f"the holiday calendar does not cover {day.year} "
+                f"(it covers {min(self.years)}-{max(self.years)})"
+            )
+        entry = self.entries.get(day)
+        if entry is not None:
+            return entry.type
+        return "weekend" if day.weekday() >= 5 else "normal"
+
+
+def _entry_type(text: str) -> EntryType | None:
+    lowered = text.lower()
+    for entry_type in _ENTRY_TYPES:
+        if lowered == entry_type:
+            return entry_type
+    return None
+
+
+@cache
+def _default_calendar() -> HolidayCalendar:
+    resource = resources.files("finder").joinpath("data", "cn_calendar.csv")
+    return HolidayCalendar.from_csv_text(
+        resource.read_text(encoding="utf-8-sig"), source="finder/data/cn_calendar.csv"
+    )
+
+
+def calendar_csv_from_chinese_calendar() -> str:
+    """The calendar file text for every year the ``chinese-calendar`` package knows.
+
+    Rows are sorted by date; names are the Chinese holiday names. Regenerate the shipped file
+    with::
+
+        python -c "from finder.hours import calendar_csv_from_chinese_calendar as f; \\
+            open('finder/data/cn_calendar.csv', 'w', encoding='utf-8').write(f())"
+    """
+    import chinese_calendar
+
+    rows: list[tuple[date, str, str]] = []
+    for table, entry_type in (
+        (chinese_calendar.holidays, "holiday"),
+        (chinese_calendar.workdays, "workday"),
+    ):
+        for day, english_name in table.items():
+            name = str(chinese_calendar.Holiday(english_name).chinese)
+            rows.append((day, entry_type, name))
+    rows.sort()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_HEADER)
+    writer.writerows((day.isoformat(), entry_type, name) for day, entry_type, name in rows)
+    return out.getvalue()
+
+
+# --- expressions ------------------------------------------------------------------------------
+
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−~〜", "-"))
+_SPACED_DASH = re.compile(r"\s*-\s*")
+_ALWAYS_OPEN_WORDS = frozenset({"全天", "全天候", "24小时", "24小时营业", "24小时开放"})
+_WEEKDAY_NAMES = ("mo", "tu", "we", "th", "fr", "sa", "su")
+_WEEKDAY = r"(mo|tu|we|th|fr|sa|su)"
+_WEEKDAY_SELECTOR = re.compile(rf"\b{_WEEKDAY}\b(?:\s*-\s*{_WEEKDAY}\b)?", re.IGNORECASE)
+_DATE_DEPENDENT_DAY = re.compile(rf"\b{_WEEKDAY}\s*\[|\beaster\b", re.IGNORECASE)
+_HOLIDAY_SELECTOR = re.compile(r"\b(?:PH|SH)\b", re.IGNORECASE)
+_TIME_RANGE = re.compile(r"\b(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_VARIABLE_TIME = re.compile(r"sunrise|sunset|dawn|dusk|\+", re.IGNORECASE)
+_COMMENT = re.compile(r'"[^"]*"')
+_PARSE_POSITION = re.compile(r"-->\s*\d+:(\d+)")
+
+_DayKey = tuple[int, bool]
+"""(effective weekday 0=Monday..6=Sunday, matches PH)."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A validated expression with what the evaluation needs to know about it."""
+
+    text: str
+    always_open: bool
+    calendar_free: bool
+    #: Seconds after midnight until which a rule of the previous day may still apply (0: none).
+    spill_s: int
+    #: weekday -> class; weekdays of one class are matched by exactly the same selectors.
+    weekday_class: tuple[int, ...]
+    by_country: Mapping[str | None, opening_hours.OpeningHours]
+
+
+def validate_opening_hours(expr: str) -> str:
+    """Check an ``opening_hours`` expression and return its normal form.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` text, possibly with full-width characters or ``全天``/``24小时``
+        (see the module docstring for exactly what is folded).
+
+    Returns
+    -------
+    str
+        The expression in the parser's normal form, e.g. ``Mo-Fr 08:30-17:30; PH closed``.
+
+    Raises
+    ------
+    InvalidOpeningHours
+        When the text is empty or not valid syntax; the message quotes the expression, where
+        parsing stopped and what the parser expected there.
+    """
+    return _compile(expr).text
+
+
+def _fold_text(expr: str) -> str:
+    text = " ".join(unicodedata.normalize("NFKC", expr).translate(_DASHES).split())
+    text = _SPACED_DASH.sub("-", text)
+    return "24/7" if text in _ALWAYS_OPEN_WORDS else text
+
+
+@lru_cache(maxsize=4096)
+def _compile(expr: str) -> _Compiled:
+    text = _fold_text(expr)
+    if not text:
+        raise InvalidOpeningHours("opening_hours is empty", field="opening_hours")
+    if not opening_hours.validate(text):
+        raise InvalidOpeningHours(_parse_error_message(expr, text), field="opening_hours")
+    parsed = opening_hours.OpeningHours(text)
+    normal = str(parsed.normalize())
+    return _Compiled(
+        text=normal,
+        always_open=normal == "24/7",
+        calendar_free=_is_calendar_free(normal),
+        spill_s=_spill_seconds(normal),
+        weekday_class=_weekday_classes(normal),
+        by_country=MappingProxyType(
+            {
+                None: opening_hours.OpeningHours(normal),
+                _PROXY_HOLIDAY_COUNTRY: opening_hours.OpeningHours(
+                    normal, country=_PROXY_HOLIDAY_COUNTRY
+                ),
+            }
+        ),
+    )
+
+
+def _parse_error_message(expr: str, text: str) -> str:
+    try:
+        opening_hours.OpeningHours(text)
+    except Exception as exc:  # the parser's ParserError, which its type stubs do not declare
+        detail = str(exc)
+    else:
+        detail = ""
+    lines = [line.strip(" =|") for line in detail.strip().splitlines()]
+    expected = next((line for line in reversed(lines) if line.startswith("expected")), "")
+    position = _PARSE_POSITION.search(detail)
+    where = ""
+    if position is not None:
+        column = int(position.group(1))
+        where = f" at character {column} ({text[column - 1 :]!r})" if text else ""
+    reason = f": {expected}" if expected else ""
+    return f"not valid OpenStreetMap opening_hours syntax: {expr!r}{where}{reason}"
+
+
+def _weekday_classes(text: str) -> tuple[int, ...]:
+    """Group weekdays that no day selector of ``text`` can tell apart.
+
+    Over-splitting is harmless (it only makes more answers UNKNOWN), so anything not understood
+    (``Mo[1]``, ``easter``) keeps every weekday apart.
+    """
+    selectors = _COMMENT.sub('""', text)
+    if _DATE_DEPENDENT_DAY.search(selectors):
+        return tuple(range(7))
+    signature = [0] * 7
+    for bit, match in enumerate(_WEEKDAY_SELECTOR.finditer(selectors)):
+        first = _WEEKDAY_NAMES.index(match.group(1).lower())
+        last = _WEEKDAY_NAMES.index(match.group(2).lower()) if match.group(2) else first
+        for offset in range((last - first) % 7 + 1):
+            signature[(first + offset) % 7] |= 1 << bit
+    classes: dict[int, int] = {}
+    return tuple(classes.setdefault(s, len(classes)) for s in signature)
+
+
+def _is_calendar_free(text: str) -> bool:
+    selectors = _COMMENT.sub('""', text)
+    return _HOLIDAY_SELECTOR.search(selectors) is None and len(set(_weekday_classes(text))) == 1
+
+
+def _spill_seconds(text: str) -> int:
+    """Latest time of day (s) that a time range started the day before may reach (0: none)."""
+    selectors = _COMMENT.sub('""', text)
+    if _VARIABLE_TIME.search(selectors):
+        return _DAY_S
+    spill = 0
+    for match in _TIME_RANGE.finditer(selectors):
+        start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
+        start = start_h * 3600 + start_m * 60
+        end = end_h * 3600 + end_m * 60
+        if end <= start:
+            spill = max(spill, end)
+        elif end > _DAY_S:
+            spill = max(spill, min(end - _DAY_S, _DAY_S))
+    return spill
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+@cache
+def _local_zone() -> ZoneInfo:
+    return ZoneInfo(LOCAL_TIMEZONE)
+
+
+def _local_naive(when: datetime) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        return when.replace(tzinfo=None)
+    return when.astimezone(_local_zone()).replace(tzinfo=None)
+
+
+def _day_key(calendar: HolidayCalendar, day: date) -> _DayKey:
+    day_type = calendar.day_type(day)
+    if day_type == "holiday":
+        return (day.weekday(), True)
+    if day_type == "workday":
+        return (4 if day.weekday() == 5 else 0, False)
+    return (day.weekday(), False)
+
+
+@cache
+def _holiday_proxies() -> Mapping[tuple[int, bool | None, bool], tuple[int, ...]]:
+    """Ordinals of proxy-country dates by (weekday, previous day PH or None for any, PH).
+
+    Only keys with a holiday on the day or the day before are listed; the rest need no country.
+    """
+    reader = opening_hours.OpeningHours("PH", country=_PROXY_HOLIDAY_COUNTRY)
+    start = datetime(_PROXY_YEARS.start, 1, 1)
+    end = datetime(_PROXY_YEARS.stop, 1, 1)
+    holidays: set[int] = set()
+    for begin, finish, state, _ in reader.intervals(start, end):
+        if state == opening_hours.State.OPEN and finish is not None:
+            holidays.update(range(begin.toordinal(), finish.toordinal()))
+    table: dict[tuple[int, bool | None, bool], list[int]] = {}
+    for ordinal in range(start.toordinal() + 1, end.toordinal()):
+        today = ordinal in holidays
+        before = ordinal - 1 in holidays
+        weekday = date.fromordinal(ordinal).weekday()
+        if today:
+            table.setdefault((weekday, None, True), []).append(ordinal)
+        if today or before:
+            table.setdefault((weekday, before, today), []).append(ordinal)
+    needed = [(w, b, t) for w in range(7) for b in (False, True) for t in (False, True) if b or t]
+    missing = [key for key in needed if key not in table]
+    if missing:
+        raise RuntimeError(
+            f"opening-hours-py's {_PROXY_HOLIDAY_COUNTRY} holiday table has no proxy for {missing}"
+        )
+    return MappingProxyType({key: tuple(ordinals) for key, ordinals in table.items()})
+
+
+def _nearest(ordinals: Sequence[int], target: int) -> int:
+    i = bisect_left(ordinals, target)
+    candidates = ordinals[max(i - 1, 0) : i + 1]
+    return min(candidates, key=lambda o: abs(o - target))
+
+
+def _plain_proxy(weekday: int, near: date) -> date:
+    """The date nearest to ``near`` with ``weekday``, preferring one in the same month."""
+    back = (near.weekday() - weekday) % 7
+    if back == 0:
+        return near
+    candidates = (near - timedelta(days=back), near + timedelta(days=7 - back))
+    return min(candidates, key=lambda d: (d.month != near.month, abs((d - near).days)))
+
+
+def _proxy(previous: _DayKey | None, current: _DayKey, near: date) -> tuple[str | None, date]:
+    """(country, date) that the library sees with ``current`` (and ``previous``) keys."""
+    weekday, holiday = current
+    before = None if previous is None else previous[1]
+    if not holiday and not before:
+        return None, _plain_proxy(weekday, near)
+    ordinals = _holiday_proxies()[(weekday, before, holiday)]
+    return _PROXY_HOLIDAY_COUNTRY, date.fromordinal(_nearest(ordinals, near.toordinal()))
+
+
+def _align(
+    previous: _DayKey, current: _DayKey, weekday_class: tuple[int, ...]
+) -> tuple[_DayKey, _DayKey] | None:
+    """Make the two keys consecutive weekdays without changing what the rules see, or None."""
+    if (current[0] - previous[0]) % 7 == 1:
+        return previous, current
+    day_before = (current[0] - 1) % 7
+    if weekday_class[day_before] == weekday_class[previous[0]]:
+        return (day_before, previous[1]), current
+    day_after = (previous[0] + 1) % 7
+    if weekday_class[day_after] == weekday_class[current[0]]:
+        return previous, (day_after, current[1])
+    return None
+
+
+def _library_state(compiled: _Compiled, country: str | None, at: datetime) -> OpenState:
+    state, _comment = compiled.by_country[country].state(at)
+    if state == opening_hours.State.OPEN:
+        return OpenState.OPEN
+    if state == opening_hours.State.CLOSED:
+        return OpenState.CLOSED
+    return OpenState.UNKNOWN
+
+
+def _evaluate(compiled: _Compiled, local: datetime, calendar: HolidayCalendar) -> OpenState:
+    if compiled.always_open:
+        return OpenState.OPEN
+    if compiled.calendar_free:
+        return _library_state(compiled, None, local)
+    day = local.date()
+    if not calendar.covers(day):
+        return OpenState.UNKNOWN
+    current = _day_key(calendar, day)
+    previous: _DayKey | None = None
+    seconds = local.hour * 3600 + local.minute * 60 + local.second
+    if seconds < compiled.spill_s:
+        yesterday = day - timedelta(days=1)
+        if not calendar.covers(yesterday):
+            return OpenState.UNKNOWN
+        aligned = _align(_day_key(calendar, yesterday), current, compiled.weekday_class)
+        if aligned is None:
+            return OpenState.UNKNOWN
+        previous, current = aligned
+    country, proxy = _proxy(previous, current, day)
+    return _library_state(compiled, country, datetime.combine(proxy, local.time()))
+
+
+def state_at(expr: str | None, when: datetime, calendar: HolidayCalendar) -> OpenState:
+    """Whether a facility with hours ``expr`` is open at ``when``.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression; ``None`` or blank means the hours are not known.
+    when
+        The moment: naive = local time in Asia/Shanghai; aware = converted to Asia/Shanghai.
+    calendar
+        Public holidays and make-up working days, e.g. :meth:`HolidayCalendar.default`.
+
+    Returns
+    -------
+    OpenState
+        ``UNKNOWN`` for missing hours, for hours the expression itself marks unknown, for dates
+        the calendar does not cover (unless the expression does not depend on the calendar), and
+        for the rare overnight case described in the module docstring.
+
+    Raises
+    ------
+    InvalidOpeningHours
+        When ``expr`` is not valid syntax.
+    """
+    if expr is None or not expr.strip():
+        return OpenState.UNKNOWN
+    return _evaluate(_compile(expr), _local_naive(when), calendar)
+
+
+def open_mask(
+    expr_codes: npt.NDArray[np.integer[Any]],
+    exprs: Sequence[str | None],
+    when: datetime,
+    calendar: HolidayCalendar,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Open and unknown masks of many facilities at one moment.
+
+    Parameters
+    ----------
+    expr_codes
+        One integer per facility: an index into ``exprs``, or ``-1`` for unknown hours (the
+        ``pandas.Categorical.codes`` convention).
+    exprs
+        The distinct expressions (``None`` or blank: unknown hours).
+    when, calendar
+        As in :func:`state_at`.
+
+    Returns
+    -------
+    (is_open, is_unknown)
+        Boolean arrays shaped like ``expr_codes``; a facility is closed where both are False.
+        Each expression used is evaluated once, exactly as :func:`state_at` would.
+
+    Raises
+    ------
+    InvalidInput
+        When a code is not an integer in ``[-1, len(exprs))``.
+    InvalidOpeningHours
+        When a used expression is not valid syntax.
+    """
+    codes = np.asarray(expr_codes)
+    if codes.size and codes.dtype.kind not in "iu":
+        raise InvalidInput(f"expression codes must be integers, not {codes.dtype}")
+    codes = codes.astype(np.int64, copy=False)
+    if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(exprs)):
+        raise InvalidInput(f"expression codes must lie in [-1, {len(exprs)})")
+    local = _local_naive(when)
+    # One slot per expression plus a last slot for unknown hours, which code -1 indexes.
+    is_open = np.zeros(len(exprs) + 1, dtype=bool)
+    is_unknown = np.zeros(len(exprs) + 1, dtype=bool)
+    is_unknown[-1] = True
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(exprs)))
+    states: dict[str | None, OpenState] = {}
+    for code in used.tolist():
+        expr = exprs[code]
+        if expr not in states:
+            states[expr] = state_at(expr, local, calendar)
+        is_open[code] = states[expr] is OpenState.OPEN
+        is_unknown[code] = states[expr] is OpenState.UNKNOWN
+    return is_open[codes], is_unknown[codes]
