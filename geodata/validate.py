@@ -234,6 +234,7 @@ def normalize_opening_hours(value: str) -> str:
     text = text.replace("节假日", "PH").replace("法定节假日", "PH").replace("关闭", "off")
     text = re.sub(r"(\d{1,2}:\d{2})\s*(?:至|到)\s*(\d{1,2}:\d{2})", r"\1-\2", text)
     text = re.sub(r"\s*-\s*", "-", text)
+    text = re.sub(r"\s*;\s*", "; ", text).strip("; ")
     if not opening_hours.validate(text):
         try:
             opening_hours.OpeningHours(text)
@@ -520,8 +521,8 @@ def validate_frame(
     accepted = out.loc[~issues.rejected, [*COLUMNS, ROW]].reset_index(drop=True)
     accepted = accepted.drop(columns=["created_at", "updated_at", "version"])
     for col in accepted.columns:
-        if accepted[col].dtype == object:
-            accepted[col] = accepted[col].where(accepted[col].notna(), None)
+        if col not in ("lon", "lat", "star_rating", "area_m2", ROW):
+            accepted[col] = accepted[col].astype(object).where(accepted[col].notna(), None)
     issues.issues.sort(key=lambda it: (it.row, it.level != "rejected"))
     return accepted, issues.issues
 
