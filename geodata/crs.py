@@ -34,7 +34,7 @@ Mong Cai, counts as mainland); the borders with Hong Kong (Shenzhen River) and M
 hundred metres. The same polygons are used for points in every system: the shift itself (under
 1 km) is far below the resolution that matters away from those borders.
 
-Each conversion decides "mainland or not" once, on its input point in its input system. Hence the
+A forward conversion (WGS-84 to GCJ-02 or BD-09) decides "mainland or not" on its input point. The
 inverse decides by its solution: where the preimage lies in mainland China it is the answer,
 elsewhere the point was never shifted and comes back unchanged. So every mainland point round-trips
 exactly, also in Shenzhen or Zhuhai next to the border where the GCJ-02 image lies across it; the
