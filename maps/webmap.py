@@ -1,0 +1,920 @@
+"""The embeddable facility web map: a Folium map that works with no third-party network access.
+
+:func:`facility_map` builds a :class:`folium.Map` with one layer per facility kind (clustered
+markers, a distinct colour and shape per kind, a legend), district boundaries, a "locate me"
+control and a popup per facility (name, kind, access class, address, hours and whether it is open
+now, amenities, stars, phone, navigation links). Chinese labels by default, English on request.
+
+How it stays fast and offline
+-----------------------------
+* Folium draws the skeleton (map, tile layer, one feature group per kind, the boundary GeoJSON,
+  the layer control), but none of folium's CDN links: every script and stylesheet comes from
+  :mod:`maps.assets`, served from ``/static/...`` or inlined in a standalone file.
+* The facilities are not folium elements. They travel as one compact column-wise JSON payload
+  (WGS-84 micro-degrees, codes for kind / access / open state, an amenity bit mask); our
+  ``facilitymap.js`` clusters them per kind on a pixel grid for the current zoom (cached per
+  zoom), draws only what is in view and builds a popup only when a marker is clicked. Payloads
+  over 1 MB are gzip-compressed and inflated in the browser with ``DecompressionStream``.
+* Text from the data never becomes HTML: the payload sits in a ``<script type="application/json">``
+  element (with ``<`` escaped) and the popups are built with ``textContent``. Nothing from the data
+  passes through folium's templates either (branca re-parses rendered HTML as a Jinja template).
+
+Base maps and coordinate systems
+--------------------------------
+Facility positions are WGS-84. ``"none"`` (the default; no tiles, no third-party request),
+``"osm"`` and ``"tianditu"`` (CGCS2000, equal to WGS-84 at map scale) draw overlays in WGS-84.
+Amap tiles are drawn in GCJ-02, so on ``"amap"`` every overlay is shifted to GCJ-02: the
+boundaries here with :func:`geodata.crs.from_wgs84`, the markers and the user's position in the
+browser with a port of the same formula (tested to agree within 1e-9 degree).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import gzip
+import json
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+import folium
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, Figure, MacroElement
+
+from geodata.crs import from_wgs84, in_mainland_china
+from geodata.errors import InvalidInput, InvalidOpeningHours
+from geodata.navigation import NAVIGATION_SOURCE
+from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
+from maps.assets import AssetMode, asset_tags, cjk_characters, cjk_font_face_css
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from finder.hours import HolidayCalendar
+
+BaseMap = Literal["none", "osm", "tianditu", "amap"]
+Language = Literal["zh", "en"]
+BASE_MAPS: tuple[str, ...] = ("none", "osm", "tianditu", "amap")
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+
+#: Time zone of the "open now" evaluation.
+LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")
+#: Payloads (UTF-8 JSON) larger than this are gzip-compressed when ``compress_payload`` is None.
+COMPRESS_ABOVE_BYTES = 1_000_000
+#: zlib level of compressed payloads: level 3 is 3x faster than the default 6 for ~15 % more bytes.
+GZIP_LEVEL = 3
+#: Default view: People's Square, Shanghai (WGS-84 lon, lat) and zoom.
+DEFAULT_CENTER = (121.4737, 31.2304)
+DEFAULT_ZOOM = 11
+#: Open-state codes of the payload (index into the state labels), bits 0-1 of ``flags``.
+STATE_UNKNOWN, STATE_OPEN, STATE_CLOSED = 0, 1, 2
+#: Bit of ``flags`` set for a facility in mainland China (where GCJ-02 / BD-09 are shifted).
+FLAG_MAINLAND = 4
+#: The mainland China polygons of :mod:`geodata.crs` (shipped with geodata).
+MAINLAND_REGION_FILE = ("data", "mainland_china_region.geojson")
+#: Tolerance of the boundary simplification, degrees (about 20 m).
+BOUNDARY_SIMPLIFY_DEG = 0.0002
+
+_TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
+_REQUIRED_COLUMNS = ("name", "kind", "lon", "lat")
+
+KIND_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "mother_room": "爱心妈咪小屋",
+        "worker_station": "工会驿站",
+        "rest_stop": "户外劳动者爱心驿站",
+    },
+    "en": {
+        "mother_room": "Mother room",
+        "worker_station": "Union worker station",
+        "rest_stop": "Outdoor workers' rest stop",
+    },
+}
+ACCESS_LABELS: dict[str, dict[str, str]] = {
+    "zh": {"public": "对公众开放", "members": "限工会会员", "employees": "限本单位职工"},
+    "en": {
+        "public": "Open to the public",
+        "members": "Union members only",
+        "employees": "Host organisation's employees only",
+    },
+}
+STATE_LABELS: dict[str, tuple[str, str, str]] = {
+    "zh": ("未知", "营业中", "已关闭"),
+    "en": ("Unknown", "Open", "Closed"),
+}
+AMENITY_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "fridge": "冰箱",
+        "microwave": "微波炉",
+        "hot_water": "热水",
+        "drinking_water": "饮用水",
+        "air_conditioning": "空调",
+        "charging": "充电",
+        "toilet": "卫生间",
+        "wifi": "无线网络",
+        "seating": "座椅",
+        "sofa": "沙发",
+        "bed": "休息床",
+        "sink": "洗手池",
+        "disinfection_cabinet": "消毒柜",
+        "changing_table": "尿布台",
+        "smart_lock": "智能门锁",
+        "first_aid": "急救箱",
+        "breast_pump": "吸奶器",
+        "nursing_chair": "哺乳椅",
+        "privacy_curtain": "隐私帘",
+        "books": "图书",
+        "umbrella": "雨伞",
+        "repair_kit": "维修工具",
+        "heating": "取暖",
+        "fan": "风扇",
+        "shower": "淋浴",
+        "locker": "储物柜",
+        "accessible": "无障碍",
+        "parking_ebike": "电动车停放",
+    },
+    "en": {
+        "fridge": "Fridge",
+        "microwave": "Microwave",
+        "hot_water": "Hot water",
+        "drinking_water": "Drinking water",
+        "air_conditioning": "Air conditioning",
+        "charging": "Phone charging",
+        "toilet": "Toilet",
+        "wifi": "Wi-Fi",
+        "seating": "Seating",
+        "sofa": "Sofa",
+        "bed": "Bed",
+        "sink": "Sink",
+        "disinfection_cabinet": "Disinfection cabinet",
+        "changing_table": "Changing table",
+        "smart_lock": "Smart lock",
+        "first_aid": "First aid kit",
+        "breast_pump": "Breast pump",
+        "nursing_chair": "Nursing chair",
+        "privacy_curtain": "Privacy curtain",
+        "books": "Books",
+        "umbrella": "Umbrella",
+        "repair_kit": "Repair kit",
+        "heating": "Heating",
+        "fan": "Fan",
+        "shower": "Shower",
+        "locker": "Locker",
+        "accessible": "Wheelchair accessible",
+        "parking_ebike": "E-bike parking",
+    },
+}
+UI_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "职工设施地图",
+        "legend": "图例",
+        "districts": "区界",
+        "address": "地址",
+        "hours": "开放时间",
+        "no_hours": "未提供",
+        "amenities": "设施",
+        "stars": "星级",
+        "phone": "电话",
+        "nav_amap": "高德导航",
+        "nav_baidu": "百度导航",
+        "nav_geo": "其他地图",
+        "closed_now": "当前关闭",
+        "locate": "定位",
+        "locate_title": "显示我的位置",
+        "locating": "正在定位…",
+        "locate_failed": "无法获取位置",
+        "locate_unavailable": "此浏览器不支持定位",
+        "list_separator": "、",
+        "approval": "审图号：{}",
+        "boundary_source": "区界：高德地图（cnmaps-adm-data）",
+    },
+    "en": {
+        "title": "Trade-union facility map",
+        "legend": "Legend",
+        "districts": "District boundaries",
+        "address": "Address",
+        "hours": "Hours",
+        "no_hours": "not given",
+        "amenities": "Amenities",
+        "stars": "Stars",
+        "phone": "Phone",
+        "nav_amap": "Amap",
+        "nav_baidu": "Baidu Maps",
+        "nav_geo": "Other map app",
+        "closed_now": "Closed now",
+        "locate": "Locate me",
+        "locate_title": "Show my position",
+        "locating": "Locating…",
+        "locate_failed": "Position not available",
+        "locate_unavailable": "This browser cannot locate you",
+        "list_separator": ", ",
+        "approval": "Map approval no. {}",
+        "boundary_source": "Districts: Amap (cnmaps-adm-data)",
+    },
+}
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """One tile layer of a base map: URL template, subdomains and HTML attribution."""
+
+    url: str
+    subdomains: str
+    attribution: str
+    max_zoom: int
+
+
+@dataclass(frozen=True)
+class BaseMapSpec:
+    """A base map: its tile layers (bottom first) and the coordinate system its tiles use."""
+
+    key: str
+    crs: Literal["wgs84", "gcj02"]
+    tiles: tuple[TileSource, ...]
+    max_zoom: int
+
+
+_TIANDITU_WMTS = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+    "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
+_TIANDITU_ATTRIBUTION = '&copy; <a href="https://www.tianditu.gov.cn/">天地图</a>'
+
+
+def base_map_spec(base_map: str, *, tianditu_key: str | None = None) -> BaseMapSpec:
+    """Describe a base map.
+
+    Parameters
+    ----------
+    base_map
+        ``"none"`` (blank background), ``"osm"``, ``"tianditu"`` or ``"amap"``.
+    tianditu_key
+        Tianditu browser key (``tk``), required for ``"tianditu"``.
+
+    Returns
+    -------
+    BaseMapSpec
+
+    Raises
+    ------
+    InvalidInput
+        For an unknown base map, or ``"tianditu"`` without a well-formed key.
+    """
+    if base_map == "none":
+        return BaseMapSpec("none", "wgs84", (), 19)
+    if base_map == "osm":
+        osm = TileSource(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "",
+            '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+            "contributors",
+            19,
+        )
+        return BaseMapSpec("osm", "wgs84", (osm,), 19)
+    if base_map == "tianditu":
+        if not tianditu_key or not _TIANDITU_KEY_RE.match(tianditu_key):
+            raise InvalidInput(
+                "the Tianditu base map needs a Tianditu key (letters and digits)",
+                field="tianditu_key",
+            )
+        layers = tuple(
+            TileSource(
+                _TIANDITU_WMTS.format(layer=layer, key=tianditu_key),
+                "01234567",
+                _TIANDITU_ATTRIBUTION,
+                18,
+            )
+            for layer in ("vec", "cva")
+        )
+        return BaseMapSpec("tianditu", "wgs84", layers, 18)
+    if base_map == "amap":
+        amap = TileSource(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+            "&x={x}&y={y}&z={z}",
+            "1234",
+            '&copy; <a href="https://www.amap.com/">高德地图</a>',
+            18,
+        )
+        return BaseMapSpec("amap", "gcj02", (amap,), 18)
+    raise InvalidInput(
+        f"unknown base map {base_map!r}; use one of {', '.join(BASE_MAPS)}", field="base_map"
+    )
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _texts(values: pd.Series) -> list[str]:
+    """The column as a list of strings, ``""`` for missing values."""
+    objects = values.to_numpy(dtype=object)
+    missing = pd.isna(objects)
+    if missing.any():
+        objects = objects.copy()
+        objects[missing] = ""
+    return [v if type(v) is str else str(v) for v in objects]
+
+
+def filter_facilities(
+    facilities: pd.DataFrame,
+    *,
+    viewer: Viewer | None = None,
+    kinds: Collection[str] | None = None,
+    districts: Collection[str] | None = None,
+    amenities: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """The facilities a map shows.
+
+    Parameters
+    ----------
+    facilities
+        A facility frame (:data:`geodata.schema.COLUMNS`; at least name, kind, lon, lat).
+    viewer
+        If given, facilities the viewer may not see (:meth:`Viewer.may_see`) are dropped.
+    kinds
+        Keep only these kinds (:data:`geodata.schema.KINDS`).
+    districts
+        Keep only facilities whose ``adcode`` or ``district`` name is in this collection.
+    amenities
+        Keep only facilities offering *all* of these amenities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows (index preserved). Facilities with ``status == "closed"`` (closed for
+        good) are always dropped.
+
+    Raises
+    ------
+    InvalidInput
+        For an unknown kind or amenity, or a frame lacking a required column.
+    """
+    missing = [c for c in _REQUIRED_COLUMNS if c not in facilities.columns]
+    if missing:
+        raise InvalidInput(f"facility frame lacks column(s) {', '.join(missing)}", field="columns")
+    keep = np.ones(len(facilities), dtype=bool)
+    status = _column(facilities, "status")
+    keep &= (status != "closed").to_numpy()
+    if viewer is not None:
+        access = _column(facilities, "access").fillna("public").astype(str)
+        organization = _column(facilities, "organization").astype(object)
+        organization = organization.where(organization.notna(), None)
+        pairs = pd.MultiIndex.from_arrays([access, organization.astype(str)])
+        allowed = {
+            (a, o): viewer.may_see(a, None if o == "None" else o)
+            for a, o in set(zip(access, organization.astype(str), strict=True))
+        }
+        keep &= np.array([allowed[p] for p in pairs], dtype=bool)
+    if kinds is not None:
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise InvalidInput(f"unknown kind(s) {', '.join(unknown)}", field="kind")
+        keep &= facilities["kind"].isin(list(kinds)).to_numpy()
+    if districts is not None:
+        wanted = [str(d) for d in districts]
+        in_district = _column(facilities, "adcode").astype(str).isin(wanted)
+        in_district |= _column(facilities, "district").astype(str).isin(wanted)
+        keep &= in_district.to_numpy()
+    if amenities:
+        unknown = sorted(set(amenities) - set(AMENITIES))
+        if unknown:
+            raise InvalidInput(f"unknown amenity(ies) {', '.join(unknown)}", field="amenity")
+        wanted_mask = sum(1 << AMENITY_BIT[a] for a in set(amenities))
+        masks = _amenity_masks(_column(facilities, "amenities"))
+        keep &= (masks & wanted_mask) == wanted_mask
+    return facilities.loc[keep]
+
+
+def _amenity_masks(values: pd.Series) -> np.ndarray:
+    """Bit masks (bit ``i`` for ``AMENITIES[i]``) of ``;``-joined amenity strings or sequences."""
+    objects = values.astype(object)
+    if values.dtype == object:  # Facility.to_row joins them; model dumps keep tuples
+        objects = objects.map(lambda v: ";".join(v) if isinstance(v, list | tuple) else v)
+    codes, uniques = pd.factorize(pd.Series(_texts(objects), dtype=object))
+    lookup = np.zeros(len(uniques), dtype=np.int64)
+    for i, joined in enumerate(uniques):
+        names = [a for a in str(joined).split(";") if a]
+        unknown = [a for a in names if a not in AMENITY_BIT]
+        if unknown:
+            raise InvalidInput(f"unknown amenity(ies) {', '.join(unknown)}", field="amenities")
+        lookup[i] = sum(1 << AMENITY_BIT[a] for a in set(names))
+    return lookup[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+
+def _codes(values: pd.Series, vocabulary: Sequence[str], field: str) -> list[int]:
+    index = {v: i for i, v in enumerate(vocabulary)}
+    unknown = sorted({str(v) for v in values.unique()} - set(index))
+    if unknown:
+        raise InvalidInput(f"unknown {field} value(s) {', '.join(unknown)}", field=field)
+    return [index[v] for v in values.tolist()]
+
+
+def _open_states(
+    hours: pd.Series, status: pd.Series, now: dt.datetime, calendar: HolidayCalendar
+) -> tuple[list[int], list[str], list[int]]:
+    """Hours codes (-1: none), distinct expressions and open-state codes per facility.
+
+    Each distinct expression is evaluated once with :func:`finder.hours.state_at`; one that does
+    not parse is "unknown" rather than an error, and ``temporarily_closed`` facilities are closed.
+    """
+    from finder.hours import OpenState, state_at
+
+    text = [t.strip() or None for t in _texts(hours)]
+    codes, uniques = pd.factorize(pd.Series(text, dtype=object))
+    expressions = [str(u) for u in uniques]
+    state_of = {OpenState.OPEN: STATE_OPEN, OpenState.CLOSED: STATE_CLOSED}
+    # one slot per expression plus a last one for "no hours", which code -1 indexes
+    per_expression = np.full(len(expressions) + 1, STATE_UNKNOWN, dtype=np.int64)
+    for i, expr in enumerate(expressions):
+        try:
+            state = state_at(expr, now, calendar)
+        except InvalidOpeningHours:
+            state = OpenState.UNKNOWN
+        per_expression[i] = state_of.get(state, STATE_UNKNOWN)
+    states = per_expression[np.asarray(codes, dtype=np.int64)]
+    states[(status == "temporarily_closed").to_numpy()] = STATE_CLOSED
+    return np.asarray(codes).astype(int).tolist(), expressions, states.astype(int).tolist()
+
+
+def _micro_degrees(values: pd.Series, field: str, low: float, high: float) -> list[int]:
+    array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(array)) or np.any((array < low) | (array > high)):
+        raise InvalidInput(f"{field} must be finite WGS-84 degrees in [{low}, {high}]", field=field)
+    micro_degrees: list[int] = np.rint(array * 1e6).astype(np.int64).tolist()
+    return micro_degrees
+
+
+def facility_payload(
+    facilities: pd.DataFrame,
+    *,
+    language: Language,
+    display_crs: Literal["wgs84", "gcj02"],
+    now: dt.datetime,
+    calendar: HolidayCalendar,
+    attributions: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The data document ``facilitymap.js`` reads (labels, vocabularies and facility columns).
+
+    Parameters
+    ----------
+    facilities
+        Facilities to draw (already filtered), WGS-84 ``lon``/``lat``.
+    language
+        ``"zh"`` or ``"en"`` for every label.
+    display_crs
+        Coordinate system the browser draws markers in (``"gcj02"`` on the Amap base map).
+    now
+        The moment of the "open now" state (naive: Asia/Shanghai local time).
+    calendar
+        Holiday calendar for the opening hours.
+    attributions
+        Plain-text attributions the browser adds (escaped there).
+
+    Returns
+    -------
+    dict
+        JSON-ready document. ``data`` holds one array per column: ``lon``/``lat`` (WGS-84
+        micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``, ``addr``,
+        ``phone`` (strings), ``hours`` (index into ``hours_values``, -1 for none), ``amen``
+        (bit mask over :data:`geodata.schema.AMENITIES`), ``stars`` (0 for none) and ``flags``
+        (bits 0-1 the open state, :data:`FLAG_MAINLAND` for a facility in mainland China, as
+        decided by :func:`geodata.crs.in_mainland_china`). ``mainland`` carries the polygons of
+        that decision for positions the browser learns itself (the user's).
+    """
+    kinds = KIND_LABELS[language]
+    stars = pd.to_numeric(_column(facilities, "star_rating"), errors="coerce").fillna(0)
+    hours_codes, expressions, states = _open_states(
+        _column(facilities, "opening_hours"), _column(facilities, "status"), now, calendar
+    )
+    kind_codes = _codes(facilities["kind"], KINDS, "kind")
+    lon_e6 = _micro_degrees(facilities["lon"], "lon", -180.0, 180.0)
+    lat_e6 = _micro_degrees(facilities["lat"], "lat", -90.0, 90.0)
+    mainland = np.asarray(
+        in_mainland_china(np.array(lon_e6, dtype=np.float64) / 1e6, np.array(lat_e6) / 1e6),
+        dtype=bool,
+    )
+    flags = np.array(states, dtype=np.int64) | np.where(mainland, FLAG_MAINLAND, 0)
+    counts = np.bincount(np.array(kind_codes, dtype=np.int64), minlength=len(KINDS))
+    return {
+        "version": 1,
+        "crs": display_crs,
+        "lang": language,
+        "labels": UI_LABELS[language],
+        "kinds": [
+            {"key": k, "label": kinds[k], "count": int(c)}
+            for k, c in zip(KINDS, counts, strict=True)
+        ],
+        "access": [ACCESS_LABELS[language][a] for a in ACCESS_CLASSES],
+        "states": list(STATE_LABELS[language]),
+        "amenities": [AMENITY_LABELS[language][a] for a in AMENITIES],
+        "nav_source": NAVIGATION_SOURCE,
+        "attributions": list(attributions),
+        "mainland": _mainland_region(),
+        "data": {
+            "lon": lon_e6,
+            "lat": lat_e6,
+            "kind": kind_codes,
+            "access": _codes(
+                _column(facilities, "access").fillna("public"), ACCESS_CLASSES, "access"
+            ),
+            "flags": flags.tolist(),
+            "name": _texts(facilities["name"]),
+            "addr": _texts(_column(facilities, "address")),
+            "phone": _texts(_column(facilities, "phone")),
+            "hours": hours_codes,
+            "hours_values": expressions,
+            "amen": _amenity_masks(_column(facilities, "amenities")).tolist(),
+            "stars": np.clip(stars.to_numpy(dtype=np.float64), 0, 5).astype(int).tolist(),
+        },
+    }
+
+
+@functools.cache
+def _mainland_region() -> dict[str, list[Any]]:
+    """``{"include": [...], "exclude": [...]}``: polygons (lists of [lon, lat] rings), WGS-84."""
+    text = files("geodata").joinpath(*MAINLAND_REGION_FILE).read_text(encoding="utf-8")
+    region: dict[str, list[Any]] = {"include": [], "exclude": []}
+    for feature in json.loads(text)["features"]:
+        geometry = feature["geometry"]
+        polygons = (
+            geometry["coordinates"]
+            if geometry["type"] == "MultiPolygon"
+            else [geometry["coordinates"]]
+        )
+        region[feature["properties"]["part"]].extend(polygons)
+    return region
+
+
+def _json_for_script(document: Any) -> str:
+    """JSON safe inside ``<script type="application/json">`` (no ``<``, ``>`` or ``&``)."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def encode_payload(document: dict[str, Any], *, compress: bool | None = None) -> str:
+    """Serialise a payload for the page, gzip-compressing ``data`` when large.
+
+    Parameters
+    ----------
+    document
+        From :func:`facility_payload`.
+    compress
+        True: always gzip + base64 the ``data`` member; False: never; None: when the JSON is over
+        :data:`COMPRESS_ABOVE_BYTES`.
+
+    Returns
+    -------
+    str
+        JSON text for a ``<script type="application/json">`` element.
+    """
+    import base64
+
+    data_json = json.dumps(document["data"], ensure_ascii=False, separators=(",", ":"))
+    raw = data_json.encode("utf-8")
+    if compress is None:
+        compress = len(raw) > COMPRESS_ABOVE_BYTES
+    if not compress:
+        return _json_for_script({**document, "encoding": "json"})
+    packed = base64.b64encode(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+    return _json_for_script({**document, "encoding": "gzip+base64", "data": packed})
+
+
+class _RawHtml(Element):
+    """HTML emitted verbatim (branca would otherwise compile the text as a Jinja template)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._raw = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._raw
+
+
+class _OfflineMap(folium.Map):
+    """A folium map without folium's CDN scripts and stylesheets (ours come from maps.assets)."""
+
+    default_js: list[tuple[str, str]] = []  # noqa: RUF012 - folium's class-level link lists
+    default_css: list[tuple[str, str]] = []  # noqa: RUF012
+
+
+class _FacilityLayer(MacroElement):
+    """Assets, data payload and the ``FacilityMap.init`` call, added last to the map."""
+
+    def __init__(
+        self,
+        map_name: str,
+        groups: Sequence[folium.FeatureGroup],
+        payload_json: str,
+        head_html: str,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "FacilityLayer"
+        self.map_name = map_name
+        self.groups = list(groups)
+        self.payload_json = payload_json
+        self.head_html = head_html
+
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        figure = cast(Figure, self.get_root())
+        name = self.get_name()
+        payload_id = f"{name}_data"
+        figure.header.add_child(_RawHtml(self.head_html), name=name)
+        figure.html.add_child(
+            _RawHtml(
+                f'<script type="application/json" id="{payload_id}">{self.payload_json}</script>'
+            ),
+            name=name,
+        )
+        groups = ", ".join(g.get_name() for g in self.groups)
+        script = f"FacilityMap.init({self.map_name}, [{groups}], {json.dumps(payload_id)});"
+        figure.script.add_child(_RawHtml(script), name=name)
+
+
+def _boundaries_geojson(
+    boundaries: gpd.GeoDataFrame, display_crs: Literal["wgs84", "gcj02"]
+) -> dict[str, Any]:
+    """District polygons, simplified (~20 m), in the display system; property ``adcode`` only."""
+    geometries = shapely.simplify(
+        np.asarray(boundaries.geometry.to_numpy()), BOUNDARY_SIMPLIFY_DEG, preserve_topology=True
+    )
+    if display_crs == "gcj02":
+
+        def shift(coords: np.ndarray) -> np.ndarray:
+            lon, lat = from_wgs84(coords[:, 0], coords[:, 1], "gcj02")
+            return np.column_stack([np.asarray(lon), np.asarray(lat)])
+
+        geometries = shapely.transform(geometries, shift)
+    geometries = shapely.set_precision(geometries, 1e-6)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"adcode": re.sub(r"\D", "", str(adcode))},
+            "geometry": json.loads(shapely.to_geojson(geometry)),
+        }
+        for adcode, geometry in zip(boundaries["adcode"], geometries, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+@functools.cache
+def _bundled_boundaries_geojson(
+    display_crs: Literal["wgs84", "gcj02"],
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """:func:`_boundaries_geojson` of the bundled districts and their names (read once)."""
+    from geodata.boundaries import load_districts
+
+    districts = load_districts()
+    names = tuple(str(name) for name in districts["name"])
+    return _boundaries_geojson(districts, display_crs), names
+
+
+def _check_now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(LOCAL_TIMEZONE)
+    if not isinstance(now, dt.datetime):
+        raise InvalidInput("now must be a datetime", field="now")
+    return now
+
+
+def facility_map(
+    facilities: pd.DataFrame,
+    *,
+    viewer: Viewer | None = None,
+    kinds: Collection[str] | None = None,
+    districts: Collection[str] | None = None,
+    amenities: Collection[str] | None = None,
+    base_map: BaseMap = "none",
+    language: Language = "zh",
+    center: tuple[float, float] | None = None,
+    zoom: int | None = None,
+    now: dt.datetime | None = None,
+    calendar: HolidayCalendar | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    show_boundaries: bool = True,
+    tianditu_key: str | None = None,
+    approval_no: str | None = None,
+    asset_mode: AssetMode = "inline",
+    static_url: str = "/static",
+    embed_cjk_font: bool = True,
+    compress_payload: bool | None = None,
+) -> folium.Map:
+    """Build the facility web map.
+
+    Parameters
+    ----------
+    facilities
+        Facility frame (:data:`geodata.schema.COLUMNS`; at least name, kind, lon, lat), WGS-84
+        ``lon``/``lat`` degrees. The caller passes what the viewer may see; ``viewer`` filters
+        again, defensively.
+    viewer
+        Drop the facilities this viewer may not see (:meth:`geodata.schema.Viewer.may_see`).
+    kinds, districts, amenities
+        Filters, see :func:`filter_facilities` (districts by adcode or name).
+    base_map
+        ``"none"`` (default: blank background, no third-party request at all), ``"osm"``,
+        ``"tianditu"`` (needs ``tianditu_key``) or ``"amap"`` (GCJ-02: overlays are shifted).
+    language
+        ``"zh"`` (default) or ``"en"``.
+    center
+        Initial centre ``(lon, lat)`` in WGS-84 degrees; default: fit the facilities, or
+        People's Square when there are none.
+    zoom
+        Initial zoom (0-18); default 15 with ``center``, else fitted.
+    now
+        Moment of the "open now" state in popups (naive: Asia/Shanghai local time); default the
+        current time.
+    calendar
+        Holiday calendar; default :meth:`finder.hours.HolidayCalendar.default`.
+    boundaries
+        District polygons (WGS-84, ``adcode`` column); default
+        :func:`geodata.boundaries.load_districts`. Only the filtered districts are drawn when
+        ``districts`` is given.
+    show_boundaries
+        Draw the district boundary layer.
+    tianditu_key
+        Tianditu browser key, for ``base_map="tianditu"``.
+    approval_no
+        Map approval number (审图号, e.g. ``"沪S(2024)001号"``) shown in the attribution; publish
+        with it whenever a base map is drawn in mainland China.
+    asset_mode
+        ``"inline"`` (standalone file) or ``"served"`` (scripts under ``static_url``, see
+        :func:`maps.assets.static_dirs`).
+    static_url
+        URL prefix of the static directories (``"served"`` only).
+    embed_cjk_font
+        Embed a subset of Noto Sans CJK SC (a ``data:`` URI) covering the Chinese characters of the
+        labels and of every facility the viewer may see, so all filters of the same data share
+        one cached subset. Browsers use it only for characters no installed font has. The first
+        subset of a character set costs ~0.5 s plus ~1 ms per character.
+    compress_payload
+        See :func:`encode_payload`.
+
+    Returns
+    -------
+    folium.Map
+        Render with ``m.get_root().render()`` or save with ``m.save(path)``.
+
+    Raises
+    ------
+    InvalidInput
+        For an unknown base map, language, kind or amenity, a missing Tianditu key, a zoom outside
+        0-18, a centre outside WGS-84 ranges or invalid facility coordinates.
+    """
+    if language not in LANGUAGES:
+        raise InvalidInput(f"unknown language {language!r}; use zh or en", field="lang")
+    if asset_mode not in ("inline", "served"):
+        raise InvalidInput(f"unknown asset mode {asset_mode!r}", field="asset_mode")
+    spec = base_map_spec(base_map, tianditu_key=tianditu_key)
+    if zoom is not None and not 0 <= zoom <= 18:
+        raise InvalidInput("zoom must be between 0 and 18", field="zoom")
+    if center is not None and not (-180 <= center[0] <= 180 and -90 <= center[1] <= 90):
+        raise InvalidInput("center must be WGS-84 (lon, lat) degrees", field="center")
+    when = _check_now(now)
+    if calendar is None:
+        from finder.hours import HolidayCalendar
+
+        calendar = HolidayCalendar.default()
+    visible = filter_facilities(facilities, viewer=viewer)
+    shown = filter_facilities(visible, kinds=kinds, districts=districts, amenities=amenities)
+    labels = UI_LABELS[language]
+    attributions = []
+    if approval_no:
+        attributions.append(labels["approval"].format(approval_no.strip()))
+    if show_boundaries:
+        attributions.append(labels["boundary_source"])
+    document = facility_payload(
+        shown,
+        language=language,
+        display_crs=spec.crs,
+        now=when,
+        calendar=calendar,
+        attributions=attributions,
+    )
+
+    def to_display(lon: float, lat: float) -> tuple[float, float]:
+        if spec.crs == "wgs84":
+            return lon, lat
+        x, y = from_wgs84(lon, lat, "gcj02")
+        return float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0])
+
+    start_lon, start_lat = to_display(*(center or DEFAULT_CENTER))
+    fmap = _OfflineMap(
+        location=[start_lat, start_lon],
+        zoom_start=zoom if zoom is not None else (15 if center else DEFAULT_ZOOM),
+        tiles=None,
+        control_scale=True,
+    )
+    fmap.options["max_zoom"] = spec.max_zoom
+    cast(Figure, fmap.get_root()).title = labels["title"]
+    for i, tile in enumerate(spec.tiles):
+        folium.TileLayer(
+            tiles=tile.url,
+            attr=tile.attribution,
+            subdomains=tile.subdomains or "abc",
+            max_zoom=tile.max_zoom,
+            name=f"{spec.key}-{i}",
+            overlay=i > 0,
+            control=False,
+        ).add_to(fmap)
+
+    if show_boundaries:
+        if boundaries is None:
+            bundled, names = _bundled_boundaries_geojson(spec.crs)
+            wanted = None if districts is None else {str(d) for d in districts}
+            collection = {
+                "type": "FeatureCollection",
+                "features": [
+                    copy.deepcopy(feature)  # folium may write styles into what it is given
+                    for feature, name in zip(bundled["features"], names, strict=True)
+                    if wanted is None or {feature["properties"]["adcode"], name} & wanted
+                ],
+            }
+        else:
+            if districts is not None:
+                wanted = {str(d) for d in districts}
+                boundaries = boundaries[
+                    boundaries["adcode"].astype(str).isin(wanted)
+                    | boundaries["name"].astype(str).isin(wanted)
+                ]
+            collection = _boundaries_geojson(boundaries, spec.crs)
+        folium.GeoJson(
+            collection,
+            name=labels["districts"],
+            style_function=_boundary_style,
+            interactive=False,
+            smooth_factor=1.0,
+        ).add_to(fmap)
+
+    groups = [folium.FeatureGroup(name=KIND_LABELS[language][kind], show=True) for kind in KINDS]
+    for group in groups:
+        group.add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+
+    # an empty icon, so the browser does not ask the server for /favicon.ico
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url)]
+    if embed_cjk_font:
+        visible_text = [
+            *UI_LABELS[language].values(),
+            *KIND_LABELS[language].values(),
+            *ACCESS_LABELS[language].values(),
+            *STATE_LABELS[language],
+            *AMENITY_LABELS[language].values(),
+            *attributions,
+        ]
+        # from every facility the viewer may see, not only the filtered ones: the same font
+        # (and cache entry) then serves every filter of the same data
+        if shown.index.equals(visible.index):
+            visible_text += document["data"]["name"] + document["data"]["addr"]
+        else:
+            visible_text += _texts(visible["name"]) + _texts(_column(visible, "address"))
+        visible_text += _texts(pd.Series(_column(visible, "opening_hours").unique()))
+        font_css = cjk_font_face_css(cjk_characters(visible_text))
+        if font_css:
+            head.insert(1, f"<style>{font_css}</style>")
+    payload_json = encode_payload(document, compress=compress_payload)
+    _FacilityLayer(fmap.get_name(), groups, payload_json, "\n".join(head)).add_to(fmap)
+
+    if center is None and len(shown):
+        lon_min, lon_max = float(shown["lon"].min()), float(shown["lon"].max())
+        lat_min, lat_max = float(shown["lat"].min()), float(shown["lat"].max())
+        south_west = to_display(lon_min, lat_min)
+        north_east = to_display(lon_max, lat_max)
+        fmap.fit_bounds(
+            [[south_west[1], south_west[0]], [north_east[1], north_east[0]]],
+            padding=(24, 24),
+            max_zoom=16,
+        )
+    return fmap
+
+
+def _boundary_style(feature: dict[str, Any]) -> dict[str, Any]:
+    return {"color": "#5f3dc4", "weight": 1.5, "opacity": 0.8, "fill": False, "dashArray": "4 3"}
+
+
+def facility_map_html(facilities: pd.DataFrame, **options: Any) -> str:
+    """The rendered HTML page of :func:`facility_map` (same keyword options)."""
+    return str(facility_map(facilities, **options).get_root().render())
+
+
+__all__ = [
+    "BASE_MAPS",
+    "LANGUAGES",
+    "BaseMapSpec",
+    "TileSource",
+    "base_map_spec",
+    "encode_payload",
+    "facility_map",
+    "facility_map_html",
+    "facility_payload",
+    "filter_facilities",
+]

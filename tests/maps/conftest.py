@@ -1,0 +1,189 @@
+"""Fixtures for the web map tests: a loopback HTTP server and Debian's headless Chromium.
+
+Browser tests need ``/usr/bin/chromium`` (Debian package ``chromium``; CI installs it) and are
+skipped with that reason when it is missing. They drive it with Playwright's ``executable_path``;
+no Playwright-downloaded browser is used. Screenshots go to ``artifacts/maps/`` at the repository
+root (gitignored), so a CI run can keep them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maps.assets import static_dirs
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--no-pings",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "artifacts" / "maps"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves registered pages at their path and ``/static/<key>/<file>`` from static_dirs()."""
+
+    pages: dict[str, bytes]
+    static: dict[str, Path]
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body, content_type = self._lookup(path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _lookup(self, path: str) -> tuple[bytes | None, str]:
+        if path in self.pages:
+            return self.pages[path], "text/html; charset=utf-8"
+        parts = path.split("/", 3)
+        if len(parts) == 4 and parts[1] == "static" and parts[2] in self.static:
+            base = self.static[parts[2]].resolve()
+            file = (base / parts[3]).resolve()
+            if file.is_file() and base in file.parents:
+                types = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+                return file.read_bytes(), types.get(file.suffix, "application/octet-stream")
+        return None, ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@dataclass
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1; ``publish`` adds a page and returns its URL."""
+
+    server: http.server.ThreadingHTTPServer
+    pages: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def publish(self, path: str, html: str) -> str:
+        self.pages[path] = html.encode("utf-8")
+        return self.base_url + path
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[LocalServer]:
+    pages: dict[str, bytes] = {}
+    handler = type("Handler", (_Handler,), {"pages": pages, "static": static_dirs()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LocalServer(server, pages)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, launched through Playwright."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageLog:
+    """What a page did: every request URL, console errors, page errors and dialogs."""
+
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+def open_page(browser: Any, **context_options: Any) -> tuple[Any, Any, PageLog]:
+    """A new context and page (800x640, zh-CN, Asia/Shanghai) logging requests and errors."""
+    options: dict[str, Any] = {
+        "viewport": {"width": 800, "height": 640},
+        "device_scale_factor": 2,
+        "locale": "zh-CN",
+        "timezone_id": "Asia/Shanghai",
+        **context_options,
+    }
+    context = browser.new_context(**options)
+    page = context.new_page()
+    log = PageLog()
+    page.on("request", lambda request: log.requests.append(request.url))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            log.console_errors.append(message.text)
+
+    def on_dialog(dialog: Any) -> None:
+        log.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: log.page_errors.append(str(error)))
+    page.on("dialog", on_dialog)
+    return context, page, log
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[tuple[Any, PageLog]]:
+    """A fresh page with its request/console/dialog log."""
+    context, page, log = open_page(chromium)
+    try:
+        yield page, log
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page_factory(chromium: Any) -> Iterator[Any]:
+    """``page_factory(**context_options) -> (page, log)``; contexts are closed after the test."""
+    contexts: list[Any] = []
+
+    def make(**context_options: Any) -> tuple[Any, PageLog]:
+        context, page, log = open_page(chromium, **context_options)
+        contexts.append(context)
+        return page, log
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
