@@ -7,6 +7,9 @@
     finder export --format geojson|csv|gpkg --out FILE [--public-only]
     finder nearest LON LAT [--crs ...] [--k N] [--kind KIND] [--json]
     finder serve [--host 127.0.0.1] [--port 8000] [--workers N]
+    finder map --out map.html [--kind KIND] [--district ADCODE] [--base-map none|osm|tianditu|amap]
+               [--lang zh|en] [--all-access]
+    finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
 
 Every command takes ``--store PATH`` (the GeoPackage; default ``FINDER_STORE``, else a copy of the
 bundled sample in the user's data directory). Exit status: 0 when the command ran (an import with
@@ -145,6 +148,48 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_map(args: argparse.Namespace) -> int:
+    """Write a standalone HTML map (every script and style inlined: works offline)."""
+    from api.settings import Settings
+    from maps.webmap import facility_map
+
+    settings = Settings()
+    store = _open_store(args)
+    try:
+        frame = store.frame()
+    finally:
+        store.close()
+    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
+    fmap = facility_map(
+        frame, viewer=viewer, kinds=args.kind, districts=args.district,
+        base_map=args.base_map, language=args.lang, boundaries=_districts(args),
+        approval_no=settings.approval_no or None,
+        tianditu_key=settings.tianditu_key or None, asset_mode="inline",
+    )
+    fmap.save(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def streets_path_for(store_path: Path) -> Path:
+    """Where the walking network of a store is kept: beside it, ``<store>.streets.npz``."""
+    return store_path.with_name(store_path.name + ".streets.npz")
+
+
+def cmd_streets(args: argparse.Namespace) -> int:
+    """Import an OpenStreetMap file as the walking network kept beside the store."""
+    from geodata.streets import save_network, streets_from_osm
+
+    network = streets_from_osm(args.file)
+    out = Path(args.out) if args.out else streets_path_for(_store_path(args))
+    save_network(network, out)
+    dropped = network.dropped_part_sizes
+    print(f"walking network: {network.n_nodes:,} nodes, {network.n_edges:,} edges "
+          f"(largest connected part; {len(dropped)} smaller parts with "
+          f"{sum(dropped):,} nodes dropped) written to {out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the API with uvicorn."""
     import os
@@ -196,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-access", action="store_true",
                    help="include members/employees facilities (administrators)")
     p.add_argument("--json", action="store_true")
+
+    p = add("map", cmd_map, "write a standalone (offline) HTML facility map")
+    p.add_argument("--out", required=True)
+    p.add_argument("--kind", choices=KINDS, action="append")
+    p.add_argument("--district", action="append", help="adcode or name; repeatable")
+    p.add_argument("--base-map", choices=("none", "osm", "tianditu", "amap"), default="none")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--boundaries", help="district boundary file")
+    p.add_argument("--all-access", action="store_true",
+                   help="include members/employees facilities (internal maps only)")
+
+    p = add("streets", cmd_streets, "import an OpenStreetMap walking network for the store")
+    p.add_argument("file", help=".osm or .osm.pbf")
+    p.add_argument("--out", help="network file (default: <store>.streets.npz beside the store)")
 
     p = add("serve", cmd_serve, "serve the API")
     p.add_argument("--host", default="127.0.0.1")

@@ -86,3 +86,30 @@ def test_export_public_only(gpkg: Path, tmp_path: Path) -> None:
     out = tmp_path / "public.csv"
     finder("export", "--format", "csv", "--out", str(out), "--public-only", "--store", str(gpkg))
     assert set(pd.read_csv(out, encoding="utf-8-sig")["access"]) == {"public"}
+
+
+def test_map_writes_an_offline_public_map(gpkg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "map.html"
+    done = finder("map", "--out", str(out), "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    html = out.read_text(encoding="utf-8")
+    import re
+
+    assert not re.search(r"""<(script|img)[^>]*src\s*=\s*["']?(https?:)?//""", html)
+    assert not re.search(r"""<link[^>]*href\s*=\s*["']?(https?:)?//""", html)
+    assert "公开" in html or "public" in html.lower()
+    from geodata.store import GeoPackageStore
+
+    store = GeoPackageStore(gpkg)
+    hidden = store.frame().query("access != 'public'")
+    store.close()
+    assert not any(name in html for name in hidden["name"])
+
+
+def test_streets_are_kept_beside_the_store(gpkg: Path) -> None:
+    done = finder("streets", str(DATA / "shanghai_jingan.osm"), "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    from geodata.streets import load_network
+
+    network = load_network(gpkg.with_name(gpkg.name + ".streets.npz"))
+    assert network.n_nodes > 1000 and f"{network.n_nodes:,} nodes" in done.stdout
