@@ -316,7 +316,8 @@ def _map_column(
     values = out[col] if col in out else pd.Series([None] * len(out), index=out.index)
     present = values.notna().to_numpy()
     uniques = {v: mapper(str(v)) for v in values[present].unique()}
-    mapped = values.map(lambda v: uniques.get(v) if v is not None else default)
+    mapped = values.map(uniques).astype(object)
+    mapped[~present] = default
     bad = present & mapped.isna().to_numpy()
     issues.reject(bad, col, values,
                   lambda v: f"unknown {col} {v!r}; expected one of {', '.join(allowed)}")
@@ -393,8 +394,8 @@ def validate_frame(
     wlon, wlat = to_wgs84(np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan),
                           crs_name)
     outside = plausible & ~in_china(np.asarray(wlon), np.asarray(wlat))
-    issues.reject(outside, "lon", pd.Series([f"{a},{b}" for a, b in zip(lon, lat, strict=True)]),
-                  lambda v: f"point {v} is outside China")
+    where = pd.Series(lon.astype(str), dtype=object) + "," + pd.Series(lat.astype(str))
+    issues.reject(outside, "lon", where, lambda v: f"point {v} is outside China")
     out["lon"], out["lat"] = wlon, wlat
     out["source_crs"] = crs_name
 
@@ -432,25 +433,25 @@ def validate_frame(
                 reasons[value] = str(exc)
         bad = hours.isin(list(reasons)).to_numpy()
         issues.reject(bad, "opening_hours", hours, lambda v: reasons[v])
-        out["opening_hours"] = hours.map(lambda v: normalised.get(v) if v is not None else None)
+        out["opening_hours"] = hours.map(normalised).astype(object)
 
     if "amenities" in out:
         parsed = {v: parse_amenities(str(v)) for v in out["amenities"].dropna().unique()}
-        bad = out["amenities"].map(lambda v: bool(v is not None and parsed[v][1])).to_numpy()
+        unknown_terms = {v: bool(p[1]) for v, p in parsed.items()}
+        bad = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
         issues.reject(bad, "amenities", out["amenities"],
                       lambda v: f"unknown amenities {parsed[v][1]}; known: {', '.join(AMENITIES)}")
-        out["amenities"] = out["amenities"].map(lambda v: parsed[v][0] if v is not None else "")
+        out["amenities"] = out["amenities"].map({v: p[0] for v, p in parsed.items()}).fillna("")
     else:
         out["amenities"] = ""
 
     if "star_rating" in out:
         stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
-        bad = out["star_rating"].map(lambda v: v is not None and stars[v] is None).to_numpy()
+        bad = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
+        bad = bad.to_numpy(bool)
         issues.reject(bad, "star_rating", out["star_rating"],
                       lambda v: f"star rating {v!r} is not 1-5")
-        out["star_rating"] = pd.array(
-            [stars.get(v) if v is not None else None for v in out["star_rating"]], dtype="Int64"
-        )
+        out["star_rating"] = out["star_rating"].map(stars).astype("Float64").astype("Int64")
 
     if "area_m2" in out:
         area = _to_float(out["area_m2"])
@@ -460,10 +461,11 @@ def validate_frame(
 
     if "verified_at" in out:
         dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
-        bad = out["verified_at"].map(lambda v: v is not None and dates[v] is None).to_numpy()
+        bad = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
+        bad = bad.to_numpy(bool)
         issues.reject(bad, "verified_at", out["verified_at"],
                       lambda v: f"date {v!r} is not a date (YYYY-MM-DD)")
-        out["verified_at"] = out["verified_at"].map(lambda v: dates.get(v) if v else None)
+        out["verified_at"] = out["verified_at"].map(dates).astype(object)
 
     if "adcode" in out:
         bad = (out["adcode"].notna() & ~out["adcode"].astype(str).str.match(ADCODE_RE)).to_numpy()
