@@ -14,6 +14,7 @@ existing union buildings), distances are true metres in the district's local pro
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -91,7 +92,46 @@ def max_cover(
         value[newly] = 0.0
     if improve and chosen:
         chosen = _interchange(matrix, w, fixed, chosen)
+        exact = _exhaustive(matrix, np.where(fixed, 0.0, w), len(chosen))
+        if exact is not None and _covered(matrix, w, fixed, exact) > _covered(
+            matrix, w, fixed, chosen
+        ):
+            chosen = exact
     return np.asarray(chosen, dtype=np.intp)
+
+
+#: Small instances (combinations x demand points up to this) are solved exactly by enumeration.
+EXHAUSTIVE_LIMIT = 4_000_000
+
+
+def _covered(matrix: sp.csr_array, w: FloatArray, fixed: NDArray[np.bool_],
+             chosen: list[int]) -> float:
+    reached = np.zeros(matrix.shape[1], dtype=bool)
+    for c in chosen:
+        reached[matrix.indices[matrix.indptr[c] : matrix.indptr[c + 1]]] = True
+    return float(w[reached & ~fixed].sum())
+
+
+def _exhaustive(matrix: sp.csr_array, value: FloatArray, n_sites: int) -> list[int] | None:
+    """The optimal ``n_sites`` candidates by enumeration, or None when the instance is too big.
+
+    Greedy with interchange is a heuristic (it reached 96-100 % of CBC's optimum on random
+    instances but can fall lower on adversarial tiny ones); where enumeration is cheap it is
+    exact, so small districts and small candidate lists always get the optimum.
+    """
+    useful = np.flatnonzero(matrix @ value > 0)
+    p = min(n_sites, len(useful))
+    demand = np.flatnonzero(value > 0)
+    if p == 0 or math.comb(len(useful), p) * max(len(demand), 1) > EXHAUSTIVE_LIMIT:
+        return None
+    dense = matrix[useful][:, demand].toarray() > 0
+    weights = value[demand]
+    combos = np.array(list(itertools.combinations(range(len(useful)), p)), dtype=np.intp)
+    reached = np.zeros((len(combos), len(demand)), dtype=bool)
+    for column in range(p):
+        reached |= dense[combos[:, column]]
+    best = int(np.argmax(reached @ weights))
+    return [int(useful[i]) for i in combos[best]]
 
 
 def _interchange(
