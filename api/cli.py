@@ -10,6 +10,14 @@
     finder map --out map.html [--kind KIND] [--district ADCODE] [--base-map none|osm|tianditu|amap]
                [--lang zh|en] [--all-access]
     finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
+    finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
+                    [--out FILE] [--gaps GAPS.geojson] [--map coverage.html]
+    finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
+                   [--objective area|population] [--out SITES.geojson]
+    finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
+
+Coverage, siting and maps count public facilities only unless ``--all-access`` is given (internal
+planning); every figure says which kinds and access classes it counts.
 
 Every command takes ``--store PATH`` (the GeoPackage; default ``FINDER_STORE``, else a copy of the
 bundled sample in the user's data directory). Exit status: 0 when the command ran (an import with
@@ -62,23 +70,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         report = import_file(
-            store, args.file, crs=args.crs, kind=args.kind, access=args.access,
-            actor=args.actor, districts=_districts(args), dry_run=args.dry_run,
+            store,
+            args.file,
+            crs=args.crs,
+            kind=args.kind,
+            access=args.access,
+            actor=args.actor,
+            districts=_districts(args),
+            dry_run=args.dry_run,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     finally:
         store.close()
     if args.report:
         report.write_csv(args.report)
-    print(f"{report.total_rows} rows: {report.accepted} accepted "
-          f"({report.inserted} new, {report.updated} updated, {report.unchanged} unchanged), "
-          f"{report.rejected} rejected, {report.warnings} warnings"
-          + (" [dry run: nothing written]" if report.dry_run else ""))
+    print(
+        f"{report.total_rows} rows: {report.accepted} accepted "
+        f"({report.inserted} new, {report.updated} updated, {report.unchanged} unchanged), "
+        f"{report.rejected} rejected, {report.warnings} warnings"
+        + (" [dry run: nothing written]" if report.dry_run else "")
+    )
     for issue in report.issues[: args.show]:
         print(f"  row {issue.row} {issue.level} {issue.field}: {issue.reason}")
     if len(report.issues) > args.show:
-        print(f"  ... {len(report.issues) - args.show} more"
-              + (f" in {args.report}" if args.report else "; use --report FILE"))
+        print(
+            f"  ... {len(report.issues) - args.show} more"
+            + (f" in {args.report}" if args.report else "; use --report FILE")
+        )
     return 0
 
 
@@ -99,8 +117,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "csv":
         frame.to_csv(out, index=False, encoding="utf-8-sig")
     elif args.format == "geojson":
-        gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
-                               crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(
+            frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
+        )
         gdf["star_rating"] = gdf["star_rating"].astype("float")
         gdf.to_file(out, driver="GeoJSON")
     else:
@@ -125,24 +144,33 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     finally:
         store.close()
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
-    results = index.nearest(args.lon, args.lat, k=args.k, crs=args.crs,
-                            kinds=args.kind or None, viewer=viewer)
+    results = index.nearest(
+        args.lon, args.lat, k=args.k, crs=args.crs, kinds=args.kind or None, viewer=viewer
+    )
     rows = []
     for r in results:
         facility = index.record(r.position)
-        rows.append({
-            "id": r.facility_id, "name": facility["name"], "kind": facility["kind"],
-            "access": facility["access"], "distance_m": round(r.distance_m, 1),
-            "bearing_deg": round(r.bearing_deg, 1), "walk_s_est": round(r.walk_s_est),
-            "lon": r.lon, "lat": r.lat, "crs": r.crs, "address": facility["address"],
-            "opening_hours": facility["opening_hours"],
-        })
+        rows.append(
+            {
+                "id": r.facility_id,
+                "name": facility["name"],
+                "kind": facility["kind"],
+                "access": facility["access"],
+                "distance_m": round(r.distance_m, 1),
+                "bearing_deg": round(r.bearing_deg, 1),
+                "walk_s_est": round(r.walk_s_est),
+                "lon": r.lon,
+                "lat": r.lat,
+                "crs": r.crs,
+                "address": facility["address"],
+                "opening_hours": facility["opening_hours"],
+            }
+        )
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for row in rows:
-            print(f"{row['distance_m']:>9.1f} m  {row['kind']:<15} {row['id']:<24} "
-                  f"{row['name']}")
+            print(f"{row['distance_m']:>9.1f} m  {row['kind']:<15} {row['id']:<24} {row['name']}")
         if not rows:
             print("no facility found")
     return 0
@@ -161,10 +189,16 @@ def cmd_map(args: argparse.Namespace) -> int:
         store.close()
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
     fmap = facility_map(
-        frame, viewer=viewer, kinds=args.kind, districts=args.district,
-        base_map=args.base_map, language=args.lang, boundaries=_districts(args),
+        frame,
+        viewer=viewer,
+        kinds=args.kind,
+        districts=args.district,
+        base_map=args.base_map,
+        language=args.lang,
+        boundaries=_districts(args),
         approval_no=settings.approval_no or None,
-        tianditu_key=settings.tianditu_key or None, asset_mode="inline",
+        tianditu_key=settings.tianditu_key or None,
+        asset_mode="inline",
     )
     fmap.save(args.out)
     print(f"wrote {args.out}")
@@ -184,9 +218,106 @@ def cmd_streets(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else streets_path_for(_store_path(args))
     save_network(network, out)
     dropped = network.dropped_part_sizes
-    print(f"walking network: {network.n_nodes:,} nodes, {network.n_edges:,} edges "
-          f"(largest connected part; {len(dropped)} smaller parts with "
-          f"{sum(dropped):,} nodes dropped) written to {out}")
+    print(
+        f"walking network: {network.n_nodes:,} nodes, {network.n_edges:,} edges "
+        f"(largest connected part; {len(dropped)} smaller parts with "
+        f"{sum(dropped):,} nodes dropped) written to {out}"
+    )
+    return 0
+
+
+def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """(grid, lon, lat, kind) of the facilities a coverage command counts."""
+    from finder.coverage import build_sample_grid, select_facilities
+
+    store = _open_store(args)
+    try:
+        frame = store.frame()
+    finally:
+        store.close()
+    access = None if args.all_access else ["public"]
+    lon, lat, kind = select_facilities(frame, kinds=args.kind, access=access)
+    grid = build_sample_grid(_districts(args))
+    return grid, lon, lat, kind
+
+
+def _write_json(data: Any, out: str | None) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    else:
+        print(text)
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map."""
+    from finder.coverage import coverage_layers, coverage_table
+    from maps.coveragemap import coverage_map
+
+    grid, lon, lat, kind = _coverage_inputs(args)
+    result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind,
+                            adcodes=args.district)
+    if args.format == "csv":
+        if args.out:
+            result.table.to_csv(args.out, index=False, encoding="utf-8-sig")
+            print(f"wrote {args.out}")
+        else:
+            print(result.table.to_csv(index=False), end="")
+    else:
+        _write_json(result.to_json(), args.out)
+    if args.gaps:
+        layers = coverage_layers(grid, lon, lat, radius_m=args.radius, adcodes=args.district)
+        _write_json(layers["gaps"], args.gaps)
+    if args.map:
+        coverage_map(grid, lon, lat, kind, radius_m=args.radius,
+                     adcode=args.district[0] if args.district and len(args.district) == 1
+                     else None, coverage=result).save(args.map)
+        print(f"wrote {args.map}")
+    return 0
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """Propose new sites that cover the most of a district (maximal covering location)."""
+    import pandas as pd
+
+    from finder.siting import suggest_sites
+    from geodata.crs import to_wgs84
+
+    grid, lon, lat, _ = _coverage_inputs(args)
+    cand_lon = cand_lat = None
+    if args.candidates:
+        from geodata.readers import read_table
+        from geodata.validate import map_headers
+
+        raw = read_table(args.candidates)
+        mapping, _ = map_headers(raw.columns)
+        table = raw.rename(columns=mapping)
+        if "lon" not in table and "_geom_lon" in raw:
+            table["lon"], table["lat"] = raw["_geom_lon"], raw["_geom_lat"]
+        cand_lon, cand_lat = to_wgs84(pd.to_numeric(table["lon"]).to_numpy(float),
+                                      pd.to_numeric(table["lat"]).to_numpy(float), args.crs)
+    result = suggest_sites(grid, args.district, lon, lat, n_sites=args.n, radius_m=args.radius,
+                           candidates_lon=cand_lon, candidates_lat=cand_lat,
+                           objective=args.objective)
+    _write_json(result.to_geojson() if args.out else result.to_json(), args.out)
+    print(f"coverage of {args.district} at {args.radius:g} m: {result.before_share:.1%} -> "
+          f"{result.after_share:.1%} with {len(result.lon)} new sites", file=sys.stderr)
+    return 0
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    """Print a district coverage map to PDF or PNG."""
+    from api.settings import Settings
+    from maps.printmap import print_coverage_map
+
+    grid, lon, lat, kind = _coverage_inputs(args)
+    printed = print_coverage_map(
+        args.out, grid, lon, lat, kind, adcode=args.district, radius_m=args.radius,
+        paper=args.paper, orientation=args.orientation,
+        approval_number=Settings().approval_no or None,
+    )
+    print(f"wrote {printed.path} ({args.paper} {args.orientation})")
     return 0
 
 
@@ -198,8 +329,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.store:
         os.environ["FINDER_STORE"] = str(Path(args.store).resolve())
-    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
     return 0
 
 
@@ -208,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finder", description="职工设施地图 facility finder")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--store", help="GeoPackage store (default FINDER_STORE or the sample)")
         p.set_defaults(func=func)
@@ -217,8 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", cmd_import, "import a CSV/XLSX/GeoJSON/GeoPackage/Shapefile list")
     p.add_argument("file")
-    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84",
-                   help="coordinate system of the file's coordinates (default wgs84)")
+    p.add_argument(
+        "--crs",
+        choices=CRS_CHOICES,
+        default="wgs84",
+        help="coordinate system of the file's coordinates (default wgs84)",
+    )
     p.add_argument("--kind", choices=KINDS, help="kind for rows without one")
     p.add_argument("--access", choices=ACCESS_CLASSES, help="access class for rows without one")
     p.add_argument("--report", help="write every rejected row and warning to this CSV")
@@ -238,8 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--kind", choices=KINDS, action="append")
-    p.add_argument("--all-access", action="store_true",
-                   help="include members/employees facilities (administrators)")
+    p.add_argument(
+        "--all-access",
+        action="store_true",
+        help="include members/employees facilities (administrators)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("map", cmd_map, "write a standalone (offline) HTML facility map")
@@ -249,12 +394,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-map", choices=("none", "osm", "tianditu", "amap"), default="none")
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.add_argument("--boundaries", help="district boundary file")
-    p.add_argument("--all-access", action="store_true",
-                   help="include members/employees facilities (internal maps only)")
+    p.add_argument(
+        "--all-access",
+        action="store_true",
+        help="include members/employees facilities (internal maps only)",
+    )
 
     p = add("streets", cmd_streets, "import an OpenStreetMap walking network for the store")
     p.add_argument("file", help=".osm or .osm.pbf")
     p.add_argument("--out", help="network file (default: <store>.streets.npz beside the store)")
+
+    def coverage_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--radius", type=float, default=1000.0, help="reach in metres (1000)")
+        p.add_argument("--kind", choices=KINDS, action="append")
+        p.add_argument("--boundaries", help="district boundary file")
+        p.add_argument("--all-access", action="store_true",
+                       help="count members/employees facilities too (internal planning)")
+
+    p = add("coverage", cmd_coverage, "coverage of each district within a radius")
+    coverage_options(p)
+    p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--out", help="table file (default: standard output)")
+    p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
+    p.add_argument("--map", help="write a coverage web map (HTML)")
+
+    p = add("suggest", cmd_suggest, "propose new sites for a district")
+    coverage_options(p)
+    p.add_argument("--district", required=True, help="adcode")
+    p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
+    p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
+    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84", help="of the candidates")
+    p.add_argument("--objective", choices=("area", "population"), default="area")
+    p.add_argument("--out", help="write the proposed sites as GeoJSON")
+
+    p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
+    coverage_options(p)
+    p.add_argument("--district", required=True, help="adcode, e.g. 310106")
+    p.add_argument("--paper", choices=("A4", "A3"), default="A4")
+    p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
+    p.add_argument("--out", required=True, help=".pdf or .png")
 
     p = add("serve", cmd_serve, "serve the API")
     p.add_argument("--host", default="127.0.0.1")

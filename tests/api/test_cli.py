@@ -16,8 +16,14 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def finder(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -32,8 +38,9 @@ def gpkg(tmp_path: Path) -> Path:
 def test_import_prints_counts_and_writes_the_report(tmp_path: Path) -> None:
     store = tmp_path / "new.gpkg"
     report = tmp_path / "rejects.csv"
-    done = finder("import", str(DATA / "union_list_gbk.csv"), "--store", str(store),
-                  "--report", str(report))
+    done = finder(
+        "import", str(DATA / "union_list_gbk.csv"), "--store", str(store), "--report", str(report)
+    )
     assert done.returncode == 0, done.stderr
     assert "12 rows: 4 accepted (4 new, 0 updated, 0 unchanged), 8 rejected" in done.stdout
     rejects = pd.read_csv(report, encoding="utf-8-sig")
@@ -59,8 +66,19 @@ def test_nearest_json_is_public_only_by_default(gpkg: Path) -> None:
     assert len(rows) == 10
     assert {r["access"] for r in rows} == {"public"}
     assert [r["distance_m"] for r in rows] == sorted(r["distance_m"] for r in rows)
-    everyone = json.loads(finder("nearest", "121.4737", "31.2304", "--k", "10", "--json",
-                                 "--all-access", "--store", str(gpkg)).stdout)
+    everyone = json.loads(
+        finder(
+            "nearest",
+            "121.4737",
+            "31.2304",
+            "--k",
+            "10",
+            "--json",
+            "--all-access",
+            "--store",
+            str(gpkg),
+        ).stdout
+    )
     assert everyone[0]["distance_m"] <= rows[0]["distance_m"]
 
 
@@ -114,3 +132,35 @@ def test_streets_are_kept_beside_the_store(gpkg: Path) -> None:
 
     network = load_network(gpkg.with_name(gpkg.name + ".streets.npz"))
     assert network.n_nodes > 1000 and f"{network.n_nodes:,} nodes" in done.stdout
+
+
+def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
+    table = tmp_path / "coverage.csv"
+    gaps = tmp_path / "gaps.geojson"
+    done = finder("coverage", "--district", "310106", "--format", "csv", "--out", str(table),
+                  "--gaps", str(gaps), "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    row = pd.read_csv(table, encoding="utf-8-sig", dtype={"adcode": str}).iloc[0]
+    from geodata.store import GeoPackageStore
+
+    store = GeoPackageStore(gpkg)
+    frame = store.frame()
+    store.close()
+    public_open = frame[(frame["access"] == "public") & (frame["status"] != "closed")
+                        & (frame["adcode"] == "310106")]
+    assert row["adcode"] == "310106" and row["facilities"] == len(public_open)
+    assert 0 <= row["covered_share"] <= 1
+    assert json.loads(gaps.read_text(encoding="utf-8"))["type"] == "FeatureCollection"
+
+    sites = tmp_path / "sites.geojson"
+    done = finder("suggest", "--district", "310106", "--n", "3", "--out", str(sites),
+                  "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(sites.read_text(encoding="utf-8"))["features"]) >= 1
+    assert "->" in done.stderr
+
+    pdf = tmp_path / "jingan.pdf"
+    done = finder("print", "--district", "310106", "--paper", "A3", "--out", str(pdf),
+                  "--store", str(gpkg))
+    assert done.returncode == 0, done.stderr
+    assert pdf.read_bytes().startswith(b"%PDF")
