@@ -196,8 +196,9 @@ def test_assign_adcode_equals_brute_force_on_random_points(districts: gpd.GeoDat
         max_size=20,
     )
 )
-def test_assign_adcode_property(points: list[tuple[float, float]]) -> None:
-    districts = load_districts()
+def test_assign_adcode_property(
+    districts: gpd.GeoDataFrame, points: list[tuple[float, float]]
+) -> None:
     lon = np.array([p[0] for p in points])
     lat = np.array([p[1] for p in points])
     assert list(assign_adcode(lon, lat, districts)) == _brute_force(lon, lat, districts)
