@@ -258,6 +258,11 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     grid, lon, lat, kind = _coverage_inputs(args)
     result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind,
                             adcodes=args.district)
+    if args.walk_minutes:
+        import dataclasses
+
+        table = result.table.merge(_walk_columns(args, grid, lon, lat), on="adcode", how="left")
+        result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
             result.table.to_csv(args.out, index=False, encoding="utf-8-sig")
@@ -275,6 +280,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
                      else None, coverage=result).save(args.map)
         print(f"wrote {args.map}")
     return 0
+
+
+def _walk_columns(args: argparse.Namespace, grid: Any, lon: Any, lat: Any) -> Any:
+    """Walking-time coverage columns from the network kept beside the store."""
+    from finder.walk import WalkNetwork, build_facility_table, walk_coverage_by_district
+    from geodata.errors import OffNetwork
+    from geodata.streets import load_network
+
+    path = streets_path_for(_store_path(args))
+    if not path.exists():
+        raise OffNetwork(f"no walking network at {path}: run 'finder streets FILE.osm' first")
+    network = WalkNetwork(load_network(path))
+    table = build_facility_table(network, lon, lat)
+    walk = walk_coverage_by_district(grid, network, table, minutes=args.walk_minutes,
+                                     radius_m=args.radius, adcodes=args.district)
+    suffix = f"{args.walk_minutes:g}min"
+    return walk.rename(columns={
+        "walk_share": f"walk_share_{suffix}", "line_share": "line_share_on_network",
+        "points_on_network": "walk_points_on_network",
+    })[["adcode", f"walk_share_{suffix}", "line_share_on_network", "walk_points_on_network"]]
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -418,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="table file (default: standard output)")
     p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
     p.add_argument("--map", help="write a coverage web map (HTML)")
+    p.add_argument("--walk-minutes", type=float,
+                   help="add the share within this many minutes' walk on the street network "
+                        "(needs 'finder streets'), beside the straight-line share")
 
     p = add("suggest", cmd_suggest, "propose new sites for a district")
     coverage_options(p)

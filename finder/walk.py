@@ -37,10 +37,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -49,6 +50,9 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from geodata.errors import InvalidInput, OffNetwork
 from geodata.streets import StreetNetwork
+
+if TYPE_CHECKING:
+    from finder.coverage import SampleGrid
 
 __all__ = [
     "DEFAULT_MAX_SNAP_M",
@@ -947,3 +951,55 @@ def isochrone(
     scale = np.array([kx[0], ky[0]])
     origin = np.array([lon, lat])
     return cast(Polygon | MultiPolygon, shapely.transform(area, lambda xy: xy / scale + origin))
+
+
+def walk_coverage_by_district(
+    grid: SampleGrid,
+    network: WalkNetwork,
+    table: FacilityTable,
+    *,
+    minutes: float = 15.0,
+    speed_kmh: float = DEFAULT_SPEED_KMH,
+    radius_m: float = 1000.0,
+    adcodes: Sequence[str] | None = None,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> pd.DataFrame:
+    """Per district: share within ``minutes`` on foot beside share within ``radius_m`` in a line.
+
+    The sample points are the coverage grid's cells (:func:`finder.coverage.build_sample_grid`).
+    Both shares are taken over the same points: those within ``max_snap_m`` of the walking
+    network (a district the loaded network covers only in part is compared where it is
+    covered; ``points_on_network`` says how much that is); an on-network point that reaches no
+    facility along the network counts as not within. Straight-line distances are metres in
+    the district's local azimuthal equidistant projection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``adcode``, ``name``, ``points``, ``points_on_network``, ``walk_share``, ``line_share``,
+        ``minutes``, ``radius_m``; shares are NaN where no point is on the network.
+    """
+    budget_m = _check_positive(minutes, "minutes") * _check_positive(speed_kmh, "speed_kmh") / 3.6
+    budget_m *= 60.0
+    rows = []
+    for cells in grid.cells:
+        if adcodes is not None and cells.adcode not in adcodes:
+            continue
+        lon, lat = cells.to_lonlat.transform(cells.x_m, cells.y_m)
+        walks = nearest_walk_many(network, table, lon, lat, max_snap_m=max_snap_m)
+        on = walks.on_network
+        n_on = int(np.count_nonzero(on))
+        walk_share = line_share = float("nan")
+        if n_on:
+            walk_share = float(np.mean(walks.walk_m[on] <= budget_m))
+            line_share = 0.0
+            if len(table.lon):
+                fx, fy = cells.to_local.transform(table.lon, table.lat)
+                line_m, _ = cKDTree(np.column_stack([fx, fy])).query(
+                    np.column_stack([cells.x_m[on], cells.y_m[on]])
+                )
+                line_share = float(np.mean(line_m <= radius_m))
+        rows.append({"adcode": cells.adcode, "name": cells.name, "points": len(on),
+                     "points_on_network": n_on, "walk_share": walk_share,
+                     "line_share": line_share, "minutes": minutes, "radius_m": radius_m})
+    return pd.DataFrame(rows)

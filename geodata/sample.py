@@ -96,7 +96,8 @@ def sample_frame(total: int = 1500, *, seed: int = SEED,
     districts = load_districts() if districts is None else districts
     population = districts["population"].astype(float).to_numpy()
     counts = np.floor(total * population / population.sum()).astype(int)
-    counts[np.argsort(-(total * population / population.sum() - counts))[: total - counts.sum()]] += 1
+    exact = total * population / population.sum()
+    counts[np.argsort(-(exact - counts))[: total - counts.sum()]] += 1
     rows = []
     for (_, district), n in zip(districts.iterrows(), counts, strict=True):
         lon, lat = _points_in(rng, district.geometry, int(n))

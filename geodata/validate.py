@@ -228,8 +228,8 @@ def normalize_opening_hours(value: str) -> str:
     text = text.translate(table)
     if re.fullmatch(r"(全天|24小时|24h|24/7|7x24小时|7×24小时|全天候)(开放)?", text, re.I):
         return "24/7"
-    text = re.sub(r"(?:周|星期)([一二三四五六日天])(?:\s*(?:至|到|-)\s*(?:周|星期)([一二三四五六日天]))?",
-                  _cn_days, text)
+    day = r"(?:周|星期)([一二三四五六日天])"
+    text = re.sub(day + r"(?:\s*(?:至|到|-)\s*" + day + ")?", _cn_days, text)
     text = text.replace("工作日", "Mo-Fr").replace("每天", "Mo-Su").replace("每日", "Mo-Su")
     text = text.replace("节假日", "PH").replace("法定节假日", "PH").replace("关闭", "off")
     text = re.sub(r"(\d{1,2}:\d{2})\s*(?:至|到)\s*(\d{1,2}:\d{2})", r"\1-\2", text)
@@ -417,7 +417,7 @@ def validate_frame(
         _map_column(out, "format", map_format, FORMATS, issues, None)
 
     if "organization" not in out:
-        out["organization"] = out["operator"] if "operator" in out else None
+        out["organization"] = None
     no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
     issues.reject(no_org, "organization", None,
                   "access 'employees' needs the host organisation (所属单位)")

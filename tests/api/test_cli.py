@@ -164,3 +164,19 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
                   "--store", str(gpkg))
     assert done.returncode == 0, done.stderr
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) -> None:
+    args = ("coverage", "--district", "310106", "--walk-minutes", "15", "--format", "csv",
+            "--store", str(gpkg))
+    missing = finder(*args)
+    assert missing.returncode == 2 and "finder streets" in missing.stderr
+    streets = finder("streets", str(DATA / "shanghai_jingan.osm"), "--store", str(gpkg))
+    assert streets.returncode == 0
+    done = finder(*args)
+    assert done.returncode == 0, done.stderr
+    import io
+
+    row = pd.read_csv(io.StringIO(done.stdout)).iloc[0]
+    assert 0 <= row["walk_share_15min"] <= row["line_share_on_network"] <= 1
+    assert row["walk_points_on_network"] > 0
