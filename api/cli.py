@@ -256,8 +256,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from maps.coveragemap import coverage_map
 
     grid, lon, lat, kind = _coverage_inputs(args)
-    result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind,
-                            adcodes=args.district)
+    result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
     if args.walk_minutes:
         import dataclasses
 
@@ -275,9 +274,15 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         layers = coverage_layers(grid, lon, lat, radius_m=args.radius, adcodes=args.district)
         _write_json(layers["gaps"], args.gaps)
     if args.map:
-        coverage_map(grid, lon, lat, kind, radius_m=args.radius,
-                     adcode=args.district[0] if args.district and len(args.district) == 1
-                     else None, coverage=result).save(args.map)
+        coverage_map(
+            grid,
+            lon,
+            lat,
+            kind,
+            radius_m=args.radius,
+            adcode=args.district[0] if args.district and len(args.district) == 1 else None,
+            coverage=result,
+        ).save(args.map)
         print(f"wrote {args.map}")
     return 0
 
@@ -293,13 +298,17 @@ def _walk_columns(args: argparse.Namespace, grid: Any, lon: Any, lat: Any) -> An
         raise OffNetwork(f"no walking network at {path}: run 'finder streets FILE.osm' first")
     network = WalkNetwork(load_network(path))
     table = build_facility_table(network, lon, lat)
-    walk = walk_coverage_by_district(grid, network, table, minutes=args.walk_minutes,
-                                     radius_m=args.radius, adcodes=args.district)
+    walk = walk_coverage_by_district(
+        grid, network, table, minutes=args.walk_minutes, radius_m=args.radius, adcodes=args.district
+    )
     suffix = f"{args.walk_minutes:g}min"
-    return walk.rename(columns={
-        "walk_share": f"walk_share_{suffix}", "line_share": "line_share_on_network",
-        "points_on_network": "walk_points_on_network",
-    })[["adcode", f"walk_share_{suffix}", "line_share_on_network", "walk_points_on_network"]]
+    return walk.rename(
+        columns={
+            "walk_share": f"walk_share_{suffix}",
+            "line_share": "line_share_on_network",
+            "points_on_network": "walk_points_on_network",
+        }
+    )[["adcode", f"walk_share_{suffix}", "line_share_on_network", "walk_points_on_network"]]
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -320,14 +329,28 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         table = raw.rename(columns=mapping)
         if "lon" not in table and "_geom_lon" in raw:
             table["lon"], table["lat"] = raw["_geom_lon"], raw["_geom_lat"]
-        cand_lon, cand_lat = to_wgs84(pd.to_numeric(table["lon"]).to_numpy(float),
-                                      pd.to_numeric(table["lat"]).to_numpy(float), args.crs)
-    result = suggest_sites(grid, args.district, lon, lat, n_sites=args.n, radius_m=args.radius,
-                           candidates_lon=cand_lon, candidates_lat=cand_lat,
-                           objective=args.objective)
+        cand_lon, cand_lat = to_wgs84(
+            pd.to_numeric(table["lon"]).to_numpy(float),
+            pd.to_numeric(table["lat"]).to_numpy(float),
+            args.crs,
+        )
+    result = suggest_sites(
+        grid,
+        args.district,
+        lon,
+        lat,
+        n_sites=args.n,
+        radius_m=args.radius,
+        candidates_lon=cand_lon,
+        candidates_lat=cand_lat,
+        objective=args.objective,
+    )
     _write_json(result.to_geojson() if args.out else result.to_json(), args.out)
-    print(f"coverage of {args.district} at {args.radius:g} m: {result.before_share:.1%} -> "
-          f"{result.after_share:.1%} with {len(result.lon)} new sites", file=sys.stderr)
+    print(
+        f"coverage of {args.district} at {args.radius:g} m: {result.before_share:.1%} -> "
+        f"{result.after_share:.1%} with {len(result.lon)} new sites",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -338,8 +361,15 @@ def cmd_print(args: argparse.Namespace) -> int:
 
     grid, lon, lat, kind = _coverage_inputs(args)
     printed = print_coverage_map(
-        args.out, grid, lon, lat, kind, adcode=args.district, radius_m=args.radius,
-        paper=args.paper, orientation=args.orientation,
+        args.out,
+        grid,
+        lon,
+        lat,
+        kind,
+        adcode=args.district,
+        radius_m=args.radius,
+        paper=args.paper,
+        orientation=args.orientation,
         approval_number=Settings().approval_no or None,
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})")
@@ -433,8 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--radius", type=float, default=1000.0, help="reach in metres (1000)")
         p.add_argument("--kind", choices=KINDS, action="append")
         p.add_argument("--boundaries", help="district boundary file")
-        p.add_argument("--all-access", action="store_true",
-                       help="count members/employees facilities too (internal planning)")
+        p.add_argument(
+            "--all-access",
+            action="store_true",
+            help="count members/employees facilities too (internal planning)",
+        )
 
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
@@ -443,9 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="table file (default: standard output)")
     p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
     p.add_argument("--map", help="write a coverage web map (HTML)")
-    p.add_argument("--walk-minutes", type=float,
-                   help="add the share within this many minutes' walk on the street network "
-                        "(needs 'finder streets'), beside the straight-line share")
+    p.add_argument(
+        "--walk-minutes",
+        type=float,
+        help="add the share within this many minutes' walk on the street network "
+        "(needs 'finder streets'), beside the straight-line share",
+    )
 
     p = add("suggest", cmd_suggest, "propose new sites for a district")
     coverage_options(p)

@@ -1,8 +1,8 @@
-"""Service settings, read from ``FINDER_*`` environment variables (the only place that reads them).
+"""Service settings, read from ``FINDER_*`` environment variables (only ``api`` reads them).
 
-=========================  ==========================================================================
+=========================  =========================================================================
 variable                   meaning
-=========================  ==========================================================================
+=========================  =========================================================================
 FINDER_STORE               GeoPackage file of the embedded store (default: the sample, copied into
                            the user's data directory on first use)
 FINDER_DATABASE_URL        ``postgresql://...``: use PostgreSQL + PostGIS instead of the GeoPackage
@@ -14,7 +14,9 @@ FINDER_API_KEYS_FILE       JSON file of hashed API keys (see ``finder keys``)
 FINDER_APPROVAL_NO         审图号 printed on maps where a base map needs one
 FINDER_TIANDITU_KEY        Tianditu key for the Tianditu base map
 FINDER_LOG_LEVEL           logging level (INFO)
-=========================  ==========================================================================
+FINDER_MAX_UPLOAD_MB       largest bulk-import upload, MB (50)
+FINDER_INDEX_POLL_S        least interval between looks for changes by other processes, s (0.5)
+=========================  =========================================================================
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from __future__ import annotations
 import shutil
 from functools import lru_cache
 from pathlib import Path
-
-import platformdirs
 from typing import Annotated, Any
 
+import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     approval_no: str = ""
     tianditu_key: str = ""
     log_level: str = "INFO"
+    max_upload_mb: int = Field(default=50, ge=1, le=2000)
+    index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -67,8 +70,7 @@ class Settings(BaseSettings):
     def _one_backend(self) -> Settings:
         if self.store is not None and self.database_url:
             raise ValueError("set FINDER_STORE or FINDER_DATABASE_URL, not both")
-        if self.database_url and not self.database_url.startswith(("postgresql://",
-                                                                     "postgres://")):
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("FINDER_DATABASE_URL must start with postgresql://")
         return self
 

@@ -6,15 +6,56 @@ runs once per backend (GeoPackage; PostGIS where the test set-up started a serve
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import TempPostgres, unavailable_reason
 
 from geodata.store import FacilityStore, GeoPackageStore
 
 DATA = Path(__file__).resolve().parent / "data"
-BACKENDS = ["gpkg"]
+BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+_TEMPLATE_DB = "finder_template"
+_SHARED_DB = "finder_shared"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """A PostgreSQL + PostGIS server in a temporary directory for the whole session.
+
+    Holds a migrated, empty template database that :func:`postgis_url` copies, and a copy that
+    the ``store`` fixture empties before each test (quicker than a new database). Skipped (with
+    the reason) where PostgreSQL/PostGIS is not installed, but failed under ``CI=true``.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostGIS tests cannot run in CI: {reason}")
+        pytest.skip(f"PostGIS backend not tested: {reason}")
+    from geodata.migrations import migrate
+
+    server = TempPostgres.start()
+    try:
+        migrate(server.create_database(_TEMPLATE_DB))
+        server.create_database(_SHARED_DB, template=_TEMPLATE_DB)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgis_url(postgres_server: TempPostgres) -> Iterator[str]:
+    """The URL of a fresh database with the store schema (dropped after the test)."""
+    name = f"finder_test_{os.getpid()}_{next(_database_numbers)}"
+    url = postgres_server.create_database(name, template=_TEMPLATE_DB)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -22,6 +63,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FacilitySt
     """An empty store of each backend."""
     if request.param == "gpkg":
         s: FacilityStore = GeoPackageStore(tmp_path / "store.gpkg")
+    elif request.param == "postgis":
+        from geodata.postgis import PostGISStore
+
+        server: TempPostgres = request.getfixturevalue("postgres_server")
+        server.empty_store_database(_SHARED_DB)
+        s = PostGISStore(server.url(_SHARED_DB))
     else:
         raise AssertionError(f"unknown backend {request.param}")
     try:

@@ -1,0 +1,227 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Run it with ``finder serve`` or ``uvicorn api.app:create_app --factory``. Nothing happens at
+import time: :func:`create_app` builds the app, and its lifespan opens the store, reads the
+facilities, builds the index and loads the district boundaries and API keys into
+``app.state.finder`` (:class:`api.state.AppState`).
+
+Routes (see ``docs/api.md``):
+
+* ``/nearest`` - nearest facilities for apps (GeoJSON, navigation links);
+* OGC API - Features: ``/``, ``/conformance``, ``/collections``, ``/collections/{id}``,
+  ``/collections/{id}/items``, ``/collections/{id}/items/{fid}``;
+* ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
+* ``/map`` and ``/static/...`` - the web map; ``/health``; ``/openapi.json`` (OpenAPI 3.0).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import KeyRing
+from api.errors import PROBLEM_SCHEMA, add_exception_handlers
+from api.routes import facilities, features, health, nearest, webmap
+from api.settings import Settings, get_settings
+from api.state import AppState, LiveFacilities, load_calendar, open_store
+from geodata.boundaries import load_districts
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("api.access")
+
+OPENAPI_VERSION = "3.0.3"
+
+
+class AccessLogMiddleware:
+    """Log one line per request: method, path, status, duration in ms, actor (key name)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            if access_logger.isEnabledFor(logging.INFO):
+                state = scope.get("state") or {}
+                access_logger.info(
+                    "%s %s %d %.1fms %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - start) * 1000,
+                    state.get("actor", "-"),
+                )
+
+
+def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite FastAPI's OpenAPI 3.1 document as OpenAPI 3.0 (what OGC's oas30 class names).
+
+    ``anyOf [X, null]`` becomes ``X`` with ``nullable: true``; numeric ``exclusiveMinimum`` /
+    ``exclusiveMaximum`` become the 3.0 booleans; ``const`` becomes a one-value ``enum``;
+    ``examples`` lists become one ``example``; binary uploads become ``format: binary``.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        node = {k: walk(v) for k, v in node.items()}
+        for key in ("anyOf", "oneOf"):
+            options = node.get(key)
+            if isinstance(options, list) and {"type": "null"} in options:
+                rest = [o for o in options if o != {"type": "null"}]
+                node.pop(key)
+                if len(rest) == 1:
+                    merged = dict(rest[0])
+                    if "$ref" in merged:
+                        merged = {"allOf": [merged]}
+                    node = {**merged, **node}
+                else:
+                    node[key] = rest
+                node["nullable"] = True
+        if node.get("type") == "null":
+            node.pop("type")
+            node["nullable"] = True
+        for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            value = node.get(bound)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                node[plain] = value
+                node[bound] = True
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        if isinstance(node.get("examples"), list) and "paths" not in node:
+            examples = node.pop("examples")
+            if examples and "value" not in examples[0]:
+                node["example"] = examples[0]
+        if node.get("contentMediaType") == "application/octet-stream":
+            node.pop("contentMediaType")
+            node["format"] = "binary"
+        return node
+
+    out: dict[str, Any] = walk(document)
+    out["openapi"] = OPENAPI_VERSION
+    return out
+
+
+def _install_openapi(app: FastAPI) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = openapi_30(document)
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def _configure_logging(settings: Settings) -> None:
+    level = settings.log_level.upper()
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("api", "geodata", "finder", "maps"):
+        logging.getLogger(name).setLevel(level)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        The configuration; default :func:`api.settings.get_settings` (``FINDER_*`` variables).
+
+    Returns
+    -------
+    FastAPI
+        The application; the store and index are opened when it starts (lifespan).
+    """
+    settings = settings if settings is not None else get_settings()
+    _configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings)
+        try:
+            calendar = load_calendar(settings)
+            live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
+            app.state.finder = AppState(
+                settings=settings,
+                store=store,
+                live=live,
+                districts=load_districts(settings.boundaries),
+                keyring=KeyRing(settings.api_keys_file),
+            )
+            logger.info(
+                "serving %d facilities from %s",
+                len(live.current().frame),
+                (settings.database_url and "PostGIS") or settings.store_path(),
+            )
+            # Render every facility's /nearest fragments now (about 5 s per 100,000), then
+            # move everything built so far out of the garbage collector's sight: the first
+            # requests are as fast as the later ones, and no collection walks the index.
+            nearest.warm_fragments(live.current())
+            gc.collect()
+            gc.freeze()
+            yield
+        finally:
+            gc.unfreeze()
+            app.state.finder = None
+            store.close()
+
+    app = FastAPI(
+        title="职工设施地图 facility finder",
+        version="0.1.0",
+        description="Nearest trade-union facilities, OGC API - Features, editing and maps.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    add_exception_handlers(app)
+    app.include_router(nearest.router)
+    app.include_router(features.router)
+    app.include_router(facilities.router)
+    app.include_router(facilities.audit_router)
+    app.include_router(webmap.router)
+    app.include_router(health.router)
+    webmap.mount_static(app)
+    _install_openapi(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "If-Match", "Content-Type"],
+            expose_headers=["ETag", "Location", "Content-Crs"],
+            max_age=600,
+        )
+    app.add_middleware(AccessLogMiddleware)
+    return app

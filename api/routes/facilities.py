@@ -1,0 +1,424 @@
+"""Editing facilities: create, read, replace, patch, delete, bulk import, audit trail.
+
+Every route here needs an API key with the ``edit`` scope (:mod:`api.auth`); the key's name is
+the actor in the audit trail. Concurrent edits never overwrite each other silently: every
+facility answer carries an ``ETag`` (the facility's version), and ``PUT``, ``PATCH`` and
+``DELETE`` need ``If-Match`` with it (428 without; 412 when someone else changed the facility
+first: fetch it again and reapply the change). After a write the in-memory index is updated
+before the answer leaves, so the next ``/nearest`` sees the change.
+
+Coordinates in bodies are WGS-84 unless the ``crs`` query parameter names another system
+(``gcj02`` for points picked on Amap, ``bd09`` from Baidu); they are stored as WGS-84 with
+``source_crs`` recording what was given.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from starlette.responses import Response
+
+from api.deps import EditorDep, StateDep, StoreDep
+from api.errors import ApiProblem, invalid_parameter, problem_responses
+from api.routes.common import JSONBytesResponse, lonlat_in
+from finder.hours import validate_opening_hours
+from geodata.boundaries import assign_adcode
+from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflict
+from geodata.imports import import_file
+from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, KINDS, Facility
+from geodata.store import FacilityStore
+
+router = APIRouter(prefix="/facilities", tags=["Editing"])
+
+CrsParam = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+_ETAG_RE = re.compile(r'^\s*(?:W/)?"([0-9]{1,18})"\s*$')
+_SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
+_CHUNK = 1 << 20
+
+
+def _editable_fields(optional: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in EDITABLE_COLUMNS:
+        info = Facility.model_fields[name]
+        if name == "id" and optional:
+            continue
+        if optional:
+            fields[name] = (info.annotation | None, None)  # type: ignore[operator]
+        else:
+            fields[name] = (info.annotation, info)
+    return fields
+
+
+_FORBID = ConfigDict(extra="forbid")
+FacilityInput: type[BaseModel] = create_model(
+    "FacilityInput", __config__=_FORBID, **_editable_fields(False)
+)
+FacilityInput.__doc__ = "A facility as written by an editor (the store sets version and times)."
+FacilityPatch: type[BaseModel] = create_model(
+    "FacilityPatch", __config__=_FORBID, **_editable_fields(True)
+)
+FacilityPatch.__doc__ = "A JSON merge patch (RFC 7396): the fields to change; null clears a field."
+
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='the facility\'s ETag, e.g. "3"')
+]
+_EDIT_RESPONSES = problem_responses(401, 403, 404, 412, 422, 428)
+_FACILITY_OUT = {"model": Facility, "description": "The facility as stored (ETag: version)"}
+
+
+def _facility_response(
+    facility: Facility, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONBytesResponse(
+        facility.model_dump(mode="json"),
+        status_code=status,
+        headers={"ETag": f'"{facility.version}"', **(headers or {})},
+    )
+
+
+def _visible(store: FacilityStore, facility_id: str, editor: Any) -> Facility:
+    facility = store.get(facility_id)
+    if not editor.viewer.may_see(facility.access, facility.organization):
+        raise FacilityNotFound(f"no facility with id {facility_id!r}")
+    return facility
+
+
+def _matched_version(if_match: str | None, facility: Facility) -> int:
+    """The version the client based its change on (428 / 412 / 400 problems otherwise)."""
+    if if_match is None:
+        raise ApiProblem(
+            428,
+            "send If-Match with the facility's ETag (GET it first)",
+            slug="precondition-required",
+            errors=[{"parameter": "If-Match", "reason": "missing"}],
+        )
+    if if_match.strip() == "*":
+        return facility.version
+    versions = set()
+    for part in if_match.split(","):
+        found = _ETAG_RE.match(part)
+        if found is None:
+            raise invalid_parameter("If-Match", 'expected an ETag such as "3"')
+        versions.add(int(found.group(1)))
+    if facility.version not in versions:
+        raise _stale(facility)
+    return facility.version
+
+
+def _stale(facility: Facility) -> ApiProblem:
+    return ApiProblem(
+        412,
+        f"facility {facility.id!r} changed since you read it (now version "
+        f"{facility.version}); fetch it again and reapply your change",
+        slug="precondition-failed",
+        errors=[{"parameter": "If-Match", "reason": "outdated"}],
+        headers={"ETag": f'"{facility.version}"'},
+    )
+
+
+def _validated(values: dict[str, Any]) -> Facility:
+    """A :class:`Facility` from body values (422 problems naming each bad field)."""
+    try:
+        facility = Facility.model_validate(values)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ApiProblem(
+            422,
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            slug="invalid-body",
+            errors=errors,
+        ) from None
+    if facility.opening_hours:
+        try:
+            validate_opening_hours(facility.opening_hours)
+        except InvalidOpeningHours as exc:
+            raise ApiProblem(
+                422,
+                str(exc),
+                slug="invalid-body",
+                errors=[{"field": "opening_hours", "reason": str(exc)}],
+            ) from None
+    return facility
+
+
+def _with_district(values: dict[str, Any], districts: Any) -> dict[str, Any]:
+    """Fill ``adcode`` (and empty district / city / province names) from the boundaries when
+    the body gives a position but no adcode, as the bulk import does."""
+    if values.get("adcode") or values.get("lon") is None or values.get("lat") is None:
+        return values
+    found = assign_adcode([values["lon"]], [values["lat"]], districts)[0]
+    if found is None:
+        return values
+    row = districts.loc[districts["adcode"] == found].iloc[0]
+    out = values | {"adcode": found}
+    for key, source in (("district", "name"), ("city", "city"), ("province", "province")):
+        if not out.get(key) and row.get(source) is not None:
+            out[key] = row[source]
+    return out
+
+
+def _in_wgs84(values: dict[str, Any], crs: str) -> dict[str, Any]:
+    if crs == "wgs84" or values.get("lon") is None or values.get("lat") is None:
+        return values
+    lon, lat = lonlat_in(values["lon"], values["lat"], crs)
+    return values | {"lon": lon, "lat": lat, "source_crs": crs}
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a facility",
+    response_class=JSONBytesResponse,
+    responses={201: _FACILITY_OUT, **problem_responses(401, 403, 409, 422)},
+)
+def create_facility(
+    request: Request,
+    body: Annotated[FacilityInput, Body()],  # type: ignore[valid-type]
+    editor: EditorDep,
+    state: StateDep,
+    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+) -> Response:
+    """Add a facility; 409 if the id is taken."""
+    values = _in_wgs84(body.model_dump(), crs)  # type: ignore[attr-defined]
+    facility = _validated(_with_district(values, state.districts))
+    created = state.store.create(facility, actor=editor.name)
+    state.live.applied([created], [])
+    location = f"/collections/facilities/items/{created.id}"
+    return _facility_response(created, 201, {"Location": location})
+
+
+@router.get(
+    "/{facility_id}",
+    summary="One facility (with ETag)",
+    response_class=JSONBytesResponse,
+    responses={200: _FACILITY_OUT, **problem_responses(401, 403, 404)},
+)
+def read_facility(facility_id: str, editor: EditorDep, store: StoreDep) -> Response:
+    """The facility as stored, with its ``ETag``."""
+    return _facility_response(_visible(store, facility_id, editor))
+
+
+@router.put(
+    "/{facility_id}",
+    summary="Replace a facility",
+    response_class=JSONBytesResponse,
+    responses={200: _FACILITY_OUT, **_EDIT_RESPONSES},
+)
+def replace_facility(
+    facility_id: str,
+    body: Annotated[FacilityInput, Body()],  # type: ignore[valid-type]
+    editor: EditorDep,
+    state: StateDep,
+    if_match: IfMatch = None,
+    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+) -> Response:
+    """Replace every editable field (the body's ``id`` must be the path's)."""
+    values = _with_district(
+        _in_wgs84(body.model_dump(), crs),  # type: ignore[attr-defined]
+        state.districts,
+    )
+    if values["id"] != facility_id:
+        raise ApiProblem(
+            422,
+            "the body's id differs from the path's",
+            slug="invalid-body",
+            errors=[{"field": "id", "reason": "must equal the path's id"}],
+        )
+    current = _visible(state.store, facility_id, editor)
+    version = _matched_version(if_match, current)
+    facility = _validated(values)
+    try:
+        saved = state.store.replace(facility, actor=editor.name, if_version=version)
+    except VersionConflict:
+        raise _stale(state.store.get(facility_id)) from None
+    state.live.applied([saved], [])
+    return _facility_response(saved)
+
+
+@router.patch(
+    "/{facility_id}",
+    summary="Change some fields (JSON merge patch)",
+    response_class=JSONBytesResponse,
+    responses={200: _FACILITY_OUT, **_EDIT_RESPONSES},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/merge-patch+json": {
+                    "schema": {"$ref": "#/components/schemas/FacilityPatch"}
+                }
+            }
+        }
+    },
+)
+def patch_facility(
+    facility_id: str,
+    body: Annotated[FacilityPatch, Body()],  # type: ignore[valid-type]
+    editor: EditorDep,
+    state: StateDep,
+    if_match: IfMatch = None,
+    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+) -> Response:
+    """Change the fields present in the body; the result is validated as a whole."""
+    changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    current = _visible(state.store, facility_id, editor)
+    version = _matched_version(if_match, current)
+    if ("lon" in changes) != ("lat" in changes) and crs != "wgs84":
+        raise invalid_parameter("crs", "a patch in another crs must give both lon and lat")
+    changes = _in_wgs84(changes, crs)
+    if ("lon" in changes or "lat" in changes) and "adcode" not in changes:
+        point = {"lon": current.lon, "lat": current.lat} | changes
+        blank = dict.fromkeys(("adcode", "district", "city", "province"))
+        filled = _with_district({"lon": point["lon"], "lat": point["lat"]} | blank, state.districts)
+        changes["adcode"] = filled["adcode"]
+        for key in ("district", "city", "province"):
+            if key not in changes and filled[key] is not None:
+                changes[key] = filled[key]
+    _validated({k: v for k, v in current.model_dump().items() if k in EDITABLE_COLUMNS} | changes)
+    try:
+        saved = state.store.patch(facility_id, changes, actor=editor.name, if_version=version)
+    except VersionConflict:
+        raise _stale(state.store.get(facility_id)) from None
+    state.live.applied([saved], [])
+    return _facility_response(saved)
+
+
+@router.delete(
+    "/{facility_id}",
+    status_code=204,
+    summary="Delete a facility",
+    response_class=Response,
+    responses={204: {"description": "Deleted"}, **_EDIT_RESPONSES},
+)
+def delete_facility(
+    facility_id: str, editor: EditorDep, state: StateDep, if_match: IfMatch = None
+) -> Response:
+    """Remove a facility (its last state stays in the audit trail)."""
+    current = _visible(state.store, facility_id, editor)
+    version = _matched_version(if_match, current)
+    try:
+        state.store.delete(facility_id, actor=editor.name, if_version=version)
+    except VersionConflict:
+        raise _stale(state.store.get(facility_id)) from None
+    state.live.applied([], [facility_id])
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{facility_id}/audit",
+    summary="The audit trail of one facility",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403, 404),
+)
+def facility_audit(
+    facility_id: str,
+    editor: EditorDep,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Who changed the facility, when, and what (newest first).
+
+    The trail of a deleted facility is shown to ``read-all`` keys only.
+    """
+    try:
+        _visible(store, facility_id, editor)
+    except FacilityNotFound:
+        if not editor.viewer.see_all:
+            raise
+    entries = store.audit(facility_id, limit=limit)
+    return JSONBytesResponse({"facility_id": facility_id, "entries": entries})
+
+
+@router.post(
+    "/import",
+    summary="Bulk import a CSV / XLSX / GeoJSON file",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403, 413, 422),
+)
+def bulk_import(
+    editor: EditorDep,
+    state: StateDep,
+    file: Annotated[
+        UploadFile, File(description="CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile")
+    ],
+    crs: Annotated[CrsParam, Form(description="coordinate system of the file")] = "wgs84",
+    kind: Annotated[
+        str | None, Form(description=f"kind for rows without one: {', '.join(KINDS)}")
+    ] = None,
+    access: Annotated[
+        str | None,
+        Form(description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"),
+    ] = None,
+    dry_run: Annotated[bool, Form(description="validate only, write nothing")] = False,
+) -> Response:
+    """Validate every row, write the accepted ones in one transaction, answer the report."""
+    for name, value, vocabulary in (("kind", kind, KINDS), ("access", access, ACCESS_CLASSES)):
+        if value is not None and value not in vocabulary:
+            raise invalid_parameter(name, f"use one of {', '.join(vocabulary)}")
+    filename = file.filename or "upload"
+    suffix = Path(filename).suffix.lower()
+    if not _SUFFIX_RE.match(suffix):
+        raise ApiProblem(
+            422,
+            "the file name needs an extension (.csv, .xlsx, .geojson, ...)",
+            slug="unreadable-file",
+            errors=[{"field": "file", "reason": "no file extension"}],
+        )
+    limit = state.settings.max_upload_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="finder-import-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := file.file.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiProblem(
+                        413,
+                        f"the file exceeds {state.settings.max_upload_mb} MB",
+                        slug="too-large",
+                        errors=[{"field": "file", "reason": "too large"}],
+                    )
+                out.write(chunk)
+        report = import_file(
+            state.store,
+            path,
+            crs=crs,
+            kind=kind,
+            access=access,
+            actor=editor.name,
+            districts=state.districts,
+            source_name=Path(filename).name,
+            dry_run=dry_run,
+        )
+    if not dry_run:
+        state.live.refresh()
+    return JSONBytesResponse(report.to_dict())
+
+
+audit_router = APIRouter(tags=["Editing"])
+
+
+@audit_router.get(
+    "/audit",
+    summary="The latest changes",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403),
+)
+def audit_trail(
+    editor: EditorDep,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """The latest audit entries of all facilities, newest first (``read-all`` keys)."""
+    if not editor.viewer.see_all:
+        raise ApiProblem(
+            403, "the whole audit trail needs a key with the 'read-all' scope", slug="forbidden"
+        )
+    return JSONBytesResponse({"entries": store.audit(None, limit=limit)})

@@ -1,0 +1,288 @@
+"""``GET /nearest``: the nearest facilities for apps, as GeoJSON with navigation links.
+
+Each feature carries the facility's public fields and, seen from the query point, the geodesic
+``distance_m``, ``bearing_deg`` (clockwise from north), a straight-line walking estimate
+``walk_s_est`` (seconds at 4.8 km/h), whether it is open now (``open_state``: open, closed,
+unknown; Asia/Shanghai time and the Chinese holiday calendar) and ``navigation`` links for Amap
+(GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI (WGS-84).
+
+Coordinates: the query point is read in ``crs`` and the features' geometries are written in
+``crs`` too, so an app working in GCJ-02 (Amap, Tencent) or BD-09 (Baidu) can place them on its
+map directly. RFC 7946 GeoJSON is WGS-84 only; an answer in another system says so in its
+``crs`` member and in every feature's ``crs`` property.
+
+The answer is assembled from pre-rendered JSON fragments of each facility (cached by facility id
+and version, see :meth:`api.state.Snapshot.stamp`), which keeps this route close to the speed of
+a bare KD-tree lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from api.deps import get_lookup
+from api.errors import ApiProblem, problem_responses
+from api.routes.common import (
+    GeoJSONResponse,
+    collection_schema,
+    feature_schema,
+    geojson_response,
+)
+from api.state import Snapshot
+from finder.hours import OpenState, state_at
+from geodata.errors import InvalidOpeningHours
+from geodata.schema import AMENITIES, KINDS, Kind
+
+router = APIRouter()
+
+MAX_K = 100
+MAX_DISTANCE_M = 50_000.0
+LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")
+#: Facility fields shown by /nearest (no provenance or bookkeeping fields).
+NEAREST_FIELDS: tuple[str, ...] = (
+    "name",
+    "kind",
+    "format",
+    "address",
+    "district",
+    "adcode",
+    "access",
+    "organization",
+    "opening_hours",
+    "amenities",
+    "star_rating",
+    "area_m2",
+    "phone",
+    "operator",
+    "status",
+    "verified_at",
+)
+_FRAGMENTS = "nearest-fragments"
+_OPEN_STATES = "nearest-open-states"
+
+Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
+CrsParam = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+
+
+def local_minute() -> dt.datetime:
+    """The current minute in Asia/Shanghai (naive local time, as the index expects)."""
+    return dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
+    """(``"id"`` as JSON, the static properties' JSON without braces) of one facility.
+
+    Cached by facility id and version in the cache the snapshots share, so a facility's
+    fragments are rendered once until it changes.
+    """
+    cache: dict[str, tuple[tuple[Any, ...], str, str]] = snapshot.shared.setdefault(_FRAGMENTS, {})
+    fid, stamp = snapshot.stamp(position)
+    found = cache.get(fid)
+    if found is None or found[0] != stamp:
+        record = snapshot.record(position)
+        props = {k: record.get(k) for k in NEAREST_FIELDS}
+        props["navigation"] = snapshot.links(position)
+        dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
+        found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
+        if len(cache) > 2 * len(snapshot.frame) + 1000:  # deleted facilities pile up
+            cache.clear()
+        cache[fid] = found
+    return found[1], found[2]
+
+
+def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> list[str]:
+    """Open state now of facilities, each opening-hours expression evaluated once a minute."""
+    minute, states = snapshot.memo.get(_OPEN_STATES, (None, {}))
+    if minute != now:
+        states = {}
+        snapshot.memo[_OPEN_STATES] = (now, states)
+    hours = snapshot.hours()
+    out = []
+    for position in positions:
+        expr = hours[position]
+        state = states.get(expr)
+        if state is None:
+            try:
+                state = state_at(expr, now, snapshot.index.calendar).value
+            except InvalidOpeningHours:
+                state = OpenState.UNKNOWN.value
+            states[expr] = state
+        out.append(state)
+    return out
+
+
+def warm_fragments(snapshot: Snapshot) -> None:
+    """Render the fragments of every facility (the lifespan does it once at start-up)."""
+    for position in range(len(snapshot.frame)):
+        _fragments(snapshot, position)
+
+
+class NearestQuery(BaseModel):
+    """The parameters of ``/nearest``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lon: float = Field(ge=-180, le=180, description="longitude of the point (crs)")
+    lat: float = Field(ge=-90, le=90, description="latitude of the point (crs)")
+    crs: CrsParam = Field(
+        "wgs84", description="coordinate system of the point and of the answer's geometries"
+    )
+    k: int = Field(5, ge=1, le=MAX_K, description="how many facilities (1-100)")
+    kind: list[Kind] | None = Field(None, description="facility kinds to keep")
+    amenity: list[Amenity] | None = Field(None, description="amenities a facility must all offer")
+    open_now: bool = Field(False, description="only facilities open now")
+    max_distance_m: float | None = Field(
+        None, gt=0, le=MAX_DISTANCE_M, description="search radius, metres"
+    )
+    min_stars: int | None = Field(None, ge=1, le=5, description="least star grade")
+
+
+_LIST_PARAMS = frozenset({"kind", "amenity"})
+_NEAREST_FEATURE = feature_schema(
+    {
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "access": {"type": "string"},
+        "amenities": {"type": "array", "items": {"type": "string"}},
+        "distance_m": {"type": "number", "minimum": 0},
+        "bearing_deg": {"type": "number", "minimum": 0, "maximum": 360},
+        "walk_s_est": {"type": "number", "minimum": 0},
+        "open_state": {"type": "string", "enum": [s.value for s in OpenState]},
+        "crs": {"type": "string"},
+        "navigation": {
+            "type": "object",
+            "required": ["amap", "baidu", "geo"],
+            "properties": {k: {"type": "string"} for k in ("amap", "baidu", "geo")},
+        },
+    },
+    [
+        "name",
+        "kind",
+        "access",
+        "distance_m",
+        "bearing_deg",
+        "walk_s_est",
+        "open_state",
+        "navigation",
+        "crs",
+    ],
+)
+
+
+def _openapi_parameters() -> list[dict[str, object]]:
+    """The query parameters of :class:`NearestQuery` for the OpenAPI document."""
+    schema = NearestQuery.model_json_schema()
+    required = set(schema.get("required", ()))
+    out: list[dict[str, object]] = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        param: dict[str, object] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": description,
+            "schema": prop,
+        }
+        if name in _LIST_PARAMS:
+            param.update(style="form", explode=True)
+        out.append(param)
+    defs = schema.get("$defs")
+    if defs:
+        raise RuntimeError("NearestQuery must not need schema definitions")
+    return out
+
+
+def parse_query(request: Request) -> NearestQuery:
+    """Validate the query string (400 problems naming each bad parameter).
+
+    Done by hand rather than by FastAPI's per-parameter machinery, which costs more than the
+    whole lookup on this hot path; the OpenAPI document still lists every parameter.
+    """
+    params = request.query_params
+    values: dict[str, object] = {
+        key: params.getlist(key) if key in _LIST_PARAMS else params[key]
+        for key in params
+        if key in NearestQuery.model_fields
+    }
+    try:
+        return NearestQuery.model_validate(values)
+    except ValidationError as exc:
+        errors = [
+            {"parameter": str(e["loc"][0]) if e["loc"] else "query", "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ApiProblem(
+            400,
+            "; ".join(f"{e['parameter']}: {e['reason']}" for e in errors),
+            slug="invalid-parameter",
+            errors=errors,
+        ) from None
+
+
+@router.get(
+    "/nearest",
+    tags=["Lookup"],
+    summary="The nearest facilities (GeoJSON)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: geojson_response(
+            collection_schema(_NEAREST_FEATURE, paged=False),
+            "GeoJSON FeatureCollection, nearest first",
+        ),
+        **problem_responses(401),
+    },
+    openapi_extra={"parameters": _openapi_parameters()},
+)
+async def nearest(request: Request) -> Response:
+    """The ``k`` nearest facilities the caller may use, nearest first.
+
+    ``async`` on purpose: the lookup takes well under a millisecond, less than a trip through
+    the thread pool would. For the same reason the query string is validated by
+    :func:`parse_query` and the caller resolved by :func:`api.deps.get_lookup` directly, not
+    through FastAPI's dependency machinery (which costs more per request than the lookup).
+    """
+    q = parse_query(request)
+    lookup = await get_lookup(request)
+    snapshot = lookup.snapshot
+    lon, lat, crs, k = q.lon, q.lat, q.crs, q.k
+    now = local_minute()
+    results = snapshot.index.nearest(
+        lon,
+        lat,
+        k=k,
+        crs=crs,
+        kinds=q.kind,
+        amenities=q.amenity,
+        open_at=now if q.open_now else None,
+        min_stars=q.min_stars,
+        max_distance_m=q.max_distance_m,
+        viewer=lookup.viewer,
+    )
+    states = _open_states(snapshot, [r.position for r in results], now)
+    crs_json = json.dumps(crs)
+    features = []
+    for r, state in zip(results, states, strict=True):
+        id_json, props = _fragments(snapshot, r.position)
+        features.append(
+            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
+            f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
+            f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
+            f'"walk_s_est":{r.walk_s_est:.0f},"open_state":"{state}",'
+            f'"crs":{crs_json}}}}}'
+        )
+    query = json.dumps({"lon": lon, "lat": lat, "crs": crs, "k": k}, separators=(",", ":"))
+    body = (
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query},'
+        f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
+        f'"features":[{",".join(features)}]}}'
+    )
+    return GeoJSONResponse(body.encode("utf-8"))

@@ -1,0 +1,287 @@
+"""What the service keeps in memory: the store, a snapshot of the facilities with their index.
+
+:func:`open_store` is the one place that chooses the store backend from the settings.
+:class:`LiveFacilities` holds an immutable :class:`Snapshot` (the facility frame, its
+:class:`~finder.index.FacilityIndex`, the store's change counter) and swaps in a new one
+
+* at once after every write made through the service (:meth:`LiveFacilities.refresh`), so the
+  next request sees the change;
+* in the background when another process changed the store: :meth:`LiveFacilities.current`
+  compares ``store.change_counter()`` at most every ``poll_s`` seconds and keeps serving the
+  previous snapshot until the new one is built.
+
+Readers take ``live.current()`` once per request and use that snapshot throughout, so one answer
+never mixes two versions of the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from api.auth import KeyRing
+from api.settings import Settings
+from finder.hours import HolidayCalendar
+from finder.index import FacilityIndex
+from geodata.crs import from_wgs84
+from geodata.navigation import NAVIGATION_SOURCE, uri_component
+from geodata.schema import COLUMNS, Facility
+from geodata.store import FacilityStore, GeoPackageStore
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> FacilityStore:
+    """The facility store the settings name: PostGIS for ``database_url``, else the GeoPackage."""
+    if settings.database_url:
+        from geodata.postgis import PostGISStore
+
+        return PostGISStore(settings.database_url)
+    return GeoPackageStore(settings.store_path())
+
+
+def load_calendar(settings: Settings) -> HolidayCalendar:
+    """The holiday calendar of the settings (the bundled one by default)."""
+    if settings.calendar is not None:
+        return HolidayCalendar.from_csv(settings.calendar)
+    return HolidayCalendar.default()
+
+
+def _json_value(value: Any) -> Any:
+    """A frame cell as a JSON value (NaN / NA -> None, numpy scalars -> Python)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _stored_row(facility: Facility) -> dict[str, Any]:
+    """A facility as the store's frames hold it (dates and times as ISO text)."""
+    row = facility.to_row()
+    for key in ("verified_at", "created_at", "updated_at"):
+        if row[key] is not None:
+            row[key] = row[key].isoformat()
+    return row
+
+
+@dataclass
+class Snapshot:
+    """The facilities at one change-counter value, with their index. Do not mutate.
+
+    ``frame`` holds every facility (all access classes; filter with :func:`api.auth.visible`),
+    one row per index position: row ``i`` is ``index`` position ``i`` (id order).
+
+    ``shared`` is handed from each snapshot to the next and holds caches keyed by facility id
+    (values stamped with :meth:`stamp`), such as the pre-rendered JSON of ``/nearest``: they
+    stay valid across snapshots for every facility that did not change, and writes through the
+    service evict the ids they touch. ``memo`` is this snapshot's own cache (any keys).
+    """
+
+    frame: pd.DataFrame
+    index: FacilityIndex
+    counter: int
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _nav: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    _nav_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        frame: pd.DataFrame,
+        counter: int,
+        calendar: HolidayCalendar,
+        shared: dict[str, Any] | None = None,
+    ) -> Snapshot:
+        """Index a facility frame (WGS-84) read at change counter ``counter``."""
+        index = FacilityIndex.from_frame(frame, calendar=calendar)
+        return cls.from_index(frame, index, counter, shared)
+
+    @classmethod
+    def from_index(
+        cls,
+        frame: pd.DataFrame,
+        index: FacilityIndex,
+        counter: int,
+        shared: dict[str, Any] | None = None,
+    ) -> Snapshot:
+        """A snapshot of ``frame`` (any row order) and its ``index``."""
+        frame = frame.set_index("id", drop=False).loc[index.ids].reset_index(drop=True)
+        columns = {c: frame[c].to_numpy(dtype=object) for c in frame.columns}
+        return cls(frame, index, counter, {} if shared is None else shared, _columns=columns)
+
+    def with_changes(self, upserts: list[Facility], deletes: list[str], counter: int) -> Snapshot:
+        """A new snapshot with facilities added or replaced and ids removed."""
+        index = self.index.with_changes(upserts, deletes)
+        gone = set(deletes) | {f.id for f in upserts}
+        kept = self.frame[~self.frame["id"].isin(gone)]
+        if upserts:
+            rows = pd.DataFrame([_stored_row(f) for f in upserts], columns=list(COLUMNS))
+            rows = rows.astype({c: kept[c].dtype for c in ("star_rating", "version")})
+            frame = pd.concat([kept, rows], ignore_index=True) if len(kept) else rows
+        else:
+            frame = kept
+        return Snapshot.from_index(frame, index, counter, self.shared)
+
+    def stamp(self, position: int) -> tuple[str, tuple[Any, ...]]:
+        """Id and a stamp of the facility's state at a position: (version, created, updated).
+
+        Every write raises the version; created/updated tell a re-created id from the old one.
+        Writes through the service also evict the ids they touch from ``shared`` caches.
+        """
+        c = self._columns
+        return str(c["id"][position]), (
+            int(c["version"][position]),
+            c["created_at"][position],
+            c["updated_at"][position],
+        )
+
+    def hours(self) -> np.ndarray:
+        """The ``opening_hours`` expression of each position (``None`` where unknown)."""
+        return self._columns["opening_hours"]
+
+    def record(self, position: int) -> dict[str, Any]:
+        """The facility at a position as JSON-ready fields (``amenities`` a list)."""
+        rec = {c: _json_value(v[position]) for c, v in self._columns.items()}
+        rec["amenities"] = [a for a in (rec.get("amenities") or "").split(";") if a]
+        return rec
+
+    def links(self, position: int) -> dict[str, str]:
+        """Navigation links of one facility: Amap (GCJ-02), Baidu (BD-09), ``geo:`` (WGS-84).
+
+        The same strings as :func:`geodata.navigation.navigation_links` (a test holds them
+        equal), but with the GCJ-02 / BD-09 positions of all facilities converted at once on
+        first use: one vectorised conversion instead of two scalar ones per facility.
+        """
+        if self._nav is None:
+            with self._nav_lock:
+                if self._nav is None:
+                    lon = self.frame["lon"].to_numpy(float)
+                    lat = self.frame["lat"].to_numpy(float)
+                    self._nav = (*from_wgs84(lon, lat, "gcj02"), *from_wgs84(lon, lat, "bd09"))
+        gx, gy, bx, by = (float(a[position]) for a in self._nav)
+        lon_w = float(self._columns["lon"][position])
+        lat_w = float(self._columns["lat"][position])
+        label = uri_component(str(self._columns["name"][position]))
+        src = uri_component(NAVIGATION_SOURCE)
+        return {
+            "amap": (
+                f"https://uri.amap.com/marker?position={gx:.6f},{gy:.6f}"
+                f"&name={label}&src={src}&coordinate=gaode&callnative=1"
+            ),
+            "baidu": (
+                f"https://api.map.baidu.com/marker?location={by:.6f},{bx:.6f}"
+                f"&title={label}&content={label}&output=html&coord_type=bd09ll&src={src}"
+            ),
+            "geo": f"geo:{lat_w:.6f},{lon_w:.6f}?q={lat_w:.6f},{lon_w:.6f}({label})",
+        }
+
+
+class LiveFacilities:
+    """The current :class:`Snapshot` of a store, kept fresh.
+
+    Parameters
+    ----------
+    store
+        The facility store (source of truth).
+    calendar
+        Holiday calendar of the index's "open now".
+    poll_s
+        Least interval between two looks at ``store.change_counter()``, seconds.
+    """
+
+    def __init__(
+        self, store: FacilityStore, calendar: HolidayCalendar, *, poll_s: float = 0.5
+    ) -> None:
+        self.store = store
+        self.calendar = calendar
+        self.poll_s = poll_s
+        self._lock = threading.Lock()
+        self._shared: dict[str, Any] = {}
+        self._snapshot = self._build()
+        self._checked_at = time.monotonic()
+        self._rebuilding = False
+
+    def _build(self) -> Snapshot:
+        counter = self.store.change_counter()
+        frame = self.store.frame()
+        snap = Snapshot.build(frame, counter, self.calendar, self._shared)
+        logger.info("indexed %d facilities at change %d", len(frame), counter)
+        return snap
+
+    def current(self) -> Snapshot:
+        """The snapshot to answer a request with (never waits for a rebuild)."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.poll_s and not self._rebuilding:
+            self._checked_at = now
+            try:
+                changed = self.store.change_counter() != self._snapshot.counter
+            except Exception:  # the store is unreachable: keep answering from memory
+                logger.warning("cannot read the store's change counter", exc_info=True)
+                changed = False
+            if changed:
+                self._rebuilding = True
+                threading.Thread(
+                    target=self._background_refresh, daemon=True, name="facility-index-refresh"
+                ).start()
+        return self._snapshot
+
+    def _background_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception:
+            logger.error("rebuilding the facility index failed", exc_info=True)
+        finally:
+            self._rebuilding = False
+
+    def refresh(self) -> Snapshot:
+        """Rebuild now if the store changed since the current snapshot; return the snapshot."""
+        with self._lock:
+            if self.store.change_counter() != self._snapshot.counter:
+                self._snapshot = self._build()
+            self._checked_at = time.monotonic()
+            return self._snapshot
+
+    def applied(self, upserts: list[Facility], deletes: list[str]) -> Snapshot:
+        """Publish the effect of one write just committed through this service.
+
+        When the store's change counter moved by exactly one (only this write happened), the
+        snapshot is updated incrementally; otherwise it is rebuilt from the store.
+        """
+        with self._lock:
+            for cache in self._shared.values():
+                for fid in [*deletes, *(f.id for f in upserts)]:
+                    cache.pop(fid, None)
+            counter = self.store.change_counter()
+            if counter == self._snapshot.counter + 1:
+                self._snapshot = self._snapshot.with_changes(upserts, deletes, counter)
+            elif counter != self._snapshot.counter:
+                self._snapshot = self._build()
+            self._checked_at = time.monotonic()
+            return self._snapshot
+
+
+@dataclass
+class AppState:
+    """Everything the routes need, built once in the lifespan and kept on ``app.state``."""
+
+    settings: Settings
+    store: FacilityStore
+    live: LiveFacilities
+    districts: gpd.GeoDataFrame
+    keyring: KeyRing

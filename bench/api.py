@@ -1,0 +1,297 @@
+"""Benchmark ``GET /nearest`` of the service against a bare FastAPI KD-tree endpoint.
+
+One command::
+
+    python bench/api.py            # 100,000 facilities, 15 s per run
+    python bench/api.py --quick    # 10,000 facilities, 4 s per run
+
+Builds a GeoPackage store of synthetic facilities (:func:`geodata.sample.sample_frame`), starts
+
+* **ours**: ``uvicorn api.app:create_app --factory`` (one worker, the production entry point,
+  with its request log going to a file), answering ``/nearest`` with the full GeoJSON
+  (navigation links, open state, access control, parameter validation);
+* **bare**: a FastAPI app with one route that runs the same lookup
+  (:meth:`finder.index.FacilityIndex.nearest` over the same facilities) and answers the ids and
+  distances as plain JSON, on the same uvicorn settings;
+
+and drives them in turn (alternating, ``--rounds`` times, keeping each one's best run, which
+damps the noise of a shared machine) with ``wrk`` (Debian package ``wrk``; 1 thread,
+16 connections, loopback only), every request asking for the 5 nearest facilities to a random
+point in Shanghai. Prints requests/s, p50 and p99 latency of both and the ratio. Without
+``wrk`` it falls back to a bounded asyncio + httpx client (16 connections), which itself costs
+CPU and so reads lower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: Query points are drawn in this WGS-84 box (central Shanghai and suburbs).
+BOX = (121.10, 30.90, 121.80, 31.45)
+CONNECTIONS = 16
+K = 5
+
+_WRK_SCRIPT = """
+math.randomseed(20261126)
+request = function()
+  local lon = %f + math.random() * %f
+  local lat = %f + math.random() * %f
+  return wrk.format("GET", string.format("%s?lon=%%.6f&lat=%%.6f&k=%d", lon, lat))
+end
+"""
+
+
+def create_bare_app(store_path: str) -> FastAPI:
+    """The reference: FastAPI + the same index lookup, minimal JSON out."""
+    from finder.index import FacilityIndex
+    from geodata.store import GeoPackageStore
+
+    store = GeoPackageStore(store_path)
+    index = FacilityIndex.from_frame(store.frame())
+    store.close()
+    app = FastAPI()
+
+    @app.get("/nearest")
+    async def nearest(lon: float, lat: float, k: int = 5) -> dict[str, object]:
+        results = index.nearest(lon, lat, k=k)
+        return {
+            "ids": [r.facility_id for r in results],
+            "distance_m": [r.distance_m for r in results],
+        }
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            args, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _parse_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def drive_wrk(url: str, seconds: float, workdir: Path) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) from wrk."""
+    script = workdir / "nearest.lua"
+    script.write_text(
+        _WRK_SCRIPT % (BOX[0], BOX[2] - BOX[0], BOX[1], BOX[3] - BOX[1], "/nearest", K)
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:.0f}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _parse_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _parse_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed requests\n{out}")
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def drive_httpx(url: str, seconds: float) -> dict[str, float]:
+    """The same load from 16 asyncio workers sharing one httpx client."""
+    rng = random.Random(20261126)
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient, stop: float) -> None:
+        while time.perf_counter() < stop:
+            lon = BOX[0] + rng.random() * (BOX[2] - BOX[0])
+            lat = BOX[1] + rng.random() * (BOX[3] - BOX[1])
+            t0 = time.perf_counter()
+            r = await client.get(url + "/nearest", params={"lon": lon, "lat": lat, "k": K})
+            latencies.append(time.perf_counter() - t0)
+            r.raise_for_status()
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=CONNECTIONS)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(client, start + seconds) for _ in range(CONNECTIONS)))
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1e3 * latencies[len(latencies) // 2],
+        "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def build_store(path: Path, total: int) -> None:
+    """A GeoPackage store of ``total`` synthetic facilities."""
+    from geodata.sample import sample_frame
+    from geodata.store import GeoPackageStore
+
+    store = GeoPackageStore(path)
+    try:
+        store.upsert_frame(sample_frame(total), actor="bench")
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 facilities, 4 s runs")
+    parser.add_argument("--facilities", type=int, help="number of facilities")
+    parser.add_argument("--seconds", type=float, help="duration of each measured run")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="measured runs per server, alternating (best kept)"
+    )
+    parser.add_argument(
+        "--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx"
+    )
+    parser.add_argument("--serve-bare", nargs=2, metavar=("STORE", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        import uvicorn
+
+        uvicorn.run(
+            create_bare_app(args.serve_bare[0]),
+            host="127.0.0.1",
+            port=int(args.serve_bare[1]),
+            log_level="warning",
+            access_log=False,
+        )
+        return 0
+    total = args.facilities or (10_000 if args.quick else 100_000)
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        work = Path(tmp)
+        store = work / "store.gpkg"
+        t0 = time.perf_counter()
+        build_store(store, total)
+        print(f"store: {total:,} facilities built in {time.perf_counter() - t0:.1f} s")
+        servers = {}
+        ours_port, bare_port = _free_port(), _free_port()
+        servers["ours"] = (
+            _start(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ours_port),
+                    "--workers",
+                    "1",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "INFO"},
+                work / "ours.log",
+            ),
+            f"http://127.0.0.1:{ours_port}",
+        )
+        servers["bare"] = (
+            _start(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--serve-bare",
+                    str(store),
+                    str(bare_port),
+                ],
+                {},
+                work / "bare.log",
+            ),
+            f"http://127.0.0.1:{bare_port}",
+        )
+        results: dict[str, dict[str, float]] = {}
+        try:
+            for process, url in servers.values():
+                _wait(url + "/nearest?lon=121.47&lat=31.23", process)
+            drive = (lambda u, s: drive_wrk(u, s, work)) if args.client == "wrk" else drive_httpx
+            for _, url in servers.values():
+                drive(url, 2.0)  # warm-up: caches, connections
+            for _ in range(args.rounds):  # alternate, keep each server's best round
+                for name, (_, url) in servers.items():
+                    run = drive(url, seconds)
+                    if name not in results or run["rps"] > results[name]["rps"]:
+                        results[name] = run
+        finally:
+            for process, _ in servers.values():
+                _stop(process)
+        logged = sum(1 for _ in (work / "ours.log").open(encoding="utf-8", errors="replace"))
+    print(
+        f"/nearest, k={K}, {CONNECTIONS} connections, best of {args.rounds} x {seconds:.0f} s, "
+        f"client {args.client}, "
+        f"one uvicorn worker each, {os.cpu_count()} CPUs shared with the client"
+    )
+    print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        print(f"{name:6} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+    ratio = results["ours"]["rps"] / results["bare"]["rps"]
+    print(f"ours / bare throughput: {ratio:.2f} (request log lines written by ours: {logged:,})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
