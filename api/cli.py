@@ -15,6 +15,8 @@
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
+    finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
+    finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
 
 Coverage, siting and maps count public facilities only unless ``--all-access`` is given (internal
 planning); every figure says which kinds and access classes it counts.
@@ -50,9 +52,14 @@ def _store_path(args: argparse.Namespace) -> Path:
 
 
 def _open_store(args: argparse.Namespace) -> Any:
+    """``--store`` (a GeoPackage), else the store the settings name (PostGIS or GeoPackage)."""
+    from api.settings import Settings
+    from api.state import open_store
     from geodata.store import GeoPackageStore
 
-    return GeoPackageStore(_store_path(args))
+    if args.store:
+        return GeoPackageStore(Path(args.store))
+    return open_store(Settings())
 
 
 def _districts(args: argparse.Namespace) -> Any:
@@ -376,6 +383,36 @@ def cmd_print(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Add an API key to the key file; the plain key is printed once and never stored."""
+    from api.auth import create_api_key
+    from api.settings import Settings
+
+    path = args.keys_file or Settings().api_keys_file
+    if path is None:
+        print("finder keys: set FINDER_API_KEYS_FILE or pass --keys-file", file=sys.stderr)
+        return 2
+    key = create_api_key(path, args.name, args.scope, args.org or (), member=args.member)
+    print(key)
+    print(f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
+          "this is the only time the key is shown", file=sys.stderr)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Create or migrate the PostGIS schema (Alembic) of FINDER_DATABASE_URL."""
+    from api.settings import Settings
+    from geodata.migrations import migrate
+
+    url = args.database_url or Settings().database_url
+    if not url:
+        print("finder db: set FINDER_DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+    migrate(url)
+    print("database schema is up to date")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the API with uvicorn."""
     import os
@@ -391,6 +428,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        access_log=False,  # api.access logs every request once
     )
     return 0
 
@@ -498,6 +536,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", choices=("A4", "A3"), default="A4")
     p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")
+
+    p = add("keys", cmd_keys, "manage API keys (stored hashed)")
+    p.add_argument("action", choices=("add",))
+    p.add_argument("name", help="the key's name: the actor in the audit trail")
+    p.add_argument("--scope", action="append", required=True,
+                   choices=("edit", "read-private", "read-all"))
+    p.add_argument("--org", action="append", help="organisation whose employees facilities "
+                   "the key may see; repeatable")
+    p.add_argument("--member", action="store_true", help="the key sees members facilities")
+    p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+
+    p = add("db", cmd_db, "create or migrate the PostgreSQL + PostGIS schema")
+    p.add_argument("action", choices=("upgrade",))
+    p.add_argument("--database-url", help="default FINDER_DATABASE_URL")
 
     p = add("serve", cmd_serve, "serve the API")
     p.add_argument("--host", default="127.0.0.1")

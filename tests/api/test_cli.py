@@ -180,3 +180,39 @@ def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) 
     row = pd.read_csv(io.StringIO(done.stdout)).iloc[0]
     assert 0 <= row["walk_share_15min"] <= row["line_share_on_network"] <= 1
     assert row["walk_points_on_network"] > 0
+
+
+def test_keys_are_stored_hashed(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    done = finder("keys", "add", "staff-1", "--scope", "edit", "--org", "某科技有限公司",
+                  "--keys-file", str(keys))
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip()
+    assert len(key) >= 20 and key not in keys.read_text(encoding="utf-8")
+    from api.auth import KeyRing
+
+    principal = KeyRing(keys).authenticate(key)
+    assert principal is not None
+    again = finder("keys", "add", "staff-1", "--scope", "edit", "--keys-file", str(keys))
+    assert again.returncode == 2 and "staff-1" in again.stderr
+
+
+@pytest.mark.postgis
+def test_db_upgrade_then_import_into_postgis(postgres_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = postgres_server.create_database("cli_db_upgrade")
+    try:
+        env = {"FINDER_DATABASE_URL": url}
+        done = finder("db", "upgrade", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "up to date" in done.stdout
+        from geodata.postgis import PostGISStore
+
+        imported = finder("import", str(DATA / "union_list_gbk.csv"), env=env)
+        assert imported.returncode == 0, imported.stderr
+        store = PostGISStore(url)
+        try:
+            assert set(store.frame()["id"]) == {"JA-001", "JA-002", "JA-003", "JA-008"}
+        finally:
+            store.close()
+    finally:
+        postgres_server.drop_database("cli_db_upgrade")
