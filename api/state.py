@@ -21,6 +21,8 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +32,10 @@ import pandas as pd
 
 from api.auth import KeyRing
 from api.settings import Settings
+from finder.coverage import SampleGrid
 from finder.hours import HolidayCalendar
 from finder.index import FacilityIndex
+from finder.walk import FacilityTable, WalkNetwork, build_facility_table
 from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
 from geodata.schema import COLUMNS, Facility
@@ -276,12 +280,106 @@ class LiveFacilities:
             return self._snapshot
 
 
+@dataclass(frozen=True, eq=False)
+class WalkTable:
+    """A :class:`~finder.walk.FacilityTable` of some facilities of one snapshot.
+
+    ``positions[i]`` is the snapshot position (row of ``Snapshot.frame``) of table facility ``i``.
+    """
+
+    table: FacilityTable
+    positions: np.ndarray
+
+
+class WalkService:
+    """The walking network and what the service derives from it, cached.
+
+    * Facility tables (:func:`finder.walk.build_facility_table`) per snapshot and key (the
+      caller's visibility and the static filters): kept in the snapshot's ``memo``, so a new
+      snapshot (any change of the facilities) starts afresh; at most ``table_cache_size`` per
+      snapshot, least recently used dropped first.
+    * Isochrone GeoJSON per key (facility id and stamp, minutes, speed), at most
+      ``isochrone_cache_size``.
+
+    Parameters
+    ----------
+    network
+        The walking network (WGS-84).
+    table_cache_size, isochrone_cache_size
+        Sizes of the two LRU caches.
+    """
+
+    _TABLES = "walk-tables"
+
+    def __init__(
+        self, network: WalkNetwork, *, table_cache_size: int = 32, isochrone_cache_size: int = 256
+    ) -> None:
+        self.network = network
+        self.table_cache_size = table_cache_size
+        self.isochrone_cache_size = isochrone_cache_size
+        self._lock = threading.Lock()
+        self._isochrones: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+
+    def table(
+        self, snapshot: Snapshot, key: Hashable, positions: Callable[[], np.ndarray]
+    ) -> WalkTable:
+        """The table of the facilities at ``positions()`` of ``snapshot``, built once per key.
+
+        ``positions`` is called only when the table is not cached; it must depend on nothing
+        but ``snapshot`` and ``key``.
+        """
+        with self._lock:
+            tables: OrderedDict[Hashable, WalkTable] = snapshot.memo.setdefault(
+                self._TABLES, OrderedDict()
+            )
+            found = tables.get(key)
+            if found is not None:
+                tables.move_to_end(key)
+                return found
+        chosen = np.asarray(positions(), dtype=np.int64)
+        frame = snapshot.frame
+        built = WalkTable(
+            build_facility_table(
+                self.network,
+                frame["lon"].to_numpy(float)[chosen],
+                frame["lat"].to_numpy(float)[chosen],
+                ids=[str(i) for i in frame["id"].to_numpy(object)[chosen]],
+            ),
+            chosen,
+        )
+        with self._lock:
+            tables[key] = built
+            while len(tables) > self.table_cache_size:
+                tables.popitem(last=False)
+        return built
+
+    def isochrone(self, key: Hashable, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The isochrone document of ``key``, made by ``build()`` when not cached."""
+        with self._lock:
+            found = self._isochrones.get(key)
+            if found is not None:
+                self._isochrones.move_to_end(key)
+                return found
+        document = build()
+        with self._lock:
+            self._isochrones[key] = document
+            while len(self._isochrones) > self.isochrone_cache_size:
+                self._isochrones.popitem(last=False)
+        return document
+
+
 @dataclass
 class AppState:
-    """Everything the routes need, built once in the lifespan and kept on ``app.state``."""
+    """Everything the routes need, built once in the lifespan and kept on ``app.state``.
+
+    ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
+    (``None`` when no network file is configured).
+    """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
     districts: gpd.GeoDataFrame
     keyring: KeyRing
+    grid: SampleGrid
+    walk: WalkService | None = None
