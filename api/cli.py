@@ -394,8 +394,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return 2
     key = create_api_key(path, args.name, args.scope, args.org or (), member=args.member)
     print(key)
-    print(f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
-          "this is the only time the key is shown", file=sys.stderr)
+    print(
+        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
+        "this is the only time the key is shown",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -540,10 +543,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
     p.add_argument("action", choices=("add",))
     p.add_argument("name", help="the key's name: the actor in the audit trail")
-    p.add_argument("--scope", action="append", required=True,
-                   choices=("edit", "read-private", "read-all"))
-    p.add_argument("--org", action="append", help="organisation whose employees facilities "
-                   "the key may see; repeatable")
+    p.add_argument(
+        "--scope", action="append", required=True, choices=("edit", "read-private", "read-all")
+    )
+    p.add_argument(
+        "--org",
+        action="append",
+        help="organisation whose employees facilities the key may see; repeatable",
+    )
     p.add_argument("--member", action="store_true", help="the key sees members facilities")
     p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
 

@@ -23,10 +23,22 @@ from geodata.imports import import_file
 from geodata.sample import sample_frame
 from geodata.store import GeoPackageStore
 
-HEADERS = {"id": "编号", "name": "名称", "kind": "类型", "address": "地址", "lon": "经度",
-           "lat": "纬度", "opening_hours": "开放时间", "amenities": "设施", "star_rating": "星级",
-           "access": "开放对象", "organization": "所属单位", "phone": "联系电话",
-           "status": "状态", "district": "所属区"}
+HEADERS = {
+    "id": "编号",
+    "name": "名称",
+    "kind": "类型",
+    "address": "地址",
+    "lon": "经度",
+    "lat": "纬度",
+    "opening_hours": "开放时间",
+    "amenities": "设施",
+    "star_rating": "星级",
+    "access": "开放对象",
+    "organization": "所属单位",
+    "phone": "联系电话",
+    "status": "状态",
+    "district": "所属区",
+}
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -68,19 +80,24 @@ def main() -> None:
 
         store = GeoPackageStore(Path(tmp) / "store.gpkg")
         t = time.perf_counter()
-        report = import_file(store, csv, districts=districts,
-                             progress=lambda line: print("   ", line))
+        report = import_file(
+            store, csv, districts=districts, progress=lambda line: print("   ", line)
+        )
         t_ours = time.perf_counter() - t
         store.close()
 
     print(f"\nmachine: {platform.node()} {platform.machine()} {platform.python_version()}")
-    print(f"rows: {rows:,} ({size_mb:.0f} MB GB18030 CSV); accepted {report.accepted:,}, "
-          f"rejected {report.rejected:,}")
+    print(
+        f"rows: {rows:,} ({size_mb:.0f} MB GB18030 CSV); accepted {report.accepted:,}, "
+        f"rejected {report.rejected:,}"
+    )
     print(f"{'pandas read_csv alone':<34}{t_pandas:8.2f} s")
     print(f"{'pyogrio read alone':<34}{t_pyogrio:8.2f} s")
-    print(f"{'finder import (end to end)':<34}{t_ours:8.2f} s   "
-          f"= {t_ours / t_pandas:.1f} x pandas, {t_ours / t_pyogrio:.1f} x pyogrio "
-          f"(target < 30 s for 1,000,000)")
+    print(
+        f"{'finder import (end to end)':<34}{t_ours:8.2f} s   "
+        f"= {t_ours / t_pandas:.1f} x pandas, {t_ours / t_pyogrio:.1f} x pyogrio "
+        f"(target < 30 s for 1,000,000)"
+    )
 
 
 if __name__ == "__main__":

@@ -104,8 +104,9 @@ def max_cover(
 EXHAUSTIVE_LIMIT = 4_000_000
 
 
-def _covered(matrix: sp.csr_array, w: FloatArray, fixed: NDArray[np.bool_],
-             chosen: list[int]) -> float:
+def _covered(
+    matrix: sp.csr_array, w: FloatArray, fixed: NDArray[np.bool_], chosen: list[int]
+) -> float:
     reached = np.zeros(matrix.shape[1], dtype=bool)
     for c in chosen:
         reached[matrix.indices[matrix.indptr[c] : matrix.indptr[c + 1]]] = True

@@ -426,14 +426,17 @@ def _convert(
     rows, cols = region.inside.shape
     margin = 0.1  # degrees, more than any GCJ-02 + BD-09 shift
     finite = np.flatnonzero(
-        (flat_x >= region.west - margin) & (flat_x <= region.west + cols * _GRID_DEG + margin)
-        & (flat_y >= region.south - margin) & (flat_y <= region.south + rows * _GRID_DEG + margin)
+        (flat_x >= region.west - margin)
+        & (flat_x <= region.west + cols * _GRID_DEG + margin)
+        & (flat_y >= region.south - margin)
+        & (flat_y <= region.south + rows * _GRID_DEG + margin)
     )
     sx, sy = flat_x[finite], flat_y[finite]
     for step in _INVERSE[end:start][::-1]:
         sx, sy = step(sx, sy)
-    keep = (_inside_mainland(sx, sy) if end == 0
-            else _inside_mainland(flat_x[finite], flat_y[finite]))
+    keep = (
+        _inside_mainland(sx, sy) if end == 0 else _inside_mainland(flat_x[finite], flat_y[finite])
+    )
     flat_x[finite[keep]], flat_y[finite[keep]] = sx[keep], sy[keep]
     return flat_x.reshape(x.shape), flat_y.reshape(y.shape)
 

@@ -65,8 +65,13 @@ class ImportReport:
             "warnings": self.warnings,
             "dry_run": self.dry_run,
             "issues": [
-                {"row": i.row, "field": i.field, "value": i.value, "reason": i.reason,
-                 "level": i.level}
+                {
+                    "row": i.row,
+                    "field": i.field,
+                    "value": i.value,
+                    "reason": i.reason,
+                    "level": i.level,
+                }
                 for i in self.issues[:max_issues]
             ],
             "issues_truncated": len(self.issues) > max_issues,
@@ -82,9 +87,7 @@ class ImportReport:
                 writer.writerow([i.row, i.level, i.field, i.value or "", i.reason])
 
 
-def _fill_districts(
-    frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]
-) -> None:
+def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
     """Set adcode (and empty district / city / province names) by point-in-polygon."""
     if frame.empty:
         return
@@ -93,9 +96,15 @@ def _fill_districts(
     hit = np.array([a is not None for a in found], dtype=bool)
     differs = hit & np.array([g is not None and g != f for g, f in zip(given, found, strict=True)])
     for i in np.flatnonzero(differs):
-        issues.append(Issue(int(frame[ROW].iloc[i]), "adcode", str(given[i]),
-                            f"the point lies in district {found[i]}, not {given[i]}; "
-                            f"{found[i]} is used", "warning"))
+        issues.append(
+            Issue(
+                int(frame[ROW].iloc[i]),
+                "adcode",
+                str(given[i]),
+                f"the point lies in district {found[i]}, not {given[i]}; {found[i]} is used",
+                "warning",
+            )
+        )
     frame["adcode"] = np.where(hit, found, given)
     lookup = districts.set_index("adcode")
     for col in ("district", "city", "province"):
@@ -145,8 +154,18 @@ def import_file(
     t0 = time.perf_counter()
     raw = read_table(path)
     say(f"read {len(raw):,} rows from {name} in {time.perf_counter() - t0:.1f} s")
-    return import_frame(store, raw, crs=crs, kind=kind, access=access, actor=actor,
-                        districts=districts, source_name=name, dry_run=dry_run, progress=say)
+    return import_frame(
+        store,
+        raw,
+        crs=crs,
+        kind=kind,
+        access=access,
+        actor=actor,
+        districts=districts,
+        source_name=name,
+        dry_run=dry_run,
+        progress=say,
+    )
 
 
 def import_frame(
@@ -165,28 +184,36 @@ def import_frame(
     """Validate a raw frame (see :mod:`geodata.readers`) and write it; see :func:`import_file`."""
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
-    accepted, issues = validate_frame(raw, crs=crs, default_kind=kind, default_access=access,
-                                      source=source_name)
+    accepted, issues = validate_frame(
+        raw, crs=crs, default_kind=kind, default_access=access, source=source_name
+    )
     malformed = raw.attrs.get("malformed", [])
     issues += [Issue(row, "row", None, reason) for row, reason in malformed]
     if districts is not None:
         _fill_districts(accepted, districts, issues)
     issues.sort(key=lambda it: (it.row, it.level != "rejected"))
-    report = ImportReport(source_name=source_name, total_rows=len(raw) + len(malformed),
-                          accepted=len(accepted),
-                          issues=issues, dry_run=dry_run)
-    say(f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "
-        f"in {time.perf_counter() - t0:.1f} s")
+    report = ImportReport(
+        source_name=source_name,
+        total_rows=len(raw) + len(malformed),
+        accepted=len(accepted),
+        issues=issues,
+        dry_run=dry_run,
+    )
+    say(
+        f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
     if dry_run or accepted.empty:
         return report
     t1 = time.perf_counter()
     say(f"writing {len(accepted):,} facilities in one transaction ...")
-    counts = store.upsert_frame(accepted.drop(columns=[ROW]), actor=actor,
-                                source_name=source_name)
+    counts = store.upsert_frame(accepted.drop(columns=[ROW]), actor=actor, source_name=source_name)
     report.inserted = counts["inserted"]
     report.updated = counts["updated"]
     report.unchanged = counts["unchanged"]
-    say(f"written: {report.inserted:,} new, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged in {time.perf_counter() - t1:.1f} s")
+    say(
+        f"written: {report.inserted:,} new, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged in {time.perf_counter() - t1:.1f} s"
+    )
     logger.info("import %s by %s: %s", source_name, actor, report.to_dict(max_issues=0))
     return report

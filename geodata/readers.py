@@ -88,11 +88,17 @@ def read_csv_bytes(data: bytes) -> pd.DataFrame:
         return pacsv.read_csv(
             io.BytesIO(raw),
             read_options=pacsv.ReadOptions(use_threads=use_threads),
-            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False,
-                                             invalid_row_handler=skip, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(
+                delimiter=sep,
+                ignore_empty_lines=False,
+                invalid_row_handler=skip,
+                newlines_in_values=True,
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header}, strings_can_be_null=True,
-                null_values=[""], quoted_strings_can_be_null=True,
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
             ),
         )
 

@@ -37,31 +37,97 @@ _ACCESS_SHARE = {
     "rest_stop": {"public": 0.95, "members": 0.05},
 }
 _HOURS = {
-    "mother_room": [("Mo-Fr 08:30-17:30; PH off", 0.6), ("Mo-Fr 09:00-18:00; PH off", 0.2),
-                    ("Mo-Su 08:00-20:00", 0.1), ("24/7", 0.1)],
-    "worker_station": [("24/7", 0.3), ("Mo-Su 07:00-21:00", 0.3),
-                       ("Mo-Fr 08:00-18:00; Sa 09:00-17:00; PH off", 0.2),
-                       ("Mo-Su 06:00-22:00", 0.2)],
-    "rest_stop": [("Mo-Su 08:00-20:00", 0.4), ("24/7", 0.2), ("Mo-Fr 09:00-17:00", 0.2),
-                  ("Mo-Su 22:00-06:00", 0.05), ("Mo-Su 07:00-19:00", 0.15)],
+    "mother_room": [
+        ("Mo-Fr 08:30-17:30; PH off", 0.6),
+        ("Mo-Fr 09:00-18:00; PH off", 0.2),
+        ("Mo-Su 08:00-20:00", 0.1),
+        ("24/7", 0.1),
+    ],
+    "worker_station": [
+        ("24/7", 0.3),
+        ("Mo-Su 07:00-21:00", 0.3),
+        ("Mo-Fr 08:00-18:00; Sa 09:00-17:00; PH off", 0.2),
+        ("Mo-Su 06:00-22:00", 0.2),
+    ],
+    "rest_stop": [
+        ("Mo-Su 08:00-20:00", 0.4),
+        ("24/7", 0.2),
+        ("Mo-Fr 09:00-17:00", 0.2),
+        ("Mo-Su 22:00-06:00", 0.05),
+        ("Mo-Su 07:00-19:00", 0.15),
+    ],
 }
 _AMENITIES = {
-    "mother_room": ["fridge", "sink", "sofa", "nursing_chair", "changing_table",
-                    "privacy_curtain", "breast_pump", "disinfection_cabinet", "air_conditioning",
-                    "hot_water", "smart_lock"],
-    "worker_station": ["seating", "drinking_water", "hot_water", "microwave", "fridge",
-                       "charging", "toilet", "wifi", "air_conditioning", "first_aid", "books",
-                       "smart_lock", "umbrella", "bed"],
-    "rest_stop": ["seating", "drinking_water", "hot_water", "charging", "toilet",
-                  "microwave", "umbrella", "first_aid", "repair_kit", "parking_ebike", "wifi"],
+    "mother_room": [
+        "fridge",
+        "sink",
+        "sofa",
+        "nursing_chair",
+        "changing_table",
+        "privacy_curtain",
+        "breast_pump",
+        "disinfection_cabinet",
+        "air_conditioning",
+        "hot_water",
+        "smart_lock",
+    ],
+    "worker_station": [
+        "seating",
+        "drinking_water",
+        "hot_water",
+        "microwave",
+        "fridge",
+        "charging",
+        "toilet",
+        "wifi",
+        "air_conditioning",
+        "first_aid",
+        "books",
+        "smart_lock",
+        "umbrella",
+        "bed",
+    ],
+    "rest_stop": [
+        "seating",
+        "drinking_water",
+        "hot_water",
+        "charging",
+        "toilet",
+        "microwave",
+        "umbrella",
+        "first_aid",
+        "repair_kit",
+        "parking_ebike",
+        "wifi",
+    ],
 }
-_NAME = {"mother_room": "爱心妈咪小屋", "worker_station": "工会驿站",
-         "rest_stop": "户外劳动者爱心驿站"}
-_HOSTS = ["科技", "金融", "医院", "商场", "物流", "制造", "电力", "银行", "通信", "地铁",
-          "园区", "学校", "街道", "社区", "加油站"]
-_FORMATS = {"mother_room": [("room", 0.8), ("corner", 0.15), ("box", 0.05)],
-            "worker_station": [("room", 0.9), ("mobile", 0.1)],
-            "rest_stop": [("room", 0.5), ("corner", 0.4), ("box", 0.1)]}
+_NAME = {
+    "mother_room": "爱心妈咪小屋",
+    "worker_station": "工会驿站",
+    "rest_stop": "户外劳动者爱心驿站",
+}
+_HOSTS = [
+    "科技",
+    "金融",
+    "医院",
+    "商场",
+    "物流",
+    "制造",
+    "电力",
+    "银行",
+    "通信",
+    "地铁",
+    "园区",
+    "学校",
+    "街道",
+    "社区",
+    "加油站",
+]
+_FORMATS = {
+    "mother_room": [("room", 0.8), ("corner", 0.15), ("box", 0.05)],
+    "worker_station": [("room", 0.9), ("mobile", 0.1)],
+    "rest_stop": [("room", 0.5), ("corner", 0.4), ("box", 0.1)],
+}
 
 
 def _choice(rng: np.random.Generator, options: Sequence[tuple[str, float]]) -> str:
@@ -89,8 +155,9 @@ def _points_in(
     return np.round(np.array(lon[:n]), 6), np.round(np.array(lat[:n]), 6)
 
 
-def sample_frame(total: int = 1500, *, seed: int = SEED,
-                 districts: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+def sample_frame(
+    total: int = 1500, *, seed: int = SEED, districts: gpd.GeoDataFrame | None = None
+) -> pd.DataFrame:
     """The sample as a facility frame (WGS-84), deterministic for a seed."""
     rng = np.random.default_rng(seed)
     districts = load_districts() if districts is None else districts
@@ -106,35 +173,42 @@ def sample_frame(total: int = 1500, *, seed: int = SEED,
             access = _choice(rng, list(_ACCESS_SHARE[kind].items()))
             host = f"示例{district['name'][:2]}{_HOSTS[int(rng.integers(len(_HOSTS)))]}单位{i + 1}"
             pool = _AMENITIES[kind]
-            picked = rng.choice(pool, size=int(rng.integers(3, min(8, len(pool)) + 1)),
-                                replace=False)
-            rows.append({
-                "id": f"sample-{district['adcode']}-{i + 1:04d}",
-                "name": f"{host}{_NAME[kind]}（示例）",
-                "kind": kind,
-                "format": _choice(rng, _FORMATS[kind]),
-                "address": f"上海市{district['name']}示例路{int(rng.integers(1, 2000))}号",
-                "province": "上海市",
-                "city": "上海市",
-                "district": district["name"],
-                "adcode": district["adcode"],
-                "lon": float(lon[i]),
-                "lat": float(lat[i]),
-                "source_crs": "wgs84",
-                "access": access,
-                "organization": host if access == "employees" else None,
-                "opening_hours": _choice(rng, _HOURS[kind]),
-                "amenities": ";".join(sorted((str(a) for a in picked),
-                                             key=AMENITY_BIT.__getitem__)),
-                "star_rating": int(rng.choice([3, 4, 4, 5, 5])) if kind == "mother_room" else None,
-                "area_m2": float(round(rng.uniform(6, 60), 1)),
-                "phone": f"021-{int(rng.integers(5000_0000, 6999_9999))}",
-                "operator": f"{district['name']}总工会",
-                "status": _choice(rng, [("open", 0.95), ("temporarily_closed", 0.04),
-                                        ("closed", 0.01)]),
-                "verified_at": "2026-06-30",
-                "source": SOURCE,
-            })
+            picked = rng.choice(
+                pool, size=int(rng.integers(3, min(8, len(pool)) + 1)), replace=False
+            )
+            rows.append(
+                {
+                    "id": f"sample-{district['adcode']}-{i + 1:04d}",
+                    "name": f"{host}{_NAME[kind]}（示例）",
+                    "kind": kind,
+                    "format": _choice(rng, _FORMATS[kind]),
+                    "address": f"上海市{district['name']}示例路{int(rng.integers(1, 2000))}号",
+                    "province": "上海市",
+                    "city": "上海市",
+                    "district": district["name"],
+                    "adcode": district["adcode"],
+                    "lon": float(lon[i]),
+                    "lat": float(lat[i]),
+                    "source_crs": "wgs84",
+                    "access": access,
+                    "organization": host if access == "employees" else None,
+                    "opening_hours": _choice(rng, _HOURS[kind]),
+                    "amenities": ";".join(
+                        sorted((str(a) for a in picked), key=AMENITY_BIT.__getitem__)
+                    ),
+                    "star_rating": int(rng.choice([3, 4, 4, 5, 5]))
+                    if kind == "mother_room"
+                    else None,
+                    "area_m2": float(round(rng.uniform(6, 60), 1)),
+                    "phone": f"021-{int(rng.integers(5000_0000, 6999_9999))}",
+                    "operator": f"{district['name']}总工会",
+                    "status": _choice(
+                        rng, [("open", 0.95), ("temporarily_closed", 0.04), ("closed", 0.01)]
+                    ),
+                    "verified_at": "2026-06-30",
+                    "source": SOURCE,
+                }
+            )
     frame = pd.DataFrame(rows)
     frame["star_rating"] = frame["star_rating"].astype("Int64")
     return frame[[c for c in COLUMNS if c in frame.columns]]
@@ -149,8 +223,9 @@ def write_sample(out: str | Path, total: int = 1500, *, seed: int = SEED) -> int
         out.unlink()
     store = GeoPackageStore(out)
     try:
-        counts = store.upsert_frame(sample_frame(total, seed=seed), actor="sample",
-                                    source_name=SOURCE)
+        counts = store.upsert_frame(
+            sample_frame(total, seed=seed), actor="sample", source_name=SOURCE
+        )
     finally:
         store.close()
     return counts["inserted"]

@@ -45,12 +45,15 @@ _GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
 _SRS_ID = 4326
 
 _TEXT_COLUMNS = tuple(
-    c
-    for c in COLUMNS
-    if c not in ("lon", "lat", "star_rating", "area_m2", "version")
+    c for c in COLUMNS if c not in ("lon", "lat", "star_rating", "area_m2", "version")
 )
-_NUMERIC = {"lon": "REAL NOT NULL", "lat": "REAL NOT NULL", "star_rating": "INTEGER",
-            "area_m2": "REAL", "version": "INTEGER NOT NULL"}
+_NUMERIC = {
+    "lon": "REAL NOT NULL",
+    "lat": "REAL NOT NULL",
+    "star_rating": "INTEGER",
+    "area_m2": "REAL",
+    "version": "INTEGER NOT NULL",
+}
 
 
 class FacilityStore(Protocol):
@@ -115,8 +118,16 @@ def point_blobs(lon: np.ndarray, lat: np.ndarray, srs_id: int = _SRS_ID) -> list
     n = len(lon)
     rec = np.zeros(
         n,
-        dtype=[("magic", "S2"), ("ver", "u1"), ("flags", "u1"), ("srs", "<i4"),
-               ("bo", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")],
+        dtype=[
+            ("magic", "S2"),
+            ("ver", "u1"),
+            ("flags", "u1"),
+            ("srs", "<i4"),
+            ("bo", "u1"),
+            ("type", "<u4"),
+            ("x", "<f8"),
+            ("y", "<f8"),
+        ],
     )
     rec["magic"] = b"GP"
     rec["flags"] = 0b00000001  # little endian, no envelope, not empty
@@ -179,8 +190,9 @@ class GeoPackageStore:
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                              check_same_thread=False)
+        con = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA cache_size=-262144")
@@ -236,8 +248,7 @@ class GeoPackageStore:
                 )
             return
         cols = ",\n  ".join(
-            f'"{c}" {_NUMERIC[c]}' if c in _NUMERIC else f'"{c}" TEXT' for c in COLUMNS
-            if c != "id"
+            f'"{c}" {_NUMERIC[c]}' if c in _NUMERIC else f'"{c}" TEXT' for c in COLUMNS if c != "id"
         )
         con.executescript(
             f"""
@@ -412,17 +423,29 @@ class GeoPackageStore:
                     diff = _diff(before_row.to_dict(), after_row)
                     if diff:
                         changed_rows.append(after_row)
-                        audit.append((at, actor, "update", after_row["id"], import_id,
-                                      json.dumps(diff, ensure_ascii=False, default=str)))
+                        audit.append(
+                            (
+                                at,
+                                actor,
+                                "update",
+                                after_row["id"],
+                                import_id,
+                                json.dumps(diff, ensure_ascii=False, default=str),
+                            )
+                        )
                 if changed_rows:
                     changed = pd.DataFrame(changed_rows, columns=old.columns)
                     ids = changed["id"].tolist()
                     con.executemany("DELETE FROM facilities WHERE id = ?", [(i,) for i in ids])
                     prev = existing.loc[ids]
                     changed = changed.assign(created_at=prev["created_at"].to_numpy())
-                    self._insert_rows(con, changed, at=at,
-                                      version=prev["version"].to_numpy(np.int64) + 1,
-                                      keep_created=True)
+                    self._insert_rows(
+                        con,
+                        changed,
+                        at=at,
+                        version=prev["version"].to_numpy(np.int64) + 1,
+                        keep_created=True,
+                    )
                     updated = len(changed_rows)
                 else:
                     updated = 0
@@ -509,7 +532,10 @@ class GeoPackageStore:
         row = con.execute(f"SELECT {cols} FROM facilities WHERE id = ?", (facility_id,)).fetchone()
         if row is None:
             raise FacilityNotFound(f"no facility with id {facility_id!r}")
-        return _typed(pd.DataFrame([row], columns=list(COLUMNS))).iloc[0].to_dict()
+        record: dict[str, Any] = (
+            _typed(pd.DataFrame([row], columns=list(COLUMNS))).iloc[0].to_dict()
+        )
+        return record
 
     def create(self, facility: Facility, *, actor: str) -> Facility:
         """Add a new facility; raises :class:`VersionConflict` if the id exists."""
@@ -525,8 +551,9 @@ class GeoPackageStore:
 
     def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility:
         """Replace every editable field of an existing facility."""
-        return self._write_one(facility.id, facility.to_row(), actor=actor,
-                               if_version=if_version, action="replace")
+        return self._write_one(
+            facility.id, facility.to_row(), actor=actor, if_version=if_version, action="replace"
+        )
 
     def patch(
         self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
@@ -535,8 +562,9 @@ class GeoPackageStore:
         refused = (set(changes) - set(EDITABLE_COLUMNS)) | ({"id"} & set(changes))
         if refused:
             raise StoreError(f"fields that cannot be patched: {sorted(refused)}")
-        return self._write_one(facility_id, changes, actor=actor, if_version=if_version,
-                               action="patch")
+        return self._write_one(
+            facility_id, changes, actor=actor, if_version=if_version, action="patch"
+        )
 
     def _write_one(
         self,
@@ -561,8 +589,9 @@ class GeoPackageStore:
                 return facility_from_row(before)
             con.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))
             frame = pd.DataFrame([after]).assign(created_at=before["created_at"])
-            self._insert_rows(con, frame, at=at, version=np.array([before["version"] + 1]),
-                              keep_created=True)
+            self._insert_rows(
+                con, frame, at=at, version=np.array([before["version"] + 1]), keep_created=True
+            )
             self._audit(con, at, actor, action, facility_id, diff)
             self._touch_contents(con)
         return self.get(facility_id)
@@ -590,8 +619,13 @@ class GeoPackageStore:
         con.execute(
             "INSERT INTO facility_audit (at, actor, action, facility_id, changes)"
             " VALUES (?, ?, ?, ?, ?)",
-            (at, actor, action, facility_id,
-             json.dumps(changes, ensure_ascii=False, default=str) if changes else None),
+            (
+                at,
+                actor,
+                action,
+                facility_id,
+                json.dumps(changes, ensure_ascii=False, default=str) if changes else None,
+            ),
         )
 
 

@@ -41,35 +41,93 @@ ROW = "_row"
 #: Header aliases (normalised: lower case, no spaces, no bracketed unit) -> canonical column.
 HEADER_ALIASES: dict[str, str] = {
     **{c: c for c in COLUMNS},
-    "编号": "id", "设施编号": "id", "站点编号": "id", "code": "id", "fid": "id",
-    "名称": "name", "设施名称": "name", "站点名称": "name", "小屋名称": "name",
-    "驿站名称": "name", "点位名称": "name", "title": "name",
-    "类型": "kind", "设施类型": "kind", "类别": "kind", "type": "kind", "category": "kind",
-    "形式": "format", "建设形式": "format", "形态": "format",
-    "地址": "address", "详细地址": "address", "所在地址": "address", "位置": "address",
-    "省": "province", "省份": "province", "所属省": "province",
-    "市": "city", "城市": "city", "所属市": "city",
-    "区": "district", "所属区": "district", "所在区": "district", "区县": "district",
-    "所属区县": "district", "行政区": "district",
-    "区划代码": "adcode", "行政区划代码": "adcode",
-    "经度": "lon", "lng": "lon", "long": "lon", "longitude": "lon", "x": "lon",
-    "纬度": "lat", "latitude": "lat", "y": "lat",
-    "开放对象": "access", "服务对象": "access", "开放类型": "access", "是否对外开放": "access",
-    "所属单位": "organization", "单位": "organization", "单位名称": "organization",
-    "建设单位": "organization", "org": "organization", "organisation": "organization",
-    "开放时间": "opening_hours", "服务时间": "opening_hours", "营业时间": "opening_hours",
+    "编号": "id",
+    "设施编号": "id",
+    "站点编号": "id",
+    "code": "id",
+    "fid": "id",
+    "名称": "name",
+    "设施名称": "name",
+    "站点名称": "name",
+    "小屋名称": "name",
+    "驿站名称": "name",
+    "点位名称": "name",
+    "title": "name",
+    "类型": "kind",
+    "设施类型": "kind",
+    "类别": "kind",
+    "type": "kind",
+    "category": "kind",
+    "形式": "format",
+    "建设形式": "format",
+    "形态": "format",
+    "地址": "address",
+    "详细地址": "address",
+    "所在地址": "address",
+    "位置": "address",
+    "省": "province",
+    "省份": "province",
+    "所属省": "province",
+    "市": "city",
+    "城市": "city",
+    "所属市": "city",
+    "区": "district",
+    "所属区": "district",
+    "所在区": "district",
+    "区县": "district",
+    "所属区县": "district",
+    "行政区": "district",
+    "区划代码": "adcode",
+    "行政区划代码": "adcode",
+    "经度": "lon",
+    "lng": "lon",
+    "long": "lon",
+    "longitude": "lon",
+    "x": "lon",
+    "纬度": "lat",
+    "latitude": "lat",
+    "y": "lat",
+    "开放对象": "access",
+    "服务对象": "access",
+    "开放类型": "access",
+    "是否对外开放": "access",
+    "所属单位": "organization",
+    "单位": "organization",
+    "单位名称": "organization",
+    "建设单位": "organization",
+    "org": "organization",
+    "organisation": "organization",
+    "开放时间": "opening_hours",
+    "服务时间": "opening_hours",
+    "营业时间": "opening_hours",
     "hours": "opening_hours",
-    "设施": "amenities", "配套设施": "amenities", "服务设施": "amenities",
-    "设施设备": "amenities", "配置": "amenities", "amenity": "amenities",
-    "星级": "star_rating", "stars": "star_rating", "star": "star_rating",
-    "面积": "area_m2", "area": "area_m2",
-    "电话": "phone", "联系电话": "phone", "tel": "phone", "telephone": "phone",
-    "运营单位": "operator", "管理单位": "operator", "负责单位": "operator",
+    "设施": "amenities",
+    "配套设施": "amenities",
+    "服务设施": "amenities",
+    "设施设备": "amenities",
+    "配置": "amenities",
+    "amenity": "amenities",
+    "星级": "star_rating",
+    "stars": "star_rating",
+    "star": "star_rating",
+    "面积": "area_m2",
+    "area": "area_m2",
+    "电话": "phone",
+    "联系电话": "phone",
+    "tel": "phone",
+    "telephone": "phone",
+    "运营单位": "operator",
+    "管理单位": "operator",
+    "负责单位": "operator",
     "主管工会": "operator",
-    "状态": "status", "运营状态": "status",
-    "核验日期": "verified_at", "核实日期": "verified_at", "验收日期": "verified_at",
+    "状态": "status",
+    "运营状态": "status",
+    "核验日期": "verified_at",
+    "核实日期": "verified_at",
+    "验收日期": "verified_at",
     "verified": "verified_at",
-    "来源": "source", "数据来源": "source",
+    "来源": "source",
+    "数据来源": "source",
 }
 
 # Value vocabularies: (pattern, canonical) tried in order; the first match wins.
@@ -96,27 +154,76 @@ _FORMAT_RULES: tuple[tuple[str, str], ...] = (
 )
 AMENITY_ALIASES: dict[str, str] = {
     **{a: a for a in AMENITIES},
-    "冰箱": "fridge", "储奶冰箱": "fridge", "微波炉": "microwave", "热水": "hot_water",
-    "热水器": "hot_water", "饮水机": "drinking_water", "饮用水": "drinking_water",
-    "直饮水": "drinking_water", "空调": "air_conditioning", "充电": "charging",
-    "充电宝": "charging", "充电桩": "charging", "手机充电": "charging", "卫生间": "toilet",
-    "厕所": "toilet", "洗手间": "toilet", "wi-fi": "wifi", "无线网": "wifi", "无线网络": "wifi",
-    "座椅": "seating", "桌椅": "seating", "休息椅": "seating", "沙发": "sofa", "床": "bed",
-    "休息床": "bed", "洗手池": "sink", "洗手台": "sink", "水池": "sink",
-    "消毒柜": "disinfection_cabinet", "尿布台": "changing_table", "护理台": "changing_table",
-    "婴儿护理台": "changing_table", "智能门锁": "smart_lock", "人脸识别": "smart_lock",
-    "门禁": "smart_lock", "急救箱": "first_aid", "医药箱": "first_aid", "药箱": "first_aid",
-    "吸奶器": "breast_pump", "哺乳椅": "nursing_chair", "隔帘": "privacy_curtain",
-    "遮挡帘": "privacy_curtain", "书籍": "books", "图书": "books", "书报": "books",
-    "雨伞": "umbrella", "爱心雨伞": "umbrella", "维修工具": "repair_kit",
-    "工具箱": "repair_kit", "取暖": "heating", "暖气": "heating", "电扇": "fan",
-    "风扇": "fan", "淋浴": "shower", "储物柜": "locker", "无障碍": "accessible",
+    "冰箱": "fridge",
+    "储奶冰箱": "fridge",
+    "微波炉": "microwave",
+    "热水": "hot_water",
+    "热水器": "hot_water",
+    "饮水机": "drinking_water",
+    "饮用水": "drinking_water",
+    "直饮水": "drinking_water",
+    "空调": "air_conditioning",
+    "充电": "charging",
+    "充电宝": "charging",
+    "充电桩": "charging",
+    "手机充电": "charging",
+    "卫生间": "toilet",
+    "厕所": "toilet",
+    "洗手间": "toilet",
+    "wi-fi": "wifi",
+    "无线网": "wifi",
+    "无线网络": "wifi",
+    "座椅": "seating",
+    "桌椅": "seating",
+    "休息椅": "seating",
+    "沙发": "sofa",
+    "床": "bed",
+    "休息床": "bed",
+    "洗手池": "sink",
+    "洗手台": "sink",
+    "水池": "sink",
+    "消毒柜": "disinfection_cabinet",
+    "尿布台": "changing_table",
+    "护理台": "changing_table",
+    "婴儿护理台": "changing_table",
+    "智能门锁": "smart_lock",
+    "人脸识别": "smart_lock",
+    "门禁": "smart_lock",
+    "急救箱": "first_aid",
+    "医药箱": "first_aid",
+    "药箱": "first_aid",
+    "吸奶器": "breast_pump",
+    "哺乳椅": "nursing_chair",
+    "隔帘": "privacy_curtain",
+    "遮挡帘": "privacy_curtain",
+    "书籍": "books",
+    "图书": "books",
+    "书报": "books",
+    "雨伞": "umbrella",
+    "爱心雨伞": "umbrella",
+    "维修工具": "repair_kit",
+    "工具箱": "repair_kit",
+    "取暖": "heating",
+    "暖气": "heating",
+    "电扇": "fan",
+    "风扇": "fan",
+    "淋浴": "shower",
+    "储物柜": "locker",
+    "无障碍": "accessible",
     "电动车停放": "parking_ebike",
 }
 _AMENITY_SPLIT = re.compile(r"[、，,;；/|\s]+")
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
-_WEEKDAYS = {"一": "Mo", "二": "Tu", "三": "We", "四": "Th", "五": "Fr", "六": "Sa",
-             "日": "Su", "天": "Su"}
+_WEEKDAYS = {
+    "一": "Mo",
+    "二": "Tu",
+    "三": "We",
+    "四": "Th",
+    "五": "Fr",
+    "六": "Sa",
+    "日": "Su",
+    "天": "Su",
+}
 
 #: Longitudes and latitudes of China's extent (mainland, Hong Kong, Macau, Taiwan, islands).
 CHINA_BBOX = (73.4, 3.8, 135.1, 53.6)
@@ -223,8 +330,19 @@ def normalize_opening_hours(value: str) -> str:
     parser's reason when the result is not valid OSM syntax.
     """
     text = value.strip()
-    table = str.maketrans({"：": ":", "－": "-", "—": "-", "–": "-", "～": "-", "~": "-",
-                           "，": ",", "；": ";", "　": " "})
+    table = str.maketrans(
+        {
+            "：": ":",
+            "－": "-",
+            "—": "-",
+            "–": "-",
+            "～": "-",
+            "~": "-",
+            "，": ",",
+            "；": ";",
+            "　": " ",
+        }
+    )
     text = text.translate(table)
     if re.fullmatch(r"(全天|24小时|24h|24/7|7x24小时|7×24小时|全天候)(开放)?", text, re.I):
         return "24/7"
@@ -238,7 +356,7 @@ def normalize_opening_hours(value: str) -> str:
     if not opening_hours.validate(text):
         try:
             opening_hours.OpeningHours(text)
-        except opening_hours.ParserError as exc:
+        except opening_hours.ParserError as exc:  # type: ignore[attr-defined]
             reason = str(exc).strip().splitlines()
             detail = reason[-1].strip(" =") if reason else "syntax error"
             raise InvalidOpeningHours(
@@ -267,9 +385,14 @@ def _to_float(series: pd.Series) -> pd.Series:
 def _parse_date(value: str) -> str | None:
     text = re.sub(r"[年月/.]", "-", value.strip()).rstrip("日").split(" ")[0].split("T")[0]
     try:
-        return pd.Timestamp(text).date().isoformat()
+        day: str = pd.Timestamp(text).date().isoformat()
     except ValueError:
         return None
+    return day
+
+
+def _not_a_number(name: str) -> Callable[[Any], str]:
+    return lambda value: f"{name} {value!r} is not a number"
 
 
 def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -293,25 +416,42 @@ class _Collector:
         self.rejected = np.zeros(len(rows), dtype=bool)
         self.issues: list[Issue] = []
 
-    def reject(self, mask: np.ndarray, field: str, values: pd.Series | None,
-               reason: str | Callable[[Any], str]) -> None:
+    def reject(
+        self,
+        mask: np.ndarray,
+        field: str,
+        values: pd.Series | None,
+        reason: str | Callable[[Any], str],
+    ) -> None:
         for i in np.flatnonzero(mask):
             value = None if values is None else values.iloc[i]
             text = reason(value) if callable(reason) else reason
-            self.issues.append(Issue(int(self.rows[i]), field,
-                                     None if value is None else str(value), text))
+            self.issues.append(
+                Issue(int(self.rows[i]), field, None if value is None else str(value), text)
+            )
         self.rejected |= mask
 
     def warn(self, mask: np.ndarray, field: str, values: pd.Series | None, reason: str) -> None:
         for i in np.flatnonzero(mask):
             value = None if values is None else values.iloc[i]
-            self.issues.append(Issue(int(self.rows[i]), field,
-                                     None if value is None else str(value), reason, "warning"))
+            self.issues.append(
+                Issue(
+                    int(self.rows[i]),
+                    field,
+                    None if value is None else str(value),
+                    reason,
+                    "warning",
+                )
+            )
 
 
 def _map_column(
-    out: pd.DataFrame, col: str, mapper: Callable[[str], str | None],
-    allowed: tuple[str, ...], issues: _Collector, default: str | None,
+    out: pd.DataFrame,
+    col: str,
+    mapper: Callable[[str], str | None],
+    allowed: tuple[str, ...],
+    issues: _Collector,
+    default: str | None,
 ) -> None:
     values = out[col] if col in out else pd.Series([None] * len(out), index=out.index)
     present = values.notna().to_numpy()
@@ -319,8 +459,9 @@ def _map_column(
     mapped = values.map(uniques).astype(object)
     mapped[~present] = default
     bad = present & mapped.isna().to_numpy()
-    issues.reject(bad, col, values,
-                  lambda v: f"unknown {col} {v!r}; expected one of {', '.join(allowed)}")
+    issues.reject(
+        bad, col, values, lambda v: f"unknown {col} {v!r}; expected one of {', '.join(allowed)}"
+    )
     out[col] = mapped
 
 
@@ -372,8 +513,12 @@ def validate_frame(
         if col not in out:
             out[col] = None
     geometry_kind = out["lon"].astype(str).str.startswith("not-a-point:")
-    issues.reject(geometry_kind.to_numpy(), "geometry", out["lon"],
-                  lambda v: f"geometry is a {str(v).split(':', 1)[1]}, not a point")
+    issues.reject(
+        geometry_kind.to_numpy(),
+        "geometry",
+        out["lon"],
+        lambda v: f"geometry is a {str(v).split(':', 1)[1]}, not a point",
+    )
     lon_text, lat_text = out["lon"].where(~geometry_kind), out["lat"].where(~geometry_kind)
     lon = _to_float(lon_text).to_numpy(float)
     lat = _to_float(lat_text).to_numpy(float)
@@ -381,7 +526,7 @@ def validate_frame(
         empty = text.isna().to_numpy() & ~geometry_kind.to_numpy()
         issues.reject(empty, name, None, f"{name} is empty")
         unparsable = np.isnan(values) & ~text.isna().to_numpy()
-        issues.reject(unparsable, name, text, lambda v, n=name: f"{n} {v!r} is not a number")
+        issues.reject(unparsable, name, text, _not_a_number(name))
     swapped = (lon >= 3.5) & (lon <= 54) & (lat >= 73) & (lat <= 136)
     issues.warn(swapped, "lon", out["lon"], "longitude and latitude were swapped; put right")
     lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
@@ -391,8 +536,9 @@ def validate_frame(
     issues.reject(bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside -180..180")
     issues.reject(bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside -90..90")
     plausible = finite & ~bad_lon & ~bad_lat
-    wlon, wlat = to_wgs84(np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan),
-                          crs_name)
+    wlon, wlat = to_wgs84(
+        np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan), crs_name
+    )
     outside = plausible & ~in_china(np.asarray(wlon), np.asarray(wlat))
     where = pd.Series(lon.astype(str), dtype=object) + "," + pd.Series(lat.astype(str))
     issues.reject(outside, "lon", where, lambda v: f"point {v} is outside China")
@@ -407,11 +553,19 @@ def validate_frame(
     issues.reject(long_name.to_numpy(), "name", None, "name is longer than 200 characters")
 
     _map_column(out, "kind", map_kind, KINDS, issues, default_kind)
-    issues.reject(out["kind"].isna().to_numpy() & ~issues.rejected, "kind", None,
-                  "kind is empty; give a 类型 column or --kind")
+    issues.reject(
+        out["kind"].isna().to_numpy() & ~issues.rejected,
+        "kind",
+        None,
+        "kind is empty; give a 类型 column or --kind",
+    )
     _map_column(out, "access", map_access, ACCESS_CLASSES, issues, default_access)
-    issues.reject(out["access"].isna().to_numpy() & ~issues.rejected, "access", None,
-                  "access is empty: say who may use it (public / members / employees)")
+    issues.reject(
+        out["access"].isna().to_numpy() & ~issues.rejected,
+        "access",
+        None,
+        "access is empty: say who may use it (public / members / employees)",
+    )
     _map_column(out, "status", map_status, STATUSES, issues, "open")
     if "format" in out:
         _map_column(out, "format", map_format, FORMATS, issues, None)
@@ -419,8 +573,9 @@ def validate_frame(
     if "organization" not in out:
         out["organization"] = None
     no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
-    issues.reject(no_org, "organization", None,
-                  "access 'employees' needs the host organisation (所属单位)")
+    issues.reject(
+        no_org, "organization", None, "access 'employees' needs the host organisation (所属单位)"
+    )
 
     if "opening_hours" in out:
         hours = out["opening_hours"]
@@ -439,8 +594,12 @@ def validate_frame(
         parsed = {v: parse_amenities(str(v)) for v in out["amenities"].dropna().unique()}
         unknown_terms = {v: bool(p[1]) for v, p in parsed.items()}
         bad = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
-        issues.reject(bad, "amenities", out["amenities"],
-                      lambda v: f"unknown amenities {parsed[v][1]}; known: {', '.join(AMENITIES)}")
+        issues.reject(
+            bad,
+            "amenities",
+            out["amenities"],
+            lambda v: f"unknown amenities {parsed[v][1]}; known: {', '.join(AMENITIES)}",
+        )
         out["amenities"] = out["amenities"].map({v: p[0] for v, p in parsed.items()}).fillna("")
     else:
         out["amenities"] = ""
@@ -449,8 +608,9 @@ def validate_frame(
         stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
         bad = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
         bad = bad.to_numpy(bool)
-        issues.reject(bad, "star_rating", out["star_rating"],
-                      lambda v: f"star rating {v!r} is not 1-5")
+        issues.reject(
+            bad, "star_rating", out["star_rating"], lambda v: f"star rating {v!r} is not 1-5"
+        )
         out["star_rating"] = out["star_rating"].map(stars).astype("Float64").astype("Int64")
 
     if "area_m2" in out:
@@ -463,17 +623,28 @@ def validate_frame(
         dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
         bad = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
         bad = bad.to_numpy(bool)
-        issues.reject(bad, "verified_at", out["verified_at"],
-                      lambda v: f"date {v!r} is not a date (YYYY-MM-DD)")
+        issues.reject(
+            bad,
+            "verified_at",
+            out["verified_at"],
+            lambda v: f"date {v!r} is not a date (YYYY-MM-DD)",
+        )
         out["verified_at"] = out["verified_at"].map(dates).astype(object)
 
     if "adcode" in out:
         bad = (out["adcode"].notna() & ~out["adcode"].astype(str).str.match(ADCODE_RE)).to_numpy()
         issues.reject(bad, "adcode", out["adcode"], lambda v: f"adcode {v!r} is not 6 digits")
 
-    for col, limit in (("address", 200), ("phone", 50), ("operator", 200),
-                       ("organization", 200), ("province", 200), ("city", 200),
-                       ("district", 200), ("source", 500)):
+    for col, limit in (
+        ("address", 200),
+        ("phone", 50),
+        ("operator", 200),
+        ("organization", 200),
+        ("province", 200),
+        ("city", 200),
+        ("district", 200),
+        ("source", 500),
+    ):
         if col in out:
             long = (out[col].notna() & (out[col].astype(str).str.len() > limit)).to_numpy()
             issues.reject(long, col, None, f"{col} is longer than {limit} characters")
@@ -483,33 +654,45 @@ def validate_frame(
         out["id"] = None
     given = out["id"].notna().to_numpy()
     bad_id = given & ~out["id"].astype(str).str.match(ID_RE).to_numpy()
-    issues.reject(bad_id, "id", out["id"],
-                  lambda v: f"id {v!r} must be 1-64 letters, digits or _.:- ")
+    issues.reject(
+        bad_id, "id", out["id"], lambda v: f"id {v!r} must be 1-64 letters, digits or _.:- "
+    )
     ok = ~issues.rejected
     derive = ok & ~given
     out.loc[derive, "id"] = [
         stable_id(k, n, a, x, y)
         for k, n, a, x, y in zip(
-            out.loc[derive, "kind"], out.loc[derive, "name"],
+            out.loc[derive, "kind"],
+            out.loc[derive, "name"],
             out["address"][derive] if "address" in out else [None] * int(derive.sum()),
-            out.loc[derive, "lon"], out.loc[derive, "lat"], strict=True,
+            out.loc[derive, "lon"],
+            out.loc[derive, "lat"],
+            strict=True,
         )
     ]
 
     # Duplicates among accepted rows: same id, then same name within a few metres.
     ids = out["id"].where(ok)
     dup = ids.duplicated(keep="first").to_numpy() & ok
-    first_row = dict(zip(ids[ok][~ids[ok].duplicated()], rows[ok][~ids[ok].duplicated()],
-                         strict=True))
-    issues.reject(dup, "id", out["id"],
-                  lambda v: f"duplicate id {v!r}: first given in row {first_row[v]}")
+    first_row = dict(
+        zip(ids[ok][~ids[ok].duplicated()], rows[ok][~ids[ok].duplicated()], strict=True)
+    )
+    issues.reject(
+        dup, "id", out["id"], lambda v: f"duplicate id {v!r}: first given in row {first_row[v]}"
+    )
     ok = ~issues.rejected
-    near = _near_duplicates(out["name"].to_numpy(object), out["lon"].to_numpy(float),
-                            out["lat"].to_numpy(float), ok)
+    near = _near_duplicates(
+        out["name"].to_numpy(object), out["lon"].to_numpy(float), out["lat"].to_numpy(float), ok
+    )
     for i, j in near:
-        issues.issues.append(Issue(int(rows[j]), "name", str(out["name"].iloc[j]),
-                                   f"same name as row {int(rows[i])} within {DUPLICATE_M:g} m:"
-                                   " a duplicate entry"))
+        issues.issues.append(
+            Issue(
+                int(rows[j]),
+                "name",
+                str(out["name"].iloc[j]),
+                f"same name as row {int(rows[i])} within {DUPLICATE_M:g} m: a duplicate entry",
+            )
+        )
         issues.rejected[j] = True
 
     for col in COLUMNS:
@@ -559,8 +742,9 @@ def _near_duplicates(
     close = np.asarray(dist) <= DUPLICATE_M
     out: list[tuple[int, int]] = []
     dropped: set[int] = set()
-    for first, later in sorted(zip(a[close].tolist(), b[close].tolist(), strict=True),
-                               key=lambda p: (p[1], p[0])):
+    for first, later in sorted(
+        zip(a[close].tolist(), b[close].tolist(), strict=True), key=lambda p: (p[1], p[0])
+    ):
         if later not in dropped and first not in dropped:
             out.append((first, later))
             dropped.add(later)

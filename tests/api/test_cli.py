@@ -137,8 +137,19 @@ def test_streets_are_kept_beside_the_store(gpkg: Path) -> None:
 def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
     table = tmp_path / "coverage.csv"
     gaps = tmp_path / "gaps.geojson"
-    done = finder("coverage", "--district", "310106", "--format", "csv", "--out", str(table),
-                  "--gaps", str(gaps), "--store", str(gpkg))
+    done = finder(
+        "coverage",
+        "--district",
+        "310106",
+        "--format",
+        "csv",
+        "--out",
+        str(table),
+        "--gaps",
+        str(gaps),
+        "--store",
+        str(gpkg),
+    )
     assert done.returncode == 0, done.stderr
     row = pd.read_csv(table, encoding="utf-8-sig", dtype={"adcode": str}).iloc[0]
     from geodata.store import GeoPackageStore
@@ -146,29 +157,43 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
     store = GeoPackageStore(gpkg)
     frame = store.frame()
     store.close()
-    public_open = frame[(frame["access"] == "public") & (frame["status"] != "closed")
-                        & (frame["adcode"] == "310106")]
+    public_open = frame[
+        (frame["access"] == "public")
+        & (frame["status"] != "closed")
+        & (frame["adcode"] == "310106")
+    ]
     assert row["adcode"] == "310106" and row["facilities"] == len(public_open)
     assert 0 <= row["covered_share"] <= 1
     assert json.loads(gaps.read_text(encoding="utf-8"))["type"] == "FeatureCollection"
 
     sites = tmp_path / "sites.geojson"
-    done = finder("suggest", "--district", "310106", "--n", "3", "--out", str(sites),
-                  "--store", str(gpkg))
+    done = finder(
+        "suggest", "--district", "310106", "--n", "3", "--out", str(sites), "--store", str(gpkg)
+    )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(sites.read_text(encoding="utf-8"))["features"]) >= 1
     assert "->" in done.stderr
 
     pdf = tmp_path / "jingan.pdf"
-    done = finder("print", "--district", "310106", "--paper", "A3", "--out", str(pdf),
-                  "--store", str(gpkg))
+    done = finder(
+        "print", "--district", "310106", "--paper", "A3", "--out", str(pdf), "--store", str(gpkg)
+    )
     assert done.returncode == 0, done.stderr
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) -> None:
-    args = ("coverage", "--district", "310106", "--walk-minutes", "15", "--format", "csv",
-            "--store", str(gpkg))
+    args = (
+        "coverage",
+        "--district",
+        "310106",
+        "--walk-minutes",
+        "15",
+        "--format",
+        "csv",
+        "--store",
+        str(gpkg),
+    )
     missing = finder(*args)
     assert missing.returncode == 2 and "finder streets" in missing.stderr
     streets = finder("streets", str(DATA / "shanghai_jingan.osm"), "--store", str(gpkg))
@@ -184,8 +209,17 @@ def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) 
 
 def test_keys_are_stored_hashed(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
-    done = finder("keys", "add", "staff-1", "--scope", "edit", "--org", "某科技有限公司",
-                  "--keys-file", str(keys))
+    done = finder(
+        "keys",
+        "add",
+        "staff-1",
+        "--scope",
+        "edit",
+        "--org",
+        "某科技有限公司",
+        "--keys-file",
+        str(keys),
+    )
     assert done.returncode == 0, done.stderr
     key = done.stdout.strip()
     assert len(key) >= 20 and key not in keys.read_text(encoding="utf-8")

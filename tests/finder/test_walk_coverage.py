@@ -19,10 +19,12 @@ OSM = Path(__file__).resolve().parents[1] / "data" / "shanghai_jingan.osm"
 def setup(districts):  # type: ignore[no-untyped-def]
     network = WalkNetwork(streets_from_osm(OSM))
     frame = sample_frame(1500, districts=districts)
-    table = build_facility_table(network, frame["lon"].to_numpy(), frame["lat"].to_numpy(),
-                                 ids=list(frame["id"]))
-    grid = build_sample_grid(districts[districts["adcode"].isin(["310101", "310106"])],
-                             max_cells_per_district=4000)
+    table = build_facility_table(
+        network, frame["lon"].to_numpy(), frame["lat"].to_numpy(), ids=list(frame["id"])
+    )
+    grid = build_sample_grid(
+        districts[districts["adcode"].isin(["310101", "310106"])], max_cells_per_district=4000
+    )
     return grid, network, table
 
 

@@ -352,8 +352,9 @@ def test_shenzhen_river_transect(lon: float, lat_hong_kong: float, lat_shenzhen:
     moved = (gcj_lon != lon) | (gcj_lat != transect)
     np.testing.assert_array_equal(moved, inside)
     back_lon, back_lat = to_wgs84(gcj_lon, gcj_lat, "gcj02")
-    _, _, err_m = GEOD.inv(back_lon[inside], back_lat[inside], np.full(inside.sum(), lon),
-                           transect[inside])
+    _, _, err_m = GEOD.inv(
+        back_lon[inside], back_lat[inside], np.full(inside.sum(), lon), transect[inside]
+    )
     assert np.max(err_m) < 0.001
     unchanged = ~in_mainland_china(back_lon, back_lat)
     np.testing.assert_array_equal(back_lon[unchanged], gcj_lon[unchanged])

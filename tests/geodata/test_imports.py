@@ -65,8 +65,11 @@ def test_values_are_normalised(store: FacilityStore, districts) -> None:
     assert station.access == "public"
     assert station.adcode == "310106"
     room = store.get("JA-002")
-    assert (room.kind, room.access, room.organization) == ("mother_room", "employees",
-                                                          "某科技有限公司")
+    assert (room.kind, room.access, room.organization) == (
+        "mother_room",
+        "employees",
+        "某科技有限公司",
+    )
     assert room.star_rating == 4
     assert room.opening_hours == "Mo-Fr 08:30-17:30; PH off"
     swapped = store.get("JA-003")
@@ -100,8 +103,11 @@ def test_every_encoding_and_xlsx_give_the_same_result(tmp_path: Path) -> None:
     for name, path in _write_variants(tmp_path).items():
         store = GeoPackageStore(tmp_path / f"{name}.gpkg")
         report = import_file(store, path)
-        results[name] = (report.accepted, report.rejected,
-                         sorted((i.row, i.field) for i in report.issues))
+        results[name] = (
+            report.accepted,
+            report.rejected,
+            sorted((i.row, i.field) for i in report.issues),
+        )
         frame = store.frame()
         store.close()
         assert set(frame["id"]) == EXPECTED_ACCEPTED, name
@@ -112,23 +118,36 @@ def test_geojson_in_gcj02_is_converted_to_wgs84(store: FacilityStore, tmp_path: 
     wgs = np.array([[121.4453, 31.2235], [121.4998, 31.2397]])
     glon, glat = from_wgs84(wgs[:, 0], wgs[:, 1], "gcj02")
     features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(x), float(y)]},
-         "properties": {"id": f"g{i}", "name": f"驿站{i}", "type": "工会驿站", "access": "public"}}
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [float(x), float(y)]},
+            "properties": {
+                "id": f"g{i}",
+                "name": f"驿站{i}",
+                "type": "工会驿站",
+                "access": "public",
+            },
+        }
         for i, (x, y) in enumerate(zip(glon, glat, strict=True))
     ]
-    features.append({"type": "Feature", "geometry": {"type": "LineString",
-                     "coordinates": [[121.4, 31.2], [121.5, 31.3]]},
-                     "properties": {"id": "line", "name": "线", "type": "工会驿站",
-                                    "access": "public"}})
+    features.append(
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[121.4, 31.2], [121.5, 31.3]]},
+            "properties": {"id": "line", "name": "线", "type": "工会驿站", "access": "public"},
+        }
+    )
     path = tmp_path / "amap.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8"
+    )
     report = import_file(store, path, crs="gcj02")
     assert (report.accepted, report.rejected) == (2, 1)
     assert _reasons(report, 3) == [("geometry", "geometry is a LineString, not a point")]
     frame = store.frame().set_index("id")
-    _, _, err = Geod(ellps="WGS84").inv(frame.loc[["g0", "g1"], "lon"], frame.loc[["g0", "g1"],
-                                        "lat"], wgs[:, 0], wgs[:, 1])
+    _, _, err = Geod(ellps="WGS84").inv(
+        frame.loc[["g0", "g1"], "lon"], frame.loc[["g0", "g1"], "lat"], wgs[:, 0], wgs[:, 1]
+    )
     assert np.max(err) < 0.01
     assert set(frame["source_crs"]) == {"gcj02"}
 
@@ -137,9 +156,14 @@ def test_shapefile_and_geopackage_inputs(store: FacilityStore, tmp_path: Path) -
     import geopandas as gpd
 
     gdf = gpd.GeoDataFrame(
-        {"id": ["s1", "s2"], "name": ["甲", "乙"], "kind": ["rest_stop", "worker_station"],
-         "access": ["public", "members"]},
-        geometry=gpd.points_from_xy([121.45, 121.46], [31.22, 31.23]), crs="EPSG:4326",
+        {
+            "id": ["s1", "s2"],
+            "name": ["甲", "乙"],
+            "kind": ["rest_stop", "worker_station"],
+            "access": ["public", "members"],
+        },
+        geometry=gpd.points_from_xy([121.45, 121.46], [31.22, 31.23]),
+        crs="EPSG:4326",
     )
     for suffix in ("shp", "gpkg"):
         path = tmp_path / f"in.{suffix}"
@@ -168,8 +192,9 @@ def test_reimport_updates_and_audits(store: FacilityStore, tmp_path: Path) -> No
 
 def test_missing_access_is_rejected_not_guessed(store: FacilityStore, tmp_path: Path) -> None:
     path = tmp_path / "no_access.csv"
-    pd.DataFrame({"name": ["甲"], "类型": ["母婴室"], "经度": ["121.45"], "纬度": ["31.22"]}
-                 ).to_csv(path, index=False)
+    pd.DataFrame(
+        {"name": ["甲"], "类型": ["母婴室"], "经度": ["121.45"], "纬度": ["31.22"]}
+    ).to_csv(path, index=False)
     report = import_file(store, path)
     assert _reasons(report, 2)[0][0] == "access"
     report = import_file(store, path, access="employees")

@@ -19,9 +19,16 @@ SQL = "'; DROP TABLE facilities; --"
 
 
 def _facility(**kw: object) -> Facility:
-    base: dict[str, object] = {"id": "f1", "name": "静安工会驿站", "kind": "worker_station",
-                               "lon": 121.45, "lat": 31.22, "access": "public",
-                               "opening_hours": "24/7", "amenities": ("toilet", "wifi")}
+    base: dict[str, object] = {
+        "id": "f1",
+        "name": "静安工会驿站",
+        "kind": "worker_station",
+        "lon": 121.45,
+        "lat": 31.22,
+        "access": "public",
+        "opening_hours": "24/7",
+        "amenities": ("toilet", "wifi"),
+    }
     return Facility.model_validate(base | kw)
 
 
@@ -43,9 +50,9 @@ def test_create_get_and_audit(store: FacilityStore) -> None:
 
 
 def test_text_is_stored_verbatim(store: FacilityStore) -> None:
-    store.create(_facility(name=XSS, address=SQL, phone="\" OR 1=1 --"), actor="a")
+    store.create(_facility(name=XSS, address=SQL, phone='" OR 1=1 --'), actor="a")
     got = store.get("f1")
-    assert (got.name, got.address, got.phone) == (XSS, SQL, "\" OR 1=1 --")
+    assert (got.name, got.address, got.phone) == (XSS, SQL, '" OR 1=1 --')
     assert len(store.frame()) == 1
 
 
@@ -53,8 +60,10 @@ def test_patch_replace_delete_with_versions(store: FacilityStore) -> None:
     store.create(_facility(), actor="a")
     patched = store.patch("f1", {"name": "新名", "star_rating": 4}, actor="bob", if_version=1)
     assert (patched.name, patched.star_rating, patched.version) == ("新名", 4, 2)
-    assert store.audit("f1")[0]["changes"] == {"name": ["静安工会驿站", "新名"],
-                                                "star_rating": [None, 4]}
+    assert store.audit("f1")[0]["changes"] == {
+        "name": ["静安工会驿站", "新名"],
+        "star_rating": [None, 4],
+    }
     with pytest.raises(VersionConflict, match="version 2, not 1"):
         store.patch("f1", {"name": "lost update"}, actor="carol", if_version=1)
     replaced = store.replace(_facility(name="换"), actor="a", if_version=2)
@@ -85,14 +94,17 @@ def test_upsert_frame_and_queries(store: FacilityStore, sample: pd.DataFrame) ->
     assert list(merged["amenities"]) == list(sample["amenities"])
     bbox = (121.40, 31.15, 121.50, 31.25)
     inside = store.query(bbox=bbox)
-    expected = sample[sample["lon"].between(bbox[0], bbox[2])
-                      & sample["lat"].between(bbox[1], bbox[3])]
+    expected = sample[
+        sample["lon"].between(bbox[0], bbox[2]) & sample["lat"].between(bbox[1], bbox[3])
+    ]
     assert set(inside["id"]) == set(expected["id"]) and len(expected) > 0
     assert set(store.query(adcode="310106")["id"]) == set(
-        sample.loc[sample["adcode"] == "310106", "id"])
+        sample.loc[sample["adcode"] == "310106", "id"]
+    )
     kinds = store.query(kinds=["rest_stop"], adcode="310115")
-    assert set(kinds["id"]) == set(sample.loc[(sample["kind"] == "rest_stop")
-                                              & (sample["adcode"] == "310115"), "id"])
+    assert set(kinds["id"]) == set(
+        sample.loc[(sample["kind"] == "rest_stop") & (sample["adcode"] == "310115"), "id"]
+    )
 
 
 def test_change_counter_grows_with_each_write(store: FacilityStore) -> None:
@@ -141,7 +153,7 @@ def test_readers_see_a_consistent_store_while_a_writer_imports(
     thread = threading.Thread(target=read)
     thread.start()
     for start in range(100, 300, 50):
-        writer.upsert_frame(sample.iloc[start:start + 50], actor="t")
+        writer.upsert_frame(sample.iloc[start : start + 50], actor="t")
     stop.set()
     thread.join()
     writer.close()

@@ -57,9 +57,15 @@ def test_star_ratings(text: str, stars: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("爱心妈咪小屋", "mother_room"), ("母婴室", "mother_room"), ("工会驿站", "worker_station"),
-     ("职工之家", "worker_station"), ("户外劳动者爱心驿站", "rest_stop"),
-     ("rest_stop", "rest_stop"), ("便利店", None)],
+    [
+        ("爱心妈咪小屋", "mother_room"),
+        ("母婴室", "mother_room"),
+        ("工会驿站", "worker_station"),
+        ("职工之家", "worker_station"),
+        ("户外劳动者爱心驿站", "rest_stop"),
+        ("rest_stop", "rest_stop"),
+        ("便利店", None),
+    ],
 )
 def test_kinds(text: str, kind: str | None) -> None:
     assert map_kind(text) == kind
@@ -67,8 +73,15 @@ def test_kinds(text: str, kind: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "access"),
-    [("对外开放", "public"), ("是", "public"), ("否", "employees"), ("本单位职工", "employees"),
-     ("工会会员", "members"), ("public", "public"), ("随便", None)],
+    [
+        ("对外开放", "public"),
+        ("是", "public"),
+        ("否", "employees"),
+        ("本单位职工", "employees"),
+        ("工会会员", "members"),
+        ("public", "public"),
+        ("随便", None),
+    ],
 )
 def test_access(text: str, access: str | None) -> None:
     assert map_access(text) == access
@@ -85,16 +98,18 @@ def test_amenities_and_headers() -> None:
 def test_every_row_is_accounted_for_on_random_input() -> None:
     rng = np.random.default_rng(3)
     n = 400
-    raw = pd.DataFrame({
-        "名称": rng.choice(["甲", "乙", None], n),
-        "类型": rng.choice(["工会驿站", "母婴室", "奇怪", None], n),
-        "经度": rng.choice(["121.45", "1120.36", "", "abc", "31.2"], n),
-        "纬度": rng.choice(["31.22", "121.4", "", "95"], n),
-        "开放对象": rng.choice(["公开", "会员", "本单位", None], n),
-        "所属单位": rng.choice(["某公司", None], n),
-        "开放时间": rng.choice(["24/7", "周一至周五 9:00-17:00", "乱写", None], n),
-        "_row": np.arange(2, n + 2),
-    }).replace({"": None})
+    raw = pd.DataFrame(
+        {
+            "名称": rng.choice(["甲", "乙", None], n),
+            "类型": rng.choice(["工会驿站", "母婴室", "奇怪", None], n),
+            "经度": rng.choice(["121.45", "1120.36", "", "abc", "31.2"], n),
+            "纬度": rng.choice(["31.22", "121.4", "", "95"], n),
+            "开放对象": rng.choice(["公开", "会员", "本单位", None], n),
+            "所属单位": rng.choice(["某公司", None], n),
+            "开放时间": rng.choice(["24/7", "周一至周五 9:00-17:00", "乱写", None], n),
+            "_row": np.arange(2, n + 2),
+        }
+    ).replace({"": None})
     raw = raw.astype(object).where(raw.notna(), None)
     accepted, issues = validate_frame(raw)
     rejected = {i.row for i in issues if i.level == "rejected"}
