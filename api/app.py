@@ -11,6 +11,8 @@ Routes (see ``docs/api.md``):
 * OGC API - Features: ``/``, ``/conformance``, ``/collections``, ``/collections/{id}``,
   ``/collections/{id}/items``, ``/collections/{id}/items/{fid}``;
 * ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
+* ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
+* ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
 * ``/map`` and ``/static/...`` - the web map; ``/health``; ``/openapi.json`` (OpenAPI 3.0).
 """
 
@@ -29,10 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers
-from api.routes import facilities, features, health, nearest, webmap
+from api.routes import coverage, facilities, features, health, nearest, walk, webmap
 from api.settings import Settings, get_settings
-from api.state import AppState, LiveFacilities, load_calendar, open_store
+from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
+from finder.coverage import build_sample_grid
+from finder.walk import WalkNetwork
 from geodata.boundaries import load_districts
+from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("api.access")
@@ -173,13 +178,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             calendar = load_calendar(settings)
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
+            districts = load_districts(settings.boundaries)
+            streets_path = settings.streets_path()
             app.state.finder = AppState(
                 settings=settings,
                 store=store,
                 live=live,
-                districts=load_districts(settings.boundaries),
+                districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
+                grid=build_sample_grid(districts),
+                walk=None
+                if streets_path is None
+                else WalkService(WalkNetwork(load_network(streets_path))),
             )
+            if streets_path is not None:
+                logger.info("walking network from %s", streets_path)
             logger.info(
                 "serving %d facilities from %s",
                 len(live.current().frame),
@@ -210,6 +223,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(facilities.router)
     app.include_router(facilities.audit_router)
+    app.include_router(coverage.router)
+    app.include_router(walk.router)
     app.include_router(webmap.router)
     app.include_router(health.router)
     webmap.mount_static(app)

@@ -16,6 +16,9 @@ FINDER_TIANDITU_KEY        Tianditu key for the Tianditu base map
 FINDER_LOG_LEVEL           logging level (INFO)
 FINDER_MAX_UPLOAD_MB       largest bulk-import upload, MB (50)
 FINDER_INDEX_POLL_S        least interval between looks for changes by other processes, s (0.5)
+FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
+                           isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
+                           when that file exists, else none (straight-line answers only)
 =========================  =========================================================================
 """
 
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_upload_mb: int = Field(default=50, ge=1, le=2000)
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
+    streets: Path | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -77,6 +81,18 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The GeoPackage path, falling back to the user's data directory copy of the sample."""
         return self.store if self.store is not None else default_store_path()
+
+    def streets_path(self) -> Path | None:
+        """The walking network file to load: ``streets``, else ``<store>.streets.npz`` beside
+        the GeoPackage store when it exists (the file ``finder streets`` writes), else ``None``.
+        """
+        if self.streets is not None:
+            return self.streets
+        if self.database_url:
+            return None
+        store = self.store_path()
+        beside = store.with_name(store.name + ".streets.npz")
+        return beside if beside.exists() else None
 
 
 @lru_cache

@@ -76,6 +76,10 @@ DEFAULT_SPEED_KMH = 4.8
 DEFAULT_MAX_SNAP_M = 500.0
 """Default largest distance, metres, from a point to a street for it to count as on the network."""
 
+#: Networks up to this many nodes run the ``k > 1`` Dijkstra on the whole graph (limited to the
+#: search radius): cheaper than extracting the sub-graph within the radius (measured: 40 us
+#: against 400 us per search on 1,600 nodes; break-even near 200,000 nodes).
+_WHOLE_GRAPH_MAX_NODES = 100_000
 _WGS84_A = 6378137.0
 _WGS84_E2 = 0.00669437999014
 _DEG = math.pi / 180.0
@@ -181,6 +185,8 @@ class WalkNetwork:
         Symmetric ``n_nodes x n_nodes`` matrix of edge lengths in metres.
     adjacency_edge : numpy.ndarray of int64
         Edge index of every stored entry of ``adjacency`` (same order as ``adjacency.data``).
+    total_length_m : float
+        Sum of all edge lengths, metres (an upper bound of any shortest walk on the network).
     """
 
     def __init__(self, streets: StreetNetwork) -> None:
@@ -200,6 +206,7 @@ class WalkNetwork:
             shape=(n, n),
         )
         self.adjacency_edge: IntArray = np.concatenate([np.arange(m), np.arange(m)])[order]
+        self.total_length_m = float(streets.edge_length_m.sum())
 
         lon, lat = streets.node_lon, streets.node_lat
         self._lon0 = float((lon.min() + lon.max()) / 2)
@@ -653,31 +660,44 @@ def _walks_within(
 ) -> tuple[FloatArray, bool]:
     """Walks from the snapped origin (facility snap leg included, origin leg not) to facilities.
 
-    Dijkstra runs on the streets within ``radius_m`` (straight) of the snapped origin, limited to
+    Dijkstra runs on the streets within ``radius_m`` (straight) of the snapped origin (on the
+    whole graph for networks of at most ``_WHOLE_GRAPH_MAX_NODES`` nodes), limited to
     ``radius_m`` along the network, so every value ``<= radius_m`` is exact and every facility
     left at a larger value is farther than ``radius_m``. ``complete`` is True when the search
     covered the whole network, making every value exact.
     """
     streets = network.streets
-    kx, ky = _metres_per_degree(np.array([snap.lat]))
-    k_min = min(float(kx[0]) / network._kx0, float(ky[0]) / network._ky0)
-    centre = ((snap.lon - network._lon0) * network._kx0, (snap.lat - network._lat0) * network._ky0)
     a, b = int(streets.edge_u[snap.edge]), int(streets.edge_v[snap.edge])
-    near = network._node_tree.query_ball_point(
-        centre, r=radius_m * 1.001 / k_min + 1.0, return_sorted=True
-    )
-    nodes = np.asarray(near, dtype=np.int64)
-    missing = [n for n in (a, b) if not _contains_sorted(nodes, n)]
-    if missing:
-        nodes = np.union1d(nodes, missing)
-    complete = nodes.size == streets.n_nodes
-    sub = network.adjacency[nodes][:, nodes]
-    local_a, local_b = np.searchsorted(nodes, [a, b])
     length_m = float(streets.edge_length_m[snap.edge])
-    two = dijkstra(
-        sub, directed=True, indices=[local_a, local_b], limit=math.inf if complete else radius_m
-    )
-    dist = np.minimum(two[0] + snap.offset_m, two[1] + (length_m - snap.offset_m))
+    if streets.n_nodes <= _WHOLE_GRAPH_MAX_NODES:
+        # Small networks: Dijkstra on the whole graph, limited to the radius, is cheaper than
+        # cutting out the streets within the radius first.
+        two = dijkstra(network.adjacency, directed=True, indices=[a, b], limit=radius_m)
+        whole = np.minimum(two[0] + snap.offset_m, two[1] + (length_m - snap.offset_m))
+        nodes = np.flatnonzero(np.isfinite(whole))
+        dist = whole[nodes]
+        complete = nodes.size == streets.n_nodes or radius_m >= network.total_length_m
+    else:
+        kx, ky = _metres_per_degree(np.array([snap.lat]))
+        k_min = min(float(kx[0]) / network._kx0, float(ky[0]) / network._ky0)
+        centre = (
+            (snap.lon - network._lon0) * network._kx0,
+            (snap.lat - network._lat0) * network._ky0,
+        )
+        near = network._node_tree.query_ball_point(
+            centre, r=radius_m * 1.001 / k_min + 1.0, return_sorted=True
+        )
+        nodes = np.asarray(near, dtype=np.int64)
+        missing = [n for n in (a, b) if not _contains_sorted(nodes, n)]
+        if missing:
+            nodes = np.union1d(nodes, missing)
+        complete = nodes.size == streets.n_nodes
+        sub = network.adjacency[nodes][:, nodes]
+        local_a, local_b = np.searchsorted(nodes, [a, b])
+        two = dijkstra(
+            sub, directed=True, indices=[local_a, local_b], limit=math.inf if complete else radius_m
+        )
+        dist = np.minimum(two[0] + snap.offset_m, two[1] + (length_m - snap.offset_m))
 
     walks = np.full(len(table.ids), np.inf)
     entries = _gather_rows(table._node_entry_indptr, nodes)
@@ -999,7 +1019,16 @@ def walk_coverage_by_district(
                     np.column_stack([cells.x_m[on], cells.y_m[on]])
                 )
                 line_share = float(np.mean(line_m <= radius_m))
-        rows.append({"adcode": cells.adcode, "name": cells.name, "points": len(on),
-                     "points_on_network": n_on, "walk_share": walk_share,
-                     "line_share": line_share, "minutes": minutes, "radius_m": radius_m})
+        rows.append(
+            {
+                "adcode": cells.adcode,
+                "name": cells.name,
+                "points": len(on),
+                "points_on_network": n_on,
+                "walk_share": walk_share,
+                "line_share": line_share,
+                "minutes": minutes,
+                "radius_m": radius_m,
+            }
+        )
     return pd.DataFrame(rows)

@@ -34,6 +34,7 @@ import copy
 import datetime as dt
 import functools
 import gzip
+import html
 import json
 import re
 from collections.abc import Collection, Sequence
@@ -707,6 +708,7 @@ def facility_map(
     static_url: str = "/static",
     embed_cjk_font: bool = True,
     compress_payload: bool | None = None,
+    extra_layers: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> folium.Map:
     """Build the facility web map.
 
@@ -758,6 +760,11 @@ def facility_map(
         subset of a character set costs ~0.5 s plus ~1 ms per character.
     compress_payload
         See :func:`encode_payload`.
+    extra_layers
+        More overlays as ``(name, GeoJSON)`` pairs (a FeatureCollection, Feature or geometry in
+        WGS-84), e.g. an isochrone. Only the geometries are drawn (no properties reach the
+        page), shifted to GCJ-02 on the Amap base map like every overlay; names are listed in
+        the layer control, HTML-escaped.
 
     Returns
     -------
@@ -855,6 +862,14 @@ def facility_map(
             smooth_factor=1.0,
         ).add_to(fmap)
 
+    for layer_name, layer in extra_layers:
+        folium.GeoJson(
+            _extra_layer_geojson(layer, spec.crs),
+            name=_layer_name(layer_name),
+            style_function=_extra_layer_style,
+            interactive=False,
+        ).add_to(fmap)
+
     groups = [folium.FeatureGroup(name=KIND_LABELS[language][kind], show=True) for kind in KINDS]
     for group in groups:
         group.add_to(fmap)
@@ -895,6 +910,50 @@ def facility_map(
             max_zoom=16,
         )
     return fmap
+
+
+def _geometries_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = document.get("type") if isinstance(document, dict) else None
+    if kind == "FeatureCollection":
+        return [g for f in document.get("features", ()) for g in _geometries_of(f)]
+    if kind == "Feature":
+        geometry = document.get("geometry")
+        return [geometry] if geometry else []
+    if kind in {"Polygon", "MultiPolygon", "LineString", "MultiLineString", "Point", "MultiPoint"}:
+        return [document]
+    raise InvalidInput("an extra layer must be GeoJSON", field="extra_layers")
+
+
+def _extra_layer_geojson(
+    document: dict[str, Any], display_crs: Literal["wgs84", "gcj02"]
+) -> dict[str, Any]:
+    """The geometries of a GeoJSON document as a FeatureCollection in the display system."""
+    geometries = np.array(
+        [shapely.from_geojson(json.dumps(g)) for g in _geometries_of(document)], dtype=object
+    )
+    if display_crs == "gcj02" and geometries.size:
+
+        def shift(coords: np.ndarray) -> np.ndarray:
+            lon, lat = from_wgs84(coords[:, 0], coords[:, 1], "gcj02")
+            return np.column_stack([np.asarray(lon), np.asarray(lat)])
+
+        geometries = shapely.transform(geometries, shift)
+    features = [
+        {"type": "Feature", "properties": {}, "geometry": json.loads(shapely.to_geojson(g))}
+        for g in geometries
+        if not g.is_empty
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _layer_name(name: str) -> str:
+    """A layer name safe in the layer control (HTML) and in branca's template pass (braces)."""
+    escaped = html.escape(str(name), quote=True)
+    return escaped.replace("{", "&#123;").replace("}", "&#125;").replace("%", "&#37;")
+
+
+def _extra_layer_style(feature: dict[str, Any]) -> dict[str, Any]:
+    return {"color": "#1971c2", "weight": 1.5, "opacity": 0.9, "fillOpacity": 0.2}
 
 
 def _boundary_style(feature: dict[str, Any]) -> dict[str, Any]:

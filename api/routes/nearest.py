@@ -6,6 +6,13 @@ Each feature carries the facility's public fields and, seen from the query point
 unknown; Asia/Shanghai time and the Chinese holiday calendar) and ``navigation`` links for Amap
 (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI (WGS-84).
 
+With ``metric=walk`` the facilities are the nearest on foot along the street network
+(:mod:`api.routes.walk`), each with ``walk_m`` (the whole walk, metres), ``walk_s`` (seconds at
+4.8 km/h), ``network_m`` (the part along streets), ``origin_snap_m`` and ``facility_snap_m`` (the
+straight legs to and from the streets) and ``metric: "walk"``. Without a walking network, or for
+a point farther than 500 m from every street, the answer is the straight-line one with
+``metric: "line"`` and ``fallback`` (``"no-network"``, ``"off-network"``), not an error.
+
 Coordinates: the query point is read in ``crs`` and the features' geometries are written in
 ``crs`` too, so an app working in GCJ-02 (Amap, Tencent) or BD-09 (Baidu) can place them on its
 map directly. RFC 7946 GeoJSON is WGS-84 only; an answer in another system says so in its
@@ -27,17 +34,21 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from api.deps import get_lookup
+from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
     feature_schema,
     geojson_response,
+    lonlat_in,
 )
+from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
+from finder.geodesy import geodesic_from
 from finder.hours import OpenState, state_at
-from geodata.errors import InvalidOpeningHours
+from finder.index import WALK_SPEED_M_S
+from geodata.errors import InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
 
 router = APIRouter()
@@ -64,6 +75,7 @@ NEAREST_FIELDS: tuple[str, ...] = (
     "status",
     "verified_at",
 )
+LINE_MARK = ',"metric":"line"'
 _FRAGMENTS = "nearest-fragments"
 _OPEN_STATES = "nearest-open-states"
 
@@ -142,6 +154,11 @@ class NearestQuery(BaseModel):
         None, gt=0, le=MAX_DISTANCE_M, description="search radius, metres"
     )
     min_stars: int | None = Field(None, ge=1, le=5, description="least star grade")
+    metric: Literal["line", "walk"] = Field(
+        "line",
+        description="line: geodesic distance; walk: along the street network "
+        "(max_distance_m then limits the walk)",
+    )
 
 
 _LIST_PARAMS = frozenset({"kind", "amenity"})
@@ -154,6 +171,13 @@ _NEAREST_FEATURE = feature_schema(
         "distance_m": {"type": "number", "minimum": 0},
         "bearing_deg": {"type": "number", "minimum": 0, "maximum": 360},
         "walk_s_est": {"type": "number", "minimum": 0},
+        "walk_m": {"type": "number", "minimum": 0},
+        "walk_s": {"type": "number", "minimum": 0},
+        "network_m": {"type": "number", "minimum": 0},
+        "origin_snap_m": {"type": "number", "minimum": 0},
+        "facility_snap_m": {"type": "number", "minimum": 0},
+        "metric": {"type": "string", "enum": ["line", "walk"]},
+        "fallback": {"type": "string", "enum": ["no-network", "off-network"]},
         "open_state": {"type": "string", "enum": [s.value for s in OpenState]},
         "crs": {"type": "string"},
         "navigation": {
@@ -255,6 +279,30 @@ async def nearest(request: Request) -> Response:
     snapshot = lookup.snapshot
     lon, lat, crs, k = q.lon, q.lat, q.crs, q.k
     now = local_minute()
+    fallback = ""
+    if q.metric == "walk":
+        service = (await get_state(request)).walk
+        if service is None:
+            fallback = "no-network"
+        else:
+            origin = lonlat_in(lon, lat, crs)
+            try:
+                hits = nearest_on_foot(
+                    service,
+                    snapshot,
+                    lookup.viewer,
+                    *origin,
+                    k=k,
+                    kinds=tuple(q.kind or ()),
+                    amenities=tuple(q.amenity or ()),
+                    min_stars=q.min_stars,
+                    open_at=now if q.open_now else None,
+                    max_walk_m=q.max_distance_m,
+                )
+            except OffNetwork:
+                fallback = "off-network"
+            else:
+                return _walk_answer(snapshot, hits, q, origin, now)
     results = snapshot.index.nearest(
         lon,
         lat,
@@ -269,6 +317,7 @@ async def nearest(request: Request) -> Response:
     )
     states = _open_states(snapshot, [r.position for r in results], now)
     crs_json = json.dumps(crs)
+    marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
     features = []
     for r, state in zip(results, states, strict=True):
         id_json, props = _fragments(snapshot, r.position)
@@ -277,11 +326,53 @@ async def nearest(request: Request) -> Response:
             f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
             f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
             f'"walk_s_est":{r.walk_s_est:.0f},"open_state":"{state}",'
-            f'"crs":{crs_json}}}}}'
+            f'"crs":{crs_json}{marks}}}}}'
         )
-    query = json.dumps({"lon": lon, "lat": lat, "crs": crs, "k": k}, separators=(",", ":"))
+    query = json.dumps(
+        {"lon": lon, "lat": lat, "crs": crs, "k": k, "metric": q.metric}, separators=(",", ":")
+    )
     body = (
-        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query},'
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query}'
+        f"{marks or LINE_MARK},"
+        f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
+        f'"features":[{",".join(features)}]}}'
+    )
+    return GeoJSONResponse(body.encode("utf-8"))
+
+
+def _walk_answer(
+    snapshot: Snapshot,
+    hits: list[WalkHit],
+    q: NearestQuery,
+    origin: tuple[float, float],
+    now: dt.datetime,
+) -> Response:
+    """The ``/nearest`` answer of facilities reached on foot (``metric: "walk"``)."""
+    positions = [h.position for h in hits]
+    states = _open_states(snapshot, positions, now)
+    x, y = snapshot.index.lonlat(positions, crs=q.crs)
+    wlon, wlat = snapshot.index.lonlat(positions)
+    line_m, bearing = geodesic_from(origin[0], origin[1], wlon, wlat)
+    crs_json = json.dumps(q.crs)
+    features = []
+    for i, (hit, state) in enumerate(zip(hits, states, strict=True)):
+        id_json, props = _fragments(snapshot, hit.position)
+        w = hit.walk
+        features.append(
+            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
+            f'[{x[i]:.7f},{y[i]:.7f}]}},"properties":{{{props},'
+            f'"distance_m":{line_m[i]:.1f},"bearing_deg":{bearing[i]:.1f},'
+            f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
+            f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
+            f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
+            f'"open_state":"{state}","crs":{crs_json},"metric":"walk"}}}}'
+        )
+    query = json.dumps(
+        {"lon": q.lon, "lat": q.lat, "crs": q.crs, "k": q.k, "metric": "walk"},
+        separators=(",", ":"),
+    )
+    body = (
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query},"metric":"walk",'
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
         f'"features":[{",".join(features)}]}}'
     )

@@ -3,13 +3,15 @@
 The page is built by :func:`maps.webmap.facility_map_html` from the facilities that pass
 :func:`api.auth.visible` (the map filters again by the same viewer, defensively); its scripts
 and stylesheets are served under ``/static`` (see :func:`mount_static`). Pages are cached per
-index snapshot, viewer and parameters.
+index snapshot, viewer and parameters. ``isochrone=<facility id>&minutes=15`` adds the area
+within that walk of the facility (:func:`api.routes.walk.isochrone_feature`; the same 404 /
+409 / 422 problems as ``/facilities/{id}/isochrone``) and centres the map on it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
@@ -18,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from api.auth import visible
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import problem_responses
+from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
 from maps.webmap import facility_map_html
@@ -42,7 +45,7 @@ def mount_static(app: FastAPI) -> None:
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "HTML page"},
-        **problem_responses(),
+        **problem_responses(404, 409, 422),
     },
 )
 def web_map(
@@ -56,9 +59,32 @@ def web_map(
         Literal["none", "osm", "tianditu", "amap"], Query(description="background map")
     ] = "none",
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
+    isochrone: Annotated[
+        str | None, Query(description="facility id whose walking isochrone to draw")
+    ] = None,
+    minutes: Annotated[
+        float, Query(ge=MIN_MINUTES, le=MAX_MINUTES, description="isochrone walking minutes")
+    ] = 15.0,
 ) -> Response:
     """An HTML page with the facilities (clustered markers, popups, navigation links)."""
-    key = (viewer, tuple(kind or ()), tuple(district or ()), tuple(amenity or ()), base_map, lang)
+    extra: dict[str, Any] = {}
+    if isochrone is not None:
+        feature = isochrone_feature(state, snapshot, viewer, isochrone, minutes=minutes)
+        props = feature["properties"]
+        label = f"步行{minutes:g}分钟范围" if lang == "zh" else f"{minutes:g} min walk"
+        extra = {
+            "extra_layers": [(label, feature)],
+            "center": (props["facility_lon"], props["facility_lat"]),
+        }
+    key = (
+        viewer,
+        tuple(kind or ()),
+        tuple(district or ()),
+        tuple(amenity or ()),
+        base_map,
+        lang,
+        isochrone and (isochrone, minutes),
+    )
     pages: OrderedDict[tuple[object, ...], str] = snapshot.memo.setdefault(_PAGES, OrderedDict())
     html = pages.get(key)
     if html is None:
@@ -77,6 +103,7 @@ def web_map(
             approval_no=settings.approval_no or None,
             asset_mode="served",
             static_url=STATIC_URL,
+            **extra,
         )
         pages[key] = html
         while len(pages) > _PAGE_CACHE_SIZE:

@@ -1,0 +1,298 @@
+"""``/coverage...``: how well facilities cover the districts, where the gaps are, where to add.
+
+Every figure counts only the facilities the caller may see (:func:`api.auth.visible_mask`:
+anonymous callers count public facilities only, so no answer reveals an employees-only room)
+and only open ones (``status`` ``open``). Each answer says what it counted (``counted``: kinds,
+access classes, statuses, number of facilities) and what the area shares refer to
+(``area_basis``).
+
+* ``GET /coverage`` - the per-district table (:func:`finder.coverage.coverage_table`) as JSON,
+  CSV or GeoJSON (district polygons with the figures);
+* ``GET /coverage/gaps`` - the parts of districts out of reach, GeoJSON polygons (WGS-84);
+* ``GET /coverage/suggest`` - proposed new sites (:func:`finder.siting.suggest_sites`);
+* ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`).
+
+The sample grid is built once in the lifespan; answers are cached per snapshot, caller
+visibility and parameters (a few per snapshot).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Query
+from starlette.responses import HTMLResponse, Response
+
+from api.auth import visible_mask
+from api.deps import SnapshotDep, StateDep, ViewerDep
+from api.errors import problem_responses
+from api.routes.common import GeoJSONResponse, JSONBytesResponse
+from api.routes.webmap import STATIC_URL
+from api.state import AppState, Snapshot
+from finder.coverage import coverage_layers, coverage_table, select_facilities
+from finder.siting import suggest_sites
+from geodata.schema import ACCESS_CLASSES, KINDS, Kind, Viewer
+from maps.coveragemap import coverage_map_html
+
+router = APIRouter(prefix="/coverage", tags=["Coverage"])
+
+MIN_RADIUS_M = 100.0
+MAX_RADIUS_M = 5000.0
+MAX_SITES = 50
+_CACHE = "coverage-answers"
+_CACHE_SIZE = 16
+_lock = threading.Lock()
+T = TypeVar("T")
+
+RadiusParam = Annotated[
+    float,
+    Query(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="reach, geodesic metres (100-5000)"),
+]
+KindParam = Annotated[list[Kind] | None, Query(description="facility kinds to count (default all)")]
+AdcodeParam = Annotated[
+    str,
+    Query(pattern=r"^\d{6}$", description="district adcode (six digits), e.g. 310101"),
+]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The facilities an answer counts: WGS-84 positions, kinds, and a description."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    kind: np.ndarray
+    summary: dict[str, Any]
+
+
+def counted_facilities(snapshot: Snapshot, viewer: Viewer, kinds: Sequence[str]) -> Counted:
+    """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
+    facilities any answer counts."""
+    frame = snapshot.frame
+    seen = frame[visible_mask(frame, viewer) & (frame["status"] == "open").to_numpy()]
+    lon, lat, kind = select_facilities(seen, kinds=kinds or None, open_only=True)
+    classes = {"public"} | set(seen["access"].astype(str))
+    summary = {
+        "kinds": list(KINDS) if not kinds else [k for k in KINDS if k in kinds],
+        "access": [a for a in ACCESS_CLASSES if a in classes],
+        "status": ["open"],
+        "facilities": int(lon.size),
+    }
+    return Counted(lon, lat, kind, summary)
+
+
+def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
+    """``build()`` once per snapshot and key (the last few kept)."""
+    with _lock:
+        answers: OrderedDict[Hashable, Any] = snapshot.memo.setdefault(_CACHE, OrderedDict())
+        if key in answers:
+            answers.move_to_end(key)
+            return answers[key]  # type: ignore[no-any-return]
+    value = build()
+    with _lock:
+        answers[key] = value
+        while len(answers) > _CACHE_SIZE:
+            answers.popitem(last=False)
+    return value
+
+
+def _kinds_key(kind: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(sorted(set(kind or ())))
+
+
+@router.get(
+    "",
+    summary="Coverage of districts by facilities within a radius",
+    responses={
+        200: {
+            "description": "per-district figures",
+            "content": {"application/json": {}, "text/csv": {}, "application/geo+json": {}},
+        },
+        **problem_responses(404),
+    },
+)
+def coverage(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+    adcode: Annotated[
+        str | None, Query(pattern=r"^\d{6}$", description="one district (default all)")
+    ] = None,
+    f: Annotated[Literal["json", "csv", "geojson"], Query(description="output format")] = "json",
+) -> Response:
+    """Per district: area (and population) shares within ``radius_m`` of a counted facility,
+    shares reached twice, the largest gap, facilities per kind and per 10,000 residents."""
+    kinds = _kinds_key(kind)
+    adcodes = None if adcode is None else (adcode,)
+
+    def build() -> tuple[Any, Counted]:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        result = coverage_table(
+            state.grid,
+            counted.lon,
+            counted.lat,
+            radius_m=radius_m,
+            kind=counted.kind,
+            adcodes=adcodes,
+        )
+        return result, counted
+
+    result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcodes), build)
+    if f == "csv":
+        text = io.StringIO()
+        result.table.to_csv(text, index=False)
+        return Response(text.getvalue(), media_type="text/csv; charset=utf-8")
+    if f == "geojson":
+        document = result.to_geojson(state.districts)
+        document["metadata"]["counted"] = counted.summary
+        return GeoJSONResponse(document)
+    document = result.to_json()
+    document["metadata"]["counted"] = counted.summary
+    return JSONBytesResponse(document)
+
+
+@router.get(
+    "/gaps",
+    summary="Parts of districts out of reach (GeoJSON)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {"description": "gap polygons, WGS-84", "content": {"application/geo+json": {}}},
+        **problem_responses(404),
+    },
+)
+def coverage_gaps(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    adcode: AdcodeParam,
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+) -> Response:
+    """The gap polygons of one district (largest first; ``area_m2`` per polygon)."""
+    kinds = _kinds_key(kind)
+
+    def build() -> dict[str, Any]:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        gaps = coverage_layers(
+            state.grid, counted.lon, counted.lat, radius_m=radius_m, adcodes=[adcode]
+        )["gaps"]
+        gaps["metadata"]["counted"] = counted.summary
+        gaps["metadata"]["adcode"] = adcode
+        return gaps
+
+    return GeoJSONResponse(_cached(snapshot, ("gaps", viewer, kinds, radius_m, adcode), build))
+
+
+@router.get(
+    "/suggest",
+    summary="Proposed new sites for a district (GeoJSON)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "proposed sites (points, WGS-84) with before/after shares",
+            "content": {"application/geo+json": {}},
+        },
+        **problem_responses(404),
+    },
+)
+def coverage_suggest(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    adcode: AdcodeParam,
+    radius_m: RadiusParam = 1000.0,
+    n: Annotated[int, Query(ge=1, le=MAX_SITES, description="number of sites (1-50)")] = 5,
+    objective: Annotated[
+        Literal["area", "population"],
+        Query(description="maximise newly covered area or population"),
+    ] = "area",
+    kind: KindParam = None,
+) -> Response:
+    """``n`` new sites that together reach the most uncovered area (or people) of a district.
+
+    ``metadata.before_share`` and ``after_share`` are the district's covered shares (0-1)
+    without and with the proposed sites.
+    """
+    kinds = _kinds_key(kind)
+
+    def build() -> dict[str, Any]:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        result = suggest_sites(
+            state.grid,
+            adcode,
+            counted.lon,
+            counted.lat,
+            n_sites=n,
+            radius_m=radius_m,
+            objective=objective,
+        )
+        document = result.to_geojson()
+        document["metadata"]["counted"] = counted.summary
+        document["metadata"]["area_basis"] = state.grid.area_basis
+        return document
+
+    key = ("suggest", viewer, kinds, radius_m, adcode, n, objective)
+    return GeoJSONResponse(_cached(snapshot, key, build))
+
+
+@router.get(
+    "/map",
+    summary="Coverage web map",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "HTML page"},
+        **problem_responses(404),
+    },
+)
+def coverage_map(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    adcode: Annotated[
+        str | None,
+        Query(pattern=r"^\d{6}$", description="district whose reach and gaps to draw"),
+    ] = None,
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+) -> Response:
+    """An HTML page: choropleth of covered shares, reach and gaps, the counted facilities.
+
+    Scripts and stylesheets come from ``/static`` (no third-party request).
+    """
+    kinds = _kinds_key(kind)
+    if adcode is not None:
+        state.grid.district(adcode)  # 404 for an unknown district
+
+    def build() -> str:
+        return _coverage_page(state, snapshot, viewer, kinds, radius_m, adcode)
+
+    return HTMLResponse(_cached(snapshot, ("map", viewer, kinds, radius_m, adcode), build))
+
+
+def _coverage_page(
+    state: AppState,
+    snapshot: Snapshot,
+    viewer: Viewer,
+    kinds: tuple[str, ...],
+    radius_m: float,
+    adcode: str | None,
+) -> str:
+    counted = counted_facilities(snapshot, viewer, kinds)
+    return coverage_map_html(
+        state.grid,
+        counted.lon,
+        counted.lat,
+        kind=counted.kind,
+        radius_m=radius_m,
+        adcode=adcode,
+        asset_mode="served",
+        static_url=STATIC_URL,
+    )

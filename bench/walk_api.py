@@ -1,0 +1,183 @@
+"""Benchmark ``GET /nearest?metric=walk`` of the service beside ``/nearest`` (straight line).
+
+One command::
+
+    python bench/walk_api.py            # 10,000 facilities, 15 s per run
+    python bench/walk_api.py --quick    # 2,000 facilities, 4 s per run
+
+Builds a GeoPackage store of synthetic facilities (:func:`geodata.sample.sample_frame`; a fifth
+of them moved into the central Shanghai OpenStreetMap extract of ``tests/data``) and the walking
+network of that extract beside it, starts one uvicorn worker of ``api.app:create_app`` on
+127.0.0.1 and drives it with ``wrk`` (1 thread, 16 connections), every request from a random
+point of the extract: ``/nearest`` (the reference, straight line) and ``/nearest?metric=walk``
+for ``k`` = 1 and 5, alternating ``--rounds`` times and keeping each one's best run. Prints
+requests/s, p50 and p99 and the ratio walk / line. The target is 2,000 walking requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: Query points and the moved facilities lie in this WGS-84 box (inside the OSM extract).
+BOX = (121.463, 31.2215, 121.484, 31.2395)
+CONNECTIONS = 16
+OSM = ROOT / "tests" / "data" / "shanghai_jingan.osm"
+
+_WRK_SCRIPT = """
+math.randomseed(20261126)
+request = function()
+  local lon = %f + math.random() * %f
+  local lat = %f + math.random() * %f
+  return wrk.format("GET", string.format("/nearest?lon=%%.6f&lat=%%.6f&%s", lon, lat))
+end
+"""
+
+
+def _bench_api() -> object:
+    """``bench/api.py`` (server start/stop helpers), loaded by path."""
+    spec = importlib.util.spec_from_file_location("bench_api", Path(__file__).with_name("api.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_store(path: Path, total: int) -> None:
+    """A GeoPackage store of ``total`` facilities, a fifth inside ``BOX``, and its network."""
+    from geodata.sample import sample_frame
+    from geodata.store import GeoPackageStore
+    from geodata.streets import save_network, streets_from_osm
+
+    frame = sample_frame(total).copy()
+    rng = np.random.default_rng(7)
+    moved = rng.choice(total, total // 5, replace=False)
+    frame.loc[moved, "lon"] = rng.uniform(BOX[0], BOX[2], moved.size)
+    frame.loc[moved, "lat"] = rng.uniform(BOX[1], BOX[3], moved.size)
+    store = GeoPackageStore(path)
+    try:
+        store.upsert_frame(frame, actor="bench")
+    finally:
+        store.close()
+    save_network(streets_from_osm(OSM), path.with_name(path.name + ".streets.npz"))
+
+
+def drive(url: str, query: str, seconds: float, workdir: Path) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) of ``/nearest?...&<query>`` from wrk."""
+    bench_api = _bench_api()
+    script = workdir / "walk.lua"
+    script.write_text(_WRK_SCRIPT % (BOX[0], BOX[2] - BOX[0], BOX[1], BOX[3] - BOX[1], query))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:.0f}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if errors:
+        raise RuntimeError(f"{query}: {errors.group(1)} failed requests\n{out}")
+    parse_ms = bench_api._parse_ms  # type: ignore[attr-defined]
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": parse_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": parse_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 facilities, 4 s runs")
+    parser.add_argument("--facilities", type=int, help="number of facilities")
+    parser.add_argument("--seconds", type=float, help="duration of each measured run")
+    parser.add_argument("--rounds", type=int, default=2, help="measured runs per query (best kept)")
+    args = parser.parse_args(argv)
+    bench_api = _bench_api()
+    total = args.facilities or (2_000 if args.quick else 10_000)
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
+    queries = {
+        "line k=5": "k=5",
+        "walk k=5": "k=5&metric=walk",
+        "line k=1": "k=1",
+        "walk k=1": "k=1&metric=walk",
+    }
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-walk-api-") as tmp:
+        work = Path(tmp)
+        store = work / "store.gpkg"
+        t0 = time.perf_counter()
+        build_store(store, total)
+        print(
+            f"store: {total:,} facilities and the walking network"
+            f" in {time.perf_counter() - t0:.1f} s"
+        )
+        port = bench_api._free_port()  # type: ignore[attr-defined]
+        process = bench_api._start(  # type: ignore[attr-defined]
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "WARNING"},
+            work / "server.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            bench_api._wait(url + "/nearest?lon=121.47&lat=31.23&metric=walk", process)  # type: ignore[attr-defined]
+            for query in queries.values():
+                drive(url, query, 2.0, work)  # warm-up: walking tables, connections
+            for _ in range(args.rounds):
+                for name, query in queries.items():
+                    run = drive(url, query, seconds, work)
+                    if name not in results or run["rps"] > results[name]["rps"]:
+                        results[name] = run
+        finally:
+            bench_api._stop(process)  # type: ignore[attr-defined]
+    print(
+        f"/nearest from random points of the Jing'an extract, {CONNECTIONS} connections, best of "
+        f"{args.rounds} x {seconds:.0f} s, wrk, one uvicorn worker, {os.cpu_count()} CPUs "
+        "shared with the client"
+    )
+    print(f"{'':9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        print(f"{name:9} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+    for k in (5, 1):
+        ratio = results[f"walk k={k}"]["rps"] / results[f"line k={k}"]["rps"]
+        print(f"walk / line throughput, k={k}: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
