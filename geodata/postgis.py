@@ -43,13 +43,13 @@ from geodata.errors import FacilityNotFound, StoreError, VersionConflict
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 from geodata.store import (
     AuditEntry,
+    EditMixin,
     ImportCounts,
     _check_version,
-    _clean_row,
-    _diff,
     _to_db,
     _typed,
     facility_from_row,
+    merged_edit,
     now_utc,
 )
 
@@ -155,7 +155,7 @@ def _copy_values(frame: pd.DataFrame, column: str) -> Any:
     return series.astype(object).where(series.notna(), None).to_numpy()
 
 
-class PostGISStore:
+class PostGISStore(EditMixin):
     """Facilities in PostgreSQL + PostGIS; thread-safe, shared by any number of processes.
 
     Parameters
@@ -492,23 +492,6 @@ class PostGISStore:
             self._audit(cur, at, actor, "create", facility.id, None)
         return self.get(facility.id)
 
-    def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility:
-        """Replace every editable field of an existing facility."""
-        return self._write_one(
-            facility.id, facility.to_row(), actor=actor, if_version=if_version, action="replace"
-        )
-
-    def patch(
-        self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
-    ) -> Facility:
-        """Change some fields of a facility; the result is validated as a whole."""
-        refused = (set(changes) - set(EDITABLE_COLUMNS)) | ({"id"} & set(changes))
-        if refused:
-            raise StoreError(f"fields that cannot be patched: {sorted(refused)}")
-        return self._write_one(
-            facility_id, changes, actor=actor, if_version=if_version, action="patch"
-        )
-
     def _write_one(
         self,
         facility_id: str,
@@ -522,12 +505,7 @@ class PostGISStore:
         with self._transaction() as cur:
             before = self._current(cur, facility_id)
             _check_version(facility_id, before["version"], if_version)
-            merged = {k: before[k] for k in EDITABLE_COLUMNS} | {
-                k: v for k, v in changes.items() if k in EDITABLE_COLUMNS
-            }
-            facility = Facility.model_validate(_clean_row(merged))
-            after = facility.to_row()
-            diff = _diff(before, after)
+            after, diff = merged_edit(before, changes)
             if not diff:
                 return facility_from_row(before)
             self._write_row(cur, after, at=at, version=int(before["version"]) + 1)

@@ -24,6 +24,7 @@ import logging
 import sqlite3
 import struct
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,7 +170,55 @@ def _to_db(value: Any) -> Any:
     return value
 
 
-class GeoPackageStore:
+class EditMixin(ABC):
+    """``replace`` and ``patch`` of every store, in terms of the store's own ``_write_one``."""
+
+    @abstractmethod
+    def _write_one(
+        self,
+        facility_id: str,
+        changes: dict[str, Any],
+        *,
+        actor: str,
+        if_version: int | None,
+        action: str,
+    ) -> Facility:
+        """Apply ``changes`` to one facility in one transaction, checking ``if_version``."""
+
+    def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility:
+        """Replace every editable field of an existing facility."""
+        return self._write_one(
+            facility.id, facility.to_row(), actor=actor, if_version=if_version, action="replace"
+        )
+
+    def patch(
+        self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
+    ) -> Facility:
+        """Change some fields of a facility; the result is validated as a whole."""
+        refused = (set(changes) - set(EDITABLE_COLUMNS)) | ({"id"} & set(changes))
+        if refused:
+            raise StoreError(f"fields that cannot be patched: {sorted(refused)}")
+        return self._write_one(
+            facility_id, changes, actor=actor, if_version=if_version, action="patch"
+        )
+
+
+def merged_edit(
+    before: dict[str, Any], changes: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The validated row after applying ``changes`` to ``before``, and the field diff.
+
+    Raises pydantic's ``ValidationError`` (a ``ValueError``) when the result is not a valid
+    facility, e.g. access ``employees`` without an organisation.
+    """
+    merged = {k: before[k] for k in EDITABLE_COLUMNS} | {
+        k: v for k, v in changes.items() if k in EDITABLE_COLUMNS
+    }
+    after = Facility.model_validate(_clean_row(merged)).to_row()
+    return after, _diff(before, after)
+
+
+class GeoPackageStore(EditMixin):
     """Facilities in a GeoPackage file. Open with :meth:`open`; thread-safe; one writer at a time.
 
     Parameters
@@ -549,23 +598,6 @@ class GeoPackageStore:
             self._touch_contents(con)
         return self.get(facility.id)
 
-    def replace(self, facility: Facility, *, actor: str, if_version: int | None) -> Facility:
-        """Replace every editable field of an existing facility."""
-        return self._write_one(
-            facility.id, facility.to_row(), actor=actor, if_version=if_version, action="replace"
-        )
-
-    def patch(
-        self, facility_id: str, changes: dict[str, Any], *, actor: str, if_version: int | None
-    ) -> Facility:
-        """Change some fields of a facility; the result is validated as a whole."""
-        refused = (set(changes) - set(EDITABLE_COLUMNS)) | ({"id"} & set(changes))
-        if refused:
-            raise StoreError(f"fields that cannot be patched: {sorted(refused)}")
-        return self._write_one(
-            facility_id, changes, actor=actor, if_version=if_version, action="patch"
-        )
-
     def _write_one(
         self,
         facility_id: str,
@@ -579,12 +611,7 @@ class GeoPackageStore:
         with self._transaction() as con:
             before = self._current(con, facility_id)
             _check_version(facility_id, before["version"], if_version)
-            merged = {k: before[k] for k in EDITABLE_COLUMNS} | {
-                k: v for k, v in changes.items() if k in EDITABLE_COLUMNS
-            }
-            facility = Facility.model_validate(_clean_row(merged))
-            after = facility.to_row()
-            diff = _diff(before, after)
+            after, diff = merged_edit(before, changes)
             if not diff:
                 return facility_from_row(before)
             con.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))
