@@ -3,13 +3,16 @@
 The page is built by :func:`maps.webmap.facility_map_html` from the facilities that pass
 :func:`api.auth.visible` (the map filters again by the same viewer, defensively); its scripts
 and stylesheets are served under ``/static`` (see :func:`mount_static`). Pages are cached per
-index snapshot, viewer and parameters. ``isochrone=<facility id>&minutes=15`` adds the area
-within that walk of the facility (:func:`api.routes.walk.isochrone_feature`; the same 404 /
-409 / 422 problems as ``/facilities/{id}/isochrone``) and centres the map on it.
+index snapshot, viewer, parameters and five-minute interval (popups say whether a facility is
+open now). ``lon``/``lat`` (in ``crs``) and ``zoom`` set the initial view.
+``isochrone=<facility id>&minutes=15`` adds the area within that walk of the facility
+(:func:`api.routes.walk.isochrone_feature`; the same 404 / 409 / 422 problems as
+``/facilities/{id}/isochrone``) and centres the map on it.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
@@ -21,6 +24,8 @@ from api.auth import visible
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import problem_responses
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
+from geodata.crs import to_wgs84
+from geodata.errors import InvalidCoordinate
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
 from maps.webmap import facility_map_html
@@ -30,6 +35,8 @@ router = APIRouter(tags=["Map"])
 STATIC_URL = "/static"
 _PAGES = "map-pages"
 _PAGE_CACHE_SIZE = 16
+#: Cached pages are rebuilt at least this often, seconds: their popups show the open state now.
+_PAGE_TTL_S = 300
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
 
 
@@ -59,6 +66,16 @@ def web_map(
         Literal["none", "osm", "tianditu", "amap"], Query(description="background map")
     ] = "none",
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
+    lon: Annotated[
+        float | None, Query(ge=-180, le=180, description="centre longitude, degrees in crs")
+    ] = None,
+    lat: Annotated[
+        float | None, Query(ge=-90, le=90, description="centre latitude, degrees in crs")
+    ] = None,
+    crs: Annotated[
+        Literal["wgs84", "cgcs2000", "gcj02", "bd09"], Query(description="system of lon/lat")
+    ] = "wgs84",
+    zoom: Annotated[int | None, Query(ge=0, le=18, description="initial zoom")] = None,
     isochrone: Annotated[
         str | None, Query(description="facility id whose walking isochrone to draw")
     ] = None,
@@ -68,14 +85,19 @@ def web_map(
 ) -> Response:
     """An HTML page with the facilities (clustered markers, popups, navigation links)."""
     extra: dict[str, Any] = {}
+    if (lon is None) != (lat is None):
+        missing = "lat" if lat is None else "lon"
+        raise InvalidCoordinate("give both lon and lat for the map centre", field=missing)
+    if lon is not None and lat is not None:
+        extra["center"] = to_wgs84(lon, lat, crs)
+    if zoom is not None:
+        extra["zoom"] = zoom
     if isochrone is not None:
         feature = isochrone_feature(state, snapshot, viewer, isochrone, minutes=minutes)
         props = feature["properties"]
         label = f"步行{minutes:g}分钟范围" if lang == "zh" else f"{minutes:g} min walk"
-        extra = {
-            "extra_layers": [(label, feature)],
-            "center": (props["facility_lon"], props["facility_lat"]),
-        }
+        extra["extra_layers"] = [(label, feature)]
+        extra.setdefault("center", (props["facility_lon"], props["facility_lat"]))
     key = (
         viewer,
         tuple(kind or ()),
@@ -84,6 +106,9 @@ def web_map(
         base_map,
         lang,
         isochrone and (isochrone, minutes),
+        extra.get("center"),
+        zoom,
+        int(time.time() // _PAGE_TTL_S),
     )
     pages: OrderedDict[tuple[object, ...], str] = snapshot.memo.setdefault(_PAGES, OrderedDict())
     html = pages.get(key)

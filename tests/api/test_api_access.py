@@ -115,3 +115,17 @@ def test_map_html(who: tuple[str, httpx.Client]) -> None:
     _expect(name, r.text)
     filtered = client.get("/map", params={"kind": "mother_room", "district": "310101"})
     _expect(name, filtered.text)
+
+
+def test_map_centre_and_zoom(anon: httpx.Client) -> None:
+    from geodata.crs import from_wgs84
+
+    glon, glat = from_wgs84(121.4737, 31.2304, "gcj02")
+    r = anon.get("/map", params={"lon": glon, "lat": glat, "crs": "gcj02", "zoom": 16})
+    assert r.status_code == 200
+    assert "31.2304" in r.text and "121.4737" in r.text  # centred on the WGS-84 point
+    bad = anon.get("/map", params={"lon": 121.47})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert "lat" in bad.text
+    assert anon.get("/map", params={"zoom": 30}).status_code == 400
