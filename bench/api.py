@@ -53,7 +53,7 @@ math.randomseed(20261126)
 request = function()
   local lon = %f + math.random() * %f
   local lat = %f + math.random() * %f
-  return wrk.format("GET", string.format("%s?lon=%%.6f&lat=%%.6f&k=%d", lon, lat))
+  return wrk.format("GET", string.format("/nearest?lon=%%.6f&lat=%%.6f&%s", lon, lat))
 end
 """
 
@@ -120,12 +120,18 @@ def _parse_ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def drive_wrk(url: str, seconds: float, workdir: Path) -> dict[str, float]:
-    """Requests/s, p50 and p99 (ms) from wrk."""
+def drive_wrk(
+    url: str,
+    seconds: float,
+    workdir: Path,
+    *,
+    query: str = f"k={K}",
+    box: tuple[float, float, float, float] = BOX,
+) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) from wrk: ``/nearest?lon=&lat=&<query>``, random points
+    in ``box`` (min lon, min lat, max lon, max lat)."""
     script = workdir / "nearest.lua"
-    script.write_text(
-        _WRK_SCRIPT % (BOX[0], BOX[2] - BOX[0], BOX[1], BOX[3] - BOX[1], "/nearest", K)
-    )
+    script.write_text(_WRK_SCRIPT % (box[0], box[2] - box[0], box[1], box[3] - box[1], query))
     out = subprocess.run(
         [
             "wrk",

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,15 +33,6 @@ sys.path.insert(0, str(ROOT))
 BOX = (121.463, 31.2215, 121.484, 31.2395)
 CONNECTIONS = 16
 OSM = ROOT / "tests" / "data" / "shanghai_jingan.osm"
-
-_WRK_SCRIPT = """
-math.randomseed(20261126)
-request = function()
-  local lon = %f + math.random() * %f
-  local lat = %f + math.random() * %f
-  return wrk.format("GET", string.format("/nearest?lon=%%.6f&lat=%%.6f&%s", lon, lat))
-end
-"""
 
 
 def _bench_api() -> object:
@@ -75,34 +64,12 @@ def build_store(path: Path, total: int) -> None:
 
 
 def drive(url: str, query: str, seconds: float, workdir: Path) -> dict[str, float]:
-    """Requests/s, p50 and p99 (ms) of ``/nearest?...&<query>`` from wrk."""
+    """Requests/s, p50 and p99 (ms) of ``/nearest?...&<query>`` from wrk (bench/api.py's driver)."""
     bench_api = _bench_api()
-    script = workdir / "walk.lua"
-    script.write_text(_WRK_SCRIPT % (BOX[0], BOX[2] - BOX[0], BOX[1], BOX[3] - BOX[1], query))
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds:.0f}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if errors:
-        raise RuntimeError(f"{query}: {errors.group(1)} failed requests\n{out}")
-    parse_ms = bench_api._parse_ms  # type: ignore[attr-defined]
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": parse_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99_ms": parse_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-    }
+    result: dict[str, float] = bench_api.drive_wrk(  # type: ignore[attr-defined]
+        url, seconds, workdir, query=query, box=BOX
+    )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
