@@ -16,13 +16,20 @@ from typing import Any, cast
 
 import folium
 import numpy as np
-from branca.element import Element, Figure
+from branca.element import Figure
 from numpy.typing import ArrayLike
 
 from finder.coverage import CoverageResult, SampleGrid, coverage_layers, coverage_table
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
-from maps.assets import AssetMode, asset_tags, cjk_characters, cjk_font_face_css
+from maps.assets import (
+    AssetMode,
+    OfflineMap,
+    RawHtml,
+    asset_tags,
+    cjk_characters,
+    cjk_font_face_css,
+)
 from maps.printmap import GAP_COLOUR, KIND_STYLE, REACH_COLOUR, SITE_COLOUR, area_basis_zh
 
 #: Choropleth classes: (upper bound of the covered share, colour), light to dark blue.
@@ -33,24 +40,6 @@ SHARE_CLASSES: tuple[tuple[float, str], ...] = (
     (0.8, "#3182bd"),
     (1.0, "#08519c"),
 )
-
-
-class _RawHtml(Element):
-    """HTML inserted as is (a plain branca Element would parse it as a Jinja template)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._raw = text
-
-    def render(self, **kwargs: Any) -> str:
-        return self._raw
-
-
-class _OfflineMap(folium.Map):
-    """A folium map without folium's CDN scripts and stylesheets (Leaflet from maps.assets)."""
-
-    default_js: list[tuple[str, str]] = []  # noqa: RUF012 - folium's class-level link lists
-    default_css: list[tuple[str, str]] = []  # noqa: RUF012
 
 
 def share_colour(share: float | None) -> str:
@@ -160,7 +149,7 @@ def coverage_map(
     districts = grid.districts
     shown = districts if adcodes is None else districts[districts["adcode"].isin(adcodes)]
     west, south, east, north = (float(v) for v in shown.total_bounds)
-    fmap = _OfflineMap(
+    fmap = OfflineMap(
         location=[(south + north) / 2, (west + east) / 2],
         tiles=None,
         control_scale=True,
@@ -276,8 +265,8 @@ def coverage_map(
                 "sans-serif}</style>"
             )
     for i, tag in enumerate(head):
-        figure.header.add_child(_RawHtml(tag), name=f"coverage_asset_{i}")
-    figure.html.add_child(_RawHtml(legend), name="coverage_legend")
+        figure.header.add_child(RawHtml(tag), name=f"coverage_asset_{i}")
+    figure.html.add_child(RawHtml(legend), name="coverage_legend")
     return fmap
 
 

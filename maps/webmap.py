@@ -47,13 +47,20 @@ import folium
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, Figure, MacroElement
+from branca.element import Figure, MacroElement
 
 from geodata.crs import from_wgs84, in_mainland_china
 from geodata.errors import InvalidInput, InvalidOpeningHours
 from geodata.navigation import NAVIGATION_SOURCE
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
-from maps.assets import AssetMode, asset_tags, cjk_characters, cjk_font_face_css
+from maps.assets import (
+    AssetMode,
+    OfflineMap,
+    RawHtml,
+    asset_tags,
+    cjk_characters,
+    cjk_font_face_css,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -590,24 +597,6 @@ def encode_payload(document: dict[str, Any], *, compress: bool | None = None) ->
     return _json_for_script({**document, "encoding": "gzip+base64", "data": packed})
 
 
-class _RawHtml(Element):
-    """HTML emitted verbatim (branca would otherwise compile the text as a Jinja template)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._raw = text
-
-    def render(self, **kwargs: Any) -> str:
-        return self._raw
-
-
-class _OfflineMap(folium.Map):
-    """A folium map without folium's CDN scripts and stylesheets (ours come from maps.assets)."""
-
-    default_js: list[tuple[str, str]] = []  # noqa: RUF012 - folium's class-level link lists
-    default_css: list[tuple[str, str]] = []  # noqa: RUF012
-
-
 class _FacilityLayer(MacroElement):
     """Assets, data payload and the ``FacilityMap.init`` call, added last to the map."""
 
@@ -629,16 +618,16 @@ class _FacilityLayer(MacroElement):
         figure = cast(Figure, self.get_root())
         name = self.get_name()
         payload_id = f"{name}_data"
-        figure.header.add_child(_RawHtml(self.head_html), name=name)
+        figure.header.add_child(RawHtml(self.head_html), name=name)
         figure.html.add_child(
-            _RawHtml(
+            RawHtml(
                 f'<script type="application/json" id="{payload_id}">{self.payload_json}</script>'
             ),
             name=name,
         )
         groups = ", ".join(g.get_name() for g in self.groups)
         script = f"FacilityMap.init({self.map_name}, [{groups}], {json.dumps(payload_id)});"
-        figure.script.add_child(_RawHtml(script), name=name)
+        figure.script.add_child(RawHtml(script), name=name)
 
 
 def _boundaries_geojson(
@@ -815,7 +804,7 @@ def facility_map(
         return float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0])
 
     start_lon, start_lat = to_display(*(center or DEFAULT_CENTER))
-    fmap = _OfflineMap(
+    fmap = OfflineMap(
         location=[start_lat, start_lon],
         zoom_start=zoom if zoom is not None else (15 if center else DEFAULT_ZOOM),
         tiles=None,
