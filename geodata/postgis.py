@@ -43,8 +43,8 @@ from geodata.errors import FacilityNotFound, StoreError, VersionConflict
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 from geodata.store import (
     AuditEntry,
-    EditMixin,
     ImportCounts,
+    StoreBase,
     _check_version,
     _to_db,
     _typed,
@@ -155,7 +155,7 @@ def _copy_values(frame: pd.DataFrame, column: str) -> Any:
     return series.astype(object).where(series.notna(), None).to_numpy()
 
 
-class PostGISStore(EditMixin):
+class PostGISStore(StoreBase):
     """Facilities in PostgreSQL + PostGIS; thread-safe, shared by any number of processes.
 
     Parameters
@@ -179,6 +179,8 @@ class PostGISStore(EditMixin):
     StoreError
         When the database cannot be reached or has no store schema.
     """
+
+    _MARK = "%s"
 
     def __init__(
         self,
@@ -321,39 +323,6 @@ class PostGISStore(EditMixin):
             encoding="utf-8",
         )
         return _typed(frame)
-
-    def frame(self) -> pd.DataFrame:
-        """Every facility, ordered by id."""
-        return self._read()
-
-    def get(self, facility_id: str) -> Facility:
-        """One facility by id; raises :class:`FacilityNotFound`."""
-        frame = self._read("WHERE id = %s", (facility_id,))
-        if frame.empty:
-            raise FacilityNotFound(f"no facility with id {facility_id!r}")
-        return facility_from_row(frame.iloc[0].to_dict())
-
-    def query(
-        self,
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        adcode: str | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> pd.DataFrame:
-        """Facilities inside a WGS-84 bbox ``(minlon, minlat, maxlon, maxlat)``, district, kinds."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if bbox is not None:
-            clauses.append("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s")
-            params += [float(bbox[0]), float(bbox[2]), float(bbox[1]), float(bbox[3])]
-        if adcode is not None:
-            clauses.append("adcode = %s")
-            params.append(adcode)
-        if kinds:
-            clauses.append(f"kind IN ({', '.join(['%s'] * len(kinds))})")
-            params += list(kinds)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._read(where, params)
 
     def change_counter(self) -> int:
         """A number that grows with every committed write (by any process)."""

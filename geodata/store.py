@@ -170,8 +170,52 @@ def _to_db(value: Any) -> Any:
     return value
 
 
-class EditMixin(ABC):
-    """``replace`` and ``patch`` of every store, in terms of the store's own ``_write_one``."""
+class StoreBase(ABC):
+    """What both stores share, written once in terms of each store's ``_read`` and
+    ``_write_one``: reads by id / bbox / district / kind, ``replace`` and ``patch``.
+
+    ``_MARK`` is the driver's parameter placeholder (``?`` for sqlite3, ``%s`` for psycopg).
+    """
+
+    _MARK = "?"
+
+    @abstractmethod
+    def _read(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Facility rows (typed frame, ordered by id) matching a ``WHERE`` clause."""
+
+    def frame(self) -> pd.DataFrame:
+        """Every facility, ordered by id."""
+        return self._read()
+
+    def get(self, facility_id: str) -> Facility:
+        """One facility by id; raises :class:`FacilityNotFound`."""
+        frame = self._read(f"WHERE id = {self._MARK}", (facility_id,))
+        if frame.empty:
+            raise FacilityNotFound(f"no facility with id {facility_id!r}")
+        return facility_from_row(frame.iloc[0].to_dict())
+
+    def query(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        adcode: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Facilities inside a WGS-84 bbox ``(minlon, minlat, maxlon, maxlat)``, district, kinds."""
+        m = self._MARK
+        clauses: list[str] = []
+        params: list[Any] = []
+        if bbox is not None:
+            clauses.append(f"lon BETWEEN {m} AND {m} AND lat BETWEEN {m} AND {m}")
+            params += [float(bbox[0]), float(bbox[2]), float(bbox[1]), float(bbox[3])]
+        if adcode is not None:
+            clauses.append(f"adcode = {m}")
+            params.append(adcode)
+        if kinds:
+            clauses.append(f"kind IN ({', '.join([m] * len(kinds))})")
+            params += list(kinds)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._read(where, params)
 
     @abstractmethod
     def _write_one(
@@ -218,7 +262,7 @@ def merged_edit(
     return after, _diff(before, after)
 
 
-class GeoPackageStore(EditMixin):
+class GeoPackageStore(StoreBase):
     """Facilities in a GeoPackage file. Open with :meth:`open`; thread-safe; one writer at a time.
 
     Parameters
@@ -377,39 +421,6 @@ class GeoPackageStore(EditMixin):
             rows = cur.fetchall()
         frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
         return _typed(frame)
-
-    def frame(self) -> pd.DataFrame:
-        """Every facility, ordered by id."""
-        return self._read()
-
-    def get(self, facility_id: str) -> Facility:
-        """One facility by id; raises :class:`FacilityNotFound`."""
-        frame = self._read("WHERE id = ?", (facility_id,))
-        if frame.empty:
-            raise FacilityNotFound(f"no facility with id {facility_id!r}")
-        return facility_from_row(frame.iloc[0].to_dict())
-
-    def query(
-        self,
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        adcode: str | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> pd.DataFrame:
-        """Facilities inside a WGS-84 bbox ``(minlon, minlat, maxlon, maxlat)``, district, kinds."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if bbox is not None:
-            clauses.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
-            params += [bbox[0], bbox[2], bbox[1], bbox[3]]
-        if adcode is not None:
-            clauses.append("adcode = ?")
-            params.append(adcode)
-        if kinds:
-            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
-            params += list(kinds)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._read(where, params)
 
     def change_counter(self) -> int:
         """A number that grows with every committed write (by any process)."""
