@@ -19,7 +19,7 @@ import numpy as np
 from branca.element import Figure
 from numpy.typing import ArrayLike
 
-from finder.coverage import CoverageResult, SampleGrid, coverage_layers, coverage_table
+from finder.coverage import CoverageResult, SampleGrid, coverage_layers
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
 from maps.assets import (
@@ -30,7 +30,14 @@ from maps.assets import (
     cjk_characters,
     cjk_font_face_css,
 )
-from maps.printmap import GAP_COLOUR, KIND_STYLE, REACH_COLOUR, SITE_COLOUR, area_basis_zh
+from maps.printmap import (
+    GAP_COLOUR,
+    KIND_STYLE,
+    REACH_COLOUR,
+    SITE_COLOUR,
+    area_basis_zh,
+    map_inputs,
+)
 
 #: Choropleth classes: (upper bound of the covered share, colour), light to dark blue.
 SHARE_CLASSES: tuple[tuple[float, str], ...] = (
@@ -132,19 +139,9 @@ def coverage_map(
     """
     if asset_mode not in ("inline", "served"):
         raise InvalidInput("asset_mode must be 'inline' or 'served'", field="asset_mode")
-    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
-    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
-    kinds = (
-        np.full(lon_arr.size, "worker_station", dtype=object)
-        if kind is None
-        else np.asarray(kind, dtype=object).ravel()
+    lon_arr, lat_arr, kinds, adcodes, coverage = map_inputs(
+        grid, lon, lat, kind, adcode=adcode, radius_m=radius_m, coverage=coverage
     )
-    unknown = set(kinds.tolist()) - set(KIND_STYLE)
-    if unknown:
-        raise InvalidInput(f"unknown facility kind(s): {sorted(unknown)}", field="kind")
-    adcodes = None if adcode is None else [grid.district(adcode).adcode]
-    if coverage is None:
-        coverage = coverage_table(grid, lon_arr, lat_arr, radius_m=radius_m, kind=kinds)
 
     districts = grid.districts
     shown = districts if adcodes is None else districts[districts["adcode"].isin(adcodes)]

@@ -315,6 +315,40 @@ def _table_rows(
     return header, rows, bold
 
 
+def map_inputs(
+    grid: SampleGrid,
+    lon: ArrayLike,
+    lat: ArrayLike,
+    kind: ArrayLike | None,
+    *,
+    adcode: str | None,
+    radius_m: float,
+    coverage: CoverageResult | None,
+) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[Any], list[str] | None, CoverageResult
+]:
+    """Checked facility arrays, the districts shown and the coverage table of a coverage map.
+
+    A missing ``kind`` means worker stations. Raises :class:`InvalidInput` for an unknown kind and
+    :class:`UnknownDistrict` for an ``adcode`` not in ``grid``; computes the coverage table when
+    none is given.
+    """
+    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
+    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
+    kinds = (
+        np.full(lon_arr.size, "worker_station", dtype=object)
+        if kind is None
+        else np.asarray(kind, dtype=object).ravel()
+    )
+    unknown = set(kinds.tolist()) - set(KIND_STYLE)
+    if unknown:
+        raise InvalidInput(f"unknown facility kind(s): {sorted(unknown)}", field="kind")
+    adcodes = None if adcode is None else [grid.district(adcode).adcode]
+    if coverage is None:
+        coverage = coverage_table(grid, lon_arr, lat_arr, radius_m=radius_m, kind=kinds)
+    return lon_arr, lat_arr, kinds, adcodes, coverage
+
+
 def print_coverage_map(
     out: str | Path,
     grid: SampleGrid,
@@ -387,19 +421,9 @@ def print_coverage_map(
     if suffix not in (".pdf", ".png"):
         raise InvalidInput("output must end in .pdf or .png", field="out")
     page_w, page_h = page_size_mm(paper, orientation)
-    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
-    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
-    kinds = (
-        np.full(lon_arr.size, "worker_station", dtype=object)
-        if kind is None
-        else np.asarray(kind, dtype=object).ravel()
+    lon_arr, lat_arr, kinds, adcodes, coverage = map_inputs(
+        grid, lon, lat, kind, adcode=adcode, radius_m=radius_m, coverage=coverage
     )
-    unknown = set(kinds.tolist()) - set(KIND_STYLE)
-    if unknown:
-        raise InvalidInput(f"unknown facility kind(s): {sorted(unknown)}", field="kind")
-    adcodes = None if adcode is None else [grid.district(adcode).adcode]
-    if coverage is None:
-        coverage = coverage_table(grid, lon_arr, lat_arr, radius_m=radius_m, kind=kinds)
     when = map_date or dt.datetime.now(dt.UTC).date()
 
     districts = grid.districts
