@@ -25,10 +25,9 @@ from geodata.boundaries import (
 )
 from geodata.errors import InvalidInput, UnknownDistrict
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-SOURCE_GCJ02 = SHARED / "boundaries_gcj02" / "shanghai_16_districts_gcj02.geojson"
-INDEX_CSV = SHARED / "boundaries_gcj02" / "index.csv"
-needs_shared = pytest.mark.skipif(not SOURCE_GCJ02.exists(), reason="../shared/data not present")
+TEST_DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries_gcj02"  # see PROVENANCE.txt
+SOURCE_GCJ02 = TEST_DATA / "shanghai_16_districts_gcj02.geojson"
+INDEX_CSV = TEST_DATA / "index.csv"
 
 GEOD = Geod(ellps="WGS84")
 
@@ -90,7 +89,6 @@ def test_population_is_2020_census(districts: gpd.GeoDataFrame) -> None:
     assert int(jingan["population"]) == 975_707
 
 
-@needs_shared
 def test_gcj02_shift_moved_vertices_300_to_700_m(districts: gpd.GeoDataFrame) -> None:
     source = gpd.read_file(SOURCE_GCJ02).sort_values("adcode").reset_index(drop=True)
     assert list(source["adcode"]) == list(districts["adcode"])
@@ -107,14 +105,12 @@ def test_gcj02_shift_moved_vertices_300_to_700_m(districts: gpd.GeoDataFrame) ->
         assert back_m.max() < 0.05
 
 
-@needs_shared
 def test_bundled_file_equals_regeneration(tmp_path: Path) -> None:
     out = tmp_path / "districts.geojson"
     assert main(["--from", str(SOURCE_GCJ02), "--index", str(INDEX_CSV), "--out", str(out)]) == 0
     assert out.read_bytes() == SHANGHAI_DISTRICTS.read_bytes()
 
 
-@needs_shared
 def test_load_districts_converts_gcj02_when_told(
     tmp_path: Path, districts: gpd.GeoDataFrame
 ) -> None:
@@ -131,7 +127,6 @@ def test_load_districts_converts_gcj02_when_told(
     assert as_is.geometry.iloc[0].centroid.distance(expected.centroid) > 0.003
 
 
-@needs_shared
 def test_build_rejects_adcode_missing_from_index(tmp_path: Path) -> None:
     index = tmp_path / "index.csv"
     index.write_text("国家,省/直辖市,市,区/县,文件名,级别,来源,类型\n", encoding="utf-8")
