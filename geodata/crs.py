@@ -120,11 +120,16 @@ _ALIASES: dict[str, CrsName] = {
             "urn:ogc:def:crs:epsg::4490",
             "http://www.opengis.net/def/crs/epsg/0/4490",
             "tianditu",
+            "天地图",
+            "国家2000",
         ),
         "cgcs2000",
     ),
-    **dict.fromkeys(("gcj02", "gcj", "amap", "gaode", "autonavi", "tencent", "mars"), "gcj02"),
-    **dict.fromkeys(("bd09", "bd09ll", "baidu", "bmap"), "bd09"),
+    **dict.fromkeys(
+        ("gcj02", "gcj", "amap", "gaode", "autonavi", "tencent", "mars", "高德", "腾讯", "火星"),
+        "gcj02",
+    ),
+    **dict.fromkeys(("bd09", "bd09ll", "baidu", "bmap", "百度"), "bd09"),
 }
 _SHOWN_ALIASES = "EPSG:4326, CRS84, EPSG:4490, CGCS2000, GCJ-02, amap, tencent, BD-09, baidu"
 
@@ -147,9 +152,10 @@ def parse_crs(name: str) -> CrsName:
     name : str
         Case-insensitive; spaces, ``-`` and ``_`` are ignored. Accepted: ``wgs84`` (also
         ``EPSG:4326``, ``4326``, ``CRS84``, their OGC URNs and URIs, ``gps``, ``osm``),
-        ``cgcs2000`` (``EPSG:4490``, ``4490``, its URN and URI, ``tianditu``), ``gcj02``
-        (``GCJ-02``, ``amap``, ``gaode``, ``autonavi``, ``tencent``, ``mars``) and ``bd09``
-        (``BD-09``, ``bd09ll``, ``baidu``, ``bmap``). The name selects the datum and offsets
+        ``cgcs2000`` (``EPSG:4490``, ``4490``, its URN and URI, ``tianditu``, ``天地图``,
+        ``国家2000``), ``gcj02`` (``GCJ-02``, ``amap``, ``gaode``, ``autonavi``, ``tencent``,
+        ``mars``, ``高德``, ``腾讯``, ``火星``) and ``bd09`` (``BD-09``, ``bd09ll``, ``baidu``,
+        ``bmap``, ``百度``). The name selects the datum and offsets
         only: arguments are always (lon, lat), whatever axis order EPSG:4326 defines.
 
     Returns

@@ -1,19 +1,22 @@
 """The import pipeline: file -> raw rows -> validated facilities -> store, with a full report.
 
 Every input row is accounted for: it is accepted (inserted, updated or unchanged) or rejected with
-its row number, the field and the reason. The report can be written as CSV for the union staff who
-keep the list. The store write is one transaction: a failure half way leaves the store as it was.
+its row number, the field and the reason. The rejects can be written as CSV for the union staff who
+keep the list: each rejected row's own cells, then why, so they can fix the file in Excel and import
+it again as it is. The store write is one transaction: a failure half way leaves the store as it
+was.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import geopandas as gpd
 import numpy as np
@@ -22,7 +25,7 @@ import pandas as pd
 from geodata.boundaries import assign_adcode
 from geodata.readers import read_table
 from geodata.store import FacilityStore
-from geodata.validate import ROW, Issue, validate_frame
+from geodata.validate import REPORT_COLUMNS, ROW, Issue, validate_frame
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class ImportReport:
     unchanged: int = 0
     issues: list[Issue] = field(default_factory=list)
     dry_run: bool = False
+    #: The input's own cells of the rejected rows (its headers, in its order) and ``_row``.
+    rejected_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def rejected(self) -> int:
@@ -77,14 +82,37 @@ class ImportReport:
             "issues_truncated": len(self.issues) > max_issues,
         }
 
-    def write_csv(self, path: str | Path) -> None:
-        """The issues as CSV (UTF-8 with BOM so that Excel shows Chinese): row, level, field,
-        value, reason."""
-        with Path(path).open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "level", "field", "value", "reason"])
-            for i in self.issues:
-                writer.writerow([i.row, i.level, i.field, i.value or "", i.reason])
+    def write_csv(self, out: BinaryIO) -> None:
+        """Write the rejects report: CSV in UTF-8 with BOM, which Excel on Chinese Windows opens.
+
+        One line per rejected row: the row's own cells under the input's own headers, in the
+        input's order, then :data:`~geodata.validate.REPORT_COLUMNS`: the fields and the reasons
+        (each joined with ``；``) and the input row number. Importing the fixed file as it is
+        ignores those three columns. A row the reader could not split into cells (wrong number
+        of cells) has empty cells. Warnings are not in it: they are in :meth:`to_dict` and the
+        CLI's output.
+        """
+        rejected: dict[int, list[Issue]] = {}
+        for issue in self.issues:
+            if issue.level == "rejected":
+                rejected.setdefault(issue.row, []).append(issue)
+        own = [c for c in self.rejected_cells.columns if c != ROW]
+        cells = {
+            int(row): ["" if pd.isna(v) else v for v in values]
+            for row, values in zip(
+                self.rejected_cells.get(ROW, ()),
+                self.rejected_cells[own].itertuples(index=False, name=None),
+                strict=True,
+            )
+        }
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        writer = csv.writer(text)
+        writer.writerow([*own, *REPORT_COLUMNS])
+        for row, found in sorted(rejected.items()):
+            fields = "；".join(dict.fromkeys(i.field for i in found))
+            reasons = "；".join(i.reason for i in found)
+            writer.writerow([*cells.get(row, [""] * len(own)), fields, reasons, row])
+        text.detach()
 
 
 def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
@@ -121,7 +149,8 @@ def import_file(
     store: FacilityStore,
     path: str | Path,
     *,
-    crs: str = "wgs84",
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
     kind: str | None = None,
     access: str | None = None,
     actor: str = "import",
@@ -139,7 +168,12 @@ def import_file(
     path
         The file. Raises :class:`~geodata.errors.UnreadableFile` if it cannot be read at all.
     crs
-        System of the coordinates in the file (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``).
+        System of the coordinates in the file (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``);
+        ``None``: what the coordinate headers name (``lng_gcj02``), else ``wgs84``. A
+        contradiction raises :class:`~geodata.errors.InvalidInput`.
+    columns
+        ``{field: header}`` for headers not understood by name
+        (:func:`geodata.validate.parse_column_map`).
     kind, access
         Defaults for rows without a kind / access class.
     districts
@@ -158,6 +192,7 @@ def import_file(
         store,
         raw,
         crs=crs,
+        columns=columns,
         kind=kind,
         access=access,
         actor=actor,
@@ -172,7 +207,8 @@ def import_frame(
     store: FacilityStore,
     raw: pd.DataFrame,
     *,
-    crs: str = "wgs84",
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
     kind: str | None = None,
     access: str | None = None,
     actor: str = "import",
@@ -185,19 +221,27 @@ def import_frame(
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     accepted, issues = validate_frame(
-        raw, crs=crs, default_kind=kind, default_access=access, source=source_name
+        raw,
+        crs=crs,
+        columns=columns,
+        default_kind=kind,
+        default_access=access,
+        source=source_name,
     )
     malformed = raw.attrs.get("malformed", [])
     issues += [Issue(row, "row", None, reason) for row, reason in malformed]
     if districts is not None:
         _fill_districts(accepted, districts, issues)
     issues.sort(key=lambda it: (it.row, it.level != "rejected"))
+    rejected = raw[ROW].isin([i.row for i in issues if i.level == "rejected"])
+    own = [c for c in raw.columns if not c.startswith("_") and c not in REPORT_COLUMNS]
     report = ImportReport(
         source_name=source_name,
         total_rows=len(raw) + len(malformed),
         accepted=len(accepted),
         issues=issues,
         dry_run=dry_run,
+        rejected_cells=raw.loc[rejected, [*own, ROW]],
     )
     say(
         f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "

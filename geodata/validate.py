@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,13 +23,14 @@ import numpy as np
 import opening_hours
 import pandas as pd
 
-from geodata.crs import parse_crs, to_wgs84
-from geodata.errors import InvalidOpeningHours
+from geodata.crs import CrsName, parse_crs, to_wgs84
+from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownCRS
 from geodata.schema import (
     ACCESS_CLASSES,
     ADCODE_RE,
     AMENITIES,
     COLUMNS,
+    EDITABLE_COLUMNS,
     FORMATS,
     ID_RE,
     KINDS,
@@ -39,6 +40,8 @@ from geodata.schema import (
 ROW = "_row"
 
 #: Header aliases (normalised: lower case, no spaces, no bracketed unit) -> canonical column.
+#: A coordinate header may also name its system (``lng_gcj02``, ``经度(GCJ02)``): see
+#: :func:`split_crs`.
 HEADER_ALIASES: dict[str, str] = {
     **{c: c for c in COLUMNS},
     "编号": "id",
@@ -58,6 +61,8 @@ HEADER_ALIASES: dict[str, str] = {
     "类别": "kind",
     "type": "kind",
     "category": "kind",
+    "facility_type": "kind",
+    "facilitytype": "kind",
     "形式": "format",
     "建设形式": "format",
     "形态": "format",
@@ -84,9 +89,11 @@ HEADER_ALIASES: dict[str, str] = {
     "long": "lon",
     "longitude": "lon",
     "x": "lon",
+    "x坐标": "lon",
     "纬度": "lat",
     "latitude": "lat",
     "y": "lat",
+    "y坐标": "lat",
     "开放对象": "access",
     "服务对象": "access",
     "开放类型": "access",
@@ -101,6 +108,8 @@ HEADER_ALIASES: dict[str, str] = {
     "服务时间": "opening_hours",
     "营业时间": "opening_hours",
     "hours": "opening_hours",
+    "open_hours": "opening_hours",
+    "openhours": "opening_hours",
     "设施": "amenities",
     "配套设施": "amenities",
     "服务设施": "amenities",
@@ -225,6 +234,15 @@ _WEEKDAYS = {
     "天": "Su",
 }
 
+#: Columns a rejects report adds after each row's own cells (see ``geodata.imports``); they are
+#: ignored with a note when the fixed report is imported again.
+REPORT_COLUMNS = ("field", "reason", "row")
+
+#: The fields an import reads (``--columns`` may map any of them).
+_IMPORTED_FIELDS = tuple(c for c in EDITABLE_COLUMNS if c != "source_crs")
+
+_BRACKETED = r"[（(\[【].*?[）)\]】]"
+
 #: Longitudes and latitudes of China's extent (mainland, Hong Kong, Macau, Taiwan, islands).
 CHINA_BBOX = (73.4, 3.8, 135.1, 53.6)
 
@@ -242,25 +260,129 @@ class Issue:
 
 def normalize_header(header: str) -> str:
     """Lower case, no spaces, and no bracketed unit: ``面积（㎡）`` -> ``面积``."""
-    text = re.sub(r"[（(\[【].*?[）)\]】]", "", str(header))
+    text = re.sub(_BRACKETED, "", str(header))
     return re.sub(r"\s+", "", text).lower()
 
 
-def map_headers(columns: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """``({source header: canonical column}, [ignored headers])``; first of duplicates wins."""
+def _crs_or_none(text: str) -> CrsName | None:
+    try:
+        return parse_crs(text.strip("_-. "))
+    except UnknownCRS:
+        return None
+
+
+def split_crs(header: str) -> tuple[str, CrsName | None]:
+    """The normalised header and the coordinate system a lon / lat header names, if any.
+
+    The system is read from a bracket (``经度(GCJ02)``, ``纬度（高德）``), a suffix
+    (``lng_gcj02``, ``lat-wgs84``) or a prefix (``GCJ-02 longitude``), spelt as
+    :func:`geodata.crs.parse_crs` accepts it. Other headers name no system.
+
+    >>> split_crs("lng_gcj02"), split_crs("经度(BD-09)"), split_crs("面积（㎡）")
+    (('lng', 'gcj02'), ('经度', 'bd09'), ('面积', None))
+    """
+    base = normalize_header(header)
+    if HEADER_ALIASES.get(base) in ("lon", "lat"):
+        for inner in re.findall(_BRACKETED, str(header)):
+            if (crs := _crs_or_none(inner[1:-1])) is not None:
+                return base, crs
+        return base, None
+    for i in range(1, len(base)):
+        for word, rest in ((base[:i], base[i:]), (base[i:], base[:i])):
+            word = word.strip("_-.")
+            if HEADER_ALIASES.get(word) in ("lon", "lat"):
+                crs = _crs_or_none(rest)
+                if crs is not None:
+                    return word, crs
+    return base, None
+
+
+def parse_column_map(text: str) -> dict[str, str]:
+    """``{field: header}`` from ``lon=经度X,lat=纬度X`` (the ``--columns`` option).
+
+    Full-width ``，`` and ``＝`` are accepted. Raises :class:`InvalidInput` (field ``columns``)
+    for an item that is not ``FIELD=HEADER`` or a field that is not a facility field.
+    """
+    columns: dict[str, str] = {}
+    for item in re.split(r"[,，]", text.replace("＝", "=")):
+        if not item.strip():
+            continue
+        field, sep, header = (part.strip() for part in item.partition("="))
+        if not sep or not field or not header:
+            raise InvalidInput(
+                f"columns: {item.strip()!r} is not FIELD=HEADER (e.g. lon=经度X,lat=纬度X)",
+                field="columns",
+            )
+        if field not in _IMPORTED_FIELDS:
+            raise InvalidInput(
+                f"columns: {field!r} is not a facility field; use {', '.join(_IMPORTED_FIELDS)}",
+                field="columns",
+            )
+        columns[field] = header
+    return columns
+
+
+def map_headers(
+    columns: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """``({source header: canonical column}, [ignored headers])``; first of duplicates wins.
+
+    ``overrides`` (``{field: header}``, see :func:`parse_column_map`) come first; a header it
+    names that is not among ``columns`` raises :class:`InvalidInput`. Headers starting with
+    ``_`` (the readers' own columns) are skipped.
+    """
+    columns = list(columns)
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    for field, header in (overrides or {}).items():
+        if header not in columns:
+            shown = ", ".join(c for c in columns if not c.startswith("_"))
+            raise InvalidInput(
+                f"columns: {header!r} is not a column of the file (its columns: {shown})",
+                field="columns",
+            )
+        mapping[header] = field
+    taken = set(mapping.values())
     ignored: list[str] = []
     for col in columns:
-        if col.startswith("_"):
+        if col.startswith("_") or col in mapping:
             continue
-        canonical = HEADER_ALIASES.get(normalize_header(col))
-        if canonical is None or canonical in taken:
+        canonical = HEADER_ALIASES.get(split_crs(col)[0])
+        if canonical is None or canonical in taken or col in REPORT_COLUMNS:
             ignored.append(col)
             continue
         mapping[col] = canonical
         taken.add(canonical)
     return mapping, ignored
+
+
+def coordinate_crs(mapping: Mapping[str, str], crs: str | None) -> CrsName:
+    """The system of the coordinate columns: ``crs`` if given, else what their headers name,
+    else ``wgs84``.
+
+    Raises :class:`InvalidInput` (field ``crs``) naming both when ``crs`` and a header, or the
+    lon and lat headers, name different systems.
+    """
+    named = [
+        (header, found)
+        for header, canonical in mapping.items()
+        if canonical in ("lon", "lat") and (found := split_crs(header)[1]) is not None
+    ]
+    if crs is not None:
+        given = parse_crs(crs)
+        for header, found in named:
+            if found != given:
+                raise InvalidInput(
+                    f"the coordinate system given ({given}) contradicts column {header!r}, "
+                    f"which says {found}: leave the system out or rename the column",
+                    field="crs",
+                )
+        return given
+    if len({found for _, found in named}) > 1:
+        (h1, c1), (h2, c2) = named[:2]
+        raise InvalidInput(
+            f"column {h1!r} says {c1} but column {h2!r} says {c2}: rename one", field="crs"
+        )
+    return named[0][1] if named else "wgs84"
 
 
 def _rule_mapper(rules: tuple[tuple[str, str], ...]) -> Callable[[str], str | None]:
@@ -431,18 +553,56 @@ class _Collector:
             )
         self.rejected |= mask
 
-    def warn(self, mask: np.ndarray, field: str, values: pd.Series | None, reason: str) -> None:
+    def warn(
+        self,
+        mask: np.ndarray,
+        field: str,
+        values: pd.Series | None,
+        reason: str | Callable[[Any], str],
+    ) -> None:
         for i in np.flatnonzero(mask):
             value = None if values is None else values.iloc[i]
+            text = reason(value) if callable(reason) else reason
             self.issues.append(
                 Issue(
                     int(self.rows[i]),
                     field,
                     None if value is None else str(value),
-                    reason,
+                    text,
                     "warning",
                 )
             )
+
+
+def _header_warnings(mapping: Mapping[str, str], ignored: list[str]) -> list[Issue]:
+    """One warning per ignored column naming what was understood; one note for the columns a
+    rejects report adds."""
+    understood = ", ".join(f"{header} → {field}" for header, field in mapping.items())
+    first = {field: header for header, field in mapping.items()}
+    issues: list[Issue] = []
+    for header in ignored:
+        field = HEADER_ALIASES.get(split_crs(header)[0])
+        if header in REPORT_COLUMNS:
+            continue
+        if field is not None:
+            reason = f"a second {field} column; ignored (column {first[field]!r} is used)"
+        else:
+            reason = (
+                f"column {header!r} not recognised; ignored. Understood: {understood}. "
+                f"If it holds a facility field, map it with --columns FIELD={header}"
+            )
+        issues.append(Issue(0, header, None, reason, "warning"))
+    if report := [h for h in ignored if h in REPORT_COLUMNS]:
+        issues.append(
+            Issue(
+                0,
+                "columns",
+                None,
+                f"columns {', '.join(report)} of a rejects report are ignored",
+                "warning",
+            )
+        )
+    return issues
 
 
 def _map_column(
@@ -468,7 +628,8 @@ def _map_column(
 def validate_frame(
     raw: pd.DataFrame,
     *,
-    crs: str = "wgs84",
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
     default_kind: str | None = None,
     default_access: str | None = None,
     source: str = "",
@@ -481,7 +642,12 @@ def validate_frame(
         Text columns with the source headers (Chinese or English) and a ``_row`` column.
     crs
         The system of the input coordinates: ``wgs84``, ``cgcs2000``, ``gcj02`` or ``bd09``.
-        Coordinates are converted to WGS-84; ``source_crs`` records the input system.
+        ``None``: the system the coordinate headers name (``lng_gcj02``, ``经度(GCJ02)``), else
+        ``wgs84``; see :func:`coordinate_crs`, which raises :class:`InvalidInput` on a
+        contradiction. Coordinates are converted to WGS-84; ``source_crs`` records the input
+        system.
+    columns
+        ``{field: header}`` for headers the alias table does not know (:func:`parse_column_map`).
     default_kind, default_access
         Used for rows whose kind / access column is absent or empty (``--kind`` of the CLI).
         With no default, a row without an access class is rejected: guessing ``public`` could
@@ -496,14 +662,13 @@ def validate_frame(
         timestamps and version) plus ``_row``; every raw row is either in ``frame`` or has at
         least one ``rejected`` issue.
     """
-    crs_name = parse_crs(crs)
     rows = raw[ROW].to_numpy() if ROW in raw else np.arange(2, len(raw) + 2)
     issues = _Collector(rows)
-    mapping, ignored = map_headers(raw.columns)
+    mapping, ignored = map_headers(raw.columns, columns)
+    crs_name = coordinate_crs(mapping, crs)
     out = raw.rename(columns=mapping)[list(mapping.values())].copy()
     out.index = pd.RangeIndex(len(out))
-    for header in ignored:
-        issues.issues.append(Issue(0, header, None, "column not recognised; ignored", "warning"))
+    issues.issues += _header_warnings(mapping, ignored)
 
     # Coordinates: columns first, else the file's point geometry.
     if "lon" not in out and "_geom_lon" in raw:
@@ -564,7 +729,8 @@ def validate_frame(
         out["access"].isna().to_numpy() & ~issues.rejected,
         "access",
         None,
-        "access is empty: say who may use it (public / members / employees)",
+        "access is empty: say who may use it (public / members / employees) in an 开放对象 "
+        "column, or give it for all such rows with --access",
     )
     _map_column(out, "status", map_status, STATUSES, issues, "open")
     if "format" in out:
@@ -593,12 +759,12 @@ def validate_frame(
     if "amenities" in out:
         parsed = {v: parse_amenities(str(v)) for v in out["amenities"].dropna().unique()}
         unknown_terms = {v: bool(p[1]) for v, p in parsed.items()}
-        bad = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
-        issues.reject(
-            bad,
+        unknown = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
+        issues.warn(
+            unknown,
             "amenities",
             out["amenities"],
-            lambda v: f"unknown amenities {parsed[v][1]}; known: {', '.join(AMENITIES)}",
+            lambda v: f"unknown amenities {parsed[v][1]} left out; known: {', '.join(AMENITIES)}",
         )
         out["amenities"] = out["amenities"].map({v: p[0] for v, p in parsed.items()}).fillna("")
     else:

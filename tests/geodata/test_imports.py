@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from pyproj import Geod
 
-from geodata.crs import from_wgs84
-from geodata.errors import UnreadableFile
+from geodata.crs import from_wgs84, to_wgs84
+from geodata.errors import InvalidInput, UnreadableFile
 from geodata.imports import import_file
 from geodata.readers import read_table
 from geodata.store import FacilityStore
@@ -41,7 +41,8 @@ def _reasons(report, row):  # type: ignore[no-untyped-def]
 def test_gbk_csv_with_chinese_headers(store: FacilityStore, districts, tmp_path: Path) -> None:
     report_csv = tmp_path / "rejects.csv"
     report = import_file(store, GBK_LIST, districts=districts)
-    report.write_csv(report_csv)
+    with report_csv.open("wb") as handle:
+        report.write_csv(handle)
     assert report.total_rows == 12
     assert report.accepted + report.rejected == report.total_rows
     assert set(store.frame()["id"]) == EXPECTED_ACCEPTED
@@ -50,10 +51,10 @@ def test_gbk_csv_with_chinese_headers(store: FacilityStore, districts, tmp_path:
         assert any(f == field and text in r for f, r in reasons), (row, reasons)
     rejected_rows = {i.row for i in report.issues if i.level == "rejected"}
     assert rejected_rows == set(EXPECTED_REJECTS)
-    # The reject report is a CSV Excel opens (BOM) naming row, field and reason.
+    # The reject report is a CSV Excel opens (BOM): one line per rejected row.
     with report_csv.open(encoding="utf-8-sig") as handle:
         written = list(csv.DictReader(handle))
-    assert {int(r["row"]) for r in written if r["level"] == "rejected"} == set(EXPECTED_REJECTS)
+    assert [int(r["row"]) for r in written] == sorted(EXPECTED_REJECTS)
 
 
 def test_values_are_normalised(store: FacilityStore, districts) -> None:
@@ -258,3 +259,68 @@ def test_malformed_rows_are_rejected_and_row_numbers_kept(
     assert _reasons(report, 4) == [("row", "expected 5 cells, got 6")]
     assert _reasons(report, 6)[0][0] == "kind"
     assert sorted(store.frame()["name"]) == ["丙\n驿站", "甲驿站"]
+
+
+CLERK_LIST = DATA / "clerk_list_gbk.csv"  # GBK as Excel writes it, GCJ-02 columns, messy rows
+
+
+def test_a_clerk_fixes_the_rejects_report_and_imports_it_again(
+    store: FacilityStore, tmp_path: Path
+) -> None:
+    report = import_file(store, CLERK_LIST)
+    assert (report.accepted, report.rejected) == (3, 2)
+    out = tmp_path / "rejects.csv"
+    with out.open("wb") as handle:
+        report.write_csv(handle)
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel on Chinese Windows
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        header, *lines = list(csv.reader(handle))
+    source = read_table(CLERK_LIST)
+    own = [c for c in source.columns if c != "_row"]
+    assert header == [*own, "field", "reason", "row"]
+    # One line per rejected row: its own cells, then every field and reason joined.
+    assert [line[0] for line in lines] == ["GH-103", "GH-104"]
+    for line, row in zip(lines, (4, 5), strict=True):
+        cells = source.loc[source["_row"] == row, own].iloc[0].fillna("").tolist()
+        assert line[: len(own)] == cells
+        assert line[-1] == str(row)
+    assert lines[0][-3] == "access" and "--access" in lines[0][-2]
+    assert lines[1][-3] == "lon；kind"
+    assert "'121.45.2' is not a number；unknown kind '便民服务点'" in lines[1][-2]
+    # Accepted rows' warnings stay out of the rejects file (they are in the report).
+    assert {i.field for i in report.issues if i.level == "warning"} >= {"备注", "amenities"}
+
+    # The clerk fixes the two rows in Excel and saves the report as CSV (GBK) as it is.
+    fixed = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    fixed.loc[0, "开放对象"] = "公开"
+    fixed.loc[1, ["lng_gcj02", "类型"]] = ["121.4520", "工会驿站"]
+    again_path = tmp_path / "rejects-fixed.csv"
+    again_path.write_bytes(fixed.to_csv(index=False).encode("gbk"))
+    again = import_file(store, again_path)
+    assert (again.accepted, again.rejected, again.inserted) == (2, 0, 2)
+    notes = [i for i in again.issues if i.field == "columns"]
+    assert [n.level for n in notes] == ["warning"] and "rejects report" in notes[0].reason
+    frame = store.frame().set_index("id")
+    assert sorted(frame.index) == ["GH-101", "GH-102", "GH-103", "GH-104", "GH-105"]
+    # The suffix _gcj02 said the system: the stored point is the WGS-84 one.
+    wlon, wlat = to_wgs84(121.4520, 31.2300, "gcj02")
+    assert (frame.loc["GH-104", "lon"], frame.loc["GH-104", "lat"]) == pytest.approx((wlon, wlat))
+    assert set(frame["source_crs"]) == {"gcj02"}
+    assert frame.loc["GH-102", "amenities"] == "fridge"  # unknown 按摩椅 left out, row kept
+
+
+def test_crs_from_the_column_names_equals_the_crs_option(tmp_path: Path) -> None:
+    from geodata.store import GeoPackageStore
+
+    frames = []
+    for crs in (None, "gcj02"):
+        store = GeoPackageStore(tmp_path / f"{crs}.gpkg")
+        import_file(store, CLERK_LIST, crs=crs)
+        frames.append(store.frame().drop(columns=["created_at", "updated_at"]))
+        store.close()
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    store = GeoPackageStore(tmp_path / "conflict.gpkg")
+    with pytest.raises(InvalidInput, match=r"wgs84.*lng_gcj02"):
+        import_file(store, CLERK_LIST, crs="wgs84")
+    store.close()

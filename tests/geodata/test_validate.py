@@ -7,7 +7,7 @@ import opening_hours
 import pandas as pd
 import pytest
 
-from geodata.errors import InvalidOpeningHours
+from geodata.errors import InvalidInput, InvalidOpeningHours
 from geodata.sample import SOURCE, sample_frame
 from geodata.schema import ACCESS_CLASSES, KINDS, Facility
 from geodata.validate import (
@@ -16,6 +16,7 @@ from geodata.validate import (
     map_kind,
     normalize_opening_hours,
     parse_amenities,
+    parse_column_map,
     parse_star_rating,
     validate_frame,
 )
@@ -139,3 +140,101 @@ def test_sample_follows_census_population(districts) -> None:  # type: ignore[no
 
     found = assign_adcode(frame["lon"].to_numpy(), frame["lat"].to_numpy(), districts)
     assert (found == frame["adcode"].to_numpy()).all()
+
+
+def _point_list(lon_header: str, lat_header: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "名称": ["甲驿站", "乙驿站"],
+            "类型": ["工会驿站", "母婴室"],
+            lon_header: ["121.4498", "121.4490"],
+            lat_header: ["31.2215", "31.2380"],
+            "开放对象": ["公开", "会员"],
+            "_row": [2, 3],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("lon_header", "lat_header", "crs"),
+    [
+        ("lng_gcj02", "lat_gcj02", "gcj02"),
+        ("经度(GCJ02)", "纬度(GCJ02)", "gcj02"),
+        ("经度（高德）", "纬度（高德）", "gcj02"),
+        ("GCJ-02 longitude", "GCJ-02 latitude", "gcj02"),
+        ("lon_bd09", "lat", "bd09"),
+        ("lng_wgs84", "lat_wgs84", "wgs84"),
+        ("longitude", "latitude", "wgs84"),
+    ],
+)
+def test_coordinate_system_from_column_names(lon_header: str, lat_header: str, crs: str) -> None:
+    raw = _point_list(lon_header, lat_header)
+    named, issues = validate_frame(raw)
+    given, _ = validate_frame(raw.rename(columns={lon_header: "lon", lat_header: "lat"}), crs=crs)
+    assert not [i for i in issues if i.level == "rejected"]
+    pd.testing.assert_frame_equal(named, given)
+    assert set(named["source_crs"]) == {crs}
+    same, _ = validate_frame(raw, crs=crs)  # saying it again is no conflict
+    pd.testing.assert_frame_equal(same, given)
+
+
+def test_a_conflicting_crs_is_an_error_naming_both() -> None:
+    raw = _point_list("lng_gcj02", "lat_gcj02")
+    with pytest.raises(InvalidInput, match=r"wgs84.*lng_gcj02.*gcj02") as info:
+        validate_frame(raw, crs="wgs84")
+    assert info.value.field == "crs"
+    with pytest.raises(InvalidInput, match=r"lng_gcj02.*纬度\(百度\)"):
+        validate_frame(_point_list("lng_gcj02", "纬度(百度)"))
+
+
+def test_column_names_of_real_lists() -> None:
+    mapping, ignored = map_headers(
+        ["lon", "lat", "facility_type", "open_hours", "经度", "备注", "field", "reason"]
+    )
+    assert mapping == {
+        "lon": "lon",
+        "lat": "lat",
+        "facility_type": "kind",
+        "open_hours": "opening_hours",
+    }
+    assert ignored == ["经度", "备注", "field", "reason"]
+
+
+def test_columns_option_maps_any_header() -> None:
+    raw = pd.DataFrame(
+        {
+            "点位": ["甲驿站"],
+            "类型": ["工会驿站"],
+            "东经X": ["121.4498"],
+            "北纬X": ["31.2215"],
+            "开放对象": ["公开"],
+            "_row": [2],
+        }
+    )
+    columns = parse_column_map("lon=东经X， lat = 北纬X,name=点位")
+    assert columns == {"lon": "东经X", "lat": "北纬X", "name": "点位"}
+    frame, issues = validate_frame(raw, columns=columns, crs="gcj02")
+    assert list(frame["name"]) == ["甲驿站"] and not issues
+    with pytest.raises(InvalidInput, match="'经度Y' is not a column of the file"):
+        validate_frame(raw, columns={"lon": "经度Y"})
+    with pytest.raises(InvalidInput, match="'where' is not a facility field"):
+        parse_column_map("where=东经X")
+    with pytest.raises(InvalidInput, match="FIELD=HEADER"):
+        parse_column_map("lon")
+
+
+def test_a_clerk_is_told_what_was_not_understood_and_how_to_fix() -> None:
+    raw = _point_list("经度", "纬度").assign(备注=["靠近地铁", None], 设施=["冰箱、按摩椅", None])
+    raw.loc[1, "开放对象"] = None
+    frame, issues = validate_frame(raw)
+    column = [i for i in issues if i.field == "备注"]
+    assert len(column) == 1 and column[0].level == "warning"
+    assert "'备注'" in column[0].reason and "名称 → name" in column[0].reason
+    assert "--columns" in column[0].reason
+    # An unknown amenity is a warning; the row is kept with the amenities that are known.
+    assert list(frame["amenities"]) == ["fridge"]
+    amenity = [i for i in issues if i.field == "amenities"]
+    assert [(i.row, i.level) for i in amenity] == [(2, "warning")] and "按摩椅" in amenity[0].reason
+    access = [i for i in issues if i.field == "access"]
+    assert [(i.row, i.level) for i in access] == [(3, "rejected")]
+    assert "--access" in access[0].reason and "开放对象" in access[0].reason
