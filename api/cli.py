@@ -3,7 +3,7 @@
 ::
 
     finder import FILE [--crs wgs84|cgcs2000|gcj02|bd09] [--kind KIND] [--access ACCESS]
-                       [--report REJECTS.csv] [--dry-run]
+                       [--columns FIELD=HEADER,...] [--report REJECTS.csv] [--dry-run]
     finder export --format geojson|csv|gpkg --out FILE [--public-only]
     finder nearest LON LAT [--crs ...] [--k N] [--kind KIND] [--json]
     finder serve [--host 127.0.0.1] [--port 8000] [--workers N]
@@ -73,13 +73,16 @@ def _districts(args: argparse.Namespace) -> Any:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a facility list; print the counts; write the reject report."""
     from geodata.imports import import_file
+    from geodata.validate import parse_column_map
 
+    columns = parse_column_map(args.columns) if args.columns else None
     store = _open_store(args)
     try:
         report = import_file(
             store,
             args.file,
             crs=args.crs,
+            columns=columns,
             kind=args.kind,
             access=args.access,
             actor=args.actor,
@@ -90,7 +93,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.report:
-        report.write_csv(args.report)
+        with Path(args.report).open("wb") as out:
+            report.write_csv(out)
     print(
         f"{report.total_rows} rows: {report.accepted} accepted "
         f"({report.inserted} new, {report.updated} updated, {report.unchanged} unchanged), "
@@ -98,11 +102,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         + (" [dry run: nothing written]" if report.dry_run else "")
     )
     for issue in report.issues[: args.show]:
-        print(f"  row {issue.row} {issue.level} {issue.field}: {issue.reason}")
+        where = f"row {issue.row}" if issue.row else "file"
+        print(f"  {where} {issue.level} {issue.field}: {issue.reason}")
     if len(report.issues) > args.show:
         print(
-            f"  ... {len(report.issues) - args.show} more"
-            + (f" in {args.report}" if args.report else "; use --report FILE")
+            f"  ... {len(report.issues) - args.show} more (--show N prints them)"
+            + (f"; every rejected row is in {args.report}" if args.report else "")
         )
     return 0
 
@@ -454,12 +459,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--crs",
         choices=CRS_CHOICES,
-        default="wgs84",
-        help="coordinate system of the file's coordinates (default wgs84)",
+        help="coordinate system of the file's coordinates (default: what the coordinate "
+        "headers name, as lng_gcj02 or 经度(GCJ02), else wgs84)",
     )
     p.add_argument("--kind", choices=KINDS, help="kind for rows without one")
     p.add_argument("--access", choices=ACCESS_CLASSES, help="access class for rows without one")
-    p.add_argument("--report", help="write every rejected row and warning to this CSV")
+    p.add_argument(
+        "--columns",
+        metavar="FIELD=HEADER,...",
+        help="map headers not understood by name, e.g. 'lon=经度X,lat=纬度X,name=点位'",
+    )
+    p.add_argument(
+        "--report",
+        help="write the rejected rows (their own cells, then field, reason and row) to this "
+        "CSV; fix it and import it again as it is",
+    )
     p.add_argument("--boundaries", help="district boundary file for adcode assignment")
     p.add_argument("--actor", default="cli", help="name recorded in the audit trail")
     p.add_argument("--dry-run", action="store_true", help="validate only, write nothing")

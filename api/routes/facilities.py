@@ -14,6 +14,7 @@ Coordinates in bodies are WGS-84 unless the ``crs`` query parameter names anothe
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflic
 from geodata.imports import import_file
 from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, KINDS, Facility
 from geodata.store import FacilityStore
+from geodata.validate import parse_column_map
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -340,7 +342,13 @@ def facility_audit(
     "/import",
     summary="Bulk import a CSV / XLSX / GeoJSON file",
     response_class=JSONBytesResponse,
-    responses=problem_responses(401, 403, 413, 422),
+    responses={
+        200: {
+            "description": "the import report (JSON), or the rejects report with `report=csv`",
+            "content": {"application/json": {}, "text/csv": {}},
+        },
+        **problem_responses(401, 403, 413, 422),
+    },
 )
 def bulk_import(
     editor: EditorDep,
@@ -348,7 +356,17 @@ def bulk_import(
     file: Annotated[
         UploadFile, File(description="CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile")
     ],
-    crs: Annotated[CrsParam, Form(description="coordinate system of the file")] = "wgs84",
+    crs: Annotated[
+        CrsParam | None,
+        Form(
+            description="coordinate system of the file (default: what the coordinate headers "
+            "name, as lng_gcj02 or 经度(GCJ02), else wgs84)"
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        Form(description="headers not understood by name, e.g. lon=经度X,lat=纬度X,name=点位"),
+    ] = None,
     kind: Annotated[
         str | None, Form(description=f"kind for rows without one: {', '.join(KINDS)}")
     ] = None,
@@ -357,8 +375,16 @@ def bulk_import(
         Form(description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"),
     ] = None,
     dry_run: Annotated[bool, Form(description="validate only, write nothing")] = False,
+    report: Annotated[
+        Literal["json", "csv"],
+        Form(
+            description="json: counts and every issue; csv: the rejected rows with their own "
+            "cells, field, reason and row (UTF-8 with BOM), to fix and import again as it is"
+        ),
+    ] = "json",
 ) -> Response:
     """Validate every row, write the accepted ones in one transaction, answer the report."""
+    column_map = parse_column_map(columns) if columns else None
     for name, value, vocabulary in (("kind", kind, KINDS), ("access", access, ACCESS_CLASSES)):
         if value is not None and value not in vocabulary:
             raise invalid_parameter(name, f"use one of {', '.join(vocabulary)}")
@@ -386,10 +412,11 @@ def bulk_import(
                         errors=[{"field": "file", "reason": "too large"}],
                     )
                 out.write(chunk)
-        report = import_file(
+        result = import_file(
             state.store,
             path,
             crs=crs,
+            columns=column_map,
             kind=kind,
             access=access,
             actor=editor.name,
@@ -399,7 +426,15 @@ def bulk_import(
         )
     if not dry_run:
         state.live.refresh()
-    return JSONBytesResponse(report.to_dict())
+    if report == "csv":
+        out = io.BytesIO()
+        result.write_csv(out)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="rejects.csv"'},
+        )
+    return JSONBytesResponse(result.to_dict())
 
 
 audit_router = APIRouter(tags=["Editing"])

@@ -6,6 +6,7 @@ import concurrent.futures
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -234,6 +235,53 @@ def test_bulk_import_answers_the_report(editor: httpx.Client) -> None:
     )
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
+
+
+CLERK_LIST = Path(__file__).resolve().parents[1] / "data" / "clerk_list_gbk.csv"
+
+
+def test_bulk_import_of_a_clerks_list_answers_the_rejects_csv(editor: httpx.Client) -> None:
+    data = CLERK_LIST.read_bytes().replace(b"GH-", b"api-GH-")
+    r = editor.post(
+        "/facilities/import",
+        data={"report": "csv"},
+        files={"file": ("名单.csv", io.BytesIO(data), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rejects = pd.read_csv(io.BytesIO(r.content), encoding="utf-8-sig", dtype=str)
+    assert list(rejects.columns[-3:]) == ["field", "reason", "row"]
+    assert list(rejects["编号"]) == ["api-GH-103", "api-GH-104"]
+    assert list(rejects["field"]) == ["access", "lon；kind"]
+    # The system came from the lng_gcj02 header: the stored point is the WGS-84 one.
+    stored = editor.get("/facilities/api-GH-101").json()
+    assert stored["source_crs"] == "gcj02"
+    assert (stored["lon"], stored["lat"]) == pytest.approx(to_wgs84(121.4498, 31.2215, "gcj02"))
+    # The fixed report, imported as it is, with a header mapped by the columns field.
+    rejects.loc[0, "开放对象"] = "公开"
+    rejects.loc[1, ["lng_gcj02", "类型"]] = ["121.4520", "工会驿站"]
+    fixed = rejects.rename(columns={"站点名称": "点位X"}).to_csv(index=False).encode("gbk")
+    again = editor.post(
+        "/facilities/import",
+        data={"columns": "name=点位X"},
+        files={"file": ("fixed.csv", io.BytesIO(fixed), "text/csv")},
+    ).json()
+    assert (again["accepted"], again["rejected"], again["inserted"]) == (2, 0, 2)
+    conflict = editor.post(
+        "/facilities/import",
+        data={"crs": "wgs84"},
+        files={"file": ("fixed.csv", io.BytesIO(fixed), "text/csv")},
+    )
+    assert conflict.status_code == 400
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert "(wgs84)" in conflict.json()["detail"] and "lng_gcj02" in conflict.json()["detail"]
+    bad = editor.post(
+        "/facilities/import",
+        data={"columns": "where=点位X"},
+        files={"file": ("fixed.csv", io.BytesIO(fixed), "text/csv")},
+    )
+    assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "columns"
 
 
 def test_plain_editor_cannot_touch_what_it_cannot_see(edit_live: Live) -> None:

@@ -44,8 +44,35 @@ def test_import_prints_counts_and_writes_the_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "12 rows: 4 accepted (4 new, 0 updated, 0 unchanged), 8 rejected" in done.stdout
     rejects = pd.read_csv(report, encoding="utf-8-sig")
-    assert rejects.loc[rejects["level"] == "rejected", "row"].nunique() == 8
+    assert len(rejects) == rejects["row"].nunique() == 8  # one line per rejected row
     assert "read 12 rows" in done.stderr  # progress lines
+
+
+def test_a_clerk_fixes_the_report_and_imports_it_again(tmp_path: Path) -> None:
+    store, report = tmp_path / "s.gpkg", tmp_path / "rejects.csv"
+    done = finder(
+        "import", str(DATA / "clerk_list_gbk.csv"), "--store", str(store), "--report", str(report)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 rows: 3 accepted (3 new, 0 updated, 0 unchanged), 2 rejected" in done.stdout
+    assert "column '备注' not recognised" in done.stdout
+    assert report.read_bytes().startswith(b"\xef\xbb\xbf")
+    rejects = pd.read_csv(report, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(rejects.columns[-3:]) == ["field", "reason", "row"]
+    assert list(rejects["编号"]) == ["GH-103", "GH-104"]
+    # Fixed in Excel and saved as CSV (GBK); the name column renamed on the way, mapped back.
+    rejects.loc[0, "开放对象"] = "公开"
+    rejects.loc[1, ["lng_gcj02", "类型"]] = ["121.4520", "工会驿站"]
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_bytes(
+        rejects.rename(columns={"站点名称": "点位X"}).to_csv(index=False).encode("gbk")
+    )
+    again = finder("import", str(fixed), "--store", str(store), "--columns", "name=点位X")
+    assert again.returncode == 0, again.stderr
+    assert "2 rows: 2 accepted (2 new, 0 updated, 0 unchanged), 0 rejected" in again.stdout
+    conflict = finder("import", str(fixed), "--store", str(store), "--crs", "wgs84")
+    assert conflict.returncode == 2
+    assert "(wgs84)" in conflict.stderr and "'lng_gcj02', which says gcj02" in conflict.stderr
 
 
 def test_unreadable_file_exits_non_zero(tmp_path: Path) -> None:
