@@ -126,7 +126,19 @@ _ALIASES: dict[str, CrsName] = {
         "cgcs2000",
     ),
     **dict.fromkeys(
-        ("gcj02", "gcj", "amap", "gaode", "autonavi", "tencent", "mars", "高德", "腾讯", "火星"),
+        (
+            "gcj02",
+            "gcj",
+            "amap",
+            "gaode",
+            "autonavi",
+            "tencent",
+            "mars",
+            "高德",
+            "腾讯",
+            "火星",
+            "国测局",
+        ),
         "gcj02",
     ),
     **dict.fromkeys(("bd09", "bd09ll", "baidu", "bmap", "百度"), "bd09"),
@@ -154,8 +166,8 @@ def parse_crs(name: str) -> CrsName:
         ``EPSG:4326``, ``4326``, ``CRS84``, their OGC URNs and URIs, ``gps``, ``osm``),
         ``cgcs2000`` (``EPSG:4490``, ``4490``, its URN and URI, ``tianditu``, ``天地图``,
         ``国家2000``), ``gcj02`` (``GCJ-02``, ``amap``, ``gaode``, ``autonavi``, ``tencent``,
-        ``mars``, ``高德``, ``腾讯``, ``火星``) and ``bd09`` (``BD-09``, ``bd09ll``, ``baidu``,
-        ``bmap``, ``百度``). The name selects the datum and offsets
+        ``mars``, ``高德``, ``腾讯``, ``火星``, ``国测局``) and ``bd09`` (``BD-09``,
+        ``bd09ll``, ``baidu``, ``bmap``, ``百度``). The name selects the datum and offsets
         only: arguments are always (lon, lat), whatever axis order EPSG:4326 defines.
 
     Returns

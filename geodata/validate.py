@@ -265,8 +265,9 @@ def normalize_header(header: str) -> str:
 
 
 def _crs_or_none(text: str) -> CrsName | None:
+    """The system ``text`` names (``GCJ02``, ``百度坐标``, ``WGS84坐标系``), else ``None``."""
     try:
-        return parse_crs(text.strip("_-. "))
+        return parse_crs(re.sub(r"坐标系?$", "", text.strip("_-. ")))
     except UnknownCRS:
         return None
 
@@ -274,7 +275,7 @@ def _crs_or_none(text: str) -> CrsName | None:
 def split_crs(header: str) -> tuple[str, CrsName | None]:
     """The normalised header and the coordinate system a lon / lat header names, if any.
 
-    The system is read from a bracket (``经度(GCJ02)``, ``纬度（高德）``), a suffix
+    The system is read from a bracket (``经度(GCJ02)``, ``纬度（百度坐标）``), a suffix
     (``lng_gcj02``, ``lat-wgs84``) or a prefix (``GCJ-02 longitude``), spelt as
     :func:`geodata.crs.parse_crs` accepts it. Other headers name no system.
 

@@ -161,6 +161,8 @@ def _point_list(lon_header: str, lat_header: str) -> pd.DataFrame:
         ("lng_gcj02", "lat_gcj02", "gcj02"),
         ("经度(GCJ02)", "纬度(GCJ02)", "gcj02"),
         ("经度（高德）", "纬度（高德）", "gcj02"),
+        ("经度(百度坐标)", "纬度(百度坐标)", "bd09"),
+        ("X坐标（WGS84坐标系）", "Y坐标（WGS84坐标系）", "wgs84"),
         ("GCJ-02 longitude", "GCJ-02 latitude", "gcj02"),
         ("lon_bd09", "lat", "bd09"),
         ("lng_wgs84", "lat_wgs84", "wgs84"),
