@@ -663,9 +663,9 @@ def validate_frame(
 
     if "version" in out:
         versions = {v: parse_version(str(v)) for v in out["version"].dropna().unique()}
-        bad = out["version"].map({v: n is None for v, n in versions.items()}).fillna(False)
+        no_version = out["version"].map({v: n is None for v, n in versions.items()})
         issues.reject(
-            bad.to_numpy(bool),
+            no_version.fillna(False).to_numpy(bool),
             "version",
             out["version"],
             lambda v: f"version {v!r} is not a version number (the facility's ETag, e.g. 3)",
