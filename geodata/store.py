@@ -554,6 +554,22 @@ class GeoPackageStore(StoreBase):
             self._touch_contents(con)
         return ImportCounts(inserted=len(new), updated=updated, unchanged=len(old) - updated)
 
+    def copy_frame(self, frame: pd.DataFrame, *, actor: str, source_name: str = "") -> None:
+        """Add facilities as another store holds them, keeping each ``version`` and
+        ``created_at`` (an export: re-importing it checks the versions; see
+        :func:`geodata.imports.import_file`). Raises :class:`StoreError` for an id that exists.
+        """
+        at = now_utc()
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO imports (at, actor, source_name, inserted, updated) "
+                "VALUES (?, ?, ?, ?, 0)",
+                (at, actor, source_name, len(frame)),
+            )
+            versions = frame["version"].to_numpy(np.int64)
+            self._insert_rows(con, frame, at=at, version=versions, keep_created=True)
+            self._touch_contents(con)
+
     def _existing(self, con: sqlite3.Connection, ids: list[str]) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
         if con.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:

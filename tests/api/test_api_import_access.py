@@ -163,32 +163,43 @@ def _finder(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_import_checks_the_exported_versions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["csv", "gpkg"])
+def test_cli_import_checks_the_exported_versions(tmp_path: Path, fmt: str) -> None:
     from geodata.sample import write_sample
 
     store_path = tmp_path / "store.gpkg"
     write_sample(store_path, 20)
-    exported = tmp_path / "export.csv"
-    done = _finder("export", "--format", "csv", "--out", str(exported), "--store", str(store_path))
+    store = GeoPackageStore(store_path)
+    first, second = store.frame()["id"].iloc[:2]
+    try:
+        store.patch(second, {"name": "导出前改过"}, actor="someone", if_version=1)
+    finally:
+        store.close()
+    exported = tmp_path / f"export.{fmt}"
+    done = _finder("export", "--format", fmt, "--out", str(exported), "--store", str(store_path))
     assert done.returncode == 0, done.stderr
-    frame = pd.read_csv(exported, encoding="utf-8-sig", dtype=str)
-    assert set(frame["version"]) == {"1"}
-    first, second = frame["id"].iloc[0], frame["id"].iloc[1]
+    if fmt == "csv":
+        frame = pd.read_csv(exported, encoding="utf-8-sig", dtype=str).set_index("id")
+        assert frame.loc[[first, second], "version"].tolist() == ["1", "2"]
+    else:
+        copy = GeoPackageStore(exported)
+        try:
+            assert copy.frame_of([first, second])["version"].tolist() == [1, 2]
+        finally:
+            copy.close()
     store = GeoPackageStore(store_path)
     try:
         store.patch(first, {"name": "别人先改了"}, actor="someone", if_version=1)
     finally:
         store.close()
-    frame.loc[frame["id"].isin([first, second]), "name"] = "表格里的改名"
-    frame.to_csv(exported, index=False, encoding="utf-8-sig")
 
     done = _finder("import", str(exported), "--store", str(store_path))
     assert done.returncode == 0, done.stderr
-    assert "1 updated" in done.stdout and "1 rejected" in done.stdout
+    assert "19 accepted (0 new, 0 updated, 19 unchanged), 1 rejected" in done.stdout
     assert "version: changed since version 1 was read" in done.stdout
     store = GeoPackageStore(store_path)
     try:
         assert store.get(first).name == "别人先改了"
-        assert store.get(second).name == "表格里的改名"
+        assert store.get(second).version == 2
     finally:
         store.close()
