@@ -121,17 +121,16 @@ def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: li
 def _admitted(
     store: FacilityStore,
     accepted: pd.DataFrame,
-    viewer: Viewer | None,
+    rules: Viewer | None,
     assigned: set[str],
     issues: list[Issue],
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The rows this import may write, and ``{id: version}`` that must still hold at the write.
 
-    Refuses (appending to ``issues``) a row naming a facility ``viewer`` may not see, exactly as
-    one naming an unknown id, and a row whose ``version`` is not the stored one. ``assigned``
-    holds the server-assigned ids of new rows.
+    Refuses (appending to ``issues``) a row naming a facility the viewer ``rules`` may not see
+    (``None``: no limit), exactly as one naming an unknown id, and a row whose ``version`` is not
+    the stored one. ``assigned`` holds the server-assigned ids of new rows.
     """
-    rules = viewer if viewer is not None and not viewer.see_all else None
     versioned = accepted["version"].notna().to_numpy(bool)
     if accepted.empty or not (rules is not None or versioned.any()):
         return accepted, {}
@@ -248,7 +247,7 @@ def import_frame(
     """Validate a raw frame (see :mod:`geodata.readers`) and write it; see :func:`import_file`."""
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
-    restricted = viewer is not None and not viewer.see_all
+    rules = viewer if viewer is not None and not viewer.see_all else None
     assigned: set[str] = set()
 
     def server_id(kind: str, *_row: object) -> str:
@@ -261,13 +260,13 @@ def import_frame(
         default_kind=kind,
         default_access=access,
         source=source_name,
-        new_id=server_id if restricted else stable_id,
+        new_id=stable_id if rules is None else server_id,
     )
     malformed = raw.attrs.get("malformed", [])
     issues += [Issue(row, "row", None, reason) for row, reason in malformed]
     if districts is not None:
         _fill_districts(accepted, districts, issues)
-    accepted, if_versions = _admitted(store, accepted, viewer, assigned, issues)
+    accepted, if_versions = _admitted(store, accepted, rules, assigned, issues)
     issues.sort(key=lambda it: (it.row, it.level != "rejected"))
     report = ImportReport(
         source_name=source_name,

@@ -81,7 +81,7 @@ class FacilityStore(Protocol):
         ...
 
     def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
-        """The stored facilities among ``ids`` (unknown ids are left out), ordered by id."""
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
         ...
 
     def upsert_frame(
@@ -206,7 +206,7 @@ class StoreBase(ABC):
         return facility_from_row(frame.iloc[0].to_dict())
 
     def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
-        """The stored facilities among ``ids`` (unknown ids are left out), ordered by id."""
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
         unique = sorted(set(ids))
         parts = [
             self._read(f"WHERE id IN ({', '.join([self._MARK] * len(chunk))})", chunk)
@@ -214,9 +214,7 @@ class StoreBase(ABC):
                 unique[i : i + _IDS_PER_QUERY] for i in range(0, len(unique), _IDS_PER_QUERY)
             )
         ]
-        if not parts:
-            return self._read("WHERE 1 = 0")
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return pd.concat(parts, ignore_index=True) if parts else self._read("WHERE 1 = 0")
 
     def query(
         self,

@@ -124,3 +124,14 @@ def test_upsert_frame_checks_versions_inside_its_transaction(filled: FacilitySto
     pd.testing.assert_frame_equal(filled.frame(), before)
     counts = filled.upsert_frame(frame.assign(name="x"), actor="t", if_versions={"own-1": 1})
     assert counts["updated"] == 3
+
+
+def test_frame_of_reads_any_number_of_ids(store: FacilityStore) -> None:
+    from geodata.sample import sample_frame
+
+    frame = sample_frame(1200)
+    store.upsert_frame(frame, actor="fixture")
+    wanted = [*frame["id"].iloc[::2], "not-there"]
+    got = store.frame_of(wanted)
+    assert sorted(got["id"]) == sorted(frame["id"].iloc[::2])
+    assert store.frame_of([]).empty and list(store.frame_of([]).columns) == list(got.columns)
