@@ -45,7 +45,7 @@ _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
 _SRS_ID = 4326
 
-_IDS_PER_QUERY = 500  # well below SQLite's and PostgreSQL's limits on bound parameters
+_IDS_PER_QUERY = 5000  # below the bound-parameter limits of SQLite (32766) and PostgreSQL (65535)
 
 _TEXT_COLUMNS = tuple(
     c for c in COLUMNS if c not in ("lon", "lat", "star_rating", "area_m2", "version")

@@ -126,9 +126,12 @@ def test_upsert_frame_checks_versions_inside_its_transaction(filled: FacilitySto
     assert counts["updated"] == 3
 
 
-def test_frame_of_reads_any_number_of_ids(store: FacilityStore) -> None:
+def test_frame_of_reads_any_number_of_ids(
+    store: FacilityStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from geodata.sample import sample_frame
 
+    monkeypatch.setattr("geodata.store._IDS_PER_QUERY", 100)  # several queries
     frame = sample_frame(1200)
     store.upsert_frame(frame, actor="fixture")
     wanted = [*frame["id"].iloc[::2], "not-there"]
