@@ -28,6 +28,9 @@ covered the answer is :attr:`OpenState.UNKNOWN` - never a guessed "open" - unles
 does not depend on the calendar at all: ``24/7`` (and anything the parser normalises to it, such
 as ``Mo-Su 00:00-24:00``) is always open, and an expression without ``PH``/``SH`` whose rules treat
 all seven weekdays alike (``10:00-22:00``, ``Mo-Su 07:00-23:00``) is evaluated as it stands.
+:meth:`HolidayCalendar.with_provisional` covers the years 2025-2099 that have no official
+arrangement with their statutory holidays (:mod:`finder.calendar`); :func:`state_and_source`
+tells which answers rest on such a provisional day.
 
 The shipped file ``finder/data/cn_calendar.csv`` (:meth:`HolidayCalendar.default`) is generated
 from the ``chinese-calendar`` package by :func:`calendar_csv_from_chinese_calendar` and covers
@@ -45,11 +48,12 @@ for every Saturday or Sunday that is declared a working day (调休上班), e.g.
     2027-02-07,workday,春节
 
 Add the whole year at once (one row makes the year covered, so a half-entered year gives wrong
-answers), keep the header, save as UTF-8 (a BOM from Excel is accepted), and load it with
-:meth:`HolidayCalendar.from_csv` (or edit the shipped file in place). A ``workday`` row
-on a Monday-Friday, a duplicated date or an unknown type is refused with the line number. When a
-newer ``chinese-calendar`` release knows the year, regenerating the shipped file with
-:func:`calendar_csv_from_chinese_calendar` gives the same rows.
+answers), keep the header, save as UTF-8 (a BOM from Excel is accepted), and load it into the
+store with ``finder calendar load FILE`` (the service lays the stored years over this calendar
+with :meth:`HolidayCalendar.updated_with`), or read it with :meth:`HolidayCalendar.from_csv`. A
+``workday`` row on a Monday-Friday, a duplicated date or an unknown type is refused with the line
+number and field. When a newer ``chinese-calendar`` release knows the year, regenerating the
+shipped file with :func:`calendar_csv_from_chinese_calendar` gives the same rows.
 
 How the library is made to follow this calendar
 -----------------------------------------------
