@@ -20,10 +20,11 @@ import httpx
 import pytest
 from api_support import CENTRE, ROOT, Live, facility_rows
 
-from api.state import CalendarWarning
+from api.state import CalendarWarning, LiveFacilities
 from finder.calendar import statutory_holidays
 from finder.hours import CalendarSource, HolidayCalendar, local_today, state_and_source
-from geodata.store import GeoPackageStore
+from geodata.sample import sample_frame
+from geodata.store import FacilityStore, GeoPackageStore
 
 PICKUP_TIMEOUT_S = 30.0
 
@@ -138,3 +139,20 @@ def test_the_warning_is_logged_once_a_day(caplog: pytest.LogCaptureFixture) -> N
         watch.check(calendar, dt.date(2026, 11, 2))
     lines = [r.getMessage() for r in caplog.records if r.name == "api.state"]
     assert len(lines) == 2 and all("2027" in line for line in lines)
+
+
+def test_start_up_logs_the_warning_once(
+    store: FacilityStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line at start-up, none for the rebuilds of the same day (the real clock decides
+    whether there is a warning: from 1 November while next year is missing)."""
+    store.upsert_frame(sample_frame(5), actor="test")
+    base = HolidayCalendar.default().with_provisional()
+    expected = base.missing_next_year(local_today())
+    with caplog.at_level(logging.WARNING, logger="api.state"):
+        live = LiveFacilities(store, base, poll_s=0)
+        for n in (6, 7):
+            store.upsert_frame(sample_frame(n), actor="test")
+            live.refresh()
+    lines = [r.getMessage() for r in caplog.records if r.name == "api.state"]
+    assert lines == ([f"holiday calendar: {expected}"] if expected else [])
