@@ -428,13 +428,18 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     from finder.calendar import STATUTORY_RULES_FROM, STATUTORY_RULES_UNTIL
     from finder.hours import HolidayCalendar, local_today
 
-    if args.action == "load" and not args.file:
-        print("finder calendar load: give the calendar FILE (CSV date,type,name)", file=sys.stderr)
-        return 2
+    if args.action == "load":
+        if not args.file:
+            print("finder calendar load: give the FILE (CSV date,type,name)", file=sys.stderr)
+            return 2
+        try:
+            loaded = HolidayCalendar.from_csv(args.file)
+        except OSError as exc:
+            print(f"finder calendar load: cannot read the file: {exc}", file=sys.stderr)
+            return 2
     store = _open_store(args)
     try:
         if args.action == "load":
-            loaded = HolidayCalendar.from_csv(args.file)
             days = [(day, entry.type, entry.name) for day, entry in loaded.entries.items()]
             store.load_calendar(days, source=Path(args.file).name, actor=args.actor)
             years = ", ".join(str(y) for y in sorted(loaded.years))

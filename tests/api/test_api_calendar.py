@@ -126,6 +126,8 @@ def test_a_bad_file_is_refused_naming_row_and_field(calendar_live: Live, tmp_pat
     refused = _calendar_cli(calendar_live, "load", str(bad))
     assert refused.returncode == 2
     assert "2027.csv: line 3, field date: '2027-02-30' is not a date" in refused.stderr
+    missing = _calendar_cli(calendar_live, "load", str(tmp_path / "2028.csv"))
+    assert missing.returncode == 2 and "cannot read the file" in missing.stderr
     assert calendar_live.store.calendar_days() == before
 
 
