@@ -461,9 +461,9 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         if year not in calendar.years
     }
     for year, source in calendar.sources.items():
-        days = calendar.days_of(year).values()
-        holidays = sum(entry.type == "holiday" for entry in days)
-        workdays = len(days) - holidays
+        special = calendar.days_of(year).values()
+        holidays = sum(entry.type == "holiday" for entry in special)
+        workdays = len(special) - holidays
         lines[year] = f"{year}  official  {holidays} holidays, {workdays} 调休 workdays: {source}"
     for _, line in sorted(lines.items()):
         print(line)
