@@ -1,17 +1,23 @@
-"""``finder export --format csv`` and ``finder coverage --format csv`` quote what a spreadsheet
-would run, and an export imported again changes nothing (both store backends)."""
+"""The ``finder`` command with hostile files: ``finder import`` refuses a zip bomb at once and
+without growing; ``finder export --format csv`` and ``finder coverage --format csv`` quote what a
+spreadsheet would run, and an export imported again changes nothing (both store backends)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from test_cli import finder
+from zipbombs import xlsx_with_sheet
 
 from geodata.cells import unescape_cell
 
@@ -113,3 +119,38 @@ def _hostile_boundaries(path: Path) -> Path:
     document["features"][0]["properties"]["name"] = HOSTILE[0]
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def _measured_import(path: Path, tmp: Path) -> tuple[int, str, float, float]:
+    """``finder import path``: exit status, stderr, seconds and peak resident MiB (wait4)."""
+    err = tmp / f"{path.stem}.err"
+    start = time.perf_counter()
+    with err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "import", str(path), "--store", str(tmp / "s.gpkg")],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return (
+        process.returncode,
+        err.read_text(),
+        time.perf_counter() - start,
+        usage.ru_maxrss / 1024,
+    )
+
+
+def test_import_refuses_a_zip_bomb_at_once(tmp_path: Path) -> None:
+    row = '<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{t}</t></is></c></row>'
+    small = xlsx_with_sheet(
+        tmp_path / "small.xlsx", row.format(r=1, t="name") + row.format(r=2, t="甲")
+    )
+    bomb = xlsx_with_sheet(tmp_path / "bomb.xlsx", spaces_mib=2048)
+    status, _, small_s, small_mib = _measured_import(small, tmp_path)
+    assert status == 0
+    status, stderr, bomb_s, bomb_mib = _measured_import(bomb, tmp_path)
+    assert status == 2
+    assert "bomb.xlsx" in stderr and "max_expanded_mb" in stderr
+    assert bomb_s < small_s + 2.0  # the refusal itself takes milliseconds
+    assert bomb_mib - small_mib < 100
