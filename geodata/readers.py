@@ -210,7 +210,7 @@ def read_csv_bytes(
         raise UnreadableFile(f"not a readable CSV ({encoding}): {exc}") from exc
     _check_shape(name, table.num_rows, table.num_rows * table.num_columns, limits)
 
-    def text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    def cleaned(column: pa.ChunkedArray) -> pa.ChunkedArray:
         trimmed = pc.utf8_trim_whitespace(
             pc.replace_substring_regex(
                 pc.utf8_trim_whitespace(column), ESCAPED_PATTERN, r"\1", max_replacements=1
@@ -220,7 +220,7 @@ def read_csv_bytes(
 
     frame = pd.DataFrame(
         {
-            _header(col): text(table.column(i)).to_numpy(zero_copy_only=False)
+            _header(col): cleaned(table.column(i)).to_numpy(zero_copy_only=False)
             for i, col in enumerate(table.column_names)
         },
         dtype=object,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -387,7 +387,7 @@ def _too_large(max_upload_mb: int) -> ApiProblem:
 
 async def _capped(
     stream: AsyncIterator[bytes], limit: int, max_upload_mb: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The request body, cut off with a 413 problem as soon as it passes ``limit`` bytes."""
     size = 0
     async for chunk in stream:

@@ -132,6 +132,24 @@ def test_files_within_the_limits_are_read(tmp_path: Path) -> None:
     assert len(read_table(_many_features(tmp_path), limits=ReadLimits(max_rows=200))) == 200
 
 
+def test_a_zipped_shapefile_within_the_limits_is_read(tmp_path: Path) -> None:
+    import zipfile
+
+    import geopandas as gpd
+
+    gdf = gpd.GeoDataFrame(
+        {"name": ["甲", "乙"]}, geometry=gpd.points_from_xy([121.4, 121.5], [31.2, 31.3]), crs=4326
+    )
+    gdf.to_file(tmp_path / "points.shp")
+    path = tmp_path / "points.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in tmp_path.glob("points.*"):
+            if part != path:
+                archive.write(part, part.name)
+    frame = read_table(path)
+    assert frame["name"].tolist() == ["甲", "乙"]
+
+
 def test_an_archive_that_lies_about_its_size_is_refused(tmp_path: Path) -> None:
     """A member declaring 1 KiB but holding 64 MiB: caught while checking, before GDAL reads."""
     path = zip_of_spaces(tmp_path / "liar.zip", "liar.geojson", 64, declared_size=1024)
