@@ -79,6 +79,23 @@ def edit_live(
     yield from _serve(request, tmp, server_env(tmp) if server_env is not None else None)
 
 
+@pytest.fixture(scope="module", params=_BACKENDS)
+def calendar_live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """A live server of each backend whose base holiday calendar (``FINDER_CALENDAR``) is the
+    bundled one without the current year, so that today is a provisional day."""
+    from finder.hours import local_today
+
+    tmp = tmp_path_factory.mktemp("api-calendar")
+    bundled = Path(__file__).resolve().parents[2] / "finder" / "data" / "cn_calendar.csv"
+    year = str(local_today().year)
+    lines = bundled.read_text(encoding="utf-8").splitlines()
+    base = tmp / "calendar.csv"
+    base.write_text("\n".join(x for x in lines if not x.startswith(year)) + "\n", "utf-8")
+    yield from _serve(request, tmp, {"FINDER_CALENDAR": str(base)})
+
+
 @pytest.fixture(scope="session")
 def anon(live: Live) -> Iterator[httpx.Client]:
     """An anonymous client."""
