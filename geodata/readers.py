@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geodata.cells import ESCAPED_PATTERN, unescape_cell
+from geodata.cells import ESCAPE, ESCAPED_PATTERN, unescape_cell
 from geodata.errors import FileTooLarge, UnreadableFile
 
 logger = logging.getLogger(__name__)
@@ -211,11 +211,12 @@ def read_csv_bytes(
     _check_shape(name, table.num_rows, table.num_rows * table.num_columns, limits)
 
     def cleaned(column: pa.ChunkedArray) -> pa.ChunkedArray:
-        trimmed = pc.utf8_trim_whitespace(
-            pc.replace_substring_regex(
-                pc.utf8_trim_whitespace(column), ESCAPED_PATTERN, r"\1", max_replacements=1
+        trimmed = pc.utf8_trim_whitespace(column)
+        if pc.any(pc.starts_with(trimmed, ESCAPE)).as_py():  # the regex only where it may bite
+            unescaped = pc.replace_substring_regex(
+                trimmed, ESCAPED_PATTERN, r"\1", max_replacements=1
             )
-        )
+            trimmed = pc.utf8_trim_whitespace(unescaped)
         return pc.if_else(pc.equal(trimmed, ""), None, trimmed)
 
     frame = pd.DataFrame(
