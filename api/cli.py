@@ -140,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.unlink()
         target = GeoPackageStore(out)
         try:
-            target.upsert_frame(frame, actor="export", source_name=str(_store_path(args)))
+            target.copy_frame(frame, actor="export", source_name=str(_store_path(args)))
         finally:
             target.close()
     print(f"exported {len(frame)} facilities to {out}")

@@ -28,6 +28,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
+from api.auth import Principal
 from api.deps import EditorDep, StateDep, StoreDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
@@ -36,8 +37,9 @@ from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
 from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflict
 from geodata.imports import import_file
-from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, KINDS, Facility
+from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, ID_RE, KINDS, Facility
 from geodata.store import FacilityStore
+from geodata.validate import new_facility_id
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -67,6 +69,23 @@ FacilityInput: type[BaseModel] = create_model(
     "FacilityInput", __config__=_FORBID, **_editable_fields(False)
 )
 FacilityInput.__doc__ = "A facility as written by an editor (the store sets version and times)."
+FacilityNew: type[BaseModel] = create_model(
+    "FacilityNew",
+    __config__=_FORBID,
+    **_editable_fields(False)
+    | {
+        "id": (
+            str | None,
+            Field(
+                default=None,
+                pattern=ID_RE.pattern,
+                description="leave empty for a server-assigned id (required for keys that "
+                "cannot see every facility)",
+            ),
+        )
+    },
+)
+FacilityNew.__doc__ = "A new facility; without an id, the server assigns one."
 FacilityPatch: type[BaseModel] = create_model(
     "FacilityPatch", __config__=_FORBID, **_editable_fields(True)
 )
@@ -189,13 +208,28 @@ def _in_wgs84(values: dict[str, Any], crs: str) -> dict[str, Any]:
 )
 def create_facility(
     request: Request,
-    body: Annotated[FacilityInput, Body()],  # type: ignore[valid-type]
+    body: Annotated[FacilityNew, Body()],  # type: ignore[valid-type]
     editor: EditorDep,
     state: StateDep,
     crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
 ) -> Response:
-    """Add a facility; 409 if the id is taken."""
+    """Add a facility. Without an ``id`` the server assigns one (``Location`` names it).
+
+    Only keys that see every facility (``read-all``) may choose the id (409 if it is taken);
+    for other keys a given id is refused with the same 422 whether or not it exists, so that
+    creating never tells whether a hidden facility exists.
+    """
     values = _in_wgs84(body.model_dump(), crs)  # type: ignore[attr-defined]
+    if values["id"] is None:
+        values["id"] = new_facility_id(values["kind"])
+    elif not editor.viewer.see_all:
+        raise ApiProblem(
+            422,
+            "leave id empty: the server assigns the ids of new facilities "
+            "for keys that cannot see every facility",
+            slug="invalid-body",
+            errors=[{"field": "id", "reason": "must be empty for this key"}],
+        )
     facility = _validated(_with_district(values, state.districts))
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
@@ -433,7 +467,7 @@ async def _upload_form(request: Request, max_upload_mb: int) -> FormData:
     "/import",
     summary="Bulk import a CSV / XLSX / GeoJSON file",
     response_class=JSONBytesResponse,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(401, 403, 409, 413, 422),
     openapi_extra={"requestBody": _IMPORT_BODY},
 )
 async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> Response:
@@ -441,6 +475,13 @@ async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> R
 
     The body (a multipart form: ``file`` and the fields of :class:`ImportForm`) is read only
     after the key has been checked, and no further than ``FINDER_MAX_UPLOAD_MB`` (413).
+
+    The rows have the rights of single edits: a row may update, by ``id``, only a facility the
+    key may see; any other id is rejected ("not a facility you may edit") whether or not it
+    exists, unless the key sees every facility. Rows without an id are new facilities with
+    server-assigned ids. A ``version`` column (the ETag, as ``finder export`` writes it) rejects
+    rows whose facility changed since ("changed since version N was read"); 409 if a facility
+    changed while the import ran (nothing is written then).
     """
     form = await _upload_form(request, state.settings.max_upload_mb)
     try:
@@ -455,12 +496,14 @@ async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> R
         options = ImportForm.model_validate(
             {k: v for k, v in form.multi_items() if k != "file" and isinstance(v, str)}
         )
-        return await run_in_threadpool(_import_upload, state, editor.name, file, options)
+        return await run_in_threadpool(_import_upload, state, editor, file, options)
     finally:
         await form.close()
 
 
-def _import_upload(state: AppState, actor: str, file: UploadFile, options: ImportForm) -> Response:
+def _import_upload(
+    state: AppState, editor: Principal, file: UploadFile, options: ImportForm
+) -> Response:
     """Run the import of an uploaded file (in a worker thread: it reads and writes)."""
     for name, value, vocabulary in (
         ("kind", options.kind, KINDS),
@@ -487,10 +530,11 @@ def _import_upload(state: AppState, actor: str, file: UploadFile, options: Impor
             crs=options.crs,
             kind=options.kind,
             access=options.access,
-            actor=actor,
+            actor=editor.name,
             districts=state.districts,
             source_name=Path(filename).name,
             dry_run=options.dry_run,
+            viewer=editor.viewer,
             limits=state.settings.read_limits(),
         )
     if not options.dry_run:
