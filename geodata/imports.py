@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from geodata.boundaries import assign_adcode
-from geodata.readers import read_table
+from geodata.cells import escape_cell
+from geodata.readers import DEFAULT_LIMITS, ReadLimits, read_table
 from geodata.schema import Viewer
 from geodata.store import FacilityStore
 from geodata.validate import (
@@ -97,8 +98,9 @@ class ImportReport:
         input's order, then :data:`~geodata.validate.REPORT_COLUMNS`: the fields and the reasons
         (each joined with ``；``) and the input row number. Importing the fixed file as it is
         ignores those three columns. A row the reader could not split into cells (wrong number
-        of cells) has empty cells. Warnings are not in it: they are in :meth:`to_dict` and the
-        CLI's output.
+        of cells) has empty cells. Cells a spreadsheet would run are quoted
+        (:mod:`geodata.cells`; the readers undo it). Warnings are not in it: they are in
+        :meth:`to_dict` and the CLI's output.
         """
         rejected: dict[int, list[Issue]] = {}
         for issue in self.issues:
@@ -115,11 +117,12 @@ class ImportReport:
         }
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
-        writer.writerow([*own, *REPORT_COLUMNS])
+        writer.writerow([escape_cell(c) for c in (*own, *REPORT_COLUMNS)])
         for row, found in sorted(rejected.items()):
             fields = "；".join(dict.fromkeys(i.field for i in found))
             reasons = "；".join(i.reason for i in found)
-            writer.writerow([*cells.get(row, [""] * len(own)), fields, reasons, row])
+            line = [*cells.get(row, [""] * len(own)), fields, reasons, row]
+            writer.writerow([escape_cell(c) for c in line])
         text.detach()
 
 
@@ -216,6 +219,7 @@ def import_file(
     dry_run: bool = False,
     progress: Progress | None = None,
     viewer: Viewer | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Import a CSV / XLSX / GeoJSON / GeoPackage / Shapefile list of facilities into ``store``.
 
@@ -246,6 +250,9 @@ def import_file(
         id, a facility it may see; any other id is refused with the same reason whether or not
         it exists, and rows without an id are new facilities with server-assigned ids
         (:func:`~geodata.validate.new_facility_id`).
+    limits
+        What the file may expand to; past them :class:`~geodata.errors.FileTooLarge` (naming
+        ``source_name``) is raised before the store is touched.
 
     A row with a ``version`` (the facility's ETag, as ``finder export`` writes it) that differs
     from the stored one is rejected ("changed since version N was read"); the checks hold
@@ -254,7 +261,7 @@ def import_file(
     say = progress or (lambda _msg: None)
     name = source_name or Path(path).name
     t0 = time.perf_counter()
-    raw = read_table(path)
+    raw = read_table(path, name=name, limits=limits)
     say(f"read {len(raw):,} rows from {name} in {time.perf_counter() - t0:.1f} s")
     return import_frame(
         store,
