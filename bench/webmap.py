@@ -288,10 +288,14 @@ def main() -> None:
         f"{reference_s / reference_total * 1e6:.1f} us -> "
         f"{(reference_s / reference_total) / (ours_s / total):.0f}x faster"
     )
-    for path, size in (("/ours-small.html", small_total), ("/ours.html", total)):
+    for path, size, page in (
+        ("/ours-small.html", small_total, small_html),
+        ("/ours.html", total, ours_html),
+    ):
         figures = times[path]
         print(
-            f"ours, {size:>7,} facilities (median of 3, loopback): "
+            f"ours, {size:>7,} facilities ({len(page.encode('utf-8')) / mb:.2f} MB, median of 3, "
+            "loopback): "
             f"DOMContentLoaded {figures['dom_content_loaded'] * 1000:.0f} ms, "
             f"markers drawn {figures['drawn'] * 1000:.0f} ms "
             f"({figures['markers']:.0f} marker icons on screen)"

@@ -128,8 +128,8 @@ def _legend_html(radius_m: float, area_basis: str, *, with_no_data: bool, with_s
     rows.append(
         '<div><svg data-legend="gaps" width="14" height="14" viewBox="0 0 14 14">'
         '<rect width="14" height="14" fill="#ffffff"/>'
-        f'<rect x="0.5" y="0.5" width="13" height="13" fill="url(#{_HATCH_ID})" '
-        f'stroke="{GAP_HATCH_COLOUR}"/></svg>服务空白（{radius_m:,.0f} 米内无设施）</div>'
+        f'<rect width="14" height="14" fill="url(#{_HATCH_ID})"/></svg>'
+        f"服务空白（{radius_m:,.0f} 米内无设施）</div>"
     )
     for label, _, colour in KIND_STYLE.values():
         rows.append(f'<div><i class="dot" style="background:{colour}"></i>{label}</div>')
@@ -163,7 +163,7 @@ def coverage_map(
     static_url: str = "/static",
     embed_cjk_font: bool = True,
 ) -> folium.Map:
-    """Build the coverage web map.
+    """Build the coverage web map: choropleth, hatched gaps, labels, title, legend, facilities.
 
     Parameters
     ----------
@@ -176,8 +176,8 @@ def coverage_map(
     radius_m
         Reach, metres.
     adcode
-        Show reach and gaps for this district only (default all; the choropleth always shows
-        every district of the grid).
+        Hatch the gaps of this district only and fit the view to it (default all; the
+        choropleth always shows every district of ``coverage``).
     coverage
         Per-district figures for the choropleth; computed when not given.
     sites
