@@ -3,15 +3,14 @@
 Each page is loaded from the live uvicorn server (both store backends). Every request that
 reaches the browser's network layer is intercepted: one for another origin is recorded and
 aborted (none may leave: no CDN, no web font, no validator). A request the page's
-Content-Security-Policy blocks never gets there. Chromium is launched through Playwright's
-``executable_path``, as in ``tests/maps/conftest.py``.
+Content-Security-Policy blocks never gets there. ``chromium`` is the session's browser
+(``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,27 +19,8 @@ from api_support import Live
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless."""
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need Debian chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
