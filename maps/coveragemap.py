@@ -24,6 +24,7 @@ from typing import Any, cast
 import folium
 import numpy as np
 from branca.element import Figure
+from folium.map import FitBounds
 from numpy.typing import ArrayLike
 from shapely.ops import polylabel
 
@@ -299,10 +300,13 @@ def coverage_map(
             ),
         ).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    # room for the title above and the scale below
-    fmap.fit_bounds(
+    # room for the title above and the scale below; no animation, so that the view is final
+    # when the page is ready
+    fit = FitBounds(
         [[south, west], [north, east]], padding_top_left=(10, 70), padding_bottom_right=(10, 30)
     )
+    fit.options["animate"] = False
+    fmap.add_child(fit)
 
     figure = cast(Figure, fmap.get_root())
     head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, COVERAGE_ASSETS)]

@@ -284,27 +284,41 @@ def test_legend_colours_are_the_colours_on_screen(
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("asset_mode", ["served", "inline"])
 def test_labels_are_readable_and_do_not_overlap(
     setup: tuple[SampleGrid, np.ndarray, np.ndarray, np.ndarray],
     local_server: Any,
     page_factory: Any,
+    asset_mode: str,
 ) -> None:
     grid, lon, lat, kind = setup
-    html = coverage_map_html(grid, lon, lat, kind=kind, asset_mode="served")
-    page, _ = page_factory(viewport={"width": 1000, "height": 700})
-    _open(page, local_server.publish("/coverage-labels.html", html))
-    labels = page.eval_on_selector_all(
-        ".coverage-label",
-        """nodes => nodes.map(n => { const r = n.getBoundingClientRect();
-             return [n.textContent, n.checkVisibility(), r.left, r.top, r.right, r.bottom]; })""",
-    )
+    fmap = coverage_map(grid, lon, lat, kind=kind, asset_mode=asset_mode)
+    page, log = page_factory(viewport={"width": 1000, "height": 700})
+    own = local_server.publish(f"/coverage-labels-{asset_mode}.html", fmap.get_root().render())
+    _open(page, own)
+    if asset_mode == "inline":  # a standalone file: nothing but the page itself
+        assert [u for u in log.requests if not u.startswith("data:")] == [own]
     names = set(grid.districts["name"])
-    assert {next(n for n in names if text.startswith(n)) for text, *_ in labels} == names
-    shown = [box for _, visible, *box in labels if visible]
-    assert len(shown) >= 2
-    for i, a in enumerate(shown):
-        for b in shown[i + 1 :]:
-            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    # at the fitted zoom every district is named; zoomed out, labels that would overlap are hidden
+    for zoom_out, least in ((0, len(names)), (2, 1)):
+        page.evaluate(
+            "([name, out]) => { const m = window[name]; m.setZoom(m.getZoom() - out, "
+            "{animate: false}); }",
+            [fmap.get_name(), zoom_out],
+        )
+        labels = page.eval_on_selector_all(
+            ".coverage-label",
+            """nodes => nodes.map(n => { const r = n.getBoundingClientRect(), shown =
+                 n.checkVisibility(); return [n.textContent, shown, r.left, r.top, r.right,
+                 r.bottom]; })""",
+        )
+        assert {next(n for n in names if text.startswith(n)) for text, *_ in labels} == names
+        shown = [box for _, visible, *box in labels if visible]
+        assert len(shown) >= least, zoom_out
+        for i, a in enumerate(shown):
+            for b in shown[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    assert len(shown) < len(names)  # zoomed out, some had to go
 
 
 @pytest.mark.browser
