@@ -98,11 +98,13 @@ def districts():  # type: ignore[no-untyped-def]
     return load_districts()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright's ``executable_path`` (no downloaded
-    browser): one for the session, shared by the map and API browser tests, since Playwright's
-    sync API allows one instance at a time. Skipped without ``/usr/bin/chromium``."""
+    browser), for the map and API browser tests. One per test module, closed at its end:
+    Playwright's sync API allows one instance at a time and keeps an event loop running while
+    it is open (``asyncio.run`` in a later module would fail). Skipped without
+    ``/usr/bin/chromium``."""
     if not CHROMIUM.exists():
         pytest.skip(
             "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"

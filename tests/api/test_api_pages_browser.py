@@ -3,7 +3,7 @@
 Each page is loaded from the live uvicorn server (both store backends). Every request that
 reaches the browser's network layer is intercepted: one for another origin is recorded and
 aborted (none may leave: no CDN, no web font, no validator). A request the page's
-Content-Security-Policy blocks never gets there. ``chromium`` is the session's browser
+Content-Security-Policy blocks never gets there. ``chromium`` is the module's browser
 (``tests/conftest.py``).
 """
 

@@ -1,7 +1,7 @@
 """Fixtures for the web map tests: a loopback HTTP server and pages in Debian's headless Chromium.
 
-The ``chromium`` fixture (one browser for the whole session, shared with the API's browser
-tests) is in ``tests/conftest.py``. Screenshots go to ``artifacts/maps/`` at the repository root
+The ``chromium`` fixture (one browser per test module, shared with the API's browser tests) is
+in ``tests/conftest.py``. Screenshots go to ``artifacts/maps/`` at the repository root
 (gitignored), so a CI run can keep them.
 """
 
