@@ -595,6 +595,8 @@ def facility_payload(
         filters), or None where there is no service to ask (a standalone file).
     origin
         The viewer's position, WGS-84 ``(lon, lat)``, when the embedding app gave it.
+        (:func:`facility_map` adds ``fit``, the display bounds ``[[south, west], [north,
+        east]]`` the map starts fitted to, or None.)
 
     Returns
     -------
@@ -644,6 +646,7 @@ def facility_payload(
         "mainland": _mainland_region(),
         "nearby": nearby,
         "origin": None if origin is None else [float(origin[0]), float(origin[1])],
+        "fit": None,
         "data": {
             "id": _texts(_column(facilities, "id")),
             "lon": lon_e6,
@@ -1033,19 +1036,17 @@ def facility_map(
         font_css = cjk_font_face_css(cjk_characters(visible_text))
         if font_css:
             head.insert(1, f"<style>{font_css}</style>")
-    payload_json = encode_payload(document, compress=compress_payload)
-    _FacilityLayer(fmap.get_name(), groups, payload_json, "\n".join(head)).add_to(fmap)
-
     if center is None and len(shown):
+        # fitted by facilitymap.js without animation: folium's fitBounds animates from the start
+        # view, and a view set while that runs (定位) would be undone when it ends
         lon_min, lon_max = float(shown["lon"].min()), float(shown["lon"].max())
         lat_min, lat_max = float(shown["lat"].min()), float(shown["lat"].max())
         south_west = to_display(lon_min, lat_min)
         north_east = to_display(lon_max, lat_max)
-        fmap.fit_bounds(
-            [[south_west[1], south_west[0]], [north_east[1], north_east[0]]],
-            padding=(24, 24),
-            max_zoom=16,
-        )
+        document["fit"] = [[south_west[1], south_west[0]], [north_east[1], north_east[0]]]
+    payload_json = encode_payload(document, compress=compress_payload)
+    _FacilityLayer(fmap.get_name(), groups, payload_json, "\n".join(head)).add_to(fmap)
+
     return fmap
 
 

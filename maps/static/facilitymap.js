@@ -488,7 +488,10 @@
         var props = f.properties;
         if (props.cluster) {
           return {
-            x: p.x, y: p.y, count: props.point_count, kinds: props.kinds.slice(),
+            x: p.x, y: p.y, count: props.point_count,
+            kinds: s.doc.kinds.map(function (kind, k) {
+              return props["k" + k];
+            }),
             clusters: [props.cluster_id], singles: [],
           };
         }
@@ -663,6 +666,9 @@
     return Promise.all([readPayload(payloadId), fontsLoaded]).then(function (results) {
       var doc = results[0];
       performance.mark("fm-payload");
+      if (doc.fit) {
+        map.fitBounds(doc.fit, { padding: [24, 24], maxZoom: 16, animate: false });
+      }
       var d = doc.data;
       var n = d.lon.length;
       region = doc.mainland;
@@ -794,17 +800,23 @@
             });
           }
         }
+        // cluster properties hold one number per kind ("k0", "k1", ...): supercluster copies
+        // them shallowly from zoom to zoom, so an array would be shared and counted twice
         var kinds = doc.kinds.length;
         state.index = new Supercluster({
           radius: CLUSTER_PX,
           extent: 256,
           maxZoom: UNCLUSTER_ZOOM - 1,
           map: function (props) {
-            return { kinds: oneHot(kinds, d.kind[props.i]) };
+            var out = {};
+            for (var q = 0; q < kinds; q++) {
+              out["k" + q] = d.kind[props.i] === q ? 1 : 0;
+            }
+            return out;
           },
           reduce: function (into, props) {
             for (var q = 0; q < kinds; q++) {
-              into.kinds[q] += props.kinds[q];
+              into["k" + q] += props["k" + q];
             }
           },
         });

@@ -1,8 +1,7 @@
 """Fixtures for the web map tests: a loopback HTTP server and Debian's headless Chromium.
 
-Browser tests need ``/usr/bin/chromium`` (Debian package ``chromium``; CI installs it) and are
-skipped with that reason when it is missing. They drive it with Playwright's ``executable_path``;
-no Playwright-downloaded browser is used. Screenshots go to ``artifacts/maps/`` at the repository
+Browser tests need ``/usr/bin/chromium`` (see :mod:`browser_support`, shared with the API's
+browser tests). Screenshots go to ``artifacts/maps/`` at the repository
 root (gitignored), so a CI run can keep them.
 """
 
@@ -16,21 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import PageLog, launch_chromium, open_page
 
 from maps.assets import static_dirs
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--no-pings",
-]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "maps"
 
@@ -102,58 +90,8 @@ def local_server() -> Iterator[LocalServer]:
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, launched through Playwright."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@dataclass
-class PageLog:
-    """What a page did: every request URL, console errors, page errors and dialogs."""
-
-    requests: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-
-def open_page(browser: Any, **context_options: Any) -> tuple[Any, Any, PageLog]:
-    """A new context and page (800x640, zh-CN, Asia/Shanghai) logging requests and errors."""
-    options: dict[str, Any] = {
-        "viewport": {"width": 800, "height": 640},
-        "device_scale_factor": 2,
-        "locale": "zh-CN",
-        "timezone_id": "Asia/Shanghai",
-        **context_options,
-    }
-    context = browser.new_context(**options)
-    page = context.new_page()
-    log = PageLog()
-    page.on("request", lambda request: log.requests.append(request.url))
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            log.console_errors.append(message.text)
-
-    def on_dialog(dialog: Any) -> None:
-        log.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: log.page_errors.append(str(error)))
-    page.on("dialog", on_dialog)
-    return context, page, log
+    with launch_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
