@@ -59,7 +59,8 @@ def _error_page(request: Request, exc: Exception) -> Response:
     parameters: list[str] = []
     if isinstance(exc, RequestValidationError):
         status, problem = 400, "invalid_parameter"
-        parameters = [str(e["loc"][-1]) for e in exc.errors() if e.get("loc")]
+        # locations are ("query", name[, index of a list item])
+        parameters = [str(e["loc"][1]) for e in exc.errors() if len(e.get("loc", ())) > 1]
     elif isinstance(exc, ApiProblem):
         status, problem = exc.status, _PAGE_PROBLEMS.get(exc.slug or "", "unavailable")
     elif isinstance(exc, FinderError):
