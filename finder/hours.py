@@ -88,6 +88,13 @@ working days are read off the proxy date instead of the real one. Times with sun
 (``sunrise``) are computed for the library's default place, and open ends (``22:00+``) are
 treated as possibly running to the next midnight.
 
+Hours in words
+--------------
+:func:`hours_in_words` says an expression as people write it
+(``周一至周五 09:00–18:00，法定节假日休息``, ``全天开放``; English too), :func:`next_change` finds
+when the state changes next (following the calendar, so across holiday breaks) and
+:func:`change_in_words` says that change (``18:00 关门``, ``明天 09:00 开门``).
+
 Text normalisation
 ------------------
 :func:`validate_opening_hours` accepts what Chinese facility lists write: full-width characters

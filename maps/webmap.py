@@ -1,9 +1,12 @@
 """The embeddable facility web map: a Folium map that works with no third-party network access.
 
-:func:`facility_map` builds a :class:`folium.Map` with one layer per facility kind (clustered
-markers, a distinct colour and shape per kind, a legend), district boundaries, a "locate me"
-control and a popup per facility (name, kind, access class, address, hours and whether it is open
-now, amenities, stars, phone, navigation links). Chinese labels by default, English on request.
+:func:`facility_map` builds a :class:`folium.Map` with the facilities (one clustering of every
+kind, a distinct colour and shape per kind, cluster badges showing their mix, a folding legend),
+district boundaries, a "locate me" control, a panel listing the facilities nearest to the viewer
+(asked of the service's ``/nearest``; kind tabs, an "open now" toggle, a search) and a popup per
+facility (name, kind, access class, address, hours in words with the open state and its next
+change, last verification, amenities, stars, phone, navigation links). Chinese labels by default,
+English on request. :func:`error_page_html` is the page ``/map`` answers its errors with.
 
 How it stays fast and offline
 -----------------------------
@@ -12,8 +15,8 @@ How it stays fast and offline
   :mod:`maps.assets`, served from ``/static/...`` or inlined in a standalone file.
 * The facilities are not folium elements. They travel as one compact column-wise JSON payload
   (WGS-84 micro-degrees, codes for kind / access / open state, an amenity bit mask); our
-  ``facilitymap.js`` clusters them per kind on a pixel grid for the current zoom (cached per
-  zoom), draws only what is in view and builds a popup only when a marker is clicked. Payloads
+  ``facilitymap.js`` clusters them with the vendored supercluster, draws only what is in view
+  (no two badges or markers overlapping) and builds a popup only when a marker is clicked. Payloads
   over 1 MB are gzip-compressed and inflated in the browser with ``DecompressionStream``.
 * Text from the data never becomes HTML: the payload sits in a ``<script type="application/json">``
   element (with ``<`` escaped) and the popups are built with ``textContent``. Nothing from the data

@@ -10,8 +10,10 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from browser_support import launch_chromium
 from postgres import TempPostgres, unavailable_reason
 
 from geodata.store import FacilityStore, GeoPackageStore
@@ -83,3 +85,11 @@ def districts():  # type: ignore[no-untyped-def]
     from geodata.boundaries import load_districts
 
     return load_districts()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright: one for the session (Playwright's sync
+    API allows one instance at a time), skipped without ``/usr/bin/chromium``."""
+    with launch_chromium() as browser:
+        yield browser

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -90,7 +90,7 @@ def _error_page(request: Request, exc: Exception) -> Response:
 class MapPageRoute(APIRoute):
     """A route whose every error is the map's HTML error page (see :func:`_error_page`)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def page_or_error(request: Request) -> Response:
@@ -103,7 +103,7 @@ class MapPageRoute(APIRoute):
 
 
 router = APIRouter(tags=["Map"], route_class=MapPageRoute)
-_ERROR_PAGE = {"content": {"text/html": {}}}
+_ERROR_PAGE: dict[str, Any] = {"content": {"text/html": {}}}
 
 STATIC_URL = "/static"
 _PAGES = "map-pages"

@@ -11,7 +11,6 @@ service's origin. Both store backends. Screenshots go to ``artifacts/maps/``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_support import Live, facility_rows
-from browser_support import DESKTOP, PHONE, launch_chromium, open_page
+from browser_support import DESKTOP, PHONE, open_page
 from pyproj import Geod
 
 from geodata.crs import from_wgs84
@@ -66,12 +65,6 @@ def served(edit_live: Live) -> Live:
     while "ux-a" not in _nearest_ids(edit_live) and time.monotonic() < deadline:
         time.sleep(0.2)
     return edit_live
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with launch_chromium() as browser:
-        yield browser
 
 
 def _nearest_ids(live: Live, **params: Any) -> list[str]:

@@ -1,8 +1,8 @@
 """Fixtures for the web map tests: a loopback HTTP server and Debian's headless Chromium.
 
-Browser tests need ``/usr/bin/chromium`` (see :mod:`browser_support`, shared with the API's
-browser tests). Screenshots go to ``artifacts/maps/`` at the repository
-root (gitignored), so a CI run can keep them.
+Browser tests need ``/usr/bin/chromium``; the ``chromium`` fixture (one browser for the whole
+session, shared with the API's browser tests) is in ``tests/conftest.py``. Screenshots go to
+``artifacts/maps/`` at the repository root (gitignored), so a CI run can keep them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import PageLog, launch_chromium, open_page
+from browser_support import PageLog, open_page
 
 from maps.assets import static_dirs
 
@@ -85,13 +85,6 @@ def local_server() -> Iterator[LocalServer]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched through Playwright."""
-    with launch_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
