@@ -361,6 +361,8 @@
   // any badge or marker whose box meets another's, so nothing drawn ever overlaps. From
   // UNCLUSTER_ZOOM on, facilities are drawn on their own (still separated).
   var CLUSTER_PX = 60;
+  // a popup is its content's width plus the content's margins (facilitymap.css) and border
+  var POPUP_MARGINS_PX = 52;
   var UNCLUSTER_ZOOM = 17;
   var MARKER_PX = 20;
   var GAP_PX = 2;
@@ -603,10 +605,13 @@
     var list = el("ol", "fm-list");
     body.appendChild(list);
 
-    L.DomEvent.on(fold, "click", function () {
-      var folded = panel.classList.toggle("fm-folded");
+    function setFolded(folded) {
+      panel.classList.toggle("fm-folded", folded);
       fold.textContent = folded ? L10N.unfold : L10N.fold;
       fold.setAttribute("aria-expanded", String(!folded));
+    }
+    L.DomEvent.on(fold, "click", function () {
+      setFolded(!panel.classList.contains("fm-folded"));
     });
     var typing = null;
     L.DomEvent.on(search, "input", function () {
@@ -617,7 +622,7 @@
     L.DomEvent.disableScrollPropagation(panel);
     L.DomEvent.on(panel, "keydown keyup keypress", L.DomEvent.stopPropagation);
     map.getContainer().appendChild(panel);
-    return { panel: panel, list: list, message: message, search: search };
+    return { panel: panel, list: list, message: message, search: search, setFolded: setFolded };
   }
 
   /** One entry of the list: name, kind, distance and walk (when known), state, address. */
@@ -698,13 +703,58 @@
       });
       var markers = new Map();
       var container = map.getContainer();
-      // narrow enough to pan clear of the controls on both sides of a phone screen
-      var popupWidth = Math.max(160, Math.min(300, container.clientWidth - 140));
-      var popup = L.popup({
-        maxWidth: popupWidth,
-        minWidth: Math.min(200, popupWidth),
-        autoPanPaddingTopLeft: [64, 16],
-        autoPanPaddingBottomRight: [64, 16],
+      var popup = L.popup({ maxWidth: 300, minWidth: 200 });
+      var sheetFoldedForPopup = false;
+
+      function cornerSize(selector) {
+        var corner = container.querySelector(selector);
+        return corner ? [corner.offsetWidth, corner.offsetHeight] : [0, 0];
+      }
+
+      /**
+       * Before a popup opens: on a phone, fold the bottom sheet and the legend (the popup needs
+       * the height; the sheet comes back when the popup closes), and keep the popup clear of the
+       * controls: as wide as the space between the left and right control columns.
+       */
+      function makeRoomForPopup() {
+        if (ui && panelInset()[1] > 0 && !ui.panel.classList.contains("fm-folded")) {
+          ui.setFolded(true);
+          sheetFoldedForPopup = true;
+        }
+        var legend = container.querySelector(".fm-legend");
+        if (legend && panelInset()[1] > 0) {
+          legend.classList.add("fm-folded");
+        }
+        var topLeft = cornerSize(".leaflet-top.leaflet-left");
+        var topRight = cornerSize(".leaflet-top.leaflet-right");
+        var bottom = Math.max(
+          cornerSize(".leaflet-bottom.leaflet-left")[1],
+          cornerSize(".leaflet-bottom.leaflet-right")[1]
+        );
+        var tl, br, width;
+        if (panelInset()[1] > 0) {
+          // a phone: the popup spans the width, below the top controls
+          tl = [10, Math.max(topLeft[1], topRight[1]) + 8];
+          br = [10, panelInset()[1] + bottom + 10];
+          width = container.clientWidth - 20;
+        } else {
+          // wide: the popup stays between the left controls and the right controls and panel
+          tl = [topLeft[0] + 8, 10];
+          br = [Math.max(topRight[0], panelInset()[0]) + 8, bottom + 10];
+          width = container.clientWidth - tl[0] - br[0];
+        }
+        width = Math.max(160, Math.min(300, width - POPUP_MARGINS_PX));
+        popup.options.maxWidth = width;
+        popup.options.minWidth = Math.min(200, width);
+        popup.options.autoPanPaddingTopLeft = tl;
+        popup.options.autoPanPaddingBottomRight = br;
+      }
+
+      map.on("popupclose", function () {
+        if (sheetFoldedForPopup) {
+          sheetFoldedForPopup = false;
+          ui.setFolded(false);
+        }
       });
       var state = {
         map: map,
@@ -727,6 +777,7 @@
 
       function openPopup(index) {
         var at = L.latLng(positions.lat[index], positions.lng[index]);
+        makeRoomForPopup();
         popup.setLatLng(at).setContent(buildPopup(doc, index)).openOn(map);
       }
 
@@ -759,6 +810,7 @@
           );
         });
         box.appendChild(entries);
+        makeRoomForPopup();
         popup.setLatLng([item.lat, item.lng]).setContent(box).openOn(map);
       }
 

@@ -137,6 +137,10 @@ def test_locate_lists_what_nearest_answers(
         popup.wait_for(timeout=5_000)
         assert popup.inner_text() == "测试驿站丙号"
         assert "全天开放" in page.locator(".leaflet-popup-content .fm-hours").inner_text()
+        # on a phone the sheet makes room for the popup and comes back when it closes
+        assert page.locator(".fm-toggle").is_visible() == (viewport is DESKTOP)
+        page.locator(".leaflet-popup-close-button").click()
+        page.locator(".fm-toggle").wait_for(state="visible", timeout=5_000)
 
         # "open now" hides the closed facility, from the list and from the map
         open_ids = _nearest_ids(served, open_now="true")

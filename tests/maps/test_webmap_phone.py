@@ -57,13 +57,14 @@ def _small_targets(page: Any) -> list[tuple[str, float, float]]:
 
 
 @VIEWPORTS
+@pytest.mark.parametrize("language", ["zh", "en"])
 def test_touch_targets_are_at_least_44px(
-    local_server: Any, page_factory: Any, viewport: dict[str, int]
+    local_server: Any, page_factory: Any, viewport: dict[str, int], language: str
 ) -> None:
     frame = _few_facilities()
-    html = facility_map_html(frame, now=NOW, asset_mode="served")
+    html = facility_map_html(frame, now=NOW, asset_mode="served", language=language)
     page, log = page_factory(viewport=viewport)
-    _load(page, local_server.publish(f"/touch-{viewport['width']}.html", html))
+    _load(page, local_server.publish(f"/touch-{viewport['width']}-{language}.html", html))
     # the legend folds away on a phone and opens with one tap
     folded = page.locator(".fm-legend").get_attribute("class") or ""
     assert ("fm-folded" in folded) == (viewport is PHONE)
@@ -72,13 +73,34 @@ def test_touch_targets_are_at_least_44px(
         page.locator(".fm-legend-toggle").click()
     assert page.locator(".fm-legend-body").is_visible()
     page.locator(".leaflet-control-layers").hover()  # the layer list opens
+    assert page.locator(TAP_TARGETS).count() >= 12  # zoom, layers, 定位, legend, panel
+    assert _small_targets(page) == []
+    page.mouse.move(viewport["width"] / 2, 300)  # the layer list closes
     page.evaluate(
         "(() => { const m = FacilityMap.instance.markerFor(0); m.fire('click', "
         "{latlng: m.getLatLng()}, true); })()"
     )
     page.locator(".leaflet-popup-content .fm-popup").wait_for(timeout=5_000)
-    assert page.locator(TAP_TARGETS).count() > 15
+    page.wait_for_timeout(400)  # the pan that brings the popup into view
     assert _small_targets(page) == []
+    # the whole popup is in view and clear of every control and of the panel
+    boxes = page.evaluate(
+        """() => { const r = n => { const b = n.getBoundingClientRect();
+                                    return [b.left, b.top, b.right, b.bottom]; };
+             const shown = [...document.querySelectorAll('.leaflet-control, .fm-panel')]
+               .filter(n => n.getClientRects().length);
+             return [r(document.querySelector('.leaflet-popup-content-wrapper')),
+                     shown.map(r), [innerWidth, innerHeight]]; }"""
+    )
+    popup, others, (width, height) = boxes
+    assert popup[0] >= 0 and popup[1] >= 0 and popup[2] <= width and popup[3] <= height
+    for other in others:
+        assert not (
+            popup[0] < other[2]
+            and other[0] < popup[2]
+            and popup[1] < other[3]
+            and other[1] < popup[3]
+        ), (popup, other)
     assert log.page_errors == []
 
 
@@ -201,6 +223,7 @@ def test_search_finds_by_part_of_a_name_as_text(
     popup.wait_for(timeout=5_000)
     assert popup.inner_text() == XSS_NAME
     assert page.locator("img[src='x']").count() == 0
+    page.locator(".leaflet-popup-close-button").click()
     page.locator(".fm-search").fill("没有这样的设施")
     page.wait_for_function(
         "document.querySelectorAll('.fm-list .fm-item').length === 0", timeout=5_000
