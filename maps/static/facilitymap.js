@@ -546,9 +546,11 @@
     var doc = state.doc;
     var L10N = doc.labels;
     var panel = el("section", "fm-panel");
-    panel.setAttribute("aria-label", L10N.nearby);
+    // without a service to ask (a standalone file) the panel only searches
+    var title = doc.nearby ? L10N.nearby : L10N.find;
+    panel.setAttribute("aria-label", title);
     var head = el("div", "fm-panel-head");
-    head.appendChild(el("h2", "fm-panel-title", L10N.nearby));
+    head.appendChild(el("h2", "fm-panel-title", title));
     var fold = button("fm-fold", L10N.fold);
     fold.setAttribute("aria-expanded", "true");
     head.appendChild(fold);
