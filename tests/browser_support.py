@@ -1,54 +1,16 @@
-"""Debian's headless Chromium for the browser tests (tests/maps and tests/api), via Playwright.
+"""Pages in the browser tests of tests/maps and tests/api: a logged page, the viewports.
 
-Browser tests need ``/usr/bin/chromium`` (Debian package ``chromium``; CI installs it) and are
-skipped with that reason when it is missing. They drive it with Playwright's ``executable_path``;
-no Playwright-downloaded browser is used.
+The browser itself is the ``chromium`` fixture of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--no-pings",
-]
 #: Viewports the map is looked at in: a phone (CSS pixels of a common Android phone) and a desktop.
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@contextmanager
-def launch_chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched through Playwright (skips the test without it)."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass

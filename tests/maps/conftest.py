@@ -1,8 +1,8 @@
-"""Fixtures for the web map tests: a loopback HTTP server and Debian's headless Chromium.
+"""Fixtures for the web map tests: a loopback HTTP server and pages in Debian's headless Chromium.
 
-Browser tests need ``/usr/bin/chromium``; the ``chromium`` fixture (one browser for the whole
-session, shared with the API's browser tests) is in ``tests/conftest.py``. Screenshots go to
-``artifacts/maps/`` at the repository root (gitignored), so a CI run can keep them.
+The ``chromium`` fixture (one browser per test module, shared with the API's browser tests) is
+in ``tests/conftest.py``. Screenshots go to ``artifacts/maps/`` at the repository root
+(gitignored), so a CI run can keep them.
 """
 
 from __future__ import annotations
