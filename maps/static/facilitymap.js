@@ -644,12 +644,14 @@
     }
     meta.appendChild(document.createTextNode(parts.join(" · ")));
     target.appendChild(meta);
-    if (entry.index !== undefined) {
+    // /nearest's open state is of this minute; the page's (and its next change) of when the
+    // page was built: the page's line is shown only while the two agree
+    var code = OPEN_STATES[entry.open_state];
+    if (entry.index !== undefined && (code === undefined || code === stateOf(doc.data.flags[entry.index]))) {
       target.appendChild(stateLine(doc, entry.index));
     } else {
-      var code = OPEN_STATES[entry.open_state] || 0;
       var line = el("span", "fm-state-line");
-      line.appendChild(el("span", "fm-state " + STATE_CLASSES[code], doc.states[code]));
+      line.appendChild(el("span", "fm-state " + STATE_CLASSES[code || 0], doc.states[code || 0]));
       target.appendChild(line);
     }
     if (entry.address) {
