@@ -272,7 +272,8 @@ class LiveFacilities:
 
     @contextmanager
     def polling(self) -> Iterator[None]:
-        """Run the poller thread while the block runs (the service's lifetime)."""
+        """Run the poller thread, and a watchdog that notices when a look at the store hangs,
+        while the block runs (the service's lifetime)."""
         stop = threading.Event()
         interval = min(max(self.poll_s, 0.05), UNANSWERED_S)
 
@@ -280,13 +281,22 @@ class LiveFacilities:
             while not stop.wait(interval):
                 self.poll()
 
-        thread = threading.Thread(target=poll_until_stopped, daemon=True, name="store-poller")
-        thread.start()
+        def watch_until_stopped() -> None:
+            while not stop.wait(UNANSWERED_S / 4):
+                self._watch()
+
+        threads = [
+            threading.Thread(target=poll_until_stopped, daemon=True, name="store-poller"),
+            threading.Thread(target=watch_until_stopped, daemon=True, name="store-watchdog"),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             yield
         finally:
             stop.set()
-            thread.join(timeout=5.0)
+            for thread in threads:
+                thread.join(timeout=5.0)
 
     def poll(self) -> None:
         """Look at the store once: note whether it answers, rebuild the snapshot if it changed."""
@@ -310,22 +320,32 @@ class LiveFacilities:
                 logger.error("rebuilding the facility index failed", exc_info=True)
             self._failed_counter = counter
 
-    def _unreachable(self, exc: Exception) -> None:
+    def _unreachable(self, exc: Exception | None, since: float | None = None) -> None:
+        """Note a failed (``exc``) or hanging (``since``) look at the store, and log it: the
+        start of an outage with its traceback, then a reminder every ``remind_s``."""
         now = time.monotonic()
         if self._down_since is None:
-            self._down_since = self._reminded_at = now
+            self._down_since = now if since is None else since
+            self._reminded_at = now
             logger.error(
-                "the facility store is unreachable; answering from the facilities of change %d",
+                "the facility store %s; answering from the facilities of change %d",
+                "is unreachable" if exc is not None else f"does not answer within {UNANSWERED_S} s",
                 self._snapshot.counter,
                 exc_info=exc,
             )
         elif now - self._reminded_at >= self.remind_s:
             self._reminded_at = now
             logger.warning(
-                "the facility store is still unreachable after %.0f s: %s",
+                "the facility store is still unreachable after %.0f s%s",
                 now - self._down_since,
-                exc,
+                "" if exc is None else f": {exc}",
             )
+
+    def _watch(self) -> None:
+        """Treat a look at the store unanswered for :data:`UNANSWERED_S` as an outage."""
+        asking_since = self._asking_since
+        if asking_since is not None and time.monotonic() - asking_since > UNANSWERED_S:
+            self._unreachable(None, asking_since)
 
     def _reachable(self) -> None:
         if self._down_since is not None:
@@ -341,7 +361,7 @@ class LiveFacilities:
         down_since = self._down_since
         asking_since = self._asking_since
         if down_since is None and asking_since is not None and now - asking_since > UNANSWERED_S:
-            down_since = asking_since
+            down_since = asking_since  # the watchdog has not noticed yet
         return StoreHealth(
             reachable=down_since is None,
             down_s=0.0 if down_since is None else now - down_since,
