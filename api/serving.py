@@ -1,9 +1,9 @@
 """Serving limits that uvicorn does not have: a header-read timeout, a request limit per
 connection, a request-body timeout.
 
-uvicorn limits idle keep-alive connections (``timeout_keep_alive``), the header size
-(``h11_max_incomplete_event_size``, httptools: a fixed 80 KB) and the connections + requests in
-progress (``limit_concurrency``, answered 503), but it waits for a request's headers forever: a
+uvicorn limits idle keep-alive connections (``timeout_keep_alive``), the header size with its h11
+parser only (``h11_max_incomplete_event_size``) and the connections + requests in progress
+(``limit_concurrency``, answered 503), but it waits for a request's headers forever: a
 client that sends them one byte at a time holds its connection (and a slot of
 ``limit_concurrency``) for as long as it likes. :class:`GuardedHttpToolsProtocol` closes such a
 connection after ``FINDER_HEADER_TIMEOUT_S``; ``finder serve`` uses it (``uvicorn --http
@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from api.errors import ApiProblem
 from api.settings import get_settings
 
 
@@ -103,10 +103,10 @@ class BodyTimeoutMiddleware:
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
-                raise ApiProblem(
+                # An HTTP exception, which FastAPI's body parsing passes on unchanged.
+                raise HTTPException(
                     408,
                     f"the request body did not arrive within {self.timeout_s:g} s",
-                    slug="body-timeout",
                     headers={"Connection": "close"},
                 ) from None
             body_done = message["type"] != "http.request" or not message.get("more_body")
