@@ -130,4 +130,7 @@ def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_health(live: Live, anon: httpx.Client) -> None:
-    assert anon.get("/health").json() == {"status": "ok"}
+    body = anon.get("/health").json()
+    assert set(body) == {"status", "store", "snapshot", "snapshot_age_s"}  # no facility counts
+    assert (body["status"], body["store"], body["snapshot"]) == ("ok", "ok", "current")
+    assert 0 <= body["snapshot_age_s"] < 5
