@@ -15,7 +15,7 @@ FINDER_APPROVAL_NO         审图号 printed on maps where a base map needs one
 FINDER_TIANDITU_KEY        Tianditu key for the Tianditu base map
 FINDER_LOG_LEVEL           logging level (INFO)
 FINDER_MAX_UPLOAD_MB       largest bulk-import upload, MB (50)
-FINDER_INDEX_POLL_S        least interval between looks for changes by other processes, s (0.5)
+FINDER_INDEX_POLL_S        interval between looks for changes by other processes (at most 1), s (0.5)
 FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
                            isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
                            when that file exists, else none (straight-line answers only)
