@@ -103,11 +103,10 @@ class BodyTimeoutMiddleware:
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
-                # An HTTP exception, which FastAPI's body parsing passes on unchanged.
+                # An HTTP exception, which FastAPI's body parsing passes on unchanged; the
+                # answer closes the connection (api.app.CloseUnreadBodyMiddleware).
                 raise HTTPException(
-                    408,
-                    f"the request body did not arrive within {self.timeout_s:g} s",
-                    headers={"Connection": "close"},
+                    408, f"the request body did not arrive within {self.timeout_s:g} s"
                 ) from None
             body_done = message["type"] != "http.request" or not message.get("more_body")
             return message

@@ -26,14 +26,17 @@ RETRY_AFTER_S = 5
     responses=problem_responses(503),
 )
 async def health(state: StateDep) -> Response:
-    """``{"status": "ok", "store": "ok", "snapshot_age_s": ..., "snapshot": "current"}`` when
-    the store answers; a 503 problem naming what is degraded when it does not.
+    """``{"status": "ok", "store": "ok", "snapshot": "current", "snapshot_age_s": ...,
+    "warnings": []}`` when the store answers; a 503 problem naming what is degraded when not.
 
     ``snapshot_age_s`` is the time since the served facilities were last known to match the
-    store; ``snapshot`` is ``"behind"`` while newer changes are being indexed. No facility
-    counts: they would tell anonymous callers about facilities they may not see.
+    store; ``snapshot`` is ``"behind"`` while newer changes are being indexed. From 1 November,
+    while the next year's official holiday arrangement is not loaded, the answer stays 200 and
+    lists the warning in ``warnings``. No facility counts: they would tell anonymous callers
+    about facilities they may not see.
     """
-    seen = state.live.health()
+    live = state.live
+    seen = live.health()
     age = round(seen.snapshot_age_s, 1)
     if not seen.reachable:
         raise ApiProblem(
@@ -43,11 +46,13 @@ async def health(state: StateDep) -> Response:
             slug="store-unavailable",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+    warning = live.calendar_warning.check(live.current().index.calendar)
     return JSONBytesResponse(
         {
             "status": "ok",
             "store": "ok",
             "snapshot": "behind" if seen.snapshot_behind else "current",
             "snapshot_age_s": age,
+            "warnings": [warning] if warning else [],
         }
     )

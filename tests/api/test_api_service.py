@@ -20,6 +20,7 @@ from openapi_spec_validator import validate
 from api.app import AccessLogMiddleware
 from api.auth import KeyRing, create_api_key, hash_key, visible_mask
 from api.errors import status_of
+from finder.hours import HolidayCalendar, local_today
 from geodata import errors
 from geodata.schema import ACCESS_CLASSES, Viewer
 
@@ -130,7 +131,9 @@ def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_health(live: Live, anon: httpx.Client) -> None:
+    warning = HolidayCalendar.default().with_provisional().missing_next_year(local_today())
     body = anon.get("/health").json()
-    assert set(body) == {"status", "store", "snapshot", "snapshot_age_s"}  # no facility counts
+    assert set(body) == {"status", "store", "snapshot", "snapshot_age_s", "warnings"}  # no counts
     assert (body["status"], body["store"], body["snapshot"]) == ("ok", "ok", "current")
     assert 0 <= body["snapshot_age_s"] < 5
+    assert body["warnings"] == ([warning] if warning else [])

@@ -216,7 +216,7 @@ def test_an_outage_is_logged_once_reminded_and_its_end_logged(
     lines = [
         (r.levelname, r.getMessage(), r.exc_info is not None)
         for r in caplog.records
-        if r.name == "api.state"
+        if r.name == "api.state" and "facility store" in r.getMessage()
     ]
     starts = [line for line in lines if line[0] == "ERROR"]
     reminders = [line for line in lines if "still unreachable" in line[1]]
