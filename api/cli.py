@@ -649,7 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except FinderError as exc:
-        print(f"finder {args.command}: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, also for multi-line driver messages
+        print(f"finder {args.command}: {message}", file=sys.stderr)
         return 2
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import Keys, ServerProcess, make_keys
+from api_support import Keys, ServerProcess, free_port, make_keys
 
 from geodata.sample import write_sample
 from geodata.store import GeoPackageStore
@@ -173,3 +173,19 @@ def test_a_read_only_store_is_served_and_gives_503_and_exit_2_on_writes(tmp_path
             _assert_one_line_exit_2(_finder_import(store), "read-only")
             assert httpx.get(url + "/health").status_code == 200
         assert _state(store) == before
+
+
+def test_an_unreachable_database_gives_exit_2_with_one_line() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/finder"  # nothing listens there
+    command = [sys.executable, "-m", "api.cli", "import", str(DATA / "union_list_gbk.csv")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINDER_")}
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env | {"FINDER_DATABASE_URL": url},
+        check=False,
+    )
+    _assert_one_line_exit_2(done, "cannot reach the database")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
