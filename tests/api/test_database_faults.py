@@ -165,6 +165,7 @@ def test_a_paused_database_keeps_nearest_fast_and_health_503(
         assert p99 < 0.1
         assert max(took for _, took, _ in health) < 1.0, health
         first_503 = min(since for since, _, status in health if status == 503)
+        print(f"/health: 503 from {first_503:.2f} s, slowest {max(t for _, t, _ in health):.4f} s")
         assert first_503 < 2.0, health
         assert all(status == 503 for since, _, status in health if since > 2.0), health
         deadline = time.monotonic() + 10
