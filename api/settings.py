@@ -19,6 +19,9 @@ FINDER_INDEX_POLL_S        least interval between looks for changes by other pro
 FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
                            isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
                            when that file exists, else none (straight-line answers only)
+FINDER_BASEMAP             vector base map (``.pmtiles`` of ``finder basemap build``) served at
+                           ``/basemap/{z}/{x}/{y}.mvt`` and drawn under every web map; default
+                           ``<store>.basemap.pmtiles`` beside the GeoPackage store when it exists
 =========================  =========================================================================
 """
 
@@ -33,6 +36,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from geodata.basemap import basemap_path_for
 from geodata.sample import BUNDLED_SAMPLE
 
 
@@ -62,6 +66,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=50, ge=1, le=2000)
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
     streets: Path | None = None
+    basemap: Path | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -92,6 +97,18 @@ class Settings(BaseSettings):
             return None
         store = self.store_path()
         beside = store.with_name(store.name + ".streets.npz")
+        return beside if beside.exists() else None
+
+    def basemap_path(self) -> Path | None:
+        """The base map archive to serve: ``basemap``, else ``<store>.basemap.pmtiles`` beside
+        the GeoPackage store when it exists (the file ``finder basemap build`` writes), else
+        ``None`` (maps without a base map).
+        """
+        if self.basemap is not None:
+            return self.basemap
+        if self.database_url:
+            return None
+        beside = basemap_path_for(self.store_path())
         return beside if beside.exists() else None
 
 

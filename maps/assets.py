@@ -23,7 +23,7 @@ import base64
 import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +84,13 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 
+#: Extra scripts of a page drawing the served vector base map (:mod:`maps.basemap`).
+BASEMAP_ASSETS: tuple[Asset, ...] = (
+    Asset("facilitymap", "vendor/protomaps-leaflet.js", "js"),
+    Asset("facilitymap", "basemap.js", "js"),
+)
+
+
 def static_dirs() -> dict[str, Path]:
     """Directories a web server mounts for ``asset_mode="served"`` pages.
 
@@ -123,8 +130,10 @@ def _inline_text(directory: str, path: str, kind: AssetKind) -> str:
     return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
 
 
-def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
-    """HTML tags that load every asset of :data:`ASSETS`, in order.
+def asset_tags(
+    mode: AssetMode, static_url: str = "/static", assets: Sequence[Asset] = ASSETS
+) -> list[str]:
+    """HTML tags that load every asset of ``assets`` (default :data:`ASSETS`), in order.
 
     Parameters
     ----------
@@ -133,6 +142,8 @@ def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
         ``"inline"``: ``<style>``/``<script>`` elements holding the files' text.
     static_url
         URL prefix the directories of :func:`static_dirs` are mounted under (``"served"`` only).
+    assets
+        The files, e.g. ``ASSETS + BASEMAP_ASSETS`` for a page with the vector base map.
 
     Returns
     -------
@@ -140,7 +151,7 @@ def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
         One tag per asset.
     """
     tags = []
-    for asset in ASSETS:
+    for asset in assets:
         if mode == "served":
             url = asset.url(static_url)
             if asset.kind == "css":

@@ -5,8 +5,9 @@ jQuery, Bootstrap, Font Awesome from jsDelivr / cdnjs, blocked or slow in mainla
 dropped and Leaflet comes from :mod:`maps.assets` instead, inlined into a standalone page or
 served from ``static_url``. Only Leaflet features are used (GeoJSON layers, circle markers,
 tooltips, the layer control); the legend is plain HTML and Chinese text can carry an embedded
-subset of Noto Sans CJK SC. No base map tiles are loaded (``tiles=None``); the district polygons
-are the background.
+subset of Noto Sans CJK SC. The background is our own served vector street map when
+``vector_tiles`` is given (:mod:`maps.basemap`; the choropleth then lets it show through), else
+the district polygons alone; no third-party tiles are ever loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from finder.coverage import CoverageResult, SampleGrid, coverage_layers
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
 from maps.assets import (
+    ASSETS,
+    BASEMAP_ASSETS,
     AssetMode,
     OfflineMap,
     RawHtml,
@@ -30,6 +33,7 @@ from maps.assets import (
     cjk_characters,
     cjk_font_face_css,
 )
+from maps.basemap import VectorBaseLayer, VectorTiles
 from maps.printmap import (
     GAP_COLOUR,
     KIND_STYLE,
@@ -98,6 +102,7 @@ def coverage_map(
     asset_mode: AssetMode = "inline",
     static_url: str = "/static",
     embed_cjk_font: bool = True,
+    vector_tiles: VectorTiles | None = None,
 ) -> folium.Map:
     """Build the coverage web map.
 
@@ -124,6 +129,8 @@ def coverage_map(
         URL prefix of the static directories (``"served"`` only).
     embed_cjk_font
         Embed Noto Sans CJK SC reduced to the page's characters.
+    vector_tiles
+        Draw the served vector base map under the layers.
 
     Returns
     -------
@@ -153,6 +160,9 @@ def coverage_map(
         zoom_start=10,
     )
     cast(Figure, fmap.get_root()).title = "职工服务设施覆盖图"
+    if vector_tiles is not None:
+        fmap.options["max_zoom"] = 19
+        VectorBaseLayer(vector_tiles).add_to(fmap)
 
     choropleth = coverage.to_geojson(districts)
     for feature in choropleth["features"]:
@@ -173,7 +183,7 @@ def coverage_map(
             "fillColor": share_colour(f["properties"]["covered_share"]),
             "color": "#555555",
             "weight": 1,
-            "fillOpacity": 0.75,
+            "fillOpacity": 0.75 if vector_tiles is None else 0.45,
         },
         tooltip=folium.GeoJsonTooltip(
             fields=["name", "covered_pct", "twice_pct", "gap_km", "facilities"],
@@ -246,7 +256,8 @@ def coverage_map(
     fmap.fit_bounds([[south, west], [north, east]])
 
     figure = cast(Figure, fmap.get_root())
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url)]
+    assets = ASSETS if vector_tiles is None else ASSETS + BASEMAP_ASSETS
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, assets)]
     legend = _legend_html(radius_m, coverage.area_basis, sites is not None)
     if embed_cjk_font:
         texts = [
@@ -254,6 +265,7 @@ def coverage_map(
             *map(str, districts["name"]),
             "覆盖率（分区）区双重覆盖最大空白设施数",
             "米服务范围服务空白设施建议新址新增覆盖职工服务设施覆盖图",
+            vector_tiles.label_characters if vector_tiles else "",
         ]
         font_css = cjk_font_face_css(cjk_characters(texts))
         if font_css:

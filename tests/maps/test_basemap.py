@@ -1,0 +1,200 @@
+"""The served base map: built from the real Jing'an extract, decoded back, drawn into the pages.
+
+The archive is built once per module from tests/data/shanghai_jingan.osm (about a second).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import math
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+from fontTools.ttLib import TTFont
+
+from geodata.basemap import (
+    ATTRIBUTION,
+    BasemapArchive,
+    basemap_from_osm,
+    label_name,
+    tile_bounds_m,
+)
+from geodata.errors import InvalidInput, NotFound
+from geodata.sample import sample_frame
+from maps.basemap import VectorTiles
+from maps.coveragemap import coverage_map_html
+from maps.webmap import base_map_spec, facility_map_html
+
+JINGAN = Path(__file__).resolve().parents[1] / "data" / "shanghai_jingan.osm"
+#: People's Square, inside the extract (WGS-84).
+CENTRE = (121.4737, 31.2304)
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """XYZ tile of a WGS-84 point (reference formula of the slippy-map convention)."""
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def extract_ways() -> tuple[dict[int, tuple[float, float]], list[tuple[dict[str, str], list[int]]]]:
+    """Nodes and (tags, node refs) of the ways of the extract, read with the standard library."""
+    root = ET.parse(JINGAN).getroot()
+    nodes = {
+        int(n.get("id", 0)): (float(n.get("lon", 0)), float(n.get("lat", 0)))
+        for n in root.iter("node")
+    }
+    ways = [
+        (
+            {t.get("k", ""): t.get("v", "") for t in w.iter("tag")},
+            [int(nd.get("ref", 0)) for nd in w.iter("nd")],
+        )
+        for w in root.iter("way")
+    ]
+    return nodes, ways
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> BasemapArchive:
+    out = tmp_path_factory.mktemp("basemap") / "jingan.pmtiles"
+    lines: list[str] = []
+    summary = basemap_from_osm(JINGAN, out, progress=lines.append)
+    assert summary.features == 796  # every way of the extract is a road
+    assert lines and lines[-1].startswith("wrote")
+    return BasemapArchive(out)
+
+
+def decode(data: bytes) -> dict[str, dict]:
+    return mapbox_vector_tile.decode(gzip.decompress(data), default_options={"y_coord_down": True})
+
+
+def test_z14_tile_has_named_roads_of_the_extract(archive: BasemapArchive) -> None:
+    x, y = tile_of(*CENTRE, 14)
+    layers = decode(archive.tile(14, x, y) or b"")
+    roads = layers["roads"]["features"]
+    names = {f["properties"].get("name") for f in roads} - {None}
+    _, ways = extract_ways()
+    extract_names = {label_name(tags) for tags, _ in ways} - {""}
+    assert len(names) >= 20
+    assert names <= extract_names
+    assert {"人民大道", "南京西路", "西藏中路"} <= names
+    classes = {f["properties"]["class"] for f in roads}
+    assert {"primary", "secondary", "tertiary", "minor"} <= classes
+
+
+def test_road_geometry_lands_on_the_extract_nodes(archive: BasemapArchive) -> None:
+    """Decoded tile coordinates, mapped back to lon/lat, lie on the extract's nodes (WGS-84)."""
+    z = 14
+    x, y = tile_of(*CENTRE, z)
+    xmin, _, xmax, ymax = tile_bounds_m(z, x, y)
+    unit = (xmax - xmin) / 4096
+    nodes, ways = extract_ways()
+    road = [f for f in decode(archive.tile(z, x, y) or b"")["roads"]["features"]]
+    named = [f for f in road if f["properties"].get("name") == "人民大道"]
+    assert named
+    coords = []
+    for feature in named:
+        geometry = feature["geometry"]
+        lines = geometry["coordinates"]
+        if geometry["type"] == "LineString":
+            lines = [lines]
+        coords += [c for line in lines for c in line]
+    mx = xmin + np.array([c[0] for c in coords]) * unit
+    my = ymax - np.array([c[1] for c in coords]) * unit
+    lon = np.degrees(mx / 6378137.0)
+    lat = np.degrees(2 * np.arctan(np.exp(my / 6378137.0)) - np.pi / 2)
+    refs = {r for tags, rs in ways if tags.get("name") == "人民大道" for r in rs}
+    ref_xy = np.array([nodes[r] for r in refs])
+    for a, b in zip(lon, lat, strict=True):
+        d_m = np.hypot(
+            (ref_xy[:, 0] - a) * 111_320 * math.cos(math.radians(b)), (ref_xy[:, 1] - b) * 110_574
+        )
+        # simplification may drop a vertex, never move one: every kept vertex is a node
+        assert d_m.min() < 3.0
+
+
+def test_empty_and_out_of_range_tiles(archive: BasemapArchive) -> None:
+    x, y = tile_of(*CENTRE, 14)
+    assert archive.tile(14, x + 5, y) is None  # inside the zoom range, no feature
+    assert archive.tile(2, 3, 1) is None  # below the first zoom with data
+    with pytest.raises(NotFound):
+        archive.tile(archive.max_zoom + 1, 0, 0)
+    with pytest.raises(NotFound):
+        archive.tile(3, 8, 0)
+
+
+def test_metadata_names_the_licence_and_the_label_characters(archive: BasemapArchive) -> None:
+    assert archive.metadata["attribution"] == ATTRIBUTION == "© OpenStreetMap contributors"
+    assert archive.gzipped
+    _, ways = extract_ways()
+    wanted = set("".join(label_name(tags) for tags, _ in ways))
+    assert set(archive.label_characters) == wanted
+
+
+def test_unreadable_input_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.osm"
+    bad.write_text("not xml at all", encoding="utf-8")
+    with pytest.raises(InvalidInput):
+        basemap_from_osm(bad, tmp_path / "out.pmtiles")
+    with pytest.raises(InvalidInput):
+        basemap_from_osm(tmp_path / "missing.osm", tmp_path / "out.pmtiles")
+    with pytest.raises(InvalidInput):
+        BasemapArchive(bad)
+
+
+def _font_characters(html: str) -> set[str]:
+    match = re.search(r"url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)", html)
+    assert match is not None
+    font = TTFont(io.BytesIO(base64.b64decode(match.group(1))))
+    return {chr(code) for code in font.getBestCmap()}
+
+
+def _tiles(archive: BasemapArchive) -> VectorTiles:
+    return VectorTiles("/basemap/{z}/{x}/{y}.mvt", archive.max_zoom, archive.label_characters)
+
+
+def test_facility_map_draws_the_vector_base_map_with_a_font_for_its_labels(
+    archive: BasemapArchive,
+) -> None:
+    html = facility_map_html(
+        sample_frame(30, seed=3),
+        base_map="vector",
+        vector_tiles=_tiles(archive),
+        asset_mode="served",
+    )
+    assert "FacilityBasemap.add(" in html
+    assert '"/basemap/{z}/{x}/{y}.mvt"' in html
+    assert "OpenStreetMap<\\/a> contributors" in html  # the layer's attribution
+    assert '<script src="/static/facilitymap/vendor/protomaps-leaflet.js">' in html
+    # no tofu: every character of every street name has a glyph in the embedded font
+    cjk = set(re.findall("[\u4e00-\u9fff]", archive.label_characters))
+    assert cjk and cjk <= _font_characters(html)
+
+
+def test_coverage_map_draws_the_vector_base_map(archive: BasemapArchive) -> None:
+    from finder.coverage import build_sample_grid
+    from geodata.boundaries import load_districts
+
+    grid = build_sample_grid(load_districts())
+    html = coverage_map_html(
+        grid, [121.47], [31.23], asset_mode="served", vector_tiles=_tiles(archive)
+    )
+    assert "FacilityBasemap.add(" in html
+    cjk = set(re.findall("[\u4e00-\u9fff]", archive.label_characters))
+    assert cjk <= _font_characters(html)
+    plain = coverage_map_html(grid, [121.47], [31.23], asset_mode="served")
+    assert "FacilityBasemap" not in plain
+
+
+def test_vector_base_map_needs_tiles() -> None:
+    with pytest.raises(InvalidInput):
+        base_map_spec("vector")
+    with pytest.raises(InvalidInput):
+        VectorTiles("/basemap/tiles.mvt", 14)
