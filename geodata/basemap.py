@@ -424,14 +424,20 @@ def _encode_tile(z: int, x: int, y: int, rows: list[tuple[str, str, bytes]]) -> 
     geoms = shapely.simplify(geoms, tolerance, preserve_topology=False)
 
     def to_tile_units(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return np.column_stack([(coords[:, 0] - xmin) / unit, (ymax - coords[:, 1]) / unit])
+        x = (coords[:, 0] - xmin) / unit
+        y = (ymax - coords[:, 1]) / unit  # y down, as the encoder then expects
+        return np.round(np.column_stack([x, y]))
 
-    geoms = shapely.transform(geoms, to_tile_units)  # y down, as the encoder then expects
+    # on the integer grid, then without repeated vertices: a zero-length segment would give a
+    # label direction of NaN in the browser, which spoils protomaps-leaflet's label index
+    geoms = shapely.remove_repeated_points(shapely.transform(geoms, to_tile_units))
+    dimensions = shapely.get_dimensions(geoms)
+    size = np.where(dimensions == 2, shapely.area(geoms), shapely.length(geoms))
+    keep = ~shapely.is_empty(geoms) & ((dimensions == 0) | (size > 0))
     layers: dict[str, dict[str, list[shapely.Geometry]]] = {}
-    for (layer, props, _), geom in zip(rows, geoms, strict=True):
-        if geom is None or shapely.is_empty(geom):
-            continue
-        layers.setdefault(layer, {}).setdefault(props, []).append(geom)
+    for (layer, props, _), geom, kept in zip(rows, geoms, keep, strict=True):
+        if kept:
+            layers.setdefault(layer, {}).setdefault(props, []).append(geom)
     encoded = []
     for layer in LAYER_FIELDS:  # bottom first
         groups = layers.get(layer)
@@ -439,10 +445,13 @@ def _encode_tile(z: int, x: int, y: int, rows: list[tuple[str, str, bytes]]) -> 
             continue
         features = []
         for props, parts in groups.items():
-            if layer in _LINE_LAYERS:  # one feature per name and class: fewer, longer labels
+            if layer in _LINE_LAYERS and '"name"' in props:
+                # one feature per name and class: fewer, longer labels. The union dissolves
+                # overlaps (a way drawn there and back, two one-way halves of a street), which
+                # would otherwise give a label a zero-length direction.
                 lines = shapely.get_parts(parts)
-                lines = lines[shapely.get_type_id(lines) == 1]
-                merged = shapely.line_merge(shapely.multilinestrings(lines))
+                lines = lines[(shapely.get_type_id(lines) == 1) & (shapely.length(lines) > 0)]
+                merged = shapely.line_merge(shapely.union_all(lines))
                 if shapely.is_empty(merged):
                     continue
                 parts = [merged]

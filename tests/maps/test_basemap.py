@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -118,6 +119,31 @@ def test_road_geometry_lands_on_the_extract_nodes(archive: BasemapArchive) -> No
         )
         # simplification may drop a vertex, never move one: every kept vertex is a node
         assert d_m.min() < 3.0
+
+
+def test_no_line_doubles_back_on_itself(archive: BasemapArchive) -> None:
+    """No repeated vertex and no immediate back-track (A-B-A) in any line of any tile: the
+    extract has ways drawn there and back, and such a line gives a label a zero-length
+    direction, which made protomaps-leaflet drop every label (NaN in its label index)."""
+    from pmtiles.reader import all_tiles
+
+    with archive.path.open("rb") as handle:
+        data = handle.read()
+    checked = 0
+    for (z, _, _), tile in all_tiles(lambda offset, length: data[offset : offset + length]):
+        for layer in decode(tile).values():
+            for feature in layer["features"]:
+                geometry = feature["geometry"]
+                if geometry["type"] not in ("LineString", "MultiLineString"):
+                    continue
+                lines = geometry["coordinates"]
+                for line in [lines] if geometry["type"] == "LineString" else lines:
+                    points = [tuple(p) for p in line]
+                    assert all(a != b for a, b in itertools.pairwise(points)), (z, points)
+                    back = [i for i in range(len(points) - 2) if points[i] == points[i + 2]]
+                    assert back == [], (z, points)
+                    checked += 1
+    assert checked > 500
 
 
 def test_empty_and_out_of_range_tiles(archive: BasemapArchive) -> None:
