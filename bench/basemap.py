@@ -5,15 +5,15 @@ It writes a synthetic OpenStreetMap extract (``.osm.pbf``) of a 60 x 55 km city:
 streets of every class with Chinese names, parks, water, rivers, railways and place nodes, each
 way with its own nodes. Then it runs the real command (``finder basemap build``) in a child
 process on it and on the real Jing'an extract in tests/data, and prints wall time, peak
-resident memory of the child (``ru_maxrss``) and archive size of each.
+resident memory of the child (its ``VmHWM``) and archive size of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -151,21 +151,45 @@ def write_synthetic(path: Path, n_ways: int, *, seed: int = 7) -> tuple[int, int
     return len(coords) + n_places, len(ways)
 
 
+#: Runs ``finder`` (api.cli.main) and reports the process's own peak resident memory (VmHWM:
+#: ``ru_maxrss`` of a child would include the memory of this parent copied at fork).
+_CHILD = (
+    "import sys\n"
+    "from api.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "print('peak_rss_kb', hwm, file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
 def build(extract: Path, out: Path) -> tuple[float, float, int]:
     """Run ``finder basemap build`` in a child; (wall s, peak RSS MB of the child, bytes)."""
-    finder = Path(sys.executable).with_name("finder")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run(
-        [str(finder), "basemap", "build", str(extract), "--out", str(out)],
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, "basemap", "build", str(extract), "--out", str(out)],
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak_kb <= before:
-        print("(peak RSS of this child is not above an earlier child's)", file=sys.stderr)
+    peak_kb = next(
+        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kb")
+    )
     return seconds, peak_kb / 1024, out.stat().st_size
+
+
+def _machine() -> str:
+    """CPU model, cores and memory of this Linux machine."""
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
+        platform.machine(),
+    )
+    meminfo = Path("/proc/meminfo").read_text(encoding="utf-8").split()
+    mem_gb = int(meminfo[meminfo.index("MemTotal:") + 1]) / 1024**2
+    return f"{model}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM"
 
 
 def main() -> int:
@@ -183,12 +207,9 @@ def main() -> int:
             f"{extract.stat().st_size / 1e6:,.1f} MB, written in "
             f"{time.perf_counter() - started:,.0f} s"
         )
-        # Jing'an first: ru_maxrss of children is the largest child so far
         rows = [("Jing'an test extract (796 ways)", *build(JINGAN, work / "jingan.pmtiles"))]
         rows.append((f"synthetic ({n_ways:,} ways)", *build(extract, work / "synthetic.pmtiles")))
-    print(
-        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
-    )
+    print(f"machine: {_machine()}, python {platform.python_version()}")
     print(f"{'extract':36} {'time s':>9} {'peak RSS MB':>12} {'archive MB':>11}")
     for name, seconds, rss_mb, size in rows:
         print(f"{name:36} {seconds:9.1f} {rss_mb:12.0f} {size / 1e6:11.2f}")
