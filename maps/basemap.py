@@ -10,6 +10,7 @@ the page's font subset (:func:`maps.assets.cjk_font_face_css`).
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from typing import Any, cast
@@ -54,23 +55,39 @@ class VectorTiles:
 
 
 class VectorBaseLayer(MacroElement):
-    """The vector base map (``FacilityBasemap.add`` of ``basemap.js``), under every overlay."""
+    """The vector base map (``FacilityBasemap.add`` of ``basemap.js``), under every overlay.
 
-    def __init__(self, tiles: VectorTiles) -> None:
+    Parameters
+    ----------
+    tiles
+        Where the tiles are.
+    approval_no
+        Map approval number (审图号) to show beside the data attribution, for a page that does
+        not show it otherwise.
+    """
+
+    def __init__(self, tiles: VectorTiles, *, approval_no: str | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "VectorBaseLayer"
         self.tiles = tiles
+        self.approval_no = approval_no
 
     def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         figure = cast(Figure, self.get_root())
         parent = cast(folium.Map, self._parent)
+        attribution = ATTRIBUTION_HTML
+        if self.approval_no and self.approval_no.strip():
+            attribution += f" | 审图号：{html.escape(self.approval_no.strip())}"
         options = {
             "url": self.tiles.url,
             "maxDataZoom": self.tiles.max_data_zoom,
-            "attribution": ATTRIBUTION_HTML,
+            "attribution": attribution,
         }
-        # json.dumps escapes nothing HTML-special here: the URL is ours, not the data's
-        script = f"FacilityBasemap.add({parent.get_name()}, {json.dumps(options)});"
+        # Leaflet sets attributions as HTML (the approval number is escaped above); "</" is
+        # escaped so that nothing can end the script element
+        script = (
+            f"FacilityBasemap.add({parent.get_name()}, {json.dumps(options, ensure_ascii=False)});"
+        )
         figure.script.add_child(RawHtml(script.replace("</", "<\\/")), name=self.get_name())
 
 

@@ -103,6 +103,7 @@ def coverage_map(
     static_url: str = "/static",
     embed_cjk_font: bool = True,
     vector_tiles: VectorTiles | None = None,
+    approval_no: str | None = None,
 ) -> folium.Map:
     """Build the coverage web map.
 
@@ -131,6 +132,8 @@ def coverage_map(
         Embed Noto Sans CJK SC reduced to the page's characters.
     vector_tiles
         Draw the served vector base map under the layers.
+    approval_no
+        Map approval number (审图号) shown in the attribution with the base map.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def coverage_map(
     cast(Figure, fmap.get_root()).title = "职工服务设施覆盖图"
     if vector_tiles is not None:
         fmap.options["max_zoom"] = 19
-        VectorBaseLayer(vector_tiles).add_to(fmap)
+        VectorBaseLayer(vector_tiles, approval_no=approval_no).add_to(fmap)
 
     choropleth = coverage.to_geojson(districts)
     for feature in choropleth["features"]:
@@ -266,6 +269,7 @@ def coverage_map(
             "覆盖率（分区）区双重覆盖最大空白设施数",
             "米服务范围服务空白设施建议新址新增覆盖职工服务设施覆盖图",
             vector_tiles.label_characters if vector_tiles else "",
+            approval_no or "",
         ]
         font_css = cjk_font_face_css(cjk_characters(texts))
         if font_css:

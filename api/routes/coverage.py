@@ -297,4 +297,5 @@ def _coverage_page(
         asset_mode="served",
         static_url=STATIC_URL,
         vector_tiles=vector_tiles(state),
+        approval_no=state.settings.approval_no or None,
     )

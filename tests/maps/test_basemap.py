@@ -218,6 +218,10 @@ def test_coverage_map_draws_the_vector_base_map(archive: BasemapArchive) -> None
     assert cjk <= _font_characters(html)
     plain = coverage_map_html(grid, [121.47], [31.23], asset_mode="served")
     assert "FacilityBasemap" not in plain
+    approved = coverage_map_html(
+        grid, [121.47], [31.23], vector_tiles=_tiles(archive), approval_no="沪S(2024)001号"
+    )
+    assert "审图号：沪S(2024)001号" in approved
 
 
 def test_vector_base_map_needs_tiles() -> None:
