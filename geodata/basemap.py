@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mapbox_vector_tile
 import numpy as np
@@ -214,23 +214,41 @@ class BasemapSummary:
     bounds: tuple[float, float, float, float]
 
 
+class _Row(NamedTuple):
+    """One kept feature: layer, properties (JSON), first zoom, WGS-84 WKB; with ``by_area`` the
+    first zoom is only a floor, raised for small polygons (:func:`polygon_min_zoom`)."""
+
+    layer: str
+    props: str
+    min_zoom: int
+    wkb: bytes
+    by_area: bool
+
+
 class _Collector(osmium.SimpleHandler):
     """Collects the map's features from an OSM stream into batches of WKB (WGS-84)."""
 
-    def __init__(self, flush: Callable[[list[tuple[str, str, int, bytes]]], None]) -> None:
+    def __init__(self, flush: Callable[[list[_Row]], None]) -> None:
         super().__init__()
         self._flush = flush
         self._wkb = osmium.geom.WKBFactory()
-        self.batch: list[tuple[str, str, int, bytes]] = []
+        self.batch: list[_Row] = []
         self.seen = 0
         self.kept = 0
         self.skipped = 0
         self.progress: Progress | None = None
 
-    def _add(self, layer: str, props: dict[str, str], min_zoom: int, wkb_hex: str) -> None:
-        self.batch.append(
-            (layer, json.dumps(props, ensure_ascii=False), min_zoom, bytes.fromhex(wkb_hex))
-        )
+    def _add(
+        self,
+        layer: str,
+        props: dict[str, str],
+        min_zoom: int,
+        wkb_hex: str,
+        *,
+        by_area: bool = False,
+    ) -> None:
+        props_json = json.dumps(props, ensure_ascii=False)
+        self.batch.append(_Row(layer, props_json, min_zoom, bytes.fromhex(wkb_hex), by_area))
         self.kept += 1
         if len(self.batch) >= _BATCH:
             self._flush(self.batch)
@@ -299,7 +317,7 @@ class _Collector(osmium.SimpleHandler):
             return
         else:
             for key in ("leisure", "landuse", "natural", "amenity"):
-                cls = LANDUSE_CLASSES.get((key, tags.get(key, "")))
+                cls = LANDUSE_CLASSES.get((key, str(tags.get(key) or "")))
                 if cls is not None:
                     kept = ("landuse", {"class": cls}, 10)
                     break
@@ -311,8 +329,7 @@ class _Collector(osmium.SimpleHandler):
         except (osmium.InvalidLocationError, RuntimeError):
             self.skipped += 1
             return
-        # -1: the first zoom is decided from the area once projected (see _Builder.add_batch)
-        self._add(layer, props, -floor - 1, wkb)
+        self._add(layer, props, floor, wkb, by_area=True)
 
     def _add_district_label(self, a: osmium.osm.Area, name: str) -> None:
         try:
@@ -321,15 +338,8 @@ class _Collector(osmium.SimpleHandler):
             self.skipped += 1
             return
         point = shapely.point_on_surface(polygon)
-        self.batch.append(
-            (
-                "places",
-                json.dumps({"class": "district", "name": name}, ensure_ascii=False),
-                DISTRICT_LABEL_ZOOM,
-                shapely.to_wkb(point),
-            )
-        )
-        self.kept += 1
+        props = {"class": "district", "name": name}
+        self._add("places", props, DISTRICT_LABEL_ZOOM, shapely.to_wkb(point, hex=True))
 
 
 class _Builder:
@@ -346,10 +356,10 @@ class _Builder:
         )
         db.execute("CREATE TABLE tiles (tile_id INTEGER, fid INTEGER)")
 
-    def add_batch(self, batch: list[tuple[str, str, int, bytes]]) -> None:
+    def add_batch(self, batch: list[_Row]) -> None:
         if not batch:
             return
-        geoms = shapely.from_wkb([row[3] for row in batch], on_invalid="ignore")
+        geoms = shapely.from_wkb([row.wkb for row in batch], on_invalid="ignore")
         lonlat_bounds = shapely.bounds(geoms)
         ok = np.isfinite(lonlat_bounds).all(axis=1)
         if ok.any():
@@ -370,12 +380,12 @@ class _Builder:
         boxes = shapely.bounds(merc)
         rows: list[tuple[int, int]] = []
         features: list[tuple[int, str, str, bytes]] = []
-        for i, (layer, props, min_zoom, _) in enumerate(batch):
+        for i, (layer, props, min_zoom, _, by_area) in enumerate(batch):
             geom = merc[i]
             if geom is None or not ok[i] or shapely.is_empty(geom):
                 continue
-            if min_zoom < 0:
-                min_zoom = polygon_min_zoom(float(areas[i]), -min_zoom - 1)
+            if by_area:
+                min_zoom = polygon_min_zoom(float(areas[i]), min_zoom)
             min_zoom = min(min_zoom, self.max_zoom)
             fid = self.features
             self.features += 1
@@ -401,8 +411,8 @@ def _tiles_of(geom: shapely.Geometry, box: np.ndarray[Any, Any], z: int) -> Iter
             for y in range(y0, y1 + 1):
                 yield zxy_to_tileid(z, x, y)
         return
-    xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
-    xs, ys = xs.ravel(), ys.ravel()
+    grid_x, grid_y = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
+    xs, ys = grid_x.ravel(), grid_y.ravel()
     xmin = -_HALF_WORLD_M + xs * span
     ymax = _HALF_WORLD_M - ys * span
     tiles = shapely.box(xmin, ymax - span, xmin + span, ymax)
@@ -443,7 +453,7 @@ def _encode_tile(z: int, x: int, y: int, rows: list[tuple[str, str, bytes]]) -> 
         groups = layers.get(layer)
         if not groups:
             continue
-        features = []
+        features: list[dict[str, Any]] = []
         for props, parts in groups.items():
             if layer in _LINE_LAYERS and '"name"' in props:
                 # one feature per name and class: fewer, longer labels. The union dissolves
@@ -569,7 +579,7 @@ def _write_archive(
     partial = out_path.with_name(out_path.name + ".partial")
     n_tiles = 0
     with partial.open("wb") as handle:
-        writer = Writer(handle)
+        writer = Writer(handle)  # type: ignore[no-untyped-call]
         query = db.execute(
             "SELECT t.tile_id, f.layer, f.props, f.geom FROM tiles t "
             "JOIN features f ON f.fid = t.fid ORDER BY t.tile_id"
@@ -584,7 +594,7 @@ def _write_archive(
                 return
             data = _encode_tile(*tileid_to_zxy(current), rows)
             if data is not None:
-                writer.write_tile(current, data)
+                writer.write_tile(current, data)  # type: ignore[no-untyped-call]
                 n_tiles += 1
             done += 1
             if done % 5000 == 0:
@@ -597,7 +607,7 @@ def _write_archive(
             rows.append((layer, props, geom))
         flush()
         lon_min, lat_min, lon_max, lat_max = builder.bounds
-        writer.finalize(
+        writer.finalize(  # type: ignore[no-untyped-call]
             {
                 "tile_type": TileType.MVT,
                 "tile_compression": Compression.GZIP,
@@ -658,8 +668,8 @@ class BasemapArchive:
             self.header = deserialize_header(get_bytes(0, 127))
             if self.header["tile_type"] != TileType.MVT:
                 raise InvalidInput(f"{self.path.name} does not hold vector tiles", field="basemap")
-            self._reader = Reader(get_bytes)
-            self.metadata: dict[str, Any] = self._reader.metadata()
+            self._reader = Reader(get_bytes)  # type: ignore[no-untyped-call]
+            self.metadata: dict[str, Any] = self._reader.metadata()  # type: ignore[no-untyped-call]
         except InvalidInput:
             raise
         except Exception as exc:
@@ -699,7 +709,7 @@ class BasemapArchive:
         """
         if not (0 <= z <= self.max_zoom and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
             raise NotFound(f"no tile {z}/{x}/{y} in this base map")
-        data = self._reader.get(z, x, y)
+        data = self._reader.get(z, x, y)  # type: ignore[no-untyped-call]
         return bytes(data) if data else None
 
     def close(self) -> None:

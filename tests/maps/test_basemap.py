@@ -229,3 +229,85 @@ def test_vector_base_map_needs_tiles() -> None:
         base_map_spec("vector")
     with pytest.raises(InvalidInput):
         VectorTiles("/basemap/tiles.mvt", 14)
+
+
+def _square(nodes: list[str], first_id: int, lon: float, lat: float, side: float) -> list[int]:
+    """Append four nodes of a square to ``nodes``; return the closed ring of their ids."""
+    corners = [(lon, lat), (lon + side, lat), (lon + side, lat + side), (lon, lat + side)]
+    ids = list(range(first_id, first_id + 4))
+    for node_id, (x, y) in zip(ids, corners, strict=True):
+        nodes.append(f'<node id="{node_id}" version="1" lat="{y:.7f}" lon="{x:.7f}"/>')
+    return [*ids, ids[0]]
+
+
+def _way(way_id: int, refs: list[int], tags: dict[str, str]) -> str:
+    nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+    tag_xml = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+    return f'<way id="{way_id}" version="1">{nds}{tag_xml}</way>'
+
+
+def test_every_layer_from_a_small_extract(tmp_path: Path) -> None:
+    """Water, parks, buildings, railways, rivers, place and district labels (name:zh first)."""
+    lon, lat = 121.47, 31.23
+    nodes: list[str] = []
+    park = _square(nodes, 1, lon, lat, 0.004)
+    lake = _square(nodes, 11, lon + 0.005, lat, 0.003)
+    house = _square(nodes, 21, lon, lat + 0.005, 0.0003)
+    district = _square(nodes, 31, lon - 0.01, lat - 0.01, 0.03)
+    for node_id, x in ((41, lon - 0.005), (42, lon + 0.012)):
+        nodes.append(f'<node id="{node_id}" version="1" lat="{lat + 0.002:.7f}" lon="{x:.7f}"/>')
+    for node_id, x in ((43, lon - 0.005), (44, lon + 0.012)):
+        nodes.append(f'<node id="{node_id}" version="1" lat="{lat + 0.0045:.7f}" lon="{x:.7f}"/>')
+    nodes.append(
+        f'<node id="50" version="1" lat="{lat + 0.001}" lon="{lon + 0.001}">'
+        '<tag k="place" v="suburb"/><tag k="name" v="Jing An"/><tag k="name:zh" v="静安寺"/></node>'
+    )
+    ways = [
+        _way(100, park, {"leisure": "park", "name": "静安公园"}),
+        _way(101, lake, {"natural": "water"}),
+        _way(102, house, {"building": "yes"}),
+        _way(103, district, {}),
+        _way(104, [41, 42], {"railway": "subway", "name": "地铁2号线"}),
+        _way(105, [43, 44], {"waterway": "river", "name": "苏州河"}),
+    ]
+    relation = (
+        '<relation id="200" version="1"><member type="way" ref="103" role="outer"/>'
+        '<tag k="type" v="boundary"/><tag k="boundary" v="administrative"/>'
+        '<tag k="admin_level" v="6"/><tag k="name" v="静安区"/></relation>'
+    )
+    extract = tmp_path / "small.osm"
+    extract.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><osm version="0.6">'
+        + "".join(nodes)
+        + "".join(ways)
+        + relation
+        + "</osm>",
+        encoding="utf-8",
+    )
+    out = tmp_path / "small.pmtiles"
+    summary = basemap_from_osm(extract, out)
+    assert summary.features == 7  # park, lake, house, subway, river, suburb, district label
+    tiles = BasemapArchive(out)
+    x, y = tile_of(lon + 0.002, lat + 0.002, 14)
+    layers = decode(tiles.tile(14, x, y) or b"")
+    assert {f["properties"]["class"] for f in layers["landuse"]["features"]} == {"park"}
+    assert layers["water"]["features"] and layers["buildings"]["features"]
+    assert [f["properties"] for f in layers["railways"]["features"]] == [
+        {"class": "metro", "name": "地铁2号线"}
+    ]
+    assert {"class": "river", "name": "苏州河"} in [
+        f["properties"] for f in layers["waterways"]["features"]
+    ]
+    places = {
+        f["properties"]["name"]: f["properties"]["class"] for f in layers["places"]["features"]
+    }
+    assert places["静安寺"] == "suburb"  # name:zh before name
+    # the district label is at zoom 9 already; the house only at 14, the park from its size
+    x9, y9 = tile_of(lon + 0.005, lat + 0.005, 9)
+    low = decode(tiles.tile(9, x9, y9) or b"")
+    assert [f["properties"] for f in low["places"]["features"]] == [
+        {"class": "district", "name": "静安区"}
+    ]
+    assert "buildings" not in low
+    x13, y13 = tile_of(lon + 0.002, lat + 0.002, 13)
+    assert "buildings" not in decode(tiles.tile(13, x13, y13) or b"")
