@@ -4,8 +4,10 @@ Run ``python bench/basemap.py`` (1,000,000 ways) or ``python bench/basemap.py --
 It writes a synthetic OpenStreetMap extract (``.osm.pbf``) of a 60 x 55 km city: buildings,
 streets of every class with Chinese names, parks, water, rivers, railways and place nodes, each
 way with its own nodes. Then it runs the real command (``finder basemap build``) in a child
-process on it and on the real Jing'an extract in tests/data, and prints wall time, peak
-resident memory of the child (its ``VmHWM``) and archive size of each.
+process on it and on the real Jing'an extract in tests/data, and prints for each the wall time,
+the child's CPU time (user + system: what a shared machine's load does not inflate), the time it
+took to read the extract (the rest is tile encoding), its peak resident memory (``VmHWM``) and
+the archive size.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import math
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -163,8 +166,13 @@ _CHILD = (
 )
 
 
-def build(extract: Path, out: Path) -> tuple[float, float, int]:
-    """Run ``finder basemap build`` in a child; (wall s, peak RSS MB of the child, bytes)."""
+def build(extract: Path, out: Path) -> tuple[float, float, float, float, int]:
+    """Run ``finder basemap build`` in a child.
+
+    Returns wall s, CPU s of the child (user + system), seconds it took to read the extract
+    (from its progress line), its peak RSS MB and the archive's bytes.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, "basemap", "build", str(extract), "--out", str(out)],
@@ -174,10 +182,16 @@ def build(extract: Path, out: Path) -> tuple[float, float, int]:
         text=True,
     )
     seconds = time.perf_counter() - started
-    peak_kb = next(
-        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kb")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lines = done.stderr.splitlines()
+    peak_kb = next(int(line.split()[1]) for line in lines if line.startswith("peak_rss_kb"))
+    read_s = next(
+        float(line.split(" in ", 1)[1].split(" s:", 1)[0].replace(",", ""))
+        for line in lines
+        if line.startswith("read ") and " s: " in line
     )
-    return seconds, peak_kb / 1024, out.stat().st_size
+    return seconds, cpu_s, read_s, peak_kb / 1024, out.stat().st_size
 
 
 def _machine() -> str:
@@ -199,6 +213,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-basemap-", dir=args.work_dir) as tmp:
         work = Path(tmp)
+        load_before = f"{os.getloadavg()[0]:.1f}"
         extract = work / "synthetic.osm.pbf"
         started = time.perf_counter()
         n_nodes, n_ways = write_synthetic(extract, args.ways)
@@ -210,9 +225,15 @@ def main() -> int:
         rows = [("Jing'an test extract (796 ways)", *build(JINGAN, work / "jingan.pmtiles"))]
         rows.append((f"synthetic ({n_ways:,} ways)", *build(extract, work / "synthetic.pmtiles")))
     print(f"machine: {_machine()}, python {platform.python_version()}")
-    print(f"{'extract':36} {'time s':>9} {'peak RSS MB':>12} {'archive MB':>11}")
-    for name, seconds, rss_mb, size in rows:
-        print(f"{name:36} {seconds:9.1f} {rss_mb:12.0f} {size / 1e6:11.2f}")
+    print(f"load average before / after: {load_before} / {os.getloadavg()[0]:.1f}")
+    print(
+        f"{'extract':36} {'wall s':>8} {'CPU s':>8} {'read s':>7} {'peak RSS MB':>12} "
+        f"{'archive MB':>11}"
+    )
+    for name, seconds, cpu_s, read_s, rss_mb, size in rows:
+        print(
+            f"{name:36} {seconds:8.1f} {cpu_s:8.1f} {read_s:7.1f} {rss_mb:12.0f} {size / 1e6:11.2f}"
+        )
     return 0
 
 

@@ -547,7 +547,8 @@ def basemap_from_osm(
         if builder.features == 0:
             raise InvalidInput(f"nothing to draw in {file_path.name}", field="path")
         report(
-            f"read {collector.seen:,} OSM objects: {builder.features:,} features "
+            f"read {collector.seen:,} OSM objects in {time.perf_counter() - started:,.0f} s: "
+            f"{builder.features:,} features "
             f"({collector.skipped:,} skipped for missing nodes); indexing tiles"
         )
         db.execute("CREATE INDEX tiles_by_id ON tiles (tile_id)")
