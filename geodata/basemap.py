@@ -28,6 +28,7 @@ batches, and tiles are then encoded one at a time in tile-id order.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -47,7 +48,15 @@ import numpy as np
 import osmium
 import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
-from pmtiles.tile import Compression, TileType, deserialize_header, zxy_to_tileid
+from pmtiles.tile import (
+    Compression,
+    Entry,
+    TileType,
+    deserialize_directory,
+    deserialize_header,
+    find_tile,
+    zxy_to_tileid,
+)
 from pmtiles.writer import Writer
 
 from geodata.errors import InvalidInput, NotFound
@@ -657,20 +666,19 @@ class BasemapArchive:
         self.path = Path(path)
         if not self.path.is_file():
             raise NotFound(f"no base map archive at {self.path}")
-        from pmtiles.reader import Reader
-
         with self.path.open("rb") as handle:
             self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-
-        def get_bytes(offset: int, length: int) -> bytes:
-            return self._mmap[offset : offset + length]
-
+        # directories are parsed once each (a province has thousands of leaf entries)
+        self._directory = functools.lru_cache(maxsize=256)(self._read_directory)
         try:
-            self.header = deserialize_header(get_bytes(0, 127))
+            self.header = deserialize_header(self._mmap[0:127])
             if self.header["tile_type"] != TileType.MVT:
                 raise InvalidInput(f"{self.path.name} does not hold vector tiles", field="basemap")
-            self._reader = Reader(get_bytes)  # type: ignore[no-untyped-call]
-            self.metadata: dict[str, Any] = self._reader.metadata()  # type: ignore[no-untyped-call]
+            start = self.header["metadata_offset"]
+            metadata = self._mmap[start : start + self.header["metadata_length"]]
+            if self.header["internal_compression"] == Compression.GZIP:
+                metadata = gzip.decompress(metadata)
+            self.metadata: dict[str, Any] = json.loads(metadata)
         except InvalidInput:
             raise
         except Exception as exc:
@@ -710,11 +718,21 @@ class BasemapArchive:
         """
         if not (0 <= z <= self.max_zoom and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
             raise NotFound(f"no tile {z}/{x}/{y} in this base map")
-        data = self._reader.get(z, x, y)  # type: ignore[no-untyped-call]
-        return bytes(data) if data else None
+        tile_id = zxy_to_tileid(z, x, y)
+        offset, length = self.header["root_offset"], self.header["root_length"]
+        for _ in range(4):  # root and at most three levels of leaf directories
+            entry = find_tile(self._directory(offset, length), tile_id)
+            if entry is None:
+                return None
+            if entry.run_length > 0:
+                start = self.header["tile_data_offset"] + entry.offset
+                return self._mmap[start : start + entry.length]
+            offset = self.header["leaf_directory_offset"] + entry.offset
+            length = entry.length
+        return None
 
-    def close(self) -> None:
-        self._mmap.close()
+    def _read_directory(self, offset: int, length: int) -> list[Entry]:
+        return deserialize_directory(self._mmap[offset : offset + length])
 
 
 __all__ = [

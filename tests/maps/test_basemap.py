@@ -311,3 +311,14 @@ def test_every_layer_from_a_small_extract(tmp_path: Path) -> None:
     assert "buildings" not in low
     x13, y13 = tile_of(lon + 0.002, lat + 0.002, 13)
     assert "buildings" not in decode(tiles.tile(13, x13, y13) or b"")
+
+
+def test_archive_reads_every_tile_as_the_pmtiles_reader_does(archive: BasemapArchive) -> None:
+    """Our cached directory lookup against pmtiles' own traversal, tile by tile."""
+    from pmtiles.reader import all_tiles
+
+    data = archive.path.read_bytes()
+    tiles = list(all_tiles(lambda offset, length: data[offset : offset + length]))
+    assert len(tiles) == archive.header["addressed_tiles_count"] > 10
+    for (z, x, y), tile in tiles:
+        assert archive.tile(z, x, y) == tile
