@@ -31,7 +31,7 @@ from geodata.crs import to_wgs84
 from geodata.errors import InvalidCoordinate
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
-from maps.webmap import facility_map_html
+from maps.webmap import BaseMap, facility_map_html
 
 router = APIRouter(tags=["Map"])
 
@@ -66,7 +66,7 @@ def web_map(
     district: Annotated[list[str] | None, Query(description="adcodes or district names")] = None,
     amenity: Annotated[list[Amenity] | None, Query(description="amenities to require")] = None,
     base_map: Annotated[
-        Literal["none", "vector", "osm", "tianditu", "amap"] | None,
+        BaseMap | None,
         Query(description="background map; default the served base map when there is one"),
     ] = None,
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
