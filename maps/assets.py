@@ -23,7 +23,7 @@ import base64
 import functools
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -131,9 +131,9 @@ def _inline_text(directory: str, path: str, kind: AssetKind) -> str:
 
 
 def asset_tags(
-    mode: AssetMode, static_url: str = "/static", assets: Sequence[Asset] = ASSETS
+    mode: AssetMode, static_url: str = "/static", assets: Iterable[Asset] = ASSETS
 ) -> list[str]:
-    """HTML tags that load every asset of ``assets`` (default :data:`ASSETS`), in order.
+    """HTML tags that load every asset of ``assets`` (default the facility map's), in order.
 
     Parameters
     ----------
@@ -143,7 +143,8 @@ def asset_tags(
     static_url
         URL prefix the directories of :func:`static_dirs` are mounted under (``"served"`` only).
     assets
-        The files, e.g. ``ASSETS + BASEMAP_ASSETS`` for a page with the vector base map.
+        The page's assets, each in a directory of :func:`static_dirs` (e.g.
+        ``ASSETS + BASEMAP_ASSETS`` for a page with the vector base map).
 
     Returns
     -------
