@@ -44,6 +44,8 @@ from geodata.errors import FinderError
 from geodata.schema import ACCESS_CLASSES, ANONYMOUS, KINDS, Viewer
 
 CRS_CHOICES = ("wgs84", "cgcs2000", "gcj02", "bd09")
+#: Gap outlines in ``finder coverage --gaps`` are simplified to this, metres (0.2 mm at 1:25,000).
+GAP_SIMPLIFY_M = 5.0
 logger = logging.getLogger("finder")
 
 
@@ -245,37 +247,47 @@ def cmd_streets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
-    """(grid, lon, lat, kind) of the facilities a coverage command counts."""
-    from finder.coverage import build_sample_grid, select_facilities
+def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(grid, counted facilities) of a coverage command: the API's rule, for an anonymous
+    caller or (``--all-access``) one who sees every access class."""
+    from api.auth import visible_mask
+    from finder.coverage import build_sample_grid, counted_facilities
 
     store = _open_store(args)
     try:
         frame = store.frame()
     finally:
         store.close()
-    access = None if args.all_access else ["public"]
-    lon, lat, kind = select_facilities(frame, kinds=args.kind, access=access)
+    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
+    counted = counted_facilities(frame, visible_mask(frame, viewer), args.kind)
     grid = build_sample_grid(_districts(args))
-    return grid, lon, lat, kind
+    return grid, counted
+
+
+def _wrote(path: str | Path) -> None:
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _write_json(data: Any, out: str | None) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out:
         Path(out).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        _wrote(out)
     else:
         print(text)
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map."""
-    from finder.coverage import coverage_layers, coverage_table
+    """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map.
+
+    Standard output holds only the table; messages go to standard error.
+    """
+    from finder.coverage import coverage_table, ranked_gaps, rounded_table
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
-    grid, lon, lat, kind = _coverage_inputs(args)
+    grid, counted = _coverage_inputs(args)
+    lon, lat, kind = counted.lon, counted.lat, counted.kind
     result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
     if args.walk_minutes:
         import dataclasses
@@ -284,15 +296,20 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
-            frame_to_csv(result.table, args.out)
-            print(f"wrote {args.out}")
+            frame_to_csv(rounded_table(result.table), args.out)
+            _wrote(args.out)
         else:
-            print(frame_to_csv(result.table), end="")
+            print(frame_to_csv(rounded_table(result.table)), end="")
     else:
-        _write_json(result.to_json(), args.out)
+        document = result.to_json()
+        document["metadata"]["counted"] = counted.summary
+        _write_json(document, args.out)
     if args.gaps:
-        layers = coverage_layers(grid, lon, lat, radius_m=args.radius, adcodes=args.district)
-        _write_json(layers["gaps"], args.gaps)
+        gaps = ranked_gaps(
+            grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
+        )
+        gaps["metadata"]["counted"] = counted.summary
+        _write_json(gaps, args.gaps)
     if args.map:
         coverage_map(
             grid,
@@ -303,7 +320,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             adcode=args.district[0] if args.district and len(args.district) == 1 else None,
             coverage=result,
         ).save(args.map)
-        print(f"wrote {args.map}")
+        _wrote(args.map)
     return 0
 
 
@@ -338,7 +355,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
-    grid, lon, lat, _ = _coverage_inputs(args)
+    grid, counted = _coverage_inputs(args)
+    lon, lat = counted.lon, counted.lat
     cand_lon = cand_lat = None
     if args.candidates:
         from geodata.readers import read_table
@@ -379,20 +397,21 @@ def cmd_print(args: argparse.Namespace) -> int:
     from api.settings import Settings
     from maps.printmap import print_coverage_map
 
-    grid, lon, lat, kind = _coverage_inputs(args)
+    grid, counted = _coverage_inputs(args)
     printed = print_coverage_map(
         args.out,
         grid,
-        lon,
-        lat,
-        kind,
+        counted.lon,
+        counted.lat,
+        counted.kind,
         adcode=args.district,
         radius_m=args.radius,
         paper=args.paper,
         orientation=args.orientation,
         approval_number=Settings().approval_no or None,
+        counted=counted.summary,
     )
-    print(f"wrote {printed.path} ({args.paper} {args.orientation})")
+    print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
 
 

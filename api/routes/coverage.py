@@ -21,10 +21,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-import numpy as np
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse, Response
 
@@ -34,10 +32,11 @@ from api.errors import problem_responses
 from api.routes.common import GeoJSONResponse, JSONBytesResponse
 from api.routes.webmap import STATIC_URL
 from api.state import AppState, Snapshot
-from finder.coverage import coverage_layers, coverage_table, select_facilities
+from finder.coverage import CountedFacilities, coverage_layers, coverage_table, rounded_table
+from finder.coverage import counted_facilities as count_open_visible
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
-from geodata.schema import ACCESS_CLASSES, KINDS, Kind, Viewer
+from geodata.schema import Kind, Viewer
 from maps.coveragemap import coverage_map_html
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
@@ -61,30 +60,12 @@ AdcodeParam = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Counted:
-    """The facilities an answer counts: WGS-84 positions, kinds, and a description."""
-
-    lon: np.ndarray
-    lat: np.ndarray
-    kind: np.ndarray
-    summary: dict[str, Any]
-
-
-def counted_facilities(snapshot: Snapshot, viewer: Viewer, kinds: Sequence[str]) -> Counted:
+def counted_facilities(
+    snapshot: Snapshot, viewer: Viewer, kinds: Sequence[str]
+) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
-    facilities any answer counts."""
-    frame = snapshot.frame
-    seen = frame[visible_mask(frame, viewer) & (frame["status"] == "open").to_numpy()]
-    lon, lat, kind = select_facilities(seen, kinds=kinds or None, open_only=True)
-    classes = {"public"} | set(seen["access"].astype(str))
-    summary = {
-        "kinds": list(KINDS) if not kinds else [k for k in KINDS if k in kinds],
-        "access": [a for a in ACCESS_CLASSES if a in classes],
-        "status": ["open"],
-        "facilities": int(lon.size),
-    }
-    return Counted(lon, lat, kind, summary)
+    facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
+    return count_open_visible(snapshot.frame, visible_mask(snapshot.frame, viewer), kinds)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
@@ -133,7 +114,7 @@ def coverage(
     kinds = _kinds_key(kind)
     adcodes = None if adcode is None else (adcode,)
 
-    def build() -> tuple[Any, Counted]:
+    def build() -> tuple[Any, CountedFacilities]:
         counted = counted_facilities(snapshot, viewer, kinds)
         result = coverage_table(
             state.grid,
@@ -147,7 +128,9 @@ def coverage(
 
     result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcodes), build)
     if f == "csv":
-        return Response(frame_to_csv(result.table), media_type="text/csv; charset=utf-8")
+        return Response(
+            frame_to_csv(rounded_table(result.table)), media_type="text/csv; charset=utf-8"
+        )
     if f == "geojson":
         document = result.to_geojson(state.districts)
         document["metadata"]["counted"] = counted.summary

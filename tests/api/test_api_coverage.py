@@ -107,6 +107,9 @@ def test_csv_and_geojson(anon: httpx.Client) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
     assert len(table) == 16 and {"adcode", "covered_share", "largest_gap_m"} <= set(table[0])
+    for row in table:  # rounded as the CLI's CSV: 0.1 percentage point, whole metres
+        assert re.fullmatch(r"\d(\.\d{1,3})?", row["covered_share"]), row["covered_share"]
+        assert re.fullmatch(r"\d*", row["largest_gap_m"]), row["largest_gap_m"]
     r = anon.get("/coverage", params={"f": "geojson", "adcode": HUANGPU})
     assert r.headers["content-type"].startswith("application/geo+json")
     collection = r.json()
