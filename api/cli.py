@@ -11,10 +11,11 @@
                [--lang zh|en] [--all-access]
     finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
     finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
-                    [--out FILE] [--gaps GAPS.geojson] [--map coverage.html]
+                    [--out FILE] [--gaps GAPS.geojson] [--map coverage.html] [--basemap F.osm]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
+                 [--basemap FILE.osm|FILE.osm.pbf]
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
@@ -309,6 +310,15 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
         )
         gaps["metadata"]["counted"] = counted.summary
+        if args.basemap:
+            from geodata.osmcontext import context_from_osm, nearest_road_names
+
+            roads = context_from_osm(args.basemap).roads
+            for feature in gaps["features"]:
+                properties = feature["properties"]
+                properties["near_roads"] = nearest_road_names(
+                    roads, properties["lon"], properties["lat"]
+                )
         _write_json(gaps, args.gaps)
     if args.map:
         coverage_map(
@@ -395,6 +405,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_print(args: argparse.Namespace) -> int:
     """Print a district coverage map to PDF or PNG."""
     from api.settings import Settings
+    from geodata.osmcontext import context_from_osm
     from maps.printmap import print_coverage_map
 
     grid, counted = _coverage_inputs(args)
@@ -410,6 +421,7 @@ def cmd_print(args: argparse.Namespace) -> int:
         orientation=args.orientation,
         approval_number=Settings().approval_no or None,
         counted=counted.summary,
+        context=context_from_osm(args.basemap) if args.basemap else None,
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -589,6 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help=".osm or .osm.pbf")
     p.add_argument("--out", help="network file (default: <store>.streets.npz beside the store)")
 
+    def basemap_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--basemap",
+            help="OpenStreetMap extract (.osm/.osm.pbf): roads, water and 街道/镇 for context "
+            "and for naming gaps by their nearest roads",
+        )
+
     def coverage_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--radius", type=float, default=1000.0, help="reach in metres (1000)")
         p.add_argument("--kind", choices=KINDS, action="append")
@@ -601,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
+    basemap_option(p)
     p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="table file (default: standard output)")
@@ -624,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
     coverage_options(p)
+    basemap_option(p)
     p.add_argument("--district", required=True, help="adcode, e.g. 310106")
     p.add_argument("--paper", choices=("A4", "A3"), default="A4")
     p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")

@@ -33,6 +33,7 @@ import shapely
 import shapely.geometry.polygon
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
@@ -49,6 +50,7 @@ from finder.coverage import (
 )
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
+from geodata.osmcontext import MapContext, nearest_road_names
 from maps.fonts import register_print_font
 from maps.webmap import ACCESS_LABELS
 
@@ -71,6 +73,10 @@ GAP_COLOUR = "#f5c2bd"
 SITE_COLOUR = "#e03131"
 SCALE_BAR_COLOUR = "#000000"
 GAP_LABEL_COLOUR = "#a61e4d"
+CONTEXT_ROAD = "#6c757d"
+CONTEXT_WATER = "#a5d8ff"
+#: Main roads named on a map, longest first.
+MAX_ROAD_LABELS = 25
 #: Facility markers are this wide on paper, millimetres (readable when printed).
 MARKER_MM = 2.8
 #: Page margin, millimetres (printers leave 3-5 mm unprinted).
@@ -381,6 +387,7 @@ def print_coverage_map(
     coverage: CoverageResult | None = None,
     sites: SitingResult | None = None,
     counted: dict[str, Any] | None = None,
+    context: MapContext | None = None,
     dpi: int = 300,
 ) -> PrintedMap:
     """Print a coverage map of one district (or all districts of ``grid``) to PDF or PNG.
@@ -415,6 +422,10 @@ def print_coverage_map(
         Per-district figures for the table; computed when not given.
     sites
         Proposed new sites to mark.
+    context
+        Roads, water, railways and 街道/镇 from an OpenStreetMap extract
+        (:func:`geodata.osmcontext.context_from_osm`), drawn lightly; gaps are then named by their
+        nearest roads.
     counted
         What was counted (:attr:`finder.coverage.CountedFacilities.summary`), printed as a line.
     dpi
@@ -453,7 +464,7 @@ def print_coverage_map(
     facilities_xy = gpd.GeoSeries(gpd.points_from_xy(lon_arr, lat_arr), crs="EPSG:4326").to_crs(
         projection
     )
-    numbered = _numbered_gaps(grid, lon_arr, lat_arr, radius_m, adcodes)
+    numbered = _numbered_gaps(grid, lon_arr, lat_arr, radius_m, adcodes, context)
     rows_shown = coverage.table[
         coverage.table["adcode"].isin(adcodes if adcodes is not None else coverage.table["adcode"])
     ]
@@ -467,6 +478,8 @@ def print_coverage_map(
         else (f"全部 {len(districts)} 个区")
     )
     footer = list(sources)
+    if context is not None:
+        footer.append(f"道路、水系、铁路：© OpenStreetMap 贡献者（ODbL），{context.source}")
     if facility_source:
         footer.append(f"设施：{facility_source}")
     if counted is not None:
@@ -518,8 +531,10 @@ def print_coverage_map(
         _draw_polygons(ax, gaps_xy, facecolor=GAP_COLOUR, edgecolor="none", zorder=2)
         _draw_polygons(ax, reach_xy, facecolor=REACH_COLOUR, edgecolor="none", zorder=3)
         _draw_polygons(ax, mapped_xy, facecolor="none", edgecolor="#343a40", lw=1.1, zorder=4)
-
         view = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
+        if context is not None:
+            _draw_context(ax, context, projection, view, fontsize=5.5 * scale)
+
         name_size = 9 * scale if adcodes is not None else 6.5 * scale
         for name, geometry, code in zip(
             districts["name"], districts_xy, districts["adcode"], strict=True
@@ -809,16 +824,90 @@ def _numbered_gaps(
     lat: NDArray[np.float64],
     radius_m: float,
     adcodes: list[str] | None,
+    context: MapContext | None,
 ) -> list[dict[str, Any]]:
     """The largest gaps of a one-district map (at most :data:`MAX_NUMBERED_GAPS`, each at
-    least :data:`MIN_NUMBERED_GAP_M2`), largest first; none on a map of every district."""
+    least :data:`MIN_NUMBERED_GAP_M2`), largest first, with their nearest named roads when a
+    context is given; none on a map of every district."""
     if adcodes is None:
         return []
     features = ranked_gaps(
         grid, lon, lat, radius_m=radius_m, adcodes=adcodes, min_area_m2=MIN_NUMBERED_GAP_M2
     )["features"]
     features.sort(key=lambda f: -f["properties"]["area_m2"])
-    return list(features[:MAX_NUMBERED_GAPS])
+    chosen = list(features[:MAX_NUMBERED_GAPS])
+    if context is not None:
+        for feature in chosen:
+            properties = feature["properties"]
+            properties["near_roads"] = nearest_road_names(
+                context.roads, properties["lon"], properties["lat"]
+            )
+    return chosen
+
+
+def _draw_context(
+    ax: Axes, context: MapContext, projection: str, view: shapely.Polygon, *, fontsize: float
+) -> None:
+    """Water, railways, roads and 街道/镇 lines drawn thin and light over the coverage fills
+    (so both show), main road and sub-district names in grey."""
+
+    def clipped(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        if frame.empty:
+            return frame
+        projected = frame.to_crs(projection)
+        return projected[projected.geometry.intersects(view)]
+
+    water = clipped(context.water)
+    if not water.empty:
+        areas = water[water["kind"] == "area"]
+        _draw_polygons(
+            ax, areas.geometry, facecolor=CONTEXT_WATER, edgecolor="none", alpha=0.7, zorder=3.2
+        )
+        _draw_lines(ax, water[water["kind"] == "line"].geometry, CONTEXT_WATER, 1.0, zorder=3.2)
+    _draw_lines(ax, clipped(context.railways).geometry, "#868e96", 0.5, zorder=3.3, ls="--")
+    roads = clipped(context.roads)
+    if not roads.empty:
+        _draw_lines(ax, roads[roads["road_class"] == "minor"].geometry, CONTEXT_ROAD, 0.25, 3.4)
+        major = roads[roads["road_class"] == "major"]
+        _draw_lines(ax, major.geometry, CONTEXT_ROAD, 0.6, zorder=3.4)
+        named = major[major["name"].astype(str) != ""]
+        lengths = named.geometry.intersection(view).length.groupby(named["name"]).sum()
+        for name in lengths.sort_values(ascending=False).index[:MAX_ROAD_LABELS]:
+            merged = shapely.union_all(named[named["name"] == name].geometry.intersection(view))
+            longest = max(shapely.get_parts(merged), key=lambda part: part.length)
+            point = longest.interpolate(0.5, normalized=True)
+            ax.text(
+                point.x,
+                point.y,
+                str(name),
+                fontsize=fontsize,
+                color="#495057",
+                ha="center",
+                va="center",
+                zorder=5,
+                clip_on=True,
+            )
+    subdistricts = clipped(context.subdistricts)
+    for name, geometry in zip(subdistricts["name"], subdistricts.geometry, strict=True):
+        _draw_lines(ax, [geometry.boundary], "#adb5bd", 0.5, zorder=3.5, ls=":")
+        point = geometry.intersection(view).representative_point()
+        ax.text(point.x, point.y, str(name), fontsize=fontsize, color="#868e96", zorder=5)
+
+
+def _draw_lines(
+    ax: Axes, geometries: Any, colour: str, lw: float, zorder: float, ls: str = "-"
+) -> None:
+    """(Multi)line strings as one collection."""
+    segments = [
+        np.asarray(part.coords)
+        for geometry in geometries
+        for part in shapely.get_parts(geometry)
+        if not part.is_empty
+    ]
+    if segments:
+        ax.add_collection(
+            LineCollection(segments, colors=colour, linewidths=lw, linestyles=ls, zorder=zorder)
+        )
 
 
 def _to_mm(fig: Figure, bbox: Any) -> tuple[float, float, float, float]:

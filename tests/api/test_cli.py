@@ -189,17 +189,37 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
 
     pdf = tmp_path / "jingan.pdf"
     done = finder(
-        "print", "--district", "310106", "--paper", "A3", "--out", str(pdf), "--store", str(gpkg)
+        "print",
+        "--district",
+        "310106",
+        "--paper",
+        "A3",
+        "--out",
+        str(pdf),
+        "--basemap",
+        str(DATA / "shanghai_jingan.osm"),
+        "--store",
+        str(gpkg),
     )
     assert done.returncode == 0, done.stderr
-    assert pdf.read_bytes().startswith(b"%PDF")
+    assert pdf.read_bytes().startswith(b"%PDF") and done.stdout == ""
 
 
 def test_coverage_csv_to_standard_output_is_only_the_rounded_table(
     gpkg: Path, tmp_path: Path
 ) -> None:
     gaps = tmp_path / "gaps.geojson"
-    done = finder("coverage", "--format", "csv", "--gaps", str(gaps), "--store", str(gpkg))
+    done = finder(
+        "coverage",
+        "--format",
+        "csv",
+        "--gaps",
+        str(gaps),
+        "--basemap",
+        str(DATA / "shanghai_jingan.osm"),
+        "--store",
+        str(gpkg),
+    )
     assert done.returncode == 0, done.stderr
     assert f"wrote {gaps}" in done.stderr and "wrote" not in done.stdout
     lines = done.stdout.lstrip("\ufeff").splitlines()
@@ -210,6 +230,29 @@ def test_coverage_csv_to_standard_output_is_only_the_rounded_table(
         assert (table[column] == table[column].round(3)).all(), column  # 0.1 percentage point
     assert (table["largest_gap_m"].dropna() % 1 == 0).all()
     assert max(len(line) for line in lines) < 400  # no 17-digit floats
+    features = json.loads(gaps.read_text(encoding="utf-8"))["features"]
+    assert len({f["properties"]["adcode"] for f in features}) == 16
+    assert all(isinstance(f["properties"]["near_roads"], list) for f in features)
+    assert any(f["properties"]["near_roads"] for f in features)  # gaps within the extract
+    # simplified to print precision: 6 decimals (~0.1 m), a small file
+    assert gaps.stat().st_size < 1_500_000
+    assert all(
+        len(str(c).split(".")[-1]) <= 6 for f in features[:5] for c in _coordinates(f["geometry"])
+    )
+
+
+def _coordinates(geometry: dict[str, object]) -> list[float]:
+    values: list[float] = []
+
+    def walk(item: object) -> None:
+        if isinstance(item, list):
+            for x in item:
+                walk(x)
+        else:
+            values.append(float(item))  # type: ignore[arg-type]
+
+    walk(geometry["coordinates"])
+    return values
 
 
 def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) -> None:

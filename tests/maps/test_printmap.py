@@ -20,10 +20,13 @@ from finder.coverage import SampleGrid, build_sample_grid, coverage_table
 from finder.siting import suggest_sites
 from geodata.boundaries import district_by_adcode, load_districts
 from geodata.errors import InvalidInput
+from geodata.osmcontext import context_from_osm
 from maps.fonts import CJK_FAMILY, cjk_font_path, register_print_font
 from maps.printmap import PAPER_MM, nice_scale_length, page_size_mm, print_coverage_map
 
 JINGAN = "310106"
+HUANGPU = "310101"
+EXTRACT = Path(__file__).resolve().parents[1] / "data" / "shanghai_jingan.osm"
 GEOD = Geod(ellps="WGS84")
 POPPLER = shutil.which("pdffonts") and shutil.which("pdftotext") and shutil.which("pdftoppm")
 needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils not installed")
@@ -188,6 +191,31 @@ def test_legend_counts_are_the_tables_and_gaps_are_numbered_in_place(
         assert shapely.geometry.shape(gap["geometry"]).contains(marker)
         assert chr(0x2460 + number - 1) in text
         assert gap["properties"]["farthest_m"] > 0
+
+
+@needs_poppler
+def test_huangpu_sheet_names_roads_of_the_extract(
+    setup: tuple[SampleGrid, np.ndarray, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    grid, lon, lat, kind = setup
+    context = context_from_osm(EXTRACT)
+    out = tmp_path / "huangpu.pdf"
+    printed = print_coverage_map(
+        out, grid, lon, lat, kind, adcode=HUANGPU, paper="A3", context=context
+    )
+    text = _run("pdftotext", "-layout", str(out), "-")
+    roads = context.roads
+    major = set(roads.loc[roads["road_class"] == "major", "name"]) - {""}
+    assert sum(name in text for name in major) >= 5
+    assert "OpenStreetMap" in text and "shanghai_jingan.osm" in text
+    # a gap is named by its nearest roads when it has some within a kilometre
+    for number, gap in enumerate(printed.gaps, start=1):
+        near = gap["properties"]["near_roads"]
+        place = " / ".join(near) + "附近" if near else "黄浦区"
+        assert f"{chr(0x2460 + number - 1)} {place}" in text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = ARTIFACTS / "huangpu_A3_context"
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", str(out), str(stem)], check=True)
 
 
 def test_png_is_300_dpi_by_default(
