@@ -16,6 +16,7 @@
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
                  [--basemap FILE.osm|FILE.osm.pbf]
+    finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
@@ -403,25 +404,30 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_print(args: argparse.Namespace) -> int:
-    """Print a district coverage map to PDF or PNG."""
+    """Print a district coverage map to PDF or PNG, or an atlas of every district (PDF)."""
     from api.settings import Settings
     from geodata.osmcontext import context_from_osm
+    from maps.atlas import print_atlas
     from maps.printmap import print_coverage_map
 
+    if bool(args.district) == bool(args.all_districts):
+        print("finder print: give --district ADCODE or --all-districts", file=sys.stderr)
+        return 2
     grid, counted = _coverage_inputs(args)
+    options: dict[str, Any] = {
+        "radius_m": args.radius,
+        "paper": args.paper,
+        "orientation": args.orientation,
+        "approval_number": Settings().approval_no or None,
+        "counted": counted.summary,
+        "context": context_from_osm(args.basemap) if args.basemap else None,
+    }
+    if args.all_districts:
+        atlas = print_atlas(args.out, grid, counted.lon, counted.lat, counted.kind, **options)
+        print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
+        return 0
     printed = print_coverage_map(
-        args.out,
-        grid,
-        counted.lon,
-        counted.lat,
-        counted.kind,
-        adcode=args.district,
-        radius_m=args.radius,
-        paper=args.paper,
-        orientation=args.orientation,
-        approval_number=Settings().approval_no or None,
-        counted=counted.summary,
-        context=context_from_osm(args.basemap) if args.basemap else None,
+        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=args.district, **options
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -645,7 +651,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
     coverage_options(p)
     basemap_option(p)
-    p.add_argument("--district", required=True, help="adcode, e.g. 310106")
+    p.add_argument("--district", help="adcode, e.g. 310106")
+    p.add_argument(
+        "--all-districts",
+        action="store_true",
+        help="an atlas (PDF): overview of the city, then one page per district",
+    )
     p.add_argument("--paper", choices=("A4", "A3"), default="A4")
     p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")

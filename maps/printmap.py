@@ -19,8 +19,10 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -59,8 +61,8 @@ Orientation = Literal["portrait", "landscape"]
 
 #: Paper sizes, portrait width x height, millimetres (ISO 216).
 PAPER_MM: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
-_MM_PER_INCH = 25.4
-_AEQD = "+proj=aeqd +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+MM_PER_INCH = 25.4
+AEQD = "+proj=aeqd +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 
 #: Facility kinds: (label, marker, colour).
 KIND_STYLE: dict[str, tuple[str, str, str]] = {
@@ -82,6 +84,7 @@ MARKER_MM = 2.8
 #: Page margin, millimetres (printers leave 3-5 mm unprinted).
 PAGE_MARGIN_MM = 12.0
 FOOTER_LINE_MM = 3.6
+TABLE_ROW_MM = 6.0
 #: Gaps numbered on a district map: the largest few, each at least this large (m2).
 MAX_NUMBERED_GAPS = 5
 MIN_NUMBERED_GAP_M2 = 50_000.0
@@ -193,7 +196,7 @@ def _geometries(features: dict[str, Any], projection: str) -> gpd.GeoSeries:
     return frame.geometry.to_crs(projection)
 
 
-def _draw_polygons(ax: Axes, geometries: gpd.GeoSeries, **style: Any) -> None:
+def draw_polygons(ax: Axes, geometries: gpd.GeoSeries, **style: Any) -> None:
     """Draw (multi)polygons with holes as one path; limits are set by the caller."""
     vertices: list[NDArray[np.float64]] = []
     codes: list[NDArray[np.uint8]] = []
@@ -227,8 +230,8 @@ def _draw_scale_bar(
     bbox = ax.get_position()
     fig = ax.get_figure()
     assert fig is not None
-    width_mm = bbox.width * fig.get_figwidth() * _MM_PER_INCH
-    height_mm = bbox.height * fig.get_figheight() * _MM_PER_INCH
+    width_mm = bbox.width * fig.get_figwidth() * MM_PER_INCH
+    height_mm = bbox.height * fig.get_figheight() * MM_PER_INCH
     span_x = width_mm / 1000.0 * denominator
     span_y = height_mm / 1000.0 * denominator
     cx, cy = centre
@@ -367,8 +370,60 @@ def map_inputs(
     return lon_arr, lat_arr, kinds, adcodes, coverage
 
 
+@contextlib.contextmanager
+def print_style() -> Iterator[None]:
+    """Matplotlib settings of printed maps: the TrueType CJK font (:func:`register_print_font`)
+    embedded as CID subsets (``pdf.fonttype: 42``; no Type 3, which print preflight rejects).
+    Figures must be built and saved inside it."""
+    family = register_print_font()
+    with matplotlib.rc_context(
+        {"font.family": [family], "axes.unicode_minus": False, "pdf.fonttype": 42}
+    ):
+        yield
+
+
 def print_coverage_map(
     out: str | Path,
+    grid: SampleGrid,
+    lon: ArrayLike,
+    lat: ArrayLike,
+    kind: ArrayLike | None = None,
+    **options: Any,
+) -> PrintedMap:
+    """Print a coverage map of one district (or all districts of ``grid``) to PDF or PNG.
+
+    ``out`` ends in ``.pdf`` or ``.png``; the other arguments are those of
+    :func:`coverage_sheet`.
+
+    Raises
+    ------
+    InvalidInput
+        On an unknown format, paper, orientation or kind.
+    UnknownDistrict
+        If ``adcode`` is not in the grid.
+    """
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".pdf", ".png"):
+        raise InvalidInput("output must end in .pdf or .png", field="out")
+    with print_style():
+        fig, printed = coverage_sheet(path, grid, lon, lat, kind, **options)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".pdf":
+            fig.savefig(path, format="pdf", metadata=pdf_metadata(fig))
+        else:
+            fig.savefig(path, format="png", dpi=printed.dpi)
+    return printed
+
+
+def pdf_metadata(fig: Figure) -> dict[str, str]:
+    """PDF document information of a printed sheet: its title and the creator."""
+    titles = [t.get_text() for t in fig.texts if t.get_gid() == "title"]
+    return {"Title": titles[0] if titles else "", "Creator": "zhigong-finder"}
+
+
+def coverage_sheet(
+    path: Path,
     grid: SampleGrid,
     lon: ArrayLike,
     lat: ArrayLike,
@@ -388,14 +443,17 @@ def print_coverage_map(
     sites: SitingResult | None = None,
     counted: dict[str, Any] | None = None,
     context: MapContext | None = None,
+    page_label: str | None = None,
     dpi: int = 300,
-) -> PrintedMap:
-    """Print a coverage map of one district (or all districts of ``grid``) to PDF or PNG.
+) -> tuple[Figure, PrintedMap]:
+    """The figure of a coverage map of one district (or all districts of ``grid``).
+
+    Build and save it inside :func:`print_style`.
 
     Parameters
     ----------
-    out
-        Output path; ``.pdf`` or ``.png`` decides the format.
+    path
+        The file the sheet goes to (recorded in the result).
     grid
         Sample grid (districts, their local projections, the area basis).
     lon, lat
@@ -422,6 +480,8 @@ def print_coverage_map(
         Per-district figures for the table; computed when not given.
     sites
         Proposed new sites to mark.
+    page_label
+        Page number text printed at the lower right (atlases).
     context
         Roads, water, railways and 街道/镇 from an OpenStreetMap extract
         (:func:`geodata.osmcontext.context_from_osm`), drawn lightly; gaps are then named by their
@@ -433,19 +493,16 @@ def print_coverage_map(
 
     Returns
     -------
-    PrintedMap
+    tuple
+        The figure and what it shows (:class:`PrintedMap`).
 
     Raises
     ------
     InvalidInput
-        On an unknown format, paper, orientation or kind.
+        On an unknown paper, orientation or kind.
     UnknownDistrict
         If ``adcode`` is not in the grid.
     """
-    path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in (".pdf", ".png"):
-        raise InvalidInput("output must end in .pdf or .png", field="out")
     page_w, page_h = page_size_mm(paper, orientation)
     lon_arr, lat_arr, kinds, adcodes, coverage = map_inputs(
         grid, lon, lat, kind, adcode=adcode, radius_m=radius_m, coverage=coverage
@@ -455,7 +512,7 @@ def print_coverage_map(
     districts = grid.districts
     mapped = districts if adcodes is None else districts[districts["adcode"].isin(adcodes)]
     centre = shapely.union_all(np.asarray(mapped.geometry.values)).centroid
-    projection = _AEQD.format(lon=centre.x, lat=centre.y)
+    projection = AEQD.format(lon=centre.x, lat=centre.y)
     districts_xy = districts.geometry.to_crs(projection)
     mapped_xy = mapped.geometry.to_crs(projection)
     layers = coverage_layers(grid, lon_arr, lat_arr, radius_m=radius_m, adcodes=adcodes)
@@ -470,7 +527,6 @@ def print_coverage_map(
     ]
     legend_counts = {k: int(rows_shown[f"n_{k}"].fillna(0).sum()) for k in KIND_STYLE}
 
-    family = register_print_font()
     scale = max(page_w, page_h) / 297.0  # text sizes grow with the paper (A4 = 1)
     names = (
         "、".join(mapped["name"].astype(str))
@@ -496,285 +552,286 @@ def print_coverage_map(
     footer.append(f"审图号：{approval_number or NO_APPROVAL}")
     boxes = _layout(page_w, page_h, orientation, footer_lines=len(footer), scale=scale)
 
-    # TrueType outlines embedded as CID subsets (no Type 3: print preflight rejects it)
-    with matplotlib.rc_context(
-        {"font.family": [family], "axes.unicode_minus": False, "pdf.fonttype": 42}
+    fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH), dpi=dpi)
+    FigureCanvasAgg(fig)
+
+    def axes_at(name: str) -> Axes:
+        x, y, w, h = boxes[name]
+        return fig.add_axes((x / page_w, y / page_h, w / page_w, h / page_h))
+
+    map_box = boxes["map"]
+    ax = axes_at("map")
+    # extent: mapped districts + 6 %, widened to the box's aspect (equal x/y scale)
+    minx, miny, maxx, maxy = mapped_xy.total_bounds
+    pad = 0.06 * max(maxx - minx, maxy - miny)
+    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
+    box_aspect = map_box[3] / map_box[2]
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    half_w = max((maxx - minx) / 2, (maxy - miny) / 2 / box_aspect)
+    half_h = half_w * box_aspect
+    xlim, ylim = (cx - half_w, cx + half_w), (cy - half_h, cy + half_h)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("#eef4f8")
+    # the axes fill their box exactly (same aspect), so this is the scale on paper
+    denominator = (xlim[1] - xlim[0]) / (map_box[2] / 1000.0)
+
+    draw_polygons(ax, districts_xy, facecolor="#fafaf7", edgecolor="#9e9e9e", lw=0.5, zorder=1)
+    draw_polygons(ax, gaps_xy, facecolor=GAP_COLOUR, edgecolor="none", zorder=2)
+    draw_polygons(ax, reach_xy, facecolor=REACH_COLOUR, edgecolor="none", zorder=3)
+    draw_polygons(ax, mapped_xy, facecolor="none", edgecolor="#343a40", lw=1.1, zorder=4)
+    view = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
+    if context is not None:
+        _draw_context(ax, context, projection, view, fontsize=5.5 * scale)
+
+    name_size = 9 * scale if adcodes is not None else 6.5 * scale
+    for name, geometry, code in zip(
+        districts["name"], districts_xy, districts["adcode"], strict=True
     ):
-        fig = Figure(figsize=(page_w / _MM_PER_INCH, page_h / _MM_PER_INCH), dpi=dpi)
-        FigureCanvasAgg(fig)
+        visible = geometry.intersection(view)
+        is_mapped = adcodes is None or code in adcodes
+        if visible.is_empty or (visible.area < 0.01 * view.area and not is_mapped):
+            continue
+        point = visible.representative_point()
+        ax.text(
+            point.x,
+            point.y,
+            str(name),
+            ha="center",
+            va="center",
+            fontsize=name_size * (1.3 if adcodes and is_mapped else 1.0),
+            color="#212529",
+            alpha=0.8,
+            zorder=7,
+        )
 
-        def axes_at(name: str) -> Axes:
-            x, y, w, h = boxes[name]
-            return fig.add_axes((x / page_w, y / page_h, w / page_w, h / page_h))
-
-        map_box = boxes["map"]
-        ax = axes_at("map")
-        # extent: mapped districts + 6 %, widened to the box's aspect (equal x/y scale)
-        minx, miny, maxx, maxy = mapped_xy.total_bounds
-        pad = 0.06 * max(maxx - minx, maxy - miny)
-        minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
-        box_aspect = map_box[3] / map_box[2]
-        cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-        half_w = max((maxx - minx) / 2, (maxy - miny) / 2 / box_aspect)
-        half_h = half_w * box_aspect
-        xlim, ylim = (cx - half_w, cx + half_w), (cy - half_h, cy + half_h)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_facecolor("#eef4f8")
-        # the axes fill their box exactly (same aspect), so this is the scale on paper
-        denominator = (xlim[1] - xlim[0]) / (map_box[2] / 1000.0)
-
-        _draw_polygons(ax, districts_xy, facecolor="#fafaf7", edgecolor="#9e9e9e", lw=0.5, zorder=1)
-        _draw_polygons(ax, gaps_xy, facecolor=GAP_COLOUR, edgecolor="none", zorder=2)
-        _draw_polygons(ax, reach_xy, facecolor=REACH_COLOUR, edgecolor="none", zorder=3)
-        _draw_polygons(ax, mapped_xy, facecolor="none", edgecolor="#343a40", lw=1.1, zorder=4)
-        view = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
-        if context is not None:
-            _draw_context(ax, context, projection, view, fontsize=5.5 * scale)
-
-        name_size = 9 * scale if adcodes is not None else 6.5 * scale
-        for name, geometry, code in zip(
-            districts["name"], districts_xy, districts["adcode"], strict=True
-        ):
-            visible = geometry.intersection(view)
-            is_mapped = adcodes is None or code in adcodes
-            if visible.is_empty or (visible.area < 0.01 * view.area and not is_mapped):
-                continue
-            point = visible.representative_point()
-            ax.text(
-                point.x,
-                point.y,
-                str(name),
-                ha="center",
-                va="center",
-                fontsize=name_size * (1.3 if adcodes and is_mapped else 1.0),
-                color="#212529",
-                alpha=0.8,
-                zorder=7,
-            )
-
-        handles: list[Any] = []
-        fx = facilities_xy.x.to_numpy()
-        fy = facilities_xy.y.to_numpy()
-        in_view = (fx >= xlim[0]) & (fx <= xlim[1]) & (fy >= ylim[0]) & (fy <= ylim[1])
-        marker_pt = MARKER_MM / _MM_PER_INCH * 72
-        where = "区内" if adcodes is not None else "全市"
-        for key, (label, marker, colour) in KIND_STYLE.items():
-            mine = in_view & (kinds == key)
-            if mine.any():
-                ax.scatter(
-                    fx[mine],
-                    fy[mine],
-                    s=marker_pt**2,
-                    marker=marker,
-                    c=colour,
-                    edgecolors="white",
-                    linewidths=0.4,
-                    zorder=6,
-                    gid=f"facilities-{key}",
-                )
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    linestyle="none",
-                    marker=marker,
-                    color=colour,
-                    markeredgecolor="white",
-                    markersize=marker_pt,
-                    label=f"{label}（{where} {legend_counts[key]:,}）",
-                )
-            )
-        for number, gap in enumerate(numbered, start=1):
-            gx, gy = _project(projection, gap["properties"]["lon"], gap["properties"]["lat"])
-            ax.scatter([gx], [gy], s=4, c=GAP_LABEL_COLOUR, zorder=9, gid=f"gap-{number}")
-            ax.annotate(
-                _circled(number),
-                (gx, gy),
-                xytext=(7, 7),
-                textcoords="offset points",
-                ha="center",
-                va="center",
-                fontsize=9 * scale,
-                color=GAP_LABEL_COLOUR,
-                zorder=10,
-                arrowprops={"arrowstyle": "-", "color": GAP_LABEL_COLOUR, "lw": 0.6},
-                bbox={"boxstyle": "circle,pad=0.1", "fc": "white", "ec": GAP_LABEL_COLOUR},
-            )
-        largest = rows_shown.sort_values("largest_gap_m", ascending=False).head(1)
-        if len(largest) and not pd.isna(largest["gap_lon"].iloc[0]):
-            lx, ly = _project(
-                projection, float(largest["gap_lon"].iloc[0]), float(largest["gap_lat"].iloc[0])
-            )
+    handles: list[Any] = []
+    fx = facilities_xy.x.to_numpy()
+    fy = facilities_xy.y.to_numpy()
+    in_view = (fx >= xlim[0]) & (fx <= xlim[1]) & (fy >= ylim[0]) & (fy <= ylim[1])
+    marker_pt = MARKER_MM / MM_PER_INCH * 72
+    where = "区内" if adcodes is not None else "全市"
+    for key, (label, marker, colour) in KIND_STYLE.items():
+        mine = in_view & (kinds == key)
+        if mine.any():
             ax.scatter(
-                [lx],
-                [ly],
+                fx[mine],
+                fy[mine],
                 s=marker_pt**2,
-                marker="X",
-                c=GAP_LABEL_COLOUR,
+                marker=marker,
+                c=colour,
                 edgecolors="white",
                 linewidths=0.4,
-                zorder=8,
-                gid="largest-gap",
+                zorder=6,
+                gid=f"facilities-{key}",
             )
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    linestyle="none",
-                    marker="X",
-                    color=GAP_LABEL_COLOUR,
-                    markeredgecolor="white",
-                    markersize=marker_pt,
-                    label="离设施最远处（最大空白）",
-                )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker=marker,
+                color=colour,
+                markeredgecolor="white",
+                markersize=marker_pt,
+                label=f"{label}（{where} {legend_counts[key]:,}）",
             )
-        if sites is not None and sites.lon.size:
-            sx, sy = _project(projection, sites.lon, sites.lat)
-            ax.scatter(
-                sx,
-                sy,
-                s=(marker_pt * 1.6) ** 2,
-                marker="*",
-                c=SITE_COLOUR,
-                edgecolors="black",
-                linewidths=0.4,
-                zorder=8,
-            )
-            for rank, (x, y) in enumerate(zip(sx, sy, strict=True), start=1):
-                ax.annotate(
-                    str(rank),
-                    (x, y),
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                    fontsize=7 * scale,
-                    color=SITE_COLOUR,
-                    zorder=8,
-                )
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    linestyle="none",
-                    marker="*",
-                    color=SITE_COLOUR,
-                    markeredgecolor="black",
-                    markersize=marker_pt * 1.6,
-                    label=f"建议新址（{sites.lon.size}）",
-                )
-            )
-        handles += [
-            Patch(facecolor=REACH_COLOUR, label=f"{radius_m:,.0f} 米服务范围内"),
-            Patch(facecolor=GAP_COLOUR, label="服务空白（编号见右表）" if numbered else "服务空白"),
-            Line2D([], [], color="#343a40", lw=1.1, label="制图区界"),
-            Line2D([], [], color="#9e9e9e", lw=0.5, label="其他区界"),
-        ]
-        legend_ax = axes_at("legend")
-        legend_ax.axis("off")
-        legend = legend_ax.legend(
-            handles=handles,
-            title="图例",
-            loc="upper left",
-            fontsize=7 * scale,
-            title_fontsize=8 * scale,
-            frameon=False,
-            borderaxespad=0.0,
-            alignment="left",
         )
-        legend.set_gid("legend")
-
-        scale_ax = axes_at("scale")
-        bar_x0, bar_x1, bar_y, bar_m = _draw_scale_bar(scale_ax, denominator, (cx, cy), 7 * scale)
-        _draw_north_arrow(axes_at("north"), 8 * scale)
-
-        fig.text(
-            boxes["header"][0] / page_w,
-            (boxes["header"][1] + boxes["header"][3] - 6 * scale) / page_h,
-            title,
-            fontsize=18 * scale,
+    for number, gap in enumerate(numbered, start=1):
+        gx, gy = _project(projection, gap["properties"]["lon"], gap["properties"]["lat"])
+        ax.scatter([gx], [gy], s=4, c=GAP_LABEL_COLOUR, zorder=9, gid=f"gap-{number}")
+        ax.annotate(
+            _circled(number),
+            (gx, gy),
+            xytext=(7, 7),
+            textcoords="offset points",
+            ha="center",
             va="center",
-            gid="title",
+            fontsize=9 * scale,
+            color=GAP_LABEL_COLOUR,
+            zorder=10,
+            arrowprops={"arrowstyle": "-", "color": GAP_LABEL_COLOUR, "lw": 0.6},
+            bbox={"boxstyle": "circle,pad=0.1", "fc": "white", "ec": GAP_LABEL_COLOUR},
         )
-        fig.text(
-            boxes["header"][0] / page_w,
-            (boxes["header"][1] + boxes["header"][3] - 15 * scale) / page_h,
-            subtitle or f"{names} · 服务半径 {radius_m:,.0f} 米 · {when.isoformat()}",
-            fontsize=11 * scale,
-            va="center",
-            color="#343a40",
-            gid="subtitle",
+    largest = rows_shown.sort_values("largest_gap_m", ascending=False).head(1)
+    if len(largest) and not pd.isna(largest["gap_lon"].iloc[0]):
+        lx, ly = _project(
+            projection, float(largest["gap_lon"].iloc[0]), float(largest["gap_lat"].iloc[0])
         )
-
-        header, rows, bold = _table_rows(
-            coverage.table,
-            None if adcodes is None else adcodes[0],
-            coverage.population_basis is not None,
-            max_rows=18 if orientation == "landscape" else 12,
+        ax.scatter(
+            [lx],
+            [ly],
+            s=marker_pt**2,
+            marker="X",
+            c=GAP_LABEL_COLOUR,
+            edgecolors="white",
+            linewidths=0.4,
+            zorder=8,
+            gid="largest-gap",
         )
-        table_ax = axes_at("table")
-        table_ax.axis("off")
-        table_ax.set_title("各区覆盖指标", fontsize=10 * scale, loc="left")
-        if rows:
-            cell_table = table_ax.table(
-                cellText=rows, colLabels=header, loc="upper center", cellLoc="center"
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="X",
+                color=GAP_LABEL_COLOUR,
+                markeredgecolor="white",
+                markersize=marker_pt,
+                label="离设施最远处（最大空白）",
             )
-            cell_table.auto_set_font_size(False)
-            cell_table.set_fontsize(6.5 * scale)
-            cell_table.scale(1.0, 1.25)
-            for (row_i, _), cell in cell_table.get_celld().items():
-                cell.set_linewidth(0.3)
-                if row_i == 0:
-                    cell.set_facecolor("#e9ecef")
-                elif bold[row_i - 1]:
-                    cell.set_facecolor("#fff3bf")
-
-        gap_ax = axes_at("gaps")
-        gap_ax.axis("off")
-        if numbered:
-            lines = [
-                f"{_circled(i)} {gap_place(gap)}，{gap['properties']['area_m2'] / 1e6:.2f} km²，"
-                f"最远处距最近设施 {gap['properties']['farthest_m'] / 1000:.1f} km"
-                for i, gap in enumerate(numbered, start=1)
-            ]
-            gap_ax.text(
-                0,
-                1,
-                "主要服务空白（按面积）\n" + "\n".join(lines),
-                va="top",
-                ha="left",
+        )
+    if sites is not None and sites.lon.size:
+        sx, sy = _project(projection, sites.lon, sites.lat)
+        ax.scatter(
+            sx,
+            sy,
+            s=(marker_pt * 1.6) ** 2,
+            marker="*",
+            c=SITE_COLOUR,
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=8,
+        )
+        for rank, (x, y) in enumerate(zip(sx, sy, strict=True), start=1):
+            ax.annotate(
+                str(rank),
+                (x, y),
+                xytext=(4, 4),
+                textcoords="offset points",
                 fontsize=7 * scale,
-                linespacing=1.5,
-                transform=gap_ax.transAxes,
+                color=SITE_COLOUR,
+                zorder=8,
             )
-
-        fx0, fy0, _, _ = boxes["footer"]
-        for i, line in enumerate(footer):
-            fig.text(
-                fx0 / page_w,
-                (fy0 + FOOTER_LINE_MM * scale * (len(footer) - 1 - i)) / page_h,
-                line,
-                fontsize=6.5 * scale,
-                va="bottom",
-                color="#343a40",
-                gid="footer",
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="*",
+                color=SITE_COLOUR,
+                markeredgecolor="black",
+                markersize=marker_pt * 1.6,
+                label=f"建议新址（{sites.lon.size}）",
             )
+        )
+    handles += [
+        Patch(facecolor=REACH_COLOUR, label=f"{radius_m:,.0f} 米服务范围内"),
+        Patch(facecolor=GAP_COLOUR, label="服务空白（编号见右表）" if numbered else "服务空白"),
+        Line2D([], [], color="#343a40", lw=1.1, label="制图区界"),
+        Line2D([], [], color="#9e9e9e", lw=0.5, label="其他区界"),
+    ]
+    legend_ax = axes_at("legend")
+    legend_ax.axis("off")
+    legend = legend_ax.legend(
+        handles=handles,
+        title="图例",
+        loc="upper left",
+        fontsize=7 * scale,
+        title_fontsize=8 * scale,
+        frameon=False,
+        borderaxespad=0.0,
+        alignment="left",
+    )
+    legend.set_gid("legend")
 
-        fig.canvas.draw()
-        furniture = _furniture_boxes(fig, ax)
-        bar_px = scale_ax.transData.transform([(bar_x0, bar_y), (bar_x1, bar_y)])
-        height_px = fig.bbox.height
-        path.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"Title": title, "Subject": f"coverage {radius_m:g} m"}
-        if suffix == ".pdf":
-            fig.savefig(path, format="pdf", metadata={**metadata, "Creator": "zhigong-finder"})
-        else:
-            fig.savefig(path, format="png", dpi=dpi)
+    scale_ax = axes_at("scale")
+    bar_x0, bar_x1, bar_y, bar_m = _draw_scale_bar(scale_ax, denominator, (cx, cy), 7 * scale)
+    _draw_north_arrow(axes_at("north"), 8 * scale)
+
+    fig.text(
+        boxes["header"][0] / page_w,
+        (boxes["header"][1] + boxes["header"][3] - 6 * scale) / page_h,
+        title,
+        fontsize=18 * scale,
+        va="center",
+        gid="title",
+    )
+    fig.text(
+        boxes["header"][0] / page_w,
+        (boxes["header"][1] + boxes["header"][3] - 15 * scale) / page_h,
+        subtitle or f"{names} · 服务半径 {radius_m:,.0f} 米 · {when.isoformat()}",
+        fontsize=11 * scale,
+        va="center",
+        color="#343a40",
+        gid="subtitle",
+    )
+
+    header, rows, bold = _table_rows(
+        coverage.table,
+        None if adcodes is None else adcodes[0],
+        coverage.population_basis is not None,
+        # rows of about 6 mm (6.5 pt text, 1.25 x) that fit the box, below the header row
+        max_rows=max(1, int(boxes["table"][3] / (TABLE_ROW_MM * scale)) - 1),
+    )
+    table_ax = axes_at("table")
+    table_ax.axis("off")
+    table_ax.set_title("各区覆盖指标", fontsize=10 * scale, loc="left")
+    if rows:
+        cell_table = table_ax.table(
+            cellText=rows, colLabels=header, loc="upper center", cellLoc="center"
+        )
+        cell_table.auto_set_font_size(False)
+        cell_table.set_fontsize(6.5 * scale)
+        cell_table.scale(1.0, 1.25)
+        for (row_i, _), cell in cell_table.get_celld().items():
+            cell.set_linewidth(0.3)
+            if row_i == 0:
+                cell.set_facecolor("#e9ecef")
+            elif bold[row_i - 1]:
+                cell.set_facecolor("#fff3bf")
+
+    gap_ax = axes_at("gaps")
+    gap_ax.axis("off")
+    if numbered:
+        lines = [
+            f"{_circled(i)} {gap_place(gap)}，{gap['properties']['area_m2'] / 1e6:.2f} km²，"
+            f"最远处距最近设施 {gap['properties']['farthest_m'] / 1000:.1f} km"
+            for i, gap in enumerate(numbered, start=1)
+        ]
+        gap_ax.text(
+            0,
+            1,
+            "主要服务空白（按面积）\n" + "\n".join(lines),
+            va="top",
+            ha="left",
+            fontsize=7 * scale,
+            linespacing=1.5,
+            transform=gap_ax.transAxes,
+        )
+
+    fx0, fy0, _, _ = boxes["footer"]
+    for i, line in enumerate(footer):
+        fig.text(
+            fx0 / page_w,
+            (fy0 + FOOTER_LINE_MM * scale * (len(footer) - 1 - i)) / page_h,
+            line,
+            fontsize=6.5 * scale,
+            va="bottom",
+            color="#343a40",
+            gid="footer",
+        )
+
+    if page_label:
+        fig.text(
+            1 - PAGE_MARGIN_MM / page_w,
+            PAGE_MARGIN_MM / page_h,
+            page_label,
+            ha="right",
+            va="bottom",
+            fontsize=7 * scale,
+            gid="page",
+        )
+    fig.canvas.draw()
+    furniture = _furniture_boxes(fig, ax)
+    bar_px = scale_ax.transData.transform([(bar_x0, bar_y), (bar_x1, bar_y)])
+    height_px = fig.bbox.height
 
     ends_lon, ends_lat = _inverse(projection, np.array([bar_x0, bar_x1]), np.array([bar_y, bar_y]))
-    return PrintedMap(
+    return fig, PrintedMap(
         path=path,
         paper=paper,
         orientation=orientation,
@@ -860,7 +917,7 @@ def _draw_context(
     water = clipped(context.water)
     if not water.empty:
         areas = water[water["kind"] == "area"]
-        _draw_polygons(
+        draw_polygons(
             ax, areas.geometry, facecolor=CONTEXT_WATER, edgecolor="none", alpha=0.7, zorder=3.2
         )
         _draw_lines(ax, water[water["kind"] == "line"].geometry, CONTEXT_WATER, 1.0, zorder=3.2)
@@ -912,7 +969,7 @@ def _draw_lines(
 
 def _to_mm(fig: Figure, bbox: Any) -> tuple[float, float, float, float]:
     """A display-space bounding box as ``(x0, y0, x1, y1)`` page millimetres from the lower left."""
-    k = _MM_PER_INCH / fig.dpi
+    k = MM_PER_INCH / fig.dpi
     return (bbox.x0 * k, bbox.y0 * k, bbox.x1 * k, bbox.y1 * k)
 
 

@@ -255,6 +255,15 @@ def _coordinates(geometry: dict[str, object]) -> list[float]:
     return values
 
 
+def test_print_needs_a_district_or_all(gpkg: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.pdf")
+    neither = finder("print", "--out", out, "--store", str(gpkg))
+    both = finder("print", "--district", "310106", "--all-districts", "--out", out)
+    for done in (neither, both):
+        assert done.returncode == 2 and "--all-districts" in done.stderr
+    assert not Path(out).exists()
+
+
 def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) -> None:
     args = (
         "coverage",
