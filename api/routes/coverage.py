@@ -10,7 +10,8 @@ access classes, statuses, number of facilities) and what the area shares refer t
   CSV or GeoJSON (district polygons with the figures);
 * ``GET /coverage/gaps`` - the parts of districts out of reach, GeoJSON polygons (WGS-84);
 * ``GET /coverage/suggest`` - proposed new sites (:func:`finder.siting.suggest_sites`);
-* ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`).
+* ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`);
+* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`).
 
 The sample grid is built once in the lifespan; answers are cached per snapshot, caller
 visibility and parameters (a few per snapshot).
@@ -18,9 +19,11 @@ visibility and parameters (a few per snapshot).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
@@ -37,6 +40,7 @@ from finder.coverage import counted_facilities as count_open_visible
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
+from maps.atlas import print_atlas
 from maps.coveragemap import coverage_map_html
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
@@ -276,4 +280,53 @@ def _coverage_page(
         adcode=adcode,
         asset_mode="served",
         static_url=STATIC_URL,
+    )
+
+
+@router.get(
+    "/atlas.pdf",
+    summary="Printable atlas of every district (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "overview + one page each"},
+        **problem_responses(400),
+    },
+)
+def coverage_atlas(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+    paper: Annotated[Literal["A4", "A3"], Query(description="paper size")] = "A4",
+    orientation: Annotated[
+        Literal["landscape", "portrait"], Query(description="page orientation")
+    ] = "landscape",
+) -> Response:
+    """The atlas of ``finder print --all-districts`` (:func:`maps.atlas.print_atlas`) for the
+    facilities the caller may see: an overview page, then one coverage sheet per district."""
+    kinds = _kinds_key(kind)
+
+    def build() -> bytes:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        with tempfile.TemporaryDirectory() as folder:
+            atlas = print_atlas(
+                Path(folder) / "atlas.pdf",
+                state.grid,
+                counted.lon,
+                counted.lat,
+                counted.kind,
+                radius_m=radius_m,
+                paper=paper,
+                orientation=orientation,
+                approval_number=state.settings.approval_no or None,
+                counted=counted.summary,
+            )
+            return atlas.path.read_bytes()
+
+    key = ("atlas", viewer, kinds, radius_m, paper, orientation)
+    return Response(
+        _cached(snapshot, key, build),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="coverage-atlas.pdf"'},
     )

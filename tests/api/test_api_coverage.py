@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+from pathlib import Path
 
 import geopandas as gpd
 import httpx
@@ -182,3 +184,22 @@ def test_coverage_map_serves_its_assets(anon: httpx.Client) -> None:
     assert SECRET_NAME not in r.text
     for asset in sorted(set(re.findall(r'src="(/static/[^"]+)"', r.text)))[:3]:
         assert anon.get(asset).status_code == 200
+
+
+def test_atlas_pdf_counts_what_the_caller_may_see(anon: httpx.Client, tmp_path: Path) -> None:
+    r = anon.get("/coverage/atlas.pdf", params={"paper": "A4"}, timeout=300)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    out = tmp_path / "atlas.pdf"
+    out.write_bytes(r.content)
+    info = subprocess.run(["pdfinfo", str(out)], check=True, capture_output=True, text=True)
+    assert "Pages:           17" in info.stdout  # the overview and 16 districts
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(out), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "仅计对公众开放的设施" in "".join(first.split())
+    assert SECRET_NAME not in r.text
+    r = anon.get("/coverage/atlas.pdf", params={"paper": "A5"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem")
