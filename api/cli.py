@@ -284,7 +284,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
     Standard output holds only the table; messages go to standard error.
     """
-    from finder.coverage import coverage_table, ranked_gaps, rounded_table
+    from finder.coverage import coverage_layers, coverage_table, rounded_table
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
@@ -307,9 +307,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         document["metadata"]["counted"] = counted.summary
         _write_json(document, args.out)
     if args.gaps:
-        gaps = ranked_gaps(
+        gaps = coverage_layers(
             grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
-        )
+        )["gaps"]
         gaps["metadata"]["counted"] = counted.summary
         if args.basemap:
             from geodata.osmcontext import context_from_osm, nearest_road_names

@@ -910,6 +910,7 @@ def coverage_layers(
     radius_m: float = 1000.0,
     adcodes: Iterable[str] | None = None,
     min_gap_m2: float = 0.0,
+    simplify_m: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """GeoJSON layers of the reached parts and the gaps of districts.
 
@@ -925,23 +926,40 @@ def coverage_layers(
         Districts to draw (default all).
     min_gap_m2
         Leave out gap polygons smaller than this, m2.
+    simplify_m
+        Simplify gap outlines to this tolerance, metres (topology kept), with coordinates
+        rounded to 1e-6 degrees (print precision); 0 keeps every vertex (1e-7 degrees).
 
     Returns
     -------
     dict
         ``{"reach": FeatureCollection, "gaps": FeatureCollection}`` in WGS-84; each feature has
-        ``adcode`` and ``area_m2`` (local metric area) properties; gaps sorted largest first.
+        ``adcode`` and ``area_m2`` (local metric area) properties. Gaps, largest first within
+        each district, also have ``district`` (name), ``gap_rank`` (1 = largest of its district),
+        ``farthest_m`` (greatest distance from a sample point of the gap to the nearest
+        facility, metres; ``None`` without facilities) and ``lon``/``lat`` of that point, which
+        lies in the gap.
     """
+    radius = check_radius(radius_m)
+    facilities = FacilityPoints.from_lonlat(lon, lat)
     selected = list(grid.cells) if adcodes is None else [grid.district(a) for a in adcodes]
     reach_features: list[dict[str, Any]] = []
     gap_features: list[dict[str, Any]] = []
     for cells in selected:
-        reach, gaps = reach_and_gaps_local(cells, lon, lat, radius_m=radius_m)
+        reach, gaps = reach_and_gaps_local(cells, lon, lat, radius_m=radius)
         reach_features.extend(_polygon_features(reach, cells))
         gap_features.extend(
-            f for f in _polygon_features(gaps, cells) if f["properties"]["area_m2"] >= min_gap_m2
+            _gap_features(
+                cells,
+                gaps,
+                facilities,
+                radius,
+                min_area_m2=min_gap_m2,
+                simplify_m=simplify_m,
+                digits=6 if simplify_m else 7,
+            )
         )
-    meta = {"radius_m": float(radius_m), "area_basis": grid.area_basis}
+    meta = {"radius_m": radius, "area_basis": grid.area_basis, "simplify_m": simplify_m}
     return {
         "reach": {"type": "FeatureCollection", "metadata": meta, "features": reach_features},
         "gaps": {"type": "FeatureCollection", "metadata": meta, "features": gap_features},
@@ -1078,85 +1096,54 @@ def _to_lonlat(geometry: BaseGeometry, to_lonlat: Transformer, *, digits: int) -
     return shapely.transform(geometry, transform)
 
 
-def ranked_gaps(
-    grid: SampleGrid,
-    lon: ArrayLike,
-    lat: ArrayLike,
+def _gap_features(
+    cells: DistrictCells,
+    gaps: BaseGeometry,
+    facilities: FacilityPoints,
+    radius_m: float,
     *,
-    radius_m: float = 1000.0,
-    adcodes: Iterable[str] | None = None,
-    min_area_m2: float = 0.0,
-    simplify_m: float = 0.0,
-) -> dict[str, Any]:
-    """Gap polygons ranked by area within each district, with where each needs a facility most.
-
-    Parameters
-    ----------
-    grid
-        Sample grid.
-    lon, lat
-        Counted facilities, WGS-84 degrees.
-    radius_m
-        Reach, geodesic metres.
-    adcodes
-        Districts (default all).
-    min_area_m2
-        Leave out gaps smaller than this, m2.
-    simplify_m
-        Simplify outlines to this tolerance, metres (topology kept; 0 keeps every vertex).
-        Coordinates are rounded to 1e-6 degrees.
-
-    Returns
-    -------
-    dict
-        GeoJSON FeatureCollection (WGS-84); properties ``adcode``, ``district``, ``rank``
-        (1 = largest in its district), ``area_m2``, ``farthest_m`` (greatest distance from a
-        point of the gap to the nearest facility, metres, at the sample cells) and ``lon``/``lat``
-        of that point, which lies in the gap.
-    """
-    radius = check_radius(radius_m)
-    facilities = FacilityPoints.from_lonlat(lon, lat)
-    selected = list(grid.cells) if adcodes is None else [grid.district(a) for a in adcodes]
+    min_area_m2: float,
+    simplify_m: float,
+    digits: int,
+) -> list[dict[str, Any]]:
+    """GeoJSON features of one district's gap polygons (local metres), largest first, each with
+    its rank, area and the point of it farthest from any facility (at the sample cells)."""
+    parts = [
+        p
+        for p in shapely.get_parts(gaps)
+        if isinstance(p, shapely.Polygon) and not p.is_empty and p.area >= min_area_m2
+    ]
+    parts.sort(key=lambda p: -p.area)
+    nearby = NearbyFacilities(cells, facilities, max(3.0 * radius_m, 3000.0))
     features: list[dict[str, Any]] = []
-    for cells in selected:
-        _, gaps = reach_and_gaps_local(cells, lon, lat, radius_m=radius)
-        parts = [
-            p
-            for p in shapely.get_parts(gaps)
-            if isinstance(p, shapely.Polygon) and not p.is_empty and p.area >= min_area_m2
-        ]
-        parts.sort(key=lambda p: -p.area)
-        nearby = NearbyFacilities(cells, facilities, max(3.0 * radius, 3000.0))
-        for rank, part in enumerate(parts, start=1):
-            shape = part.simplify(simplify_m, preserve_topology=True) if simplify_m else part
-            inside = shapely.contains_xy(shape, cells.x_m, cells.y_m)
-            if inside.any():
-                px, py = cells.x_m[inside], cells.y_m[inside]
-            else:
-                point = shape.representative_point()
-                px, py = np.array([point.x]), np.array([point.y])
-            if facilities.size:
-                distance = nearby.nearest_two(px, py)[:, 0]
-                j = int(np.argmax(distance))
-                farthest = round(float(distance[j]))
-            else:
-                j, farthest = 0, None
-            plon, plat = cells.to_lonlat.transform(px[j], py[j])
-
-            features.append(
-                {
-                    "type": "Feature",
-                    "properties": {
-                        "adcode": cells.adcode,
-                        "district": cells.name,
-                        "rank": rank,
-                        "area_m2": round(float(part.area)),
-                        "farthest_m": farthest,
-                        "lon": round(float(plon), 6),
-                        "lat": round(float(plat), 6),
-                    },
-                    "geometry": mapping(_to_lonlat(shape, cells.to_lonlat, digits=6)),
-                }
-            )
-    meta = {"radius_m": radius, "area_basis": grid.area_basis, "simplify_m": simplify_m}
-    return {"type": "FeatureCollection", "metadata": meta, "features": features}
+    for rank, part in enumerate(parts, start=1):
+        shape = part.simplify(simplify_m, preserve_topology=True) if simplify_m else part
+        inside = shapely.contains_xy(shape, cells.x_m, cells.y_m)
+        if inside.any():
+            px, py = cells.x_m[inside], cells.y_m[inside]
+        else:
+            point = shape.representative_point()
+            px, py = np.array([point.x]), np.array([point.y])
+        farthest: int | None = None
+        j = 0
+        if facilities.size:
+            distance = nearby.nearest_two(px, py)[:, 0]
+            j = int(np.argmax(distance))
+            farthest = round(float(distance[j]))
+        plon, plat = cells.to_lonlat.transform(px[j], py[j])
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "adcode": cells.adcode,
+                    "district": cells.name,
+                    "gap_rank": rank,
+                    "area_m2": round(float(part.area), 1),
+                    "farthest_m": farthest,
+                    "lon": round(float(plon), 7),
+                    "lat": round(float(plat), 7),
+                },
+                "geometry": mapping(_to_lonlat(shape, cells.to_lonlat, digits=digits)),
+            }
+        )
+    return features

@@ -48,7 +48,6 @@ from finder.coverage import (
     SampleGrid,
     coverage_layers,
     coverage_table,
-    ranked_gaps,
 )
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
@@ -126,7 +125,8 @@ class PrintedMap:
     legend_counts
         Facilities per kind in the legend: those located in the mapped districts, as in the table.
     gaps
-        The numbered gaps (:func:`finder.coverage.ranked_gaps` features), number = position + 1.
+        The numbered gaps (gap features of :func:`finder.coverage.coverage_layers`);
+        number = position + 1.
     map_frame_mm, furniture_mm
         The map frame and every other drawn element (legend, scale bar, north arrow, table,
         texts) as ``(x0, y0, x1, y1)`` page millimetres from the lower left.
@@ -521,7 +521,7 @@ def coverage_sheet(
     facilities_xy = gpd.GeoSeries(gpd.points_from_xy(lon_arr, lat_arr), crs="EPSG:4326").to_crs(
         projection
     )
-    numbered = _numbered_gaps(grid, lon_arr, lat_arr, radius_m, adcodes, context)
+    numbered = _numbered_gaps(layers["gaps"]["features"], adcodes, context)
     rows_shown = coverage.table[
         coverage.table["adcode"].isin(adcodes if adcodes is not None else coverage.table["adcode"])
     ]
@@ -876,22 +876,17 @@ def gap_place(gap: dict[str, Any]) -> str:
 
 
 def _numbered_gaps(
-    grid: SampleGrid,
-    lon: NDArray[np.float64],
-    lat: NDArray[np.float64],
-    radius_m: float,
-    adcodes: list[str] | None,
-    context: MapContext | None,
+    features: list[dict[str, Any]], adcodes: list[str] | None, context: MapContext | None
 ) -> list[dict[str, Any]]:
     """The largest gaps of a one-district map (at most :data:`MAX_NUMBERED_GAPS`, each at
     least :data:`MIN_NUMBERED_GAP_M2`), largest first, with their nearest named roads when a
     context is given; none on a map of every district."""
     if adcodes is None:
         return []
-    features = ranked_gaps(
-        grid, lon, lat, radius_m=radius_m, adcodes=adcodes, min_area_m2=MIN_NUMBERED_GAP_M2
-    )["features"]
-    features.sort(key=lambda f: -f["properties"]["area_m2"])
+    features = sorted(
+        (f for f in features if f["properties"]["area_m2"] >= MIN_NUMBERED_GAP_M2),
+        key=lambda f: -f["properties"]["area_m2"],
+    )
     chosen = list(features[:MAX_NUMBERED_GAPS])
     if context is not None:
         for feature in chosen:

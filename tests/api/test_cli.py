@@ -170,7 +170,7 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
     assert done.stdout == "" and f"wrote {table}" in done.stderr
     collection = json.loads(gaps.read_text(encoding="utf-8"))
     assert collection["metadata"]["counted"]["status"] == ["open"]
-    ranks = [f["properties"]["rank"] for f in collection["features"]]
+    ranks = [f["properties"]["gap_rank"] for f in collection["features"]]
     assert ranks == list(range(1, len(ranks) + 1))
     for feature in collection["features"]:
         properties = feature["properties"]
