@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadF
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from starlette.responses import Response
 
+from api.auth import Principal
 from api.deps import EditorDep, StateDep, StoreDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
@@ -85,6 +86,20 @@ def _visible(store: FacilityStore, facility_id: str, editor: Any) -> Facility:
     facility = store.get(facility_id)
     if not editor.viewer.may_see(facility.access, facility.organization):
         raise FacilityNotFound(f"no facility with id {facility_id!r}")
+    return facility
+
+
+def _writable(facility: Facility, editor: Principal) -> Facility:
+    """``facility`` as it is to be stored, if the key may write it so (403: it would hand the
+    facility to an organisation or access class the key does not see)."""
+    if not editor.may_write(facility.access, facility.organization):
+        raise ApiProblem(
+            403,
+            f"the key {editor.name!r} may not write a facility with access "
+            f"{facility.access!r} of organization {facility.organization!r}",
+            slug="forbidden",
+            errors=[{"field": "access", "reason": "not an access class this key sees"}],
+        )
     return facility
 
 
@@ -188,7 +203,7 @@ def create_facility(
 ) -> Response:
     """Add a facility; 409 if the id is taken."""
     values = _in_wgs84(body.model_dump(), crs)  # type: ignore[attr-defined]
-    facility = _validated(_with_district(values, state.districts))
+    facility = _writable(_validated(_with_district(values, state.districts)), editor)
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
     location = f"/collections/facilities/items/{created.id}"
@@ -234,7 +249,7 @@ def replace_facility(
         )
     current = _visible(state.store, facility_id, editor)
     version = _matched_version(if_match, current)
-    facility = _validated(values)
+    facility = _writable(_validated(values), editor)
     try:
         saved = state.store.replace(facility, actor=editor.name, if_version=version)
     except VersionConflict:
@@ -281,7 +296,12 @@ def patch_facility(
         for key in ("district", "city", "province"):
             if key not in changes and filled[key] is not None:
                 changes[key] = filled[key]
-    _validated({k: v for k, v in current.model_dump().items() if k in EDITABLE_COLUMNS} | changes)
+    _writable(
+        _validated(
+            {k: v for k, v in current.model_dump().items() if k in EDITABLE_COLUMNS} | changes
+        ),
+        editor,
+    )
     try:
         saved = state.store.patch(facility_id, changes, actor=editor.name, if_version=version)
     except VersionConflict:

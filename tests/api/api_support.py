@@ -129,6 +129,7 @@ class Live:
     url: str
     keys: Keys
     store: FacilityStore
+    keys_file: Path
 
     def client(self, key: str | None = None, **kwargs: object) -> httpx.Client:
         """An httpx client for the server, with ``key`` as Bearer token."""

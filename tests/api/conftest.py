@@ -44,7 +44,7 @@ def _serve(request: pytest.FixtureRequest, tmp: Path) -> Iterator[Live]:
     }
     try:
         with ServerProcess(env) as url:
-            yield Live(url, keys, store)
+            yield Live(url, keys, store, tmp / "keys.json")
     finally:
         store.close()
         if drop is not None:
