@@ -122,25 +122,46 @@ class KeyInfo:
             return "expired"
         return "active"
 
+    def to_json(self, now: dt.datetime) -> dict[str, Any]:
+        """The key's fields (ISO 8601 times or ``None``) and its :meth:`status` at ``now``."""
+        return {
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "organizations": list(self.organizations),
+            "member": self.member,
+            "created": self.created.isoformat() if self.created else None,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "revoked": self.revoked.isoformat() if self.revoked else None,
+            "status": self.status(now),
+        }
+
 
 def hash_key(key: str) -> str:
     """The hex SHA-256 of a plain key (what the key file stores)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def expiry_from_date(last_day: dt.date) -> dt.datetime:
-    """The moment a key that works through ``last_day`` expires: the next midnight, China time.
+def expiry_from_date(last_day: str) -> dt.datetime:
+    """The moment a key that works through ``last_day`` (``YYYY-MM-DD``) expires: the next
+    midnight, China time.
 
-    >>> expiry_from_date(dt.date(2027, 6, 30)).isoformat()
+    >>> expiry_from_date("2027-06-30").isoformat()
     '2027-07-01T00:00:00+08:00'
+
+    Raises
+    ------
+    InvalidInput
+        When ``last_day`` is not a date.
     """
+    try:
+        day = dt.date.fromisoformat(last_day)
+    except ValueError:
+        raise InvalidInput(
+            f"expected a date YYYY-MM-DD, not {last_day!r}", field="expires"
+        ) from None
     return dt.datetime.combine(
-        last_day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(LOCAL_TIMEZONE)
+        day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(LOCAL_TIMEZONE)
     )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _principal(entry: Mapping[str, Any]) -> Principal:
@@ -290,7 +311,7 @@ def create_api_key(
             "without them it sees only public facilities",
             field="scopes",
         )
-    now = _now()
+    now = dt.datetime.now(dt.UTC)
     if expires is not None and (expires.utcoffset() is None or expires <= now):
         raise InvalidInput(
             f"the expiry {expires.isoformat()} must be a future time with a UTC offset",
@@ -303,7 +324,7 @@ def create_api_key(
         "scopes": scope_set,
         "organizations": organization_set,
         "member": member,
-        "created": now.isoformat(),
+        "created": now.isoformat(timespec="seconds"),
         "expires": expires.isoformat() if expires is not None else None,
         "revoked": None,
     }
@@ -343,7 +364,7 @@ def revoke_api_key(path: str | Path, name: str) -> KeyInfo:
         for entry in entries:
             if entry["name"] == name:
                 if entry.get("revoked") is None:
-                    entry["revoked"] = _now().isoformat()
+                    entry["revoked"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
                 return _key_info(entry)
         raise NotFound(f"no key named {name!r}")
 

@@ -16,6 +16,9 @@
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
+                         [--expires YYYY-MM-DD | --days N]
+    finder keys list [--json]
+    finder keys revoke NAME
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
 
 Coverage, siting and maps count public facilities only unless ``--all-access`` is given (internal
@@ -384,19 +387,47 @@ def cmd_print(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """Add an API key to the key file; the plain key is printed once and never stored."""
-    from api.auth import create_api_key
+    """Add, list or revoke API keys; a new key is printed once and never stored."""
+    import datetime as dt
+
+    from api.auth import create_api_key, expiry_from_date, list_api_keys, revoke_api_key
     from api.settings import Settings
 
     path = args.keys_file or Settings().api_keys_file
     if path is None:
         print("finder keys: set FINDER_API_KEYS_FILE or pass --keys-file", file=sys.stderr)
         return 2
-    key = create_api_key(path, args.name, args.scope, args.org or (), member=args.member)
+    if args.action == "list":
+        now = dt.datetime.now(dt.UTC)
+        rows = [k.to_json(now) for k in list_api_keys(path)]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            return 0
+        if not rows:
+            print(f"no keys in {path}")
+        for i, row in enumerate(rows):
+            if i == 0:
+                print("\t".join(row))
+            cells = (",".join(v) if isinstance(v, list) else str(v) for v in row.values())
+            print("\t".join(cells))
+        return 0
+    if args.action == "revoke":
+        info = revoke_api_key(path, args.name)
+        print(f"key {info.name!r} revoked at {info.revoked.isoformat() if info.revoked else ''}")
+        return 0
+    expires = None
+    if args.expires:
+        expires = expiry_from_date(args.expires)
+    elif args.days is not None:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.days)
+    key = create_api_key(
+        path, args.name, args.scope, args.org or (), member=args.member, expires=expires
+    )
     print(key)
     print(
-        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
-        "this is the only time the key is shown",
+        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}"
+        + (f", expires {expires.isoformat(timespec='seconds')}" if expires else "")
+        + "; this is the only time the key is shown",
         file=sys.stderr,
     )
     return 0
@@ -541,18 +572,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".pdf or .png")
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
-    p.add_argument("action", choices=("add",))
-    p.add_argument("name", help="the key's name: the actor in the audit trail")
-    p.add_argument(
+    key_actions = p.add_subparsers(dest="action", required=True)
+    key_add = key_actions.add_parser("add", help="add a key; it is printed once")
+    key_add.add_argument("name", help="the key's name: the actor in the audit trail")
+    key_add.add_argument(
         "--scope", action="append", required=True, choices=("edit", "read-private", "read-all")
     )
-    p.add_argument(
+    key_add.add_argument(
         "--org",
         action="append",
-        help="organisation whose employees facilities the key may see; repeatable",
+        help="organisation whose employees facilities the key may see (and with the edit "
+        "scope edit); repeatable",
     )
-    p.add_argument("--member", action="store_true", help="the key sees members facilities")
-    p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+    key_add.add_argument("--member", action="store_true", help="the key sees members facilities")
+    expiry = key_add.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires",
+        metavar="YYYY-MM-DD",
+        help="the last day the key works (China time; refused from the next midnight)",
+    )
+    expiry.add_argument("--days", type=int, help="the key works for this many days from now")
+    key_list = key_actions.add_parser("list", help="every key, never its secret")
+    key_list.add_argument("--json", action="store_true")
+    key_revoke = key_actions.add_parser("revoke", help="refuse a key from now on")
+    key_revoke.add_argument("name")
+    for action in (key_add, key_list, key_revoke):
+        action.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
 
     p = add("db", cmd_db, "create or migrate the PostgreSQL + PostGIS schema")
     p.add_argument("action", choices=("upgrade",))

@@ -154,11 +154,14 @@ class ServerProcess:
     ----------
     env
         ``FINDER_*`` settings of the server.
+    workers
+        uvicorn worker processes.
     """
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.env = {**os.environ, **env}
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
@@ -177,6 +180,8 @@ class ServerProcess:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                "--workers",
+                str(self.workers),
             ],
             env=self.env,
             cwd=ROOT,
