@@ -408,7 +408,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows):
             if i == 0:
                 print("\t".join(row))
-            cells = (",".join(v) if isinstance(v, list) else str(v) for v in row.values())
+            cells = (
+                (",".join(v) or "-") if isinstance(v, list) else "-" if v is None else str(v)
+                for v in row.values()
+            )
             print("\t".join(cells))
         return 0
     if args.action == "revoke":
