@@ -6,8 +6,9 @@ errors and audit entries; see :class:`geodata.store.FacilityStore`) and keeps
 * ``facilities``: the columns of :data:`geodata.schema.COLUMNS` plus ``geog``, a WGS-84
   ``geography(Point, 4326)`` generated from ``lon``/``lat`` with a GiST index, and the same CHECK
   constraints as the GeoPackage;
-* ``facility_audit`` (``changes`` as ``jsonb``), ``imports`` and ``store_state`` (the change
-  counter), all created by the Alembic migrations in :mod:`geodata.migrations`.
+* ``facility_audit`` (``changes`` as ``jsonb``), ``imports``, ``store_state`` (the change
+  counter) and ``holiday_calendar`` (loaded official holiday arrangements), all created by the
+  Alembic migrations in :mod:`geodata.migrations`.
 
 Writes: every write is one transaction that first increments the change counter. That row lock
 makes writers take turns (as the GeoPackage's single writer does), so an edit based on an old
@@ -43,6 +44,7 @@ from geodata.errors import FacilityNotFound, StoreError, VersionConflict
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 from geodata.store import (
     AuditEntry,
+    CalendarDay,
     ImportCounts,
     StoreBase,
     _check_version,
@@ -332,6 +334,15 @@ class PostGISStore(StoreBase):
         if row is None:
             raise StoreError("the store_state row is missing: the schema is damaged")
         return int(row[0])
+
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        query = (
+            "SELECT to_char(day, 'YYYY-MM-DD'), type, name, source, "
+            f"{_utc_text('loaded_at')}, actor FROM holiday_calendar ORDER BY day"
+        )
+        rows = self._reading(lambda con: con.execute(query).fetchall())
+        return [CalendarDay(*row) for row in rows]
 
     def audit(self, facility_id: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
         """The newest audit entries, newest first, optionally for one facility."""

@@ -7,7 +7,10 @@ facilities in one GeoPackage file (an SQLite database any GIS opens: QGIS, GDAL,
   :data:`geodata.schema.COLUMNS`;
 * ``facility_audit``: one row per change (who, when, what: the changed fields with old and new
   values), registered as a GeoPackage attributes table;
-* ``imports``: one row per bulk import with its counts.
+* ``imports``: one row per bulk import with its counts;
+* ``holiday_calendar``: the official holiday arrangements loaded with ``finder calendar load``
+  (:meth:`StoreBase.load_calendar`), one row per special day, kept with the data so that every
+  API worker and the command line read the same calendar.
 
 Concurrency: the database runs in WAL mode, so readers keep reading a consistent snapshot while one
 writer imports; every write is one transaction (``BEGIN IMMEDIATE``), so a failure half way leaves
@@ -25,10 +28,10 @@ import sqlite3
 import struct
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -98,7 +101,29 @@ class FacilityStore(Protocol):
 
     def change_counter(self) -> int: ...
 
+    def load_calendar(
+        self, days: Iterable[tuple[dt.date, str, str]], *, source: str, actor: str
+    ) -> None:
+        """Replace the stored holiday calendar of every year that ``days`` has a day in."""
+        ...
+
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        ...
+
     def close(self) -> None: ...
+
+
+class CalendarDay(NamedTuple):
+    """One stored special day: ``day`` (ISO date), ``type`` (``holiday``/``workday``), holiday
+    ``name``, and the ``source`` file, ``loaded_at`` (UTC ISO) and ``actor`` of its load."""
+
+    day: str
+    type: str
+    name: str
+    source: str
+    loaded_at: str
+    actor: str
 
 
 class ImportCounts(dict[str, int]):
@@ -246,6 +271,38 @@ class StoreBase(ABC):
             facility_id, changes, actor=actor, if_version=if_version, action="patch"
         )
 
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """One write transaction that raises the change counter; yields an object with
+        ``execute`` and ``executemany``."""
+
+    def load_calendar(
+        self, days: Iterable[tuple[dt.date, str, str]], *, source: str, actor: str
+    ) -> None:
+        """Replace the stored holiday calendar of every year that ``days`` has a day in.
+
+        ``days`` are ``(date, type, name)`` of a validated calendar (see
+        :meth:`finder.hours.HolidayCalendar.from_csv`); the other years stay as they are. One
+        transaction, which raises the change counter, so API workers pick the calendar up as
+        they pick up facility changes.
+        """
+        rows = sorted(days)
+        if not rows:
+            raise StoreError("a holiday calendar needs at least one day")
+        m = self._MARK
+        at = now_utc()
+        with self._transaction() as con:
+            for year in sorted({day.year for day, _, _ in rows}):
+                con.execute(
+                    f"DELETE FROM holiday_calendar WHERE day BETWEEN {m} AND {m}",
+                    (f"{year:04d}-01-01", f"{year:04d}-12-31"),
+                )
+            con.executemany(
+                "INSERT INTO holiday_calendar (day, type, name, source, loaded_at, actor) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
+                [(day.isoformat(), kind, name, source, at, actor) for day, kind, name in rows],
+            )
+
 
 def merged_edit(
     before: dict[str, Any], changes: dict[str, Any]
@@ -280,6 +337,7 @@ class GeoPackageStore(StoreBase):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as con:
             self._ensure_schema(con)
+            self._ensure_calendar_table(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -413,7 +471,36 @@ class GeoPackageStore(StoreBase):
         # The GeoPackage header fields live in the main file: write them out of the WAL now.
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def _ensure_calendar_table(self, con: sqlite3.Connection) -> None:
+        """Add the ``holiday_calendar`` table (an attributes table) to a store without it."""
+        if con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='holiday_calendar'"
+        ).fetchone():
+            return
+        con.executescript(
+            """
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS holiday_calendar (
+              day TEXT PRIMARY KEY, type TEXT NOT NULL CHECK (type IN ('holiday','workday')),
+              name TEXT NOT NULL, source TEXT NOT NULL, loaded_at TEXT NOT NULL,
+              actor TEXT NOT NULL);
+            INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
+              VALUES ('holiday_calendar', 'attributes', 'holiday_calendar',
+                      'Official holiday arrangements loaded with finder calendar load');
+            COMMIT;
+            """
+        )
+
     # -- reads ---------------------------------------------------------------------------------
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT day, type, name, source, loaded_at, actor FROM holiday_calendar "
+                "ORDER BY day"
+            ).fetchall()
+        return [CalendarDay(*row) for row in rows]
+
     def _read(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
         with self._connection() as con:
