@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -50,6 +50,7 @@ from geodata.store import (
     _check_version,
     _to_db,
     _typed,
+    check_versions,
     facility_from_row,
     merged_edit,
     now_utc,
@@ -362,14 +363,20 @@ class PostGISStore(StoreBase):
 
     # -- writes --------------------------------------------------------------------------------
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
         """Insert new ids and update existing ones, all in one transaction (``COPY``-based).
 
         ``frame`` must be validated already (see :mod:`geodata.imports`) and have unique ids.
         Updated rows get ``version + 1`` and an ``update`` audit entry with the changed fields;
-        new rows a ``create`` entry. Raises :class:`StoreError` if the database refuses a row;
-        then nothing is written.
+        new rows a ``create`` entry. Raises :class:`StoreError` if the database refuses a row,
+        and :class:`VersionConflict` if a facility of ``if_versions`` is not at its version
+        there (see :func:`~geodata.store.check_versions`); then nothing is written.
         """
         if frame["id"].duplicated().any():
             raise StoreError("upsert_frame needs unique ids")
@@ -378,6 +385,11 @@ class PostGISStore(StoreBase):
         staged = ", ".join(f"s.{_ident(c)}" for c in EDITABLE_COLUMNS)
         present = [c for c in EDITABLE_COLUMNS if c in frame and c != "id"]
         with self._transaction() as cur:
+            if if_versions:
+                cur.execute(
+                    "SELECT id, version FROM facilities WHERE id = ANY(%s)", (list(if_versions),)
+                )
+                check_versions(dict(cur.fetchall()), if_versions)
             cur.execute(
                 "INSERT INTO imports (at, actor, source_name) VALUES (%s, %s, %s) "
                 "RETURNING import_id",

@@ -28,7 +28,7 @@ import sqlite3
 import struct
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -47,6 +47,8 @@ SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
 _SRS_ID = 4326
+
+_IDS_PER_QUERY = 5000  # below the bound-parameter limits of SQLite (32766) and PostgreSQL (65535)
 
 _TEXT_COLUMNS = tuple(
     c for c in COLUMNS if c not in ("lon", "lat", "star_rating", "area_m2", "version")
@@ -81,10 +83,19 @@ class FacilityStore(Protocol):
         """Facilities inside a WGS-84 bbox (minlon, minlat, maxlon, maxlat), a district, kinds."""
         ...
 
+    def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
+        ...
+
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
-        """Insert or update many validated rows in one transaction."""
+        """Insert or update many validated rows in one transaction (see :func:`check_versions`)."""
         ...
 
     def create(self, facility: Facility, *, actor: str) -> Facility: ...
@@ -218,6 +229,17 @@ class StoreBase(ABC):
         if frame.empty:
             raise FacilityNotFound(f"no facility with id {facility_id!r}")
         return facility_from_row(frame.iloc[0].to_dict())
+
+    def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
+        unique = sorted(set(ids))
+        parts = [
+            self._read(f"WHERE id IN ({', '.join([self._MARK] * len(chunk))})", chunk)
+            for chunk in (
+                unique[i : i + _IDS_PER_QUERY] for i in range(0, len(unique), _IDS_PER_QUERY)
+            )
+        ]
+        return pd.concat(parts, ignore_index=True) if parts else self._read("WHERE 1 = 0")
 
     def query(
         self,
@@ -535,14 +557,20 @@ class GeoPackageStore(StoreBase):
 
     # -- writes --------------------------------------------------------------------------------
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
         """Insert new ids and update existing ones, all in one transaction.
 
         ``frame`` must be validated already (see :mod:`geodata.imports`) and have unique ids.
         Updated rows get ``version + 1`` and an audit entry with the changed fields; new rows an
-        ``import`` audit entry. Raises :class:`StoreError` if the database refuses a row; then
-        nothing is written.
+        ``import`` audit entry. Raises :class:`StoreError` if the database refuses a row, and
+        :class:`VersionConflict` if a facility of ``if_versions`` is not at its version there
+        (see :func:`check_versions`); then nothing is written.
         """
         if frame["id"].duplicated().any():
             raise StoreError("upsert_frame needs unique ids")
@@ -554,6 +582,7 @@ class GeoPackageStore(StoreBase):
             )
             import_id = cur.lastrowid
             existing = self._existing(con, frame["id"].tolist())
+            check_versions(dict(zip(existing["id"], existing["version"], strict=True)), if_versions)
             is_new = ~frame["id"].isin(existing.index)
             new = frame[is_new]
             old = frame[~is_new]
@@ -609,6 +638,22 @@ class GeoPackageStore(StoreBase):
             )
             self._touch_contents(con)
         return ImportCounts(inserted=len(new), updated=updated, unchanged=len(old) - updated)
+
+    def copy_frame(self, frame: pd.DataFrame, *, actor: str, source_name: str = "") -> None:
+        """Add facilities as another store holds them, keeping each ``version`` and
+        ``created_at`` (an export: re-importing it checks the versions; see
+        :func:`geodata.imports.import_file`). Raises :class:`StoreError` for an id that exists.
+        """
+        at = now_utc()
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO imports (at, actor, source_name, inserted, updated) "
+                "VALUES (?, ?, ?, ?, 0)",
+                (at, actor, source_name, len(frame)),
+            )
+            versions = frame["version"].to_numpy(np.int64)
+            self._insert_rows(con, frame, at=at, version=versions, keep_created=True)
+            self._touch_contents(con)
 
     def _existing(self, con: sqlite3.Connection, ids: list[str]) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
@@ -752,6 +797,27 @@ class GeoPackageStore(StoreBase):
                 json.dumps(changes, ensure_ascii=False, default=str) if changes else None,
             ),
         )
+
+
+def check_versions(stored: Mapping[str, int], if_versions: Mapping[str, int] | None) -> None:
+    """Raise :class:`VersionConflict` unless every facility of ``if_versions`` is at its version.
+
+    Bulk writes call it inside their transaction, so that what an import checked before writing
+    (who may edit a facility, the version a row was based on) still holds when it writes.
+
+    Parameters
+    ----------
+    stored
+        ``{id: version}`` of the stored facilities among the written ids.
+    if_versions
+        ``{id: version}`` each facility must be at; version 0 means "must not exist yet".
+    """
+    for facility_id, expected in (if_versions or {}).items():
+        if int(stored.get(facility_id, 0)) != int(expected):
+            raise VersionConflict(
+                f"facility {facility_id!r} changed while the import ran; nothing was written: "
+                "import the file again"
+            )
 
 
 def _check_version(facility_id: str, current: int, if_version: int | None) -> None:

@@ -3,17 +3,22 @@
 For every kind of key: which of the three marked facilities (an ``employees`` room of ``OrgA``, a
 ``members`` room, a public rest stop) it sees on ``/nearest``, in the OGC items (search, count and
 item by id), and which it may change (``PATCH``): 200 where it may, 404 for a facility it cannot
-see, 403 without the ``edit`` scope, 401 anonymously. Then what an ``edit`` key may write: never a
-facility it could not see afterwards (another organisation's, or ``members`` without membership).
+see, 403 without the ``edit`` scope, 401 anonymously. Then what an ``edit`` key may write, one
+facility at a time or by bulk import: never a facility it could not see afterwards (another
+organisation's, or ``members`` without membership).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pandas as pd
 import pytest
 from api_support import CENTRE, SECRET_ID, SECRET_ORG, Live, facility_rows, visible_rows
 
@@ -126,9 +131,8 @@ def test_what_each_kind_of_key_sees_and_edits(
             assert patched.status_code == expected, (facility_id, patched.text)
 
 
-def _body(facility_id: str, **values: object) -> dict[str, object]:
+def _body(**values: object) -> dict[str, object]:
     return {
-        "id": facility_id,
         "name": "测试单位母婴室",
         "kind": "mother_room",
         "lon": CENTRE[0] + 0.001,
@@ -137,13 +141,25 @@ def _body(facility_id: str, **values: object) -> dict[str, object]:
     } | values
 
 
+def _import(client: httpx.Client, rows: list[dict[str, object]]) -> dict[str, Any]:
+    data = pd.DataFrame(rows).to_csv(index=False).encode()
+    r = client.post(
+        "/facilities/import", files={"file": ("list.csv", io.BytesIO(data), "text/csv")}
+    )
+    assert r.status_code == 200, r.text
+    report: dict[str, Any] = r.json()
+    return report
+
+
 def test_an_editor_writes_only_what_it_may_see_afterwards(
     edit_live: Live, plain_keys: dict[str, str | None]
 ) -> None:
+    own = _body(access="employees", organization=SECRET_ORG)
+    other = _body(access="employees", organization="OrgB")
     with edit_live.client(plain_keys["edit+org"]) as org_editor:
-        own = _body("scopes-own-room", access="employees", organization=SECRET_ORG)
-        assert org_editor.post("/facilities", json=own).status_code == 201
-        other = _body("scopes-other-room", access="employees", organization="OrgB")
+        created = org_editor.post("/facilities", json=own)
+        assert created.status_code == 201, created.text
+        own_id = created.json()["id"]
         refused = org_editor.post("/facilities", json=other)
         assert refused.status_code == 403, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
@@ -153,16 +169,29 @@ def test_an_editor_writes_only_what_it_may_see_afterwards(
             headers={"If-Match": "*", "Content-Type": "application/merge-patch+json"},
         )
         assert moved.status_code == 403, moved.text
-        assert edit_live.store.get(SECRET_ID).organization == SECRET_ORG
         members = org_editor.put(
-            "/facilities/scopes-own-room",
-            json=own | {"access": "members", "organization": None},
+            f"/facilities/{own_id}",
+            json=own | {"id": own_id, "access": "members", "organization": None},
             headers={"If-Match": "*"},
         )
         assert members.status_code == 403, members.text
-        assert org_editor.get("/facilities/scopes-own-room").json()["access"] == "employees"
+
+        report = _import(
+            org_editor,
+            [
+                other | {"name": "OrgB 小屋"},
+                own | {"id": own_id, "organization": "OrgB", "name": "转给 OrgB"},
+                own | {"name": "新建小屋"},
+            ],
+        )
+        assert (report["accepted"], report["inserted"], report["rejected"]) == (1, 1, 2), report[
+            "issues"
+        ]
+        assert {i["field"] for i in report["issues"]} == {"access"}
+    assert edit_live.store.get(SECRET_ID).organization == SECRET_ORG
+    assert edit_live.store.get(own_id).access == "employees"
+    assert edit_live.store.get(own_id).organization == SECRET_ORG
     with edit_live.client(plain_keys["edit"]) as plain_editor:
-        hidden = _body("scopes-hidden-room", access="employees", organization=SECRET_ORG)
-        assert plain_editor.post("/facilities", json=hidden).status_code == 403
+        assert plain_editor.post("/facilities", json=own).status_code == 403
     with edit_live.client(plain_keys["edit+read-all (admin)"]) as admin:
-        assert admin.post("/facilities", json=other).status_code == 201
+        assert admin.post("/facilities", json=other | {"id": "scopes-other-1"}).status_code == 201
