@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers
 from api.routes import coverage, docs, facilities, features, health, nearest, walk, webmap
+from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
 from finder.coverage import build_sample_grid
@@ -236,7 +237,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             nearest.warm_fragments(live.current())
             gc.collect()
             gc.freeze()
-            yield
+            with live.polling():
+                yield
         finally:
             gc.unfreeze()
             app.state.finder = None
@@ -272,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Content-Crs"],
             max_age=600,
         )
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(CloseUnreadBodyMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
