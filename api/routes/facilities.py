@@ -28,10 +28,16 @@ from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
 from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
-from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflict
+from geodata.errors import (
+    FacilityNotFound,
+    InvalidCoordinate,
+    InvalidOpeningHours,
+    VersionConflict,
+)
 from geodata.imports import import_file
 from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, KINDS, Facility
 from geodata.store import FacilityStore
+from geodata.validate import require_in_service_region
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -122,7 +128,8 @@ def _stale(facility: Facility) -> ApiProblem:
 
 
 def _validated(values: dict[str, Any]) -> Facility:
-    """A :class:`Facility` from body values (422 problems naming each bad field)."""
+    """A :class:`Facility` from body values (422 problems naming each bad field, and ``lon`` /
+    ``lat`` for a point outside the service region, as the import checks each row)."""
     try:
         facility = Facility.model_validate(values)
     except ValidationError as exc:
@@ -135,6 +142,15 @@ def _validated(values: dict[str, Any]) -> Facility:
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
             slug="invalid-body",
             errors=errors,
+        ) from None
+    try:
+        require_in_service_region(facility.lon, facility.lat)
+    except InvalidCoordinate as exc:
+        raise ApiProblem(
+            422,
+            str(exc),
+            slug="invalid-body",
+            errors=[{"field": f, "reason": "outside the service region"} for f in ("lon", "lat")],
         ) from None
     if facility.opening_hours:
         try:
