@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -77,6 +77,17 @@ class QueryParameters:
         return self._by_operation.get((path_format, method))
 
 
+def query_names(query: bytes) -> list[str]:
+    """The distinct parameter names of a raw query string, decoded as Starlette decodes them
+    (``urllib.parse.parse_qsl``: ``+`` is a space, ``%XX`` UTF-8), without decoding values."""
+    names: dict[str, None] = {}
+    for part in query.decode("latin-1").split("&"):
+        if part:
+            name = part.partition("=")[0]
+            names[unquote_plus(name) if "%" in name or "+" in name else name] = None
+    return list(names)
+
+
 def unknown_parameter_problem(unknown: list[str], allowed: frozenset[str]) -> ApiProblem:
     """A 400 problem naming each unknown query parameter and listing the allowed ones."""
     listed = ", ".join(sorted(allowed)) or "none"
@@ -102,6 +113,7 @@ class ProtocolMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._parameters: QueryParameters | None = None
+        self._routes: list[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +122,7 @@ class ProtocolMiddleware:
         fastapi_app: FastAPI = scope["app"]
         query = scope["query_string"]
         target = len(scope.get("raw_path") or scope["path"].encode()) + len(query) + bool(query)
+        problem: ApiProblem | None
         if target > MAX_URL_BYTES:
             problem = ApiProblem(
                 414,
@@ -148,7 +161,9 @@ class ProtocolMiddleware:
         query = scope["query_string"]
         if not query:
             return None
-        for route in leaf_routes(fastapi_app):
+        if self._routes is None:
+            self._routes = list(leaf_routes(fastapi_app))  # the app's routes are fixed by now
+        for route in self._routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
                 break
@@ -159,8 +174,7 @@ class ProtocolMiddleware:
         allowed = self._parameters.allowed(getattr(route, "path_format", ""), scope["method"])
         if allowed is None:
             return None
-        names = dict.fromkeys(k for k, _ in parse_qsl(query.decode("latin-1"), True))
-        unknown = [name for name in names if name not in allowed]
+        unknown = [name for name in query_names(query) if name not in allowed]
         return unknown_parameter_problem(unknown, allowed) if unknown else None
 
     @staticmethod
