@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
 from api.auth import visible_mask
@@ -37,7 +38,7 @@ from api.routes.common import (
 )
 from api.state import Snapshot
 from geodata.errors import FacilityNotFound
-from geodata.schema import ACCESS_CLASSES, KINDS, STATUSES, Access, Kind, Status
+from geodata.schema import ACCESS_CLASSES, ADCODE_RE, KINDS, STATUSES, Access, Kind, Status
 
 router = APIRouter()
 
@@ -84,6 +85,10 @@ CrsParam = Annotated[
 BboxCrsParam = Annotated[
     str | None,
     Query(alias="bbox-crs", description="CRS of bbox", json_schema_extra={"enum": _CRS_VALUES}),
+]
+AdcodeParam = Annotated[
+    list[Annotated[str, Field(pattern=ADCODE_RE.pattern)]] | None,
+    Query(description="district codes (6 digits)"),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1-10,000)")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip (paging)")]
@@ -406,7 +411,7 @@ def facility_items(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
     kind: Annotated[list[Kind] | None, Query(description="facility kinds")] = None,
-    adcode: Annotated[list[str] | None, Query(description="district code (6 digits)")] = None,
+    adcode: AdcodeParam = None,
     access: Annotated[list[Access] | None, Query(description="access classes")] = None,
     status: Annotated[list[Status] | None, Query(description="statuses")] = None,
     datetime: Annotated[
@@ -525,7 +530,7 @@ def district_items(
     crs: CrsParam = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
-    adcode: Annotated[list[str] | None, Query(description="district code (6 digits)")] = None,
+    adcode: AdcodeParam = None,
     f: FormatParam = None,
 ) -> Response:
     """The district boundaries, filtered by bbox (intersection) or adcode."""

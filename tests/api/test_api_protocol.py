@@ -353,6 +353,9 @@ def test_openapi_publishes_real_types(anon: httpx.Client) -> None:
     assert "json" in schema["/collections/facilities/items", "get", "f"]["enum"]
     assert schema["/collections/facilities/items", "get", "status"]["items"]["enum"]
     assert "EPSG:4326" in schema["/collections/facilities/items", "get", "bbox-crs"]["enum"]
+    assert schema["/collections/districts/items", "get", "adcode"]["items"]["pattern"]
+    bad = anon.get("/collections/districts/items", params={"adcode": "31010"})
+    assert _is_problem(bad, 400)["errors"][0]["parameter"] == "adcode"
     for verb in ("put", "patch", "delete"):
         assert params["/facilities/{facility_id}", verb, "If-Match"]["required"] is True
     patch = document["components"]["schemas"]["FacilityPatch"]["properties"]["format"]
