@@ -236,6 +236,7 @@ GET_URLS = [
     "/coverage?radius_m=500&f=csv",
     "/map?lang=en",
     "/openapi.json",
+    "/static/facilitymap/facilitymap.css",
     "/no/such/route",
 ]
 
