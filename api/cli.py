@@ -17,6 +17,8 @@
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
+    finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
+    finder calendar show [--year YEAR]
 
 Coverage, siting and maps count public facilities only unless ``--all-access`` is given (internal
 planning); every figure says which kinds and access classes it counts.
@@ -134,7 +136,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.unlink()
         target = GeoPackageStore(out)
         try:
-            target.upsert_frame(frame, actor="export", source_name=str(_store_path(args)))
+            target.copy_frame(frame, actor="export", source_name=str(_store_path(args)))
         finally:
             target.close()
     print(f"exported {len(frame)} facilities to {out}")
@@ -186,12 +188,14 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 def cmd_map(args: argparse.Namespace) -> int:
     """Write a standalone HTML map (every script and style inlined: works offline)."""
     from api.settings import Settings
+    from api.state import load_calendar, store_calendar
     from maps.webmap import facility_map
 
     settings = Settings()
     store = _open_store(args)
     try:
         frame = store.frame()
+        calendar = store_calendar(load_calendar(settings), store)
     finally:
         store.close()
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
@@ -206,6 +210,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         approval_no=settings.approval_no or None,
         tianditu_key=settings.tianditu_key or None,
         asset_mode="inline",
+        calendar=calendar,
     )
     fmap.save(args.out)
     print(f"wrote {args.out}")
@@ -416,6 +421,59 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """Load an official holiday arrangement into the store, or show the calendar in use."""
+    from api.settings import Settings
+    from api.state import load_calendar, store_calendar
+    from finder.calendar import STATUTORY_RULES_FROM, STATUTORY_RULES_UNTIL
+    from finder.hours import HolidayCalendar, local_today
+
+    if args.action == "load":
+        if not args.file:
+            print("finder calendar load: give the FILE (CSV date,type,name)", file=sys.stderr)
+            return 2
+        try:
+            loaded = HolidayCalendar.from_csv(args.file)
+        except OSError as exc:
+            print(f"finder calendar load: cannot read the file: {exc}", file=sys.stderr)
+            return 2
+    store = _open_store(args)
+    try:
+        if args.action == "load":
+            days = [(day, entry.type, entry.name) for day, entry in loaded.entries.items()]
+            store.load_calendar(days, source=Path(args.file).name, actor=args.actor)
+            years = ", ".join(str(y) for y in sorted(loaded.years))
+            print(f"loaded {len(days)} days of {years} from {args.file} into the store")
+            return 0
+        calendar = store_calendar(load_calendar(Settings()), store)
+    finally:
+        store.close()
+    if args.year is not None:
+        source = calendar.sources.get(args.year, "provisional: statutory holidays only")
+        print(f"{args.year}: {source}")
+        for day, entry in calendar.days_of(args.year).items():
+            print(f"{day} {day:%a} {entry.type:<8} {entry.name}")
+        return 0
+    note = "statutory holidays only (no 调休 or bridging days known)"
+    lines = {
+        year: f"{year}  provisional  {len(calendar.days_of(year))} {note}"
+        for year in range(STATUTORY_RULES_FROM, max(calendar.years))
+        if year not in calendar.years
+    }
+    for year, source in calendar.sources.items():
+        special = calendar.days_of(year).values()
+        holidays = sum(entry.type == "holiday" for entry in special)
+        workdays = len(special) - holidays
+        lines[year] = f"{year}  official  {holidays} holidays, {workdays} 调休 workdays: {source}"
+    for _, line in sorted(lines.items()):
+        print(line)
+    print(f"{max(calendar.years) + 1}-{STATUTORY_RULES_UNTIL}  provisional  {note}")
+    warning = calendar.missing_next_year(local_today())
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the API with uvicorn."""
     import os
@@ -553,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--member", action="store_true", help="the key sees members facilities")
     p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+
+    p = add("calendar", cmd_calendar, "load or show the holiday calendar (official arrangements)")
+    p.add_argument("action", choices=("load", "show"))
+    p.add_argument("file", nargs="?", help="load: the arrangement as CSV date,type,name")
+    p.add_argument("--year", type=int, help="show: list the days of this year")
+    p.add_argument("--actor", default="cli", help="load: name recorded with the calendar")
 
     p = add("db", cmd_db, "create or migrate the PostgreSQL + PostGIS schema")
     p.add_argument("action", choices=("upgrade",))

@@ -33,7 +33,7 @@ import pandas as pd
 from api.auth import KeyRing
 from api.settings import Settings
 from finder.coverage import SampleGrid
-from finder.hours import HolidayCalendar
+from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityIndex
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
 from geodata.crs import from_wgs84
@@ -54,10 +54,47 @@ def open_store(settings: Settings) -> FacilityStore:
 
 
 def load_calendar(settings: Settings) -> HolidayCalendar:
-    """The holiday calendar of the settings (the bundled one by default)."""
+    """The base holiday calendar of the settings: ``FINDER_CALENDAR``'s file, else the bundled
+    one, with provisional statutory holidays for the years it does not cover.
+
+    The service lays the years loaded into the store over it (:func:`store_calendar`).
+    """
     if settings.calendar is not None:
-        return HolidayCalendar.from_csv(settings.calendar)
-    return HolidayCalendar.default()
+        base = HolidayCalendar.from_csv(settings.calendar)
+    else:
+        base = HolidayCalendar.default()
+    return base.with_provisional()
+
+
+def store_calendar(base: HolidayCalendar, store: FacilityStore) -> HolidayCalendar:
+    """``base`` with every year loaded into the store (``finder calendar load``) taken from it."""
+    return base.updated_with(HolidayCalendar.from_store_days(store.calendar_days()))
+
+
+class CalendarWarning:
+    """The service's holiday-calendar warning, logged at most once a day.
+
+    From 1 November the next year's official arrangement should be loaded
+    (:meth:`finder.hours.HolidayCalendar.missing_next_year`); :meth:`check` returns the warning
+    (``/health`` lists it) and logs it the first time it is seen on a (local) day.
+    """
+
+    def __init__(self) -> None:
+        self._logged_on: dt.date | None = None
+        self._lock = threading.Lock()
+
+    def check(self, calendar: HolidayCalendar, today: dt.date | None = None) -> str | None:
+        """The warning for ``today`` (default: today in Asia/Shanghai), or ``None``."""
+        if today is None:
+            today = local_today()
+        message = calendar.missing_next_year(today)
+        if message is not None:
+            with self._lock:
+                first_today = self._logged_on != today
+                self._logged_on = today
+            if first_today:
+                logger.warning("holiday calendar: %s", message)
+        return message
 
 
 def _json_value(value: Any) -> Any:
@@ -204,7 +241,9 @@ class LiveFacilities:
     store
         The facility store (source of truth).
     calendar
-        Holiday calendar of the index's "open now".
+        Base holiday calendar of the index's "open now" (:func:`load_calendar`); each snapshot
+        lays the years loaded into the store over it (:func:`store_calendar`), so a calendar
+        loaded by any process is picked up like a facility change.
     poll_s
         Least interval between two looks at ``store.change_counter()``, seconds.
     """
@@ -214,6 +253,7 @@ class LiveFacilities:
     ) -> None:
         self.store = store
         self.calendar = calendar
+        self.calendar_warning = CalendarWarning()
         self.poll_s = poll_s
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
@@ -224,7 +264,9 @@ class LiveFacilities:
     def _build(self) -> Snapshot:
         counter = self.store.change_counter()
         frame = self.store.frame()
-        snap = Snapshot.build(frame, counter, self.calendar, self._shared)
+        calendar = store_calendar(self.calendar, self.store)
+        self.calendar_warning.check(calendar)
+        snap = Snapshot.build(frame, counter, calendar, self._shared)
         logger.info("indexed %d facilities at change %d", len(frame), counter)
         return snap
 

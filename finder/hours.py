@@ -28,6 +28,9 @@ covered the answer is :attr:`OpenState.UNKNOWN` - never a guessed "open" - unles
 does not depend on the calendar at all: ``24/7`` (and anything the parser normalises to it, such
 as ``Mo-Su 00:00-24:00``) is always open, and an expression without ``PH``/``SH`` whose rules treat
 all seven weekdays alike (``10:00-22:00``, ``Mo-Su 07:00-23:00``) is evaluated as it stands.
+:meth:`HolidayCalendar.with_provisional` covers the years 2025-2099 that have no official
+arrangement with their statutory holidays (:mod:`finder.calendar`); :func:`state_and_source`
+tells which answers rest on such a provisional day.
 
 The shipped file ``finder/data/cn_calendar.csv`` (:meth:`HolidayCalendar.default`) is generated
 from the ``chinese-calendar`` package by :func:`calendar_csv_from_chinese_calendar` and covers
@@ -45,11 +48,12 @@ for every Saturday or Sunday that is declared a working day (调休上班), e.g.
     2027-02-07,workday,春节
 
 Add the whole year at once (one row makes the year covered, so a half-entered year gives wrong
-answers), keep the header, save as UTF-8 (a BOM from Excel is accepted), and load it with
-:meth:`HolidayCalendar.from_csv` (or edit the shipped file in place). A ``workday`` row
-on a Monday-Friday, a duplicated date or an unknown type is refused with the line number. When a
-newer ``chinese-calendar`` release knows the year, regenerating the shipped file with
-:func:`calendar_csv_from_chinese_calendar` gives the same rows.
+answers), keep the header, save as UTF-8 (a BOM from Excel is accepted), and load it into the
+store with ``finder calendar load FILE`` (the service lays the stored years over this calendar
+with :meth:`HolidayCalendar.updated_with`), or read it with :meth:`HolidayCalendar.from_csv`. A
+``workday`` row on a Monday-Friday, a duplicated date or an unknown type is refused with the line
+number and field. When a newer ``chinese-calendar`` release knows the year, regenerating the
+shipped file with :func:`calendar_csv_from_chinese_calendar` gives the same rows.
 
 How the library is made to follow this calendar
 -----------------------------------------------
@@ -113,8 +117,8 @@ import io
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache, lru_cache
@@ -122,13 +126,14 @@ from importlib import resources
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import opening_hours
 
+from finder.calendar import STATUTORY_RULES_FROM, STATUTORY_RULES_UNTIL, statutory_holidays
 from geodata.errors import (
     CalendarYearNotCovered,
     InvalidHolidayCalendar,
@@ -136,14 +141,20 @@ from geodata.errors import (
     InvalidOpeningHours,
 )
 
+if TYPE_CHECKING:
+    from geodata.store import CalendarDay
+
 __all__ = [
     "LOCAL_TIMEZONE",
     "CalendarEntry",
+    "CalendarSource",
     "DayType",
     "HolidayCalendar",
     "OpenState",
     "calendar_csv_from_chinese_calendar",
+    "local_today",
     "open_mask",
+    "state_and_source",
     "state_at",
     "validate_opening_hours",
 ]
@@ -178,6 +189,18 @@ class CalendarEntry(NamedTuple):
     name: str
 
 
+class CalendarSource(StrEnum):
+    """What an answer about a day rests on.
+
+    ``OFFICIAL``: the State Council's arrangement of the year (bundled or loaded).
+    ``PROVISIONAL``: only the statutory holidays computed by :mod:`finder.calendar`; the year's
+    make-up working days and bridging days are not known yet.
+    """
+
+    OFFICIAL = "official"
+    PROVISIONAL = "provisional"
+
+
 @dataclass(frozen=True, eq=False)
 class HolidayCalendar:
     """Chinese public holidays and make-up working days (调休) for a set of years.
@@ -187,14 +210,22 @@ class HolidayCalendar:
     entries
         The special days: date -> :class:`CalendarEntry` (``holiday`` or ``workday``).
     years
-        The years the calendar covers; days of other years have no known type.
+        The years the official arrangement covers; days of other years have no known type
+        (unless ``provisional``).
+    sources
+        Where each year of ``years`` came from (a file name, the store), for display.
+    provisional
+        Whether days of a year outside ``years`` get the statutory holidays of
+        :func:`finder.calendar.statutory_holidays` (years 2025-2099 only) instead of no type.
 
-    Build one with :meth:`from_csv` or :meth:`default`; the file format is described in the
-    module docstring.
+    Build one with :meth:`from_csv` or :meth:`default`, combine with :meth:`updated_with` and
+    :meth:`with_provisional`; the file format is described in the module docstring.
     """
 
     entries: Mapping[date, CalendarEntry]
     years: frozenset[int]
+    sources: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    provisional: bool = False
 
     @classmethod
     def from_csv(cls, path: str | PathLike[str]) -> HolidayCalendar:
@@ -204,7 +235,7 @@ class HolidayCalendar:
         ------
         InvalidHolidayCalendar
             On a wrong header, a bad date or type, a duplicated date, or a ``workday`` that is
-            not a Saturday or Sunday; the message names the file and line.
+            not a Saturday or Sunday; the message names the file, line and field.
         OSError
             When the file cannot be read.
         """
@@ -233,51 +264,146 @@ class HolidayCalendar:
                 day = date.fromisoformat(day_text)
             except ValueError:
                 raise InvalidHolidayCalendar(
-                    f"{source}: line {line_no}: {day_text!r} is not a date (YYYY-MM-DD)"
+                    f"{source}: line {line_no}, field date: {day_text!r} is not a date (YYYY-MM-DD)"
                 ) from None
             entry_type = _entry_type(type_text)
             if entry_type is None:
                 raise InvalidHolidayCalendar(
-                    f"{source}: line {line_no}: type {type_text!r} is not 'holiday' or 'workday'"
+                    f"{source}: line {line_no}, field type: {type_text!r} is not 'holiday' "
+                    "or 'workday'"
                 )
             if entry_type == "workday" and day.weekday() < 5:
                 raise InvalidHolidayCalendar(
-                    f"{source}: line {line_no}: {day} is a weekday; a 'workday' (调休) row must "
-                    "be a Saturday or Sunday"
+                    f"{source}: line {line_no}, field date: {day} is a weekday; a 'workday' "
+                    "(调休) row must be a Saturday or Sunday"
                 )
             if day in entries:
-                raise InvalidHolidayCalendar(f"{source}: line {line_no}: {day} is listed twice")
+                raise InvalidHolidayCalendar(
+                    f"{source}: line {line_no}, field date: {day} is listed twice"
+                )
             entries[day] = CalendarEntry(entry_type, name)
         if not entries:
             raise InvalidHolidayCalendar(f"{source}: the calendar has no rows")
-        return cls(entries=MappingProxyType(entries), years=frozenset(day.year for day in entries))
+        years = frozenset(day.year for day in entries)
+        return cls(
+            entries=MappingProxyType(entries),
+            years=years,
+            sources=MappingProxyType(dict.fromkeys(sorted(years), source)),
+        )
 
     @classmethod
     def default(cls) -> HolidayCalendar:
         """The calendar shipped in ``finder/data/cn_calendar.csv`` (2004-2026), loaded once."""
         return _default_calendar()
 
+    @classmethod
+    def from_store_days(cls, days: Iterable[CalendarDay]) -> HolidayCalendar:
+        """The calendar held by a store (:meth:`geodata.store.FacilityStore.calendar_days`).
+
+        The rows were validated when loaded; an empty store gives a calendar of no year.
+        """
+        entries: dict[date, CalendarEntry] = {}
+        sources: dict[int, str] = {}
+        for row in days:
+            day = date.fromisoformat(row.day)
+            entry_type = _entry_type(row.type)
+            if entry_type is None:
+                raise InvalidHolidayCalendar(f"stored calendar: {row.day} has type {row.type!r}")
+            entries[day] = CalendarEntry(entry_type, row.name)
+            sources[day.year] = f"store: {row.source}, loaded {row.loaded_at} by {row.actor}"
+        return cls(
+            entries=MappingProxyType(entries),
+            years=frozenset(sources),
+            sources=MappingProxyType(sources),
+        )
+
+    def updated_with(self, other: HolidayCalendar) -> HolidayCalendar:
+        """This calendar with every year of ``other`` taken from ``other`` instead."""
+        entries = {d: e for d, e in self.entries.items() if d.year not in other.years}
+        entries.update(other.entries)
+        sources = {y: s for y, s in self.sources.items() if y not in other.years}
+        sources.update(other.sources)
+        return HolidayCalendar(
+            entries=MappingProxyType(dict(sorted(entries.items()))),
+            years=self.years | other.years,
+            sources=MappingProxyType(dict(sorted(sources.items()))),
+            provisional=self.provisional,
+        )
+
+    def with_provisional(self) -> HolidayCalendar:
+        """This calendar, with the statutory holidays for the years it does not cover."""
+        return replace(self, provisional=True)
+
+    def missing_next_year(self, today: date) -> str | None:
+        """From 1 November: a warning when the next year has no official arrangement."""
+        next_year = today.year + 1
+        if today.month < 11 or next_year in self.years:
+            return None
+        fallback = "provisional statutory holidays" if self.provisional else "nothing"
+        return (
+            f"the official holiday arrangement of {next_year} is not loaded: from "
+            f"{next_year}-01-01 'open now' rests on {fallback}; load the State Council's "
+            "arrangement with 'finder calendar load FILE'"
+        )
+
+    def source(self, day: date) -> CalendarSource | None:
+        """What the type of ``day`` rests on; ``None`` when it is not known."""
+        if day.year in self.years:
+            return CalendarSource.OFFICIAL
+        if self.provisional and STATUTORY_RULES_FROM <= day.year <= STATUTORY_RULES_UNTIL:
+            return CalendarSource.PROVISIONAL
+        return None
+
+    def days_of(self, year: int) -> dict[date, CalendarEntry]:
+        """The special days of ``year`` (provisional years: the statutory holidays), by date.
+
+        Raises
+        ------
+        CalendarYearNotCovered
+            When the calendar does not cover ``year``.
+        """
+        source = self.source(date(year, 1, 1))
+        if source is CalendarSource.PROVISIONAL:
+            return dict(_statutory_entries(year))
+        if source is None:
+            raise CalendarYearNotCovered(f"the holiday calendar does not cover {year}")
+        return {d: e for d, e in sorted(self.entries.items()) if d.year == year}
+
     def covers(self, day: date) -> bool:
-        """Whether the type of ``day`` is known (its year is in :attr:`years`)."""
-        return day.year in self.years
+        """Whether the type of ``day`` is known (officially or provisionally)."""
+        return self.source(day) is not None
 
     def day_type(self, day: date) -> DayType:
         """``holiday``, ``workday`` (调休 weekend day), ``weekend`` or ``normal`` (Mon-Fri).
+
+        On a provisional day only the statutory holidays are ``holiday``, and no day is a
+        ``workday``.
 
         Raises
         ------
         CalendarYearNotCovered
             When ``day`` lies in a year the calendar does not cover.
         """
-        if day.year not in self.years:
+        source = self.source(day)
+        if source is None:
+            covered = f"{min(self.years)}-{max(self.years)}" if self.years else "no year"
             raise CalendarYearNotCovered(
-                f"the holiday calendar does not cover {day.year} "
-                f"(it covers {min(self.years)}-{max(self.years)})"
+                f"the holiday calendar does not cover {day.year} (it covers {covered})"
             )
-        entry = self.entries.get(day)
+        if source is CalendarSource.PROVISIONAL:
+            entry = _statutory_entries(day.year).get(day)
+        else:
+            entry = self.entries.get(day)
         if entry is not None:
             return entry.type
         return "weekend" if day.weekday() >= 5 else "normal"
+
+
+@cache
+def _statutory_entries(year: int) -> Mapping[date, CalendarEntry]:
+    return MappingProxyType(
+        {day: CalendarEntry("holiday", name) for day, name in statutory_holidays(year).items()}
+    )
 
 
 def _entry_type(text: str) -> EntryType | None:
@@ -478,6 +604,11 @@ def _local_zone() -> ZoneInfo:
     return ZoneInfo(LOCAL_TIMEZONE)
 
 
+def local_today() -> date:
+    """Today's date in China (Asia/Shanghai)."""
+    return datetime.now(_local_zone()).date()
+
+
 def _local_naive(when: datetime) -> datetime:
     if when.tzinfo is None or when.utcoffset() is None:
         return when.replace(tzinfo=None)
@@ -573,27 +704,33 @@ def _library_state(compiled: _Compiled, country: str | None, at: datetime) -> Op
     return OpenState.UNKNOWN
 
 
-def _evaluate(compiled: _Compiled, local: datetime, calendar: HolidayCalendar) -> OpenState:
+def _evaluate(
+    compiled: _Compiled, local: datetime, calendar: HolidayCalendar
+) -> tuple[OpenState, CalendarSource | None]:
     if compiled.always_open:
-        return OpenState.OPEN
+        return OpenState.OPEN, None
     if compiled.calendar_free:
-        return _library_state(compiled, None, local)
+        return _library_state(compiled, None, local), None
     day = local.date()
-    if not calendar.covers(day):
-        return OpenState.UNKNOWN
+    source = calendar.source(day)
+    if source is None:
+        return OpenState.UNKNOWN, None
     current = _day_key(calendar, day)
     previous: _DayKey | None = None
     seconds = local.hour * 3600 + local.minute * 60 + local.second
     if seconds < compiled.spill_s:
         yesterday = day - timedelta(days=1)
-        if not calendar.covers(yesterday):
-            return OpenState.UNKNOWN
+        source_before = calendar.source(yesterday)
+        if source_before is None:
+            return OpenState.UNKNOWN, None
+        if source_before is CalendarSource.PROVISIONAL:
+            source = source_before
         aligned = _align(_day_key(calendar, yesterday), current, compiled.weekday_class)
         if aligned is None:
-            return OpenState.UNKNOWN
+            return OpenState.UNKNOWN, None
         previous, current = aligned
     country, proxy = _proxy(previous, current, day)
-    return _library_state(compiled, country, datetime.combine(proxy, local.time()))
+    return _library_state(compiled, country, datetime.combine(proxy, local.time())), source
 
 
 def state_at(expr: str | None, when: datetime, calendar: HolidayCalendar) -> OpenState:
@@ -620,8 +757,26 @@ def state_at(expr: str | None, when: datetime, calendar: HolidayCalendar) -> Ope
     InvalidOpeningHours
         When ``expr`` is not valid syntax.
     """
+    return state_and_source(expr, when, calendar)[0]
+
+
+def state_and_source(
+    expr: str | None, when: datetime, calendar: HolidayCalendar
+) -> tuple[OpenState, CalendarSource | None]:
+    """:func:`state_at` and the calendar the answer rests on.
+
+    The source is ``None`` where the answer does not depend on the calendar (``24/7``, hours
+    that treat every day alike, unknown hours, a day not covered), ``PROVISIONAL`` where the day
+    (or, for the early hours of an overnight rule, the day before) has only the statutory
+    holidays (:meth:`HolidayCalendar.with_provisional`), else ``OFFICIAL``.
+
+    Raises
+    ------
+    InvalidOpeningHours
+        When ``expr`` is not valid syntax.
+    """
     if expr is None or not expr.strip():
-        return OpenState.UNKNOWN
+        return OpenState.UNKNOWN, None
     return _evaluate(_compile(expr), _local_naive(when), calendar)
 
 

@@ -21,8 +21,9 @@ import pandas as pd
 
 from geodata.boundaries import assign_adcode
 from geodata.readers import read_table
+from geodata.schema import Viewer
 from geodata.store import FacilityStore
-from geodata.validate import ROW, Issue, validate_frame
+from geodata.validate import ROW, Issue, new_facility_id, stable_id, validate_frame
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,55 @@ def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: li
         frame[col] = frame[col].where(frame[col].notna(), None)
 
 
+def _admitted(
+    store: FacilityStore,
+    accepted: pd.DataFrame,
+    rules: Viewer | None,
+    assigned: set[str],
+    issues: list[Issue],
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows this import may write, and ``{id: version}`` that must still hold at the write.
+
+    Refuses (appending to ``issues``) a row naming a facility the viewer ``rules`` may not see
+    (``None``: no limit), exactly as one naming an unknown id, and a row whose ``version`` is not
+    the stored one. ``assigned`` holds the server-assigned ids of new rows.
+    """
+    versioned = accepted["version"].notna().to_numpy(bool)
+    if accepted.empty or not (rules is not None or versioned.any()):
+        return accepted, {}
+    ids = accepted["id"]
+    named = ~ids.isin(assigned).to_numpy(bool)
+    stored = store.frame_of(ids[named | versioned].tolist()).set_index("id")
+    exists = ids.isin(stored.index).to_numpy(bool)
+    now = ids.map(stored["version"]).fillna(0).astype("int64").to_numpy()
+    refused = np.zeros(len(accepted), dtype=bool)
+    if rules is not None:
+        access = ids.map(stored["access"]).to_numpy(object)
+        org = ids.map(stored["organization"]).to_numpy(object)
+        editable = np.fromiter(
+            (e and rules.may_see(a, o) for e, a, o in zip(exists, access, org, strict=True)),
+            dtype=bool,
+            count=len(ids),
+        )
+        refused = named & ~editable
+    given = accepted["version"].fillna(0).astype("int64").to_numpy()
+    stale = versioned & exists & ~refused & (given != now)
+    for i in np.flatnonzero(refused | stale):
+        row, fid = int(accepted[ROW].iloc[i]), str(ids.iloc[i])
+        if refused[i]:
+            reason = (
+                f"id {fid!r} is not a facility you may edit; leave id empty to add a new facility"
+            )
+            issues.append(Issue(row, "id", fid, reason))
+        else:
+            reason = f"changed since version {given[i]} was read"
+            issues.append(Issue(row, "version", str(given[i]), reason))
+    keep = ~(refused | stale)
+    guarded = keep if rules is not None else keep & versioned & exists
+    if_versions = dict(zip(ids[guarded], now[guarded].tolist(), strict=True))
+    return accepted[keep].reset_index(drop=True), if_versions
+
+
 def import_file(
     store: FacilityStore,
     path: str | Path,
@@ -129,6 +179,7 @@ def import_file(
     source_name: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    viewer: Viewer | None = None,
 ) -> ImportReport:
     """Import a CSV / XLSX / GeoJSON / GeoPackage / Shapefile list of facilities into ``store``.
 
@@ -148,6 +199,16 @@ def import_file(
         Validate and report only; write nothing.
     progress
         Called with a line of text at each stage (the CLI prints them).
+    viewer
+        Whose rights the import has; ``None`` for the operator, who may edit every facility and
+        choose the ids of new ones. A viewer who cannot see every facility may only update, by
+        id, a facility it may see; any other id is refused with the same reason whether or not
+        it exists, and rows without an id are new facilities with server-assigned ids
+        (:func:`~geodata.validate.new_facility_id`).
+
+    A row with a ``version`` (the facility's ETag, as ``finder export`` writes it) that differs
+    from the stored one is rejected ("changed since version N was read"); the checks hold
+    until the write (:func:`~geodata.store.check_versions`).
     """
     say = progress or (lambda _msg: None)
     name = source_name or Path(path).name
@@ -165,6 +226,7 @@ def import_file(
         source_name=name,
         dry_run=dry_run,
         progress=say,
+        viewer=viewer,
     )
 
 
@@ -180,17 +242,31 @@ def import_frame(
     source_name: str = "",
     dry_run: bool = False,
     progress: Progress | None = None,
+    viewer: Viewer | None = None,
 ) -> ImportReport:
     """Validate a raw frame (see :mod:`geodata.readers`) and write it; see :func:`import_file`."""
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
+    rules = viewer if viewer is not None and not viewer.see_all else None
+    assigned: set[str] = set()
+
+    def server_id(kind: str, *_row: object) -> str:
+        assigned.add(fid := new_facility_id(kind))
+        return fid
+
     accepted, issues = validate_frame(
-        raw, crs=crs, default_kind=kind, default_access=access, source=source_name
+        raw,
+        crs=crs,
+        default_kind=kind,
+        default_access=access,
+        source=source_name,
+        new_id=stable_id if rules is None else server_id,
     )
     malformed = raw.attrs.get("malformed", [])
     issues += [Issue(row, "row", None, reason) for row, reason in malformed]
     if districts is not None:
         _fill_districts(accepted, districts, issues)
+    accepted, if_versions = _admitted(store, accepted, rules, assigned, issues)
     issues.sort(key=lambda it: (it.row, it.level != "rejected"))
     report = ImportReport(
         source_name=source_name,
@@ -207,7 +283,12 @@ def import_frame(
         return report
     t1 = time.perf_counter()
     say(f"writing {len(accepted):,} facilities in one transaction ...")
-    counts = store.upsert_frame(accepted.drop(columns=[ROW]), actor=actor, source_name=source_name)
+    counts = store.upsert_frame(
+        accepted.drop(columns=[ROW, "version"]),
+        actor=actor,
+        source_name=source_name,
+        if_versions=if_versions,
+    )
     report.inserted = counts["inserted"]
     report.updated = counts["updated"]
     report.unchanged = counts["unchanged"]

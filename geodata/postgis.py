@@ -6,8 +6,9 @@ errors and audit entries; see :class:`geodata.store.FacilityStore`) and keeps
 * ``facilities``: the columns of :data:`geodata.schema.COLUMNS` plus ``geog``, a WGS-84
   ``geography(Point, 4326)`` generated from ``lon``/``lat`` with a GiST index, and the same CHECK
   constraints as the GeoPackage;
-* ``facility_audit`` (``changes`` as ``jsonb``), ``imports`` and ``store_state`` (the change
-  counter), all created by the Alembic migrations in :mod:`geodata.migrations`.
+* ``facility_audit`` (``changes`` as ``jsonb``), ``imports``, ``store_state`` (the change
+  counter) and ``holiday_calendar`` (loaded official holiday arrangements), all created by the
+  Alembic migrations in :mod:`geodata.migrations`.
 
 Writes: every write is one transaction that first increments the change counter. That row lock
 makes writers take turns (as the GeoPackage's single writer does), so an edit based on an old
@@ -30,7 +31,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -43,11 +44,13 @@ from geodata.errors import FacilityNotFound, StoreError, VersionConflict
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 from geodata.store import (
     AuditEntry,
+    CalendarDay,
     ImportCounts,
     StoreBase,
     _check_version,
     _to_db,
     _typed,
+    check_versions,
     facility_from_row,
     merged_edit,
     now_utc,
@@ -333,6 +336,15 @@ class PostGISStore(StoreBase):
             raise StoreError("the store_state row is missing: the schema is damaged")
         return int(row[0])
 
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        query = (
+            "SELECT to_char(day, 'YYYY-MM-DD'), type, name, source, "
+            f"{_utc_text('loaded_at')}, actor FROM holiday_calendar ORDER BY day"
+        )
+        rows = self._reading(lambda con: con.execute(query).fetchall())
+        return [CalendarDay(*row) for row in rows]
+
     def audit(self, facility_id: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
         """The newest audit entries, newest first, optionally for one facility."""
         query = (
@@ -351,14 +363,20 @@ class PostGISStore(StoreBase):
 
     # -- writes --------------------------------------------------------------------------------
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
         """Insert new ids and update existing ones, all in one transaction (``COPY``-based).
 
         ``frame`` must be validated already (see :mod:`geodata.imports`) and have unique ids.
         Updated rows get ``version + 1`` and an ``update`` audit entry with the changed fields;
-        new rows a ``create`` entry. Raises :class:`StoreError` if the database refuses a row;
-        then nothing is written.
+        new rows a ``create`` entry. Raises :class:`StoreError` if the database refuses a row,
+        and :class:`VersionConflict` if a facility of ``if_versions`` is not at its version
+        there (see :func:`~geodata.store.check_versions`); then nothing is written.
         """
         if frame["id"].duplicated().any():
             raise StoreError("upsert_frame needs unique ids")
@@ -367,6 +385,11 @@ class PostGISStore(StoreBase):
         staged = ", ".join(f"s.{_ident(c)}" for c in EDITABLE_COLUMNS)
         present = [c for c in EDITABLE_COLUMNS if c in frame and c != "id"]
         with self._transaction() as cur:
+            if if_versions:
+                cur.execute(
+                    "SELECT id, version FROM facilities WHERE id = ANY(%s)", (list(if_versions),)
+                )
+                check_versions(dict(cur.fetchall()), if_versions)
             cur.execute(
                 "INSERT INTO imports (at, actor, source_name) VALUES (%s, %s, %s) "
                 "RETURNING import_id",

@@ -7,7 +7,10 @@ facilities in one GeoPackage file (an SQLite database any GIS opens: QGIS, GDAL,
   :data:`geodata.schema.COLUMNS`;
 * ``facility_audit``: one row per change (who, when, what: the changed fields with old and new
   values), registered as a GeoPackage attributes table;
-* ``imports``: one row per bulk import with its counts.
+* ``imports``: one row per bulk import with its counts;
+* ``holiday_calendar``: the official holiday arrangements loaded with ``finder calendar load``
+  (:meth:`StoreBase.load_calendar`), one row per special day, kept with the data so that every
+  API worker and the command line read the same calendar.
 
 Concurrency: the database runs in WAL mode, so readers keep reading a consistent snapshot while one
 writer imports; every write is one transaction (``BEGIN IMMEDIATE``), so a failure half way leaves
@@ -25,10 +28,10 @@ import sqlite3
 import struct
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -44,6 +47,8 @@ SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
 _SRS_ID = 4326
+
+_IDS_PER_QUERY = 5000  # below the bound-parameter limits of SQLite (32766) and PostgreSQL (65535)
 
 _TEXT_COLUMNS = tuple(
     c for c in COLUMNS if c not in ("lon", "lat", "star_rating", "area_m2", "version")
@@ -78,10 +83,19 @@ class FacilityStore(Protocol):
         """Facilities inside a WGS-84 bbox (minlon, minlat, maxlon, maxlat), a district, kinds."""
         ...
 
+    def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
+        ...
+
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
-        """Insert or update many validated rows in one transaction."""
+        """Insert or update many validated rows in one transaction (see :func:`check_versions`)."""
         ...
 
     def create(self, facility: Facility, *, actor: str) -> Facility: ...
@@ -98,7 +112,29 @@ class FacilityStore(Protocol):
 
     def change_counter(self) -> int: ...
 
+    def load_calendar(
+        self, days: Iterable[tuple[dt.date, str, str]], *, source: str, actor: str
+    ) -> None:
+        """Replace the stored holiday calendar of every year that ``days`` has a day in."""
+        ...
+
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        ...
+
     def close(self) -> None: ...
+
+
+class CalendarDay(NamedTuple):
+    """One stored special day: ``day`` (ISO date), ``type`` (``holiday``/``workday``), holiday
+    ``name``, and the ``source`` file, ``loaded_at`` (UTC ISO) and ``actor`` of its load."""
+
+    day: str
+    type: str
+    name: str
+    source: str
+    loaded_at: str
+    actor: str
 
 
 class ImportCounts(dict[str, int]):
@@ -194,6 +230,17 @@ class StoreBase(ABC):
             raise FacilityNotFound(f"no facility with id {facility_id!r}")
         return facility_from_row(frame.iloc[0].to_dict())
 
+    def frame_of(self, ids: Sequence[str]) -> pd.DataFrame:
+        """The stored facilities among ``ids`` (unknown ids are left out)."""
+        unique = sorted(set(ids))
+        parts = [
+            self._read(f"WHERE id IN ({', '.join([self._MARK] * len(chunk))})", chunk)
+            for chunk in (
+                unique[i : i + _IDS_PER_QUERY] for i in range(0, len(unique), _IDS_PER_QUERY)
+            )
+        ]
+        return pd.concat(parts, ignore_index=True) if parts else self._read("WHERE 1 = 0")
+
     def query(
         self,
         *,
@@ -246,6 +293,38 @@ class StoreBase(ABC):
             facility_id, changes, actor=actor, if_version=if_version, action="patch"
         )
 
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """One write transaction that raises the change counter; yields an object with
+        ``execute`` and ``executemany``."""
+
+    def load_calendar(
+        self, days: Iterable[tuple[dt.date, str, str]], *, source: str, actor: str
+    ) -> None:
+        """Replace the stored holiday calendar of every year that ``days`` has a day in.
+
+        ``days`` are ``(date, type, name)`` of a validated calendar (see
+        :meth:`finder.hours.HolidayCalendar.from_csv`); the other years stay as they are. One
+        transaction, which raises the change counter, so API workers pick the calendar up as
+        they pick up facility changes.
+        """
+        rows = sorted(days)
+        if not rows:
+            raise StoreError("a holiday calendar needs at least one day")
+        m = self._MARK
+        at = now_utc()
+        with self._transaction() as con:
+            for year in sorted({day.year for day, _, _ in rows}):
+                con.execute(
+                    f"DELETE FROM holiday_calendar WHERE day BETWEEN {m} AND {m}",
+                    (f"{year:04d}-01-01", f"{year:04d}-12-31"),
+                )
+            con.executemany(
+                "INSERT INTO holiday_calendar (day, type, name, source, loaded_at, actor) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
+                [(day.isoformat(), kind, name, source, at, actor) for day, kind, name in rows],
+            )
+
 
 def merged_edit(
     before: dict[str, Any], changes: dict[str, Any]
@@ -280,6 +359,7 @@ class GeoPackageStore(StoreBase):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as con:
             self._ensure_schema(con)
+            self._ensure_calendar_table(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -413,7 +493,36 @@ class GeoPackageStore(StoreBase):
         # The GeoPackage header fields live in the main file: write them out of the WAL now.
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def _ensure_calendar_table(self, con: sqlite3.Connection) -> None:
+        """Add the ``holiday_calendar`` table (an attributes table) to a store without it."""
+        if con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='holiday_calendar'"
+        ).fetchone():
+            return
+        con.executescript(
+            """
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS holiday_calendar (
+              day TEXT PRIMARY KEY, type TEXT NOT NULL CHECK (type IN ('holiday','workday')),
+              name TEXT NOT NULL, source TEXT NOT NULL, loaded_at TEXT NOT NULL,
+              actor TEXT NOT NULL);
+            INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
+              VALUES ('holiday_calendar', 'attributes', 'holiday_calendar',
+                      'Official holiday arrangements loaded with finder calendar load');
+            COMMIT;
+            """
+        )
+
     # -- reads ---------------------------------------------------------------------------------
+    def calendar_days(self) -> list[CalendarDay]:
+        """The stored holiday calendar, ordered by day."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT day, type, name, source, loaded_at, actor FROM holiday_calendar "
+                "ORDER BY day"
+            ).fetchall()
+        return [CalendarDay(*row) for row in rows]
+
     def _read(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
         with self._connection() as con:
@@ -448,14 +557,20 @@ class GeoPackageStore(StoreBase):
 
     # -- writes --------------------------------------------------------------------------------
     def upsert_frame(
-        self, frame: pd.DataFrame, *, actor: str, source_name: str = ""
+        self,
+        frame: pd.DataFrame,
+        *,
+        actor: str,
+        source_name: str = "",
+        if_versions: Mapping[str, int] | None = None,
     ) -> ImportCounts:
         """Insert new ids and update existing ones, all in one transaction.
 
         ``frame`` must be validated already (see :mod:`geodata.imports`) and have unique ids.
         Updated rows get ``version + 1`` and an audit entry with the changed fields; new rows an
-        ``import`` audit entry. Raises :class:`StoreError` if the database refuses a row; then
-        nothing is written.
+        ``import`` audit entry. Raises :class:`StoreError` if the database refuses a row, and
+        :class:`VersionConflict` if a facility of ``if_versions`` is not at its version there
+        (see :func:`check_versions`); then nothing is written.
         """
         if frame["id"].duplicated().any():
             raise StoreError("upsert_frame needs unique ids")
@@ -467,6 +582,7 @@ class GeoPackageStore(StoreBase):
             )
             import_id = cur.lastrowid
             existing = self._existing(con, frame["id"].tolist())
+            check_versions(dict(zip(existing["id"], existing["version"], strict=True)), if_versions)
             is_new = ~frame["id"].isin(existing.index)
             new = frame[is_new]
             old = frame[~is_new]
@@ -522,6 +638,22 @@ class GeoPackageStore(StoreBase):
             )
             self._touch_contents(con)
         return ImportCounts(inserted=len(new), updated=updated, unchanged=len(old) - updated)
+
+    def copy_frame(self, frame: pd.DataFrame, *, actor: str, source_name: str = "") -> None:
+        """Add facilities as another store holds them, keeping each ``version`` and
+        ``created_at`` (an export: re-importing it checks the versions; see
+        :func:`geodata.imports.import_file`). Raises :class:`StoreError` for an id that exists.
+        """
+        at = now_utc()
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO imports (at, actor, source_name, inserted, updated) "
+                "VALUES (?, ?, ?, ?, 0)",
+                (at, actor, source_name, len(frame)),
+            )
+            versions = frame["version"].to_numpy(np.int64)
+            self._insert_rows(con, frame, at=at, version=versions, keep_created=True)
+            self._touch_contents(con)
 
     def _existing(self, con: sqlite3.Connection, ids: list[str]) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
@@ -665,6 +797,27 @@ class GeoPackageStore(StoreBase):
                 json.dumps(changes, ensure_ascii=False, default=str) if changes else None,
             ),
         )
+
+
+def check_versions(stored: Mapping[str, int], if_versions: Mapping[str, int] | None) -> None:
+    """Raise :class:`VersionConflict` unless every facility of ``if_versions`` is at its version.
+
+    Bulk writes call it inside their transaction, so that what an import checked before writing
+    (who may edit a facility, the version a row was based on) still holds when it writes.
+
+    Parameters
+    ----------
+    stored
+        ``{id: version}`` of the stored facilities among the written ids.
+    if_versions
+        ``{id: version}`` each facility must be at; version 0 means "must not exist yet".
+    """
+    for facility_id, expected in (if_versions or {}).items():
+        if int(stored.get(facility_id, 0)) != int(expected):
+            raise VersionConflict(
+                f"facility {facility_id!r} changed while the import ran; nothing was written: "
+                "import the file again"
+            )
 
 
 def _check_version(facility_id: str, current: int, if_version: int | None) -> None:

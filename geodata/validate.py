@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -312,6 +313,15 @@ def parse_star_rating(value: str) -> int | None:
     return _CN_DIGITS[digit] if digit in _CN_DIGITS else int(digit)
 
 
+_VERSION_RE = re.compile(r'\s*(?:W/)?"?([1-9][0-9]{0,17})(?:\.0+)?"?\s*')
+
+
+def parse_version(value: str) -> int | None:
+    """A facility version (ETag) from ``3``, ``3.0`` (spreadsheets) or ``"3"``; else ``None``."""
+    match = _VERSION_RE.fullmatch(value)
+    return int(match.group(1)) if match else None
+
+
 def _cn_days(match: re.Match[str]) -> str:
     first = _WEEKDAYS[match.group(1)]
     last = match.group(2)
@@ -431,11 +441,26 @@ def outside_region_reason(lon: object, lat: object) -> str:
     return f"the point lon={lon}, lat={lat} is outside the service region ({SERVICE_REGION})"
 
 
+_ID_PREFIX = {"mother_room": "mr", "worker_station": "ws", "rest_stop": "rs"}
+
+#: Makes the id of a row that comes without one: ``(kind, name, address, lon, lat) -> id``.
+IdMaker = Callable[[str, str, str | None, float, float], str]
+
+
 def stable_id(kind: str, name: str, address: str | None, lon: float, lat: float) -> str:
     """A deterministic id for rows that come without one: the same row gives the same id."""
     key = f"{kind}|{name}|{address or ''}|{lon:.5f}|{lat:.5f}"
-    prefix = {"mother_room": "mr", "worker_station": "ws", "rest_stop": "rs"}[kind]
-    return f"{prefix}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    return f"{_ID_PREFIX[kind]}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def new_facility_id(kind: str, *_row: object) -> str:
+    """A fresh random id (64 bits) for a new facility, e.g. ``mr-3f2a9c0d1e4b5a69``.
+
+    The server assigns these to the facilities of callers who cannot see every facility, so that
+    an id never tells them whether a hidden facility exists. Takes the arguments of
+    :data:`IdMaker` and uses only ``kind``.
+    """
+    return f"{_ID_PREFIX[kind]}-{secrets.token_hex(8)}"
 
 
 class _Collector:
@@ -502,6 +527,7 @@ def validate_frame(
     default_kind: str | None = None,
     default_access: str | None = None,
     source: str = "",
+    new_id: IdMaker = stable_id,
 ) -> tuple[pd.DataFrame, list[Issue]]:
     """Validate a raw frame into accepted facility rows and issues.
 
@@ -518,12 +544,16 @@ def validate_frame(
         reveal an employees-only room.
     source
         Written to ``source`` where the row has none.
+    new_id
+        Makes the ids of rows without one (default :func:`stable_id`: the same row gives the
+        same id on re-import; :func:`new_facility_id` for server-assigned random ids).
 
     Returns
     -------
     (frame, issues)
         ``frame`` has the columns of :data:`geodata.schema.COLUMNS` (less the store-managed
-        timestamps and version) plus ``_row``; every raw row is either in ``frame`` or has at
+        timestamps) plus ``_row``; ``version`` is the version of the facility the row was based
+        on (``<NA>`` where not given); every raw row is either in ``frame`` or has at
         least one ``rejected`` issue.
     """
     crs_name = parse_crs(crs)
@@ -661,6 +691,17 @@ def validate_frame(
         )
         out["verified_at"] = out["verified_at"].map(dates).astype(object)
 
+    if "version" in out:
+        versions = {v: parse_version(str(v)) for v in out["version"].dropna().unique()}
+        no_version = out["version"].map({v: n is None for v, n in versions.items()})
+        issues.reject(
+            no_version.fillna(False).to_numpy(bool),
+            "version",
+            out["version"],
+            lambda v: f"version {v!r} is not a version number (the facility's ETag, e.g. 3)",
+        )
+        out["version"] = out["version"].map(versions).astype("Float64").astype("Int64")
+
     if "adcode" in out:
         bad = (out["adcode"].notna() & ~out["adcode"].astype(str).str.match(ADCODE_RE)).to_numpy()
         issues.reject(bad, "adcode", out["adcode"], lambda v: f"adcode {v!r} is not 6 digits")
@@ -690,7 +731,7 @@ def validate_frame(
     ok = ~issues.rejected
     derive = ok & ~given
     out.loc[derive, "id"] = [
-        stable_id(k, n, a, x, y)
+        new_id(k, n, a, x, y)
         for k, n, a, x, y in zip(
             out.loc[derive, "kind"],
             out.loc[derive, "name"],
@@ -731,12 +772,13 @@ def validate_frame(
     if source:
         out["source"] = out["source"].where(out["source"].notna(), source)
     out["star_rating"] = out["star_rating"].astype("Int64")
+    out["version"] = out["version"].astype("Int64")
     out["area_m2"] = pd.to_numeric(out["area_m2"], errors="coerce")
     out[ROW] = rows
     accepted = out.loc[~issues.rejected, [*COLUMNS, ROW]].reset_index(drop=True)
-    accepted = accepted.drop(columns=["created_at", "updated_at", "version"])
+    accepted = accepted.drop(columns=["created_at", "updated_at"])
     for col in accepted.columns:
-        if col not in ("lon", "lat", "star_rating", "area_m2", ROW):
+        if col not in ("lon", "lat", "star_rating", "area_m2", "version", ROW):
             accepted[col] = accepted[col].astype(object).where(accepted[col].notna(), None)
     issues.issues.sort(key=lambda it: (it.row, it.level != "rejected"))
     return accepted, issues.issues

@@ -85,6 +85,9 @@ DEFAULT_ZOOM = 11
 STATE_UNKNOWN, STATE_OPEN, STATE_CLOSED = 0, 1, 2
 #: Bit of ``flags`` set for a facility in mainland China (where GCJ-02 / BD-09 are shifted).
 FLAG_MAINLAND = 4
+#: Bit of ``flags`` set where the open state rests on the provisional holiday calendar (the
+#: statutory holidays only: the year's official arrangement is not loaded).
+FLAG_PROVISIONAL = 8
 #: The mainland China polygons of :mod:`geodata.crs` (shipped with geodata).
 MAINLAND_REGION_FILE = ("data", "mainland_china_region.geojson")
 #: Tolerance of the boundary simplification, degrees (about 20 m).
@@ -202,6 +205,7 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "list_separator": "、",
         "approval": "审图号：{}",
         "boundary_source": "区界：高德地图（cnmaps-adm-data）",
+        "provisional": "按法定节假日推算（未含调休安排）",
     },
     "en": {
         "title": "Trade-union facility map",
@@ -225,6 +229,7 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "list_separator": ", ",
         "approval": "Map approval no. {}",
         "boundary_source": "Districts: Amap (cnmaps-adm-data)",
+        "provisional": "estimated from the statutory holidays (make-up working days not known)",
     },
 }
 
@@ -429,13 +434,14 @@ def _codes(values: pd.Series, vocabulary: Sequence[str], field: str) -> list[int
 
 def _open_states(
     hours: pd.Series, status: pd.Series, now: dt.datetime, calendar: HolidayCalendar
-) -> tuple[list[int], list[str], list[int]]:
-    """Hours codes (-1: none), distinct expressions and open-state codes per facility.
+) -> tuple[list[int], list[str], np.ndarray]:
+    """Hours codes (-1: none), distinct expressions and open-state flags per facility.
 
-    Each distinct expression is evaluated once with :func:`finder.hours.state_at`; one that does
-    not parse is "unknown" rather than an error, and ``temporarily_closed`` facilities are closed.
+    The flags are the open-state code (bits 0-1) and :data:`FLAG_PROVISIONAL`. Each distinct
+    expression is evaluated once with :func:`finder.hours.state_and_source`; one that does not
+    parse is "unknown" rather than an error, and ``temporarily_closed`` facilities are closed.
     """
-    from finder.hours import OpenState, state_at
+    from finder.hours import CalendarSource, OpenState, state_and_source
 
     text = [t.strip() or None for t in _texts(hours)]
     codes, uniques = pd.factorize(pd.Series(text, dtype=object))
@@ -445,13 +451,16 @@ def _open_states(
     per_expression = np.full(len(expressions) + 1, STATE_UNKNOWN, dtype=np.int64)
     for i, expr in enumerate(expressions):
         try:
-            state = state_at(expr, now, calendar)
+            state, source = state_and_source(expr, now, calendar)
         except InvalidOpeningHours:
-            state = OpenState.UNKNOWN
+            state, source = OpenState.UNKNOWN, None
         per_expression[i] = state_of.get(state, STATE_UNKNOWN)
-    states = per_expression[np.asarray(codes, dtype=np.int64)]
-    states[(status == "temporarily_closed").to_numpy()] = STATE_CLOSED
-    return np.asarray(codes).astype(int).tolist(), expressions, states.astype(int).tolist()
+        if source is CalendarSource.PROVISIONAL:
+            per_expression[i] |= FLAG_PROVISIONAL
+    flags = per_expression[np.asarray(codes, dtype=np.int64)]
+    closed = (status == "temporarily_closed").to_numpy()
+    flags[closed] = STATE_CLOSED
+    return np.asarray(codes).astype(int).tolist(), expressions, flags
 
 
 def _micro_degrees(values: pd.Series, field: str, low: float, high: float) -> list[int]:
@@ -495,13 +504,14 @@ def facility_payload(
         micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``, ``addr``,
         ``phone`` (strings), ``hours`` (index into ``hours_values``, -1 for none), ``amen``
         (bit mask over :data:`geodata.schema.AMENITIES`), ``stars`` (0 for none) and ``flags``
-        (bits 0-1 the open state, :data:`FLAG_MAINLAND` for a facility in mainland China, as
+        (bits 0-1 the open state, :data:`FLAG_PROVISIONAL` where it rests on the provisional
+        holiday calendar, :data:`FLAG_MAINLAND` for a facility in mainland China, as
         decided by :func:`geodata.crs.in_mainland_china`). ``mainland`` carries the polygons of
         that decision for positions the browser learns itself (the user's).
     """
     kinds = KIND_LABELS[language]
     stars = pd.to_numeric(_column(facilities, "star_rating"), errors="coerce").fillna(0)
-    hours_codes, expressions, states = _open_states(
+    hours_codes, expressions, state_flags = _open_states(
         _column(facilities, "opening_hours"), _column(facilities, "status"), now, calendar
     )
     kind_codes = _codes(facilities["kind"], KINDS, "kind")
@@ -511,7 +521,7 @@ def facility_payload(
         in_mainland_china(np.array(lon_e6, dtype=np.float64) / 1e6, np.array(lat_e6) / 1e6),
         dtype=bool,
     )
-    flags = np.array(states, dtype=np.int64) | np.where(mainland, FLAG_MAINLAND, 0)
+    flags = state_flags | np.where(mainland, FLAG_MAINLAND, 0)
     counts = np.bincount(np.array(kind_codes, dtype=np.int64), minlength=len(KINDS))
     return {
         "version": 1,

@@ -232,9 +232,10 @@ class TempPostgres:
         return self.url(name)
 
     def empty_store_database(self, name: str) -> None:
-        """Delete every facility, audit entry and import of a store database, reset counters."""
+        """Delete every facility, audit entry, import and calendar day of a store database, reset
+        counters."""
         self.execute(
-            "TRUNCATE facilities, facility_audit, imports RESTART IDENTITY; "
+            "TRUNCATE facilities, facility_audit, imports, holiday_calendar RESTART IDENTITY; "
             "UPDATE store_state SET change_counter = 0",
             name,
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.responses import Response
 
 from api.deps import EditorDep, StateDep, StoreDep
@@ -35,9 +35,9 @@ from geodata.errors import (
     VersionConflict,
 )
 from geodata.imports import import_file
-from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, KINDS, Facility
+from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, ID_RE, KINDS, Facility
 from geodata.store import FacilityStore
-from geodata.validate import require_in_service_region
+from geodata.validate import new_facility_id, require_in_service_region
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -65,6 +65,23 @@ FacilityInput: type[BaseModel] = create_model(
     "FacilityInput", __config__=_FORBID, **_editable_fields(False)
 )
 FacilityInput.__doc__ = "A facility as written by an editor (the store sets version and times)."
+FacilityNew: type[BaseModel] = create_model(
+    "FacilityNew",
+    __config__=_FORBID,
+    **_editable_fields(False)
+    | {
+        "id": (
+            str | None,
+            Field(
+                default=None,
+                pattern=ID_RE.pattern,
+                description="leave empty for a server-assigned id (required for keys that "
+                "cannot see every facility)",
+            ),
+        )
+    },
+)
+FacilityNew.__doc__ = "A new facility; without an id, the server assigns one."
 FacilityPatch: type[BaseModel] = create_model(
     "FacilityPatch", __config__=_FORBID, **_editable_fields(True)
 )
@@ -197,13 +214,28 @@ def _in_wgs84(values: dict[str, Any], crs: str) -> dict[str, Any]:
 )
 def create_facility(
     request: Request,
-    body: Annotated[FacilityInput, Body()],  # type: ignore[valid-type]
+    body: Annotated[FacilityNew, Body()],  # type: ignore[valid-type]
     editor: EditorDep,
     state: StateDep,
     crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
 ) -> Response:
-    """Add a facility; 409 if the id is taken."""
+    """Add a facility. Without an ``id`` the server assigns one (``Location`` names it).
+
+    Only keys that see every facility (``read-all``) may choose the id (409 if it is taken);
+    for other keys a given id is refused with the same 422 whether or not it exists, so that
+    creating never tells whether a hidden facility exists.
+    """
     values = _in_wgs84(body.model_dump(), crs)  # type: ignore[attr-defined]
+    if values["id"] is None:
+        values["id"] = new_facility_id(values["kind"])
+    elif not editor.viewer.see_all:
+        raise ApiProblem(
+            422,
+            "leave id empty: the server assigns the ids of new facilities "
+            "for keys that cannot see every facility",
+            slug="invalid-body",
+            errors=[{"field": "id", "reason": "must be empty for this key"}],
+        )
     facility = _validated(_with_district(values, state.districts))
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
@@ -356,7 +388,7 @@ def facility_audit(
     "/import",
     summary="Bulk import a CSV / XLSX / GeoJSON file",
     response_class=JSONBytesResponse,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(401, 403, 409, 413, 422),
 )
 def bulk_import(
     editor: EditorDep,
@@ -374,7 +406,15 @@ def bulk_import(
     ] = None,
     dry_run: Annotated[bool, Form(description="validate only, write nothing")] = False,
 ) -> Response:
-    """Validate every row, write the accepted ones in one transaction, answer the report."""
+    """Validate every row, write the accepted ones in one transaction, answer the report.
+
+    The rows have the rights of single edits: a row may update, by ``id``, only a facility the
+    key may see; any other id is rejected ("not a facility you may edit") whether or not it
+    exists, unless the key sees every facility. Rows without an id are new facilities with
+    server-assigned ids. A ``version`` column (the ETag, as ``finder export`` writes it) rejects
+    rows whose facility changed since ("changed since version N was read"); 409 if a facility
+    changed while the import ran (nothing is written then).
+    """
     for name, value, vocabulary in (("kind", kind, KINDS), ("access", access, ACCESS_CLASSES)):
         if value is not None and value not in vocabulary:
             raise invalid_parameter(name, f"use one of {', '.join(vocabulary)}")
@@ -412,6 +452,7 @@ def bulk_import(
             districts=state.districts,
             source_name=Path(filename).name,
             dry_run=dry_run,
+            viewer=editor.viewer,
         )
     if not dry_run:
         state.live.refresh()

@@ -21,7 +21,9 @@ router = APIRouter(tags=["Service"])
 def health(state: StateDep) -> Response:
     """``{"status": "ok"}`` when the store answers; a 503 problem when it does not.
 
-    No facility counts: they would tell anonymous callers about facilities they may not see.
+    From 1 November, while the next year's official holiday arrangement is not loaded, the
+    answer stays 200 and lists the warning in ``warnings``. No facility counts: they would tell
+    anonymous callers about facilities they may not see.
     """
     try:
         state.store.change_counter()
@@ -29,4 +31,6 @@ def health(state: StateDep) -> Response:
         raise ApiProblem(
             503, "the facility store does not answer", slug="store-unavailable"
         ) from exc
-    return JSONBytesResponse({"status": "ok"})
+    live = state.live
+    warning = live.calendar_warning.check(live.current().index.calendar)
+    return JSONBytesResponse({"status": "ok", "warnings": [warning] if warning else []})

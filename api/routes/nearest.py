@@ -3,8 +3,11 @@
 Each feature carries the facility's public fields and, seen from the query point, the geodesic
 ``distance_m``, ``bearing_deg`` (clockwise from north), a straight-line walking estimate
 ``walk_s_est`` (seconds at 4.8 km/h), whether it is open now (``open_state``: open, closed,
-unknown; Asia/Shanghai time and the Chinese holiday calendar) and ``navigation`` links for Amap
-(GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI (WGS-84).
+unknown; Asia/Shanghai time and the Chinese holiday calendar), the calendar that state rests on
+(``open_state_calendar``: ``official``, ``provisional`` for a year whose official arrangement is
+not loaded, where only the statutory holidays are known, or ``null`` when the hours need no
+calendar) and ``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
+(WGS-84).
 
 With ``metric=walk`` the facilities are the nearest on foot along the street network
 (:mod:`api.routes.walk`), each with ``walk_m`` (the whole walk, metres), ``walk_s`` (seconds at
@@ -46,7 +49,7 @@ from api.routes.common import (
 from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
-from finder.hours import OpenState, state_at
+from finder.hours import CalendarSource, OpenState, state_and_source
 from finder.index import WALK_SPEED_M_S
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
@@ -111,7 +114,12 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
 
 
 def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> list[str]:
-    """Open state now of facilities, each opening-hours expression evaluated once a minute."""
+    """Open state now of facilities as JSON members ``"open_state":..,"open_state_calendar":..``.
+
+    Each opening-hours expression is evaluated once a minute. ``open_state_calendar`` is the
+    holiday calendar the state rests on: ``"official"``, ``"provisional"`` (statutory holidays
+    only, the year's arrangement is not loaded) or ``null`` (the state needs no calendar).
+    """
     minute, states = snapshot.memo.get(_OPEN_STATES, (None, {}))
     if minute != now:
         states = {}
@@ -120,14 +128,18 @@ def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> 
     out = []
     for position in positions:
         expr = hours[position]
-        state = states.get(expr)
-        if state is None:
+        members = states.get(expr)
+        if members is None:
             try:
-                state = state_at(expr, now, snapshot.index.calendar).value
+                state, source = state_and_source(expr, now, snapshot.index.calendar)
             except InvalidOpeningHours:
-                state = OpenState.UNKNOWN.value
-            states[expr] = state
-        out.append(state)
+                state, source = OpenState.UNKNOWN, None
+            members = (
+                f'"open_state":"{state.value}",'
+                f'"open_state_calendar":{json.dumps(source and source.value)}'
+            )
+            states[expr] = members
+        out.append(members)
     return out
 
 
@@ -181,6 +193,11 @@ _NEAREST_FEATURE = feature_schema(
         "metric": {"type": "string", "enum": ["line", "walk"]},
         "fallback": {"type": "string", "enum": ["no-network", "off-network"]},
         "open_state": {"type": "string", "enum": [s.value for s in OpenState]},
+        "open_state_calendar": {
+            "type": "string",
+            "nullable": True,
+            "enum": [*(s.value for s in CalendarSource), None],
+        },
         "crs": {"type": "string"},
         "navigation": {
             "type": "object",
@@ -196,6 +213,7 @@ _NEAREST_FEATURE = feature_schema(
         "bearing_deg",
         "walk_s_est",
         "open_state",
+        "open_state_calendar",
         "navigation",
         "crs",
     ],
@@ -332,13 +350,13 @@ async def nearest(request: Request) -> Response:
     crs_json = json.dumps(crs)
     marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
     features = []
-    for r, state in zip(results, states, strict=True):
+    for r, open_json in zip(results, states, strict=True):
         id_json, props = _fragments(snapshot, r.position)
         features.append(
             f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
             f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
             f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
-            f'"walk_s_est":{r.walk_s_est:.0f},"open_state":"{state}",'
+            f'"walk_s_est":{r.walk_s_est:.0f},{open_json},'
             f'"crs":{crs_json}{marks}}}}}'
         )
     query = json.dumps(
@@ -368,7 +386,7 @@ def _walk_answer(
     line_m, bearing = geodesic_from(origin[0], origin[1], wlon, wlat)
     crs_json = json.dumps(q.crs)
     features = []
-    for i, (hit, state) in enumerate(zip(hits, states, strict=True)):
+    for i, (hit, open_json) in enumerate(zip(hits, states, strict=True)):
         id_json, props = _fragments(snapshot, hit.position)
         w = hit.walk
         features.append(
@@ -378,7 +396,7 @@ def _walk_answer(
             f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
             f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
             f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
-            f'"open_state":"{state}","crs":{crs_json},"metric":"walk"}}}}'
+            f'{open_json},"crs":{crs_json},"metric":"walk"}}}}'
         )
     query = json.dumps(
         {"lon": q.lon, "lat": q.lat, "crs": q.crs, "k": q.k, "metric": "walk"},

@@ -171,7 +171,8 @@
   }
 
   var STATE_CLASSES = ["fm-unknown", "fm-open", "fm-closed"];
-  // payload "flags": bits 0-1 the open state (0 unknown, 1 open, 2 closed), bit 2 mainland China
+  // payload "flags": bits 0-1 the open state (0 unknown, 1 open, 2 closed), bit 2 mainland China,
+  // bit 3 the open state rests on the provisional holiday calendar
   function stateOf(flags) {
     return flags & 3;
   }
@@ -199,6 +200,9 @@
     hours.appendChild(el("span", "fm-state " + STATE_CLASSES[state], doc.states[state]));
     var expr = d.hours[i] >= 0 ? d.hours_values[d.hours[i]] : L10N.no_hours;
     hours.appendChild(el("span", "fm-hours", expr));
+    if ((d.flags[i] & 8) !== 0) {
+      hours.appendChild(el("div", "fm-provisional", L10N.provisional));
+    }
     row(box, L10N.hours, hours);
 
     var mask = d.amen[i];

@@ -120,6 +120,8 @@ class Keys:
     member: str  # read-private, union member
     plain_editor: str  # edit only (sees public facilities)
     reader: str  # no scope at all
+    org_a_editor: str  # edit + read-private for OrgA
+    org_x_editor: str  # edit only, for another organisation (OrgX)
 
 
 @dataclass
@@ -211,6 +213,8 @@ def make_keys(path: Path) -> Keys:
         member=create_api_key(path, "member", ["read-private"], member=True),
         plain_editor=create_api_key(path, "plain-editor", ["edit"]),
         reader=create_api_key(path, "reader", []),
+        org_a_editor=create_api_key(path, "org-a-editor", ["edit", "read-private"], [SECRET_ORG]),
+        org_x_editor=create_api_key(path, "org-x-editor", ["edit"], ["OrgX"]),
     )
 
 

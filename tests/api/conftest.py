@@ -19,7 +19,9 @@ from geodata.store import FacilityStore, GeoPackageStore
 _database_numbers = itertools.count(1)
 
 
-def _serve(request: pytest.FixtureRequest, tmp: Path) -> Iterator[Live]:
+def _serve(
+    request: pytest.FixtureRequest, tmp: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Live]:
     if request.param == "gpkg":
         store: FacilityStore = GeoPackageStore(tmp / "store.gpkg")
         settings_env = {"FINDER_STORE": str(tmp / "store.gpkg")}
@@ -41,6 +43,7 @@ def _serve(request: pytest.FixtureRequest, tmp: Path) -> Iterator[Live]:
         "FINDER_CORS_ORIGINS": "http://app.example",
         "FINDER_INDEX_POLL_S": "0",
         **settings_env,
+        **(extra_env or {}),
     }
     try:
         with ServerProcess(env) as url:
@@ -68,6 +71,23 @@ def edit_live(
 ) -> Iterator[Live]:
     """A live server of each backend for the tests of one module that edit its store."""
     yield from _serve(request, tmp_path_factory.mktemp("api-edit"))
+
+
+@pytest.fixture(scope="module", params=_BACKENDS)
+def calendar_live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """A live server of each backend whose base holiday calendar (``FINDER_CALENDAR``) is the
+    bundled one without the current year, so that today is a provisional day."""
+    from finder.hours import local_today
+
+    tmp = tmp_path_factory.mktemp("api-calendar")
+    bundled = Path(__file__).resolve().parents[2] / "finder" / "data" / "cn_calendar.csv"
+    year = str(local_today().year)
+    lines = bundled.read_text(encoding="utf-8").splitlines()
+    base = tmp / "calendar.csv"
+    base.write_text("\n".join(x for x in lines if not x.startswith(year)) + "\n", "utf-8")
+    yield from _serve(request, tmp, {"FINDER_CALENDAR": str(base)})
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from openapi_spec_validator import validate
 from api.app import AccessLogMiddleware
 from api.auth import KeyRing, create_api_key, hash_key, visible_mask
 from api.errors import status_of
+from finder.hours import HolidayCalendar, local_today
 from geodata import errors
 from geodata.schema import ACCESS_CLASSES, Viewer
 
@@ -130,4 +131,5 @@ def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_health(live: Live, anon: httpx.Client) -> None:
-    assert anon.get("/health").json() == {"status": "ok"}
+    warning = HolidayCalendar.default().with_provisional().missing_next_year(local_today())
+    assert anon.get("/health").json() == {"status": "ok", "warnings": [warning] if warning else []}
