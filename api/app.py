@@ -83,6 +83,37 @@ class AccessLogMiddleware:
                 )
 
 
+class CloseUnreadBodyMiddleware:
+    """Answer with ``Connection: close`` when a response starts before the request body has
+    been read to its end (an upload refused with 401 or 413): the server then drops the
+    connection instead of reading and discarding the rest of the body to keep it alive."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
+        if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        body_read = False
+
+        async def receive_body() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive_body, send_closing)
+
+
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     """Rewrite FastAPI's OpenAPI 3.1 document as OpenAPI 3.0 (what OGC's oas30 class names).
 
@@ -267,5 +298,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Content-Crs"],
             max_age=600,
         )
+    app.add_middleware(CloseUnreadBodyMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -74,6 +74,7 @@ def _districts(args: argparse.Namespace) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a facility list; print the counts; write the reject report."""
+    from api.settings import Settings
     from geodata.imports import import_file
 
     store = _open_store(args)
@@ -88,6 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             districts=_districts(args),
             dry_run=args.dry_run,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            limits=Settings().read_limits(),
         )
     finally:
         store.close()
@@ -110,9 +112,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export the store as GeoJSON, CSV or GeoPackage (WGS-84)."""
+    """Export the store as GeoJSON, CSV (formulas quoted, :mod:`geodata.cells`) or GeoPackage
+    (WGS-84)."""
     import geopandas as gpd
 
+    from geodata.cells import frame_to_csv
     from geodata.store import GeoPackageStore
 
     store = _open_store(args)
@@ -124,7 +128,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         frame = frame[frame["access"] == "public"]
     out = Path(args.out)
     if args.format == "csv":
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
+        frame_to_csv(frame, out)
     elif args.format == "geojson":
         gdf = gpd.GeoDataFrame(
             frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
@@ -265,6 +269,7 @@ def _write_json(data: Any, out: str | None) -> None:
 def cmd_coverage(args: argparse.Namespace) -> int:
     """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map."""
     from finder.coverage import coverage_layers, coverage_table
+    from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
     grid, lon, lat, kind = _coverage_inputs(args)
@@ -276,10 +281,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
-            result.table.to_csv(args.out, index=False, encoding="utf-8-sig")
+            frame_to_csv(result.table, args.out)
             print(f"wrote {args.out}")
         else:
-            print(result.table.to_csv(index=False), end="")
+            print(frame_to_csv(result.table), end="")
     else:
         _write_json(result.to_json(), args.out)
     if args.gaps:

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from geodata.errors import (
     CalendarYearNotCovered,
     FacilityNotFound,
+    FileTooLarge,
     FinderError,
     InvalidInput,
     NotFound,
@@ -55,6 +56,7 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not-found"),
     OffNetwork: (404, "off-network"),
     VersionConflict: (409, "conflict"),
+    FileTooLarge: (413, "too-large"),
     UnreadableFile: (422, "unreadable-file"),
     InvalidInput: (400, "invalid-parameter"),
     StoreError: (503, "store-unavailable"),

@@ -15,6 +15,11 @@ FINDER_APPROVAL_NO         审图号 printed on maps where a base map needs one
 FINDER_TIANDITU_KEY        Tianditu key for the Tianditu base map
 FINDER_LOG_LEVEL           logging level (INFO)
 FINDER_MAX_UPLOAD_MB       largest bulk-import upload, MB (50)
+FINDER_IMPORT_MAX_EXPANDED_MB  most an imported archive (XLSX, zipped Shapefile) may expand to, MiB
+                           (512)
+FINDER_IMPORT_MAX_RATIO    largest compression ratio of an archive member of 1 MiB or more (100)
+FINDER_IMPORT_MAX_ROWS     most rows of an imported file (2,000,000)
+FINDER_IMPORT_MAX_CELLS    most cells (rows x columns) of an imported file (50,000,000)
 FINDER_INDEX_POLL_S        least interval between looks for changes by other processes, s (0.5)
 FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
                            isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
@@ -33,6 +38,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from geodata.readers import DEFAULT_LIMITS, ReadLimits
 from geodata.sample import BUNDLED_SAMPLE
 
 
@@ -60,6 +66,10 @@ class Settings(BaseSettings):
     tianditu_key: str = ""
     log_level: str = "INFO"
     max_upload_mb: int = Field(default=50, ge=1, le=2000)
+    import_max_expanded_mb: int = Field(default=DEFAULT_LIMITS.max_expanded_mb, ge=1)
+    import_max_ratio: int = Field(default=DEFAULT_LIMITS.max_ratio, ge=1)
+    import_max_rows: int = Field(default=DEFAULT_LIMITS.max_rows, ge=1)
+    import_max_cells: int = Field(default=DEFAULT_LIMITS.max_cells, ge=1)
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
     streets: Path | None = None
 
@@ -77,6 +87,15 @@ class Settings(BaseSettings):
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("FINDER_DATABASE_URL must start with postgresql://")
         return self
+
+    def read_limits(self) -> ReadLimits:
+        """What an imported file may expand to (``FINDER_IMPORT_MAX_*``)."""
+        return ReadLimits(
+            max_expanded_mb=self.import_max_expanded_mb,
+            max_ratio=self.import_max_ratio,
+            max_rows=self.import_max_rows,
+            max_cells=self.import_max_cells,
+        )
 
     def store_path(self) -> Path:
         """The GeoPackage path, falling back to the user's data directory copy of the sample."""

@@ -76,6 +76,18 @@ class UnreadableFile(FinderError, ValueError):
     """An input file cannot be read at all (missing, unknown type, wrong encoding, corrupt)."""
 
 
+class FileTooLarge(UnreadableFile):
+    """An input file would expand past a limit of the readers (``geodata.readers.ReadLimits``).
+
+    The message names the file and the limit; ``limit`` is the limit's name
+    (``max_expanded_mb``, ``max_ratio``, ``max_rows`` or ``max_cells``).
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class InvalidCoordinate(InvalidInput):
     """A longitude or latitude is not a finite number in range (lon -180..180, lat -90..90)."""
 

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from geodata.boundaries import assign_adcode
-from geodata.readers import read_table
+from geodata.cells import escape_cell
+from geodata.readers import DEFAULT_LIMITS, ReadLimits, read_table
 from geodata.schema import Viewer
 from geodata.store import FacilityStore
 from geodata.validate import ROW, Issue, new_facility_id, stable_id, validate_frame
@@ -80,12 +81,13 @@ class ImportReport:
 
     def write_csv(self, path: str | Path) -> None:
         """The issues as CSV (UTF-8 with BOM so that Excel shows Chinese): row, level, field,
-        value, reason."""
+        value, reason; cells a spreadsheet would run are quoted (:mod:`geodata.cells`)."""
         with Path(path).open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["row", "level", "field", "value", "reason"])
             for i in self.issues:
-                writer.writerow([i.row, i.level, i.field, i.value or "", i.reason])
+                cells = [i.row, i.level, i.field, i.value or "", i.reason]
+                writer.writerow([escape_cell(c) for c in cells])
 
 
 def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
@@ -180,6 +182,7 @@ def import_file(
     dry_run: bool = False,
     progress: Progress | None = None,
     viewer: Viewer | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Import a CSV / XLSX / GeoJSON / GeoPackage / Shapefile list of facilities into ``store``.
 
@@ -205,6 +208,9 @@ def import_file(
         id, a facility it may see; any other id is refused with the same reason whether or not
         it exists, and rows without an id are new facilities with server-assigned ids
         (:func:`~geodata.validate.new_facility_id`).
+    limits
+        What the file may expand to; past them :class:`~geodata.errors.FileTooLarge` (naming
+        ``source_name``) is raised before the store is touched.
 
     A row with a ``version`` (the facility's ETag, as ``finder export`` writes it) that differs
     from the stored one is rejected ("changed since version N was read"); the checks hold
@@ -213,7 +219,7 @@ def import_file(
     say = progress or (lambda _msg: None)
     name = source_name or Path(path).name
     t0 = time.perf_counter()
-    raw = read_table(path)
+    raw = read_table(path, name=name, limits=limits)
     say(f"read {len(raw):,} rows from {name} in {time.perf_counter() - t0:.1f} s")
     return import_frame(
         store,

@@ -18,7 +18,6 @@ visibility and parameters (a few per snapshot).
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -37,6 +36,7 @@ from api.routes.webmap import STATIC_URL
 from api.state import AppState, Snapshot
 from finder.coverage import coverage_layers, coverage_table, select_facilities
 from finder.siting import suggest_sites
+from geodata.cells import frame_to_csv
 from geodata.schema import ACCESS_CLASSES, KINDS, Kind, Viewer
 from maps.coveragemap import coverage_map_html
 
@@ -147,9 +147,7 @@ def coverage(
 
     result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcodes), build)
     if f == "csv":
-        text = io.StringIO()
-        result.table.to_csv(text, index=False)
-        return Response(text.getvalue(), media_type="text/csv; charset=utf-8")
+        return Response(frame_to_csv(result.table), media_type="text/csv; charset=utf-8")
     if f == "geojson":
         document = result.to_geojson(state.districts)
         document["metadata"]["counted"] = counted.summary

@@ -15,17 +15,24 @@ Coordinates in bodies are WGS-84 unless the ``crs`` query parameter names anothe
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
+from api.auth import Principal
 from api.deps import EditorDep, StateDep, StoreDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
+from api.state import AppState
 from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
 from geodata.errors import (
@@ -45,6 +52,8 @@ CrsParam = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"([0-9]{1,18})"\s*$')
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
 _CHUNK = 1 << 20
+_MiB = 1 << 20
+_FORM_OVERHEAD = 64 * 1024  # bytes a form may carry beside the file (boundaries, fields)
 
 
 def _editable_fields(optional: bool) -> dict[str, Any]:
@@ -384,29 +393,103 @@ def facility_audit(
     return JSONBytesResponse({"facility_id": facility_id, "entries": entries})
 
 
+class ImportForm(BaseModel):
+    """The fields of a bulk-import form besides ``file``."""
+
+    crs: CrsParam = Field("wgs84", description="coordinate system of the file")
+    kind: str | None = Field(None, description=f"kind for rows without one: {', '.join(KINDS)}")
+    access: str | None = Field(
+        None, description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"
+    )
+    dry_run: bool = Field(False, description="validate only, write nothing")
+
+
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile",
+                    },
+                    **ImportForm.model_json_schema()["properties"],
+                },
+            }
+        }
+    },
+}
+
+
+def _too_large(max_upload_mb: int) -> ApiProblem:
+    return ApiProblem(
+        413,
+        f"the upload exceeds {max_upload_mb} MB",
+        slug="too-large",
+        errors=[{"field": "file", "reason": "too large"}],
+    )
+
+
+async def _capped(
+    stream: AsyncIterator[bytes], limit: int, max_upload_mb: int
+) -> AsyncGenerator[bytes, None]:
+    """The request body, cut off with a 413 problem as soon as it passes ``limit`` bytes."""
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(max_upload_mb)
+        yield chunk
+
+
+async def _upload_form(request: Request, max_upload_mb: int) -> FormData:
+    """The multipart form of an import, streamed from the body under the upload limit.
+
+    A declared ``Content-Length`` over the limit is refused before a byte is read; a chunked
+    body is cut off when it passes the limit (the parser removes its spooled file). The route
+    declares no body parameters, so FastAPI reads nothing before the key has been checked.
+    """
+    limit = max_upload_mb * _MiB + _FORM_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(max_upload_mb)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiProblem(
+            422,
+            "send the file as multipart/form-data",
+            slug="invalid-body",
+            errors=[{"field": "file", "reason": "missing"}],
+        )
+    parser = MultiPartParser(
+        request.headers,
+        _capped(request.stream(), limit, max_upload_mb),
+        max_files=1,
+        max_fields=len(ImportForm.model_fields),
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise ApiProblem(
+            422, f"not a readable multipart form: {exc.message}", slug="invalid-body"
+        ) from None
+
+
 @router.post(
     "/import",
     summary="Bulk import a CSV / XLSX / GeoJSON file",
     response_class=JSONBytesResponse,
     responses=problem_responses(401, 403, 409, 413, 422),
+    openapi_extra={"requestBody": _IMPORT_BODY},
 )
-def bulk_import(
-    editor: EditorDep,
-    state: StateDep,
-    file: Annotated[
-        UploadFile, File(description="CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile")
-    ],
-    crs: Annotated[CrsParam, Form(description="coordinate system of the file")] = "wgs84",
-    kind: Annotated[
-        str | None, Form(description=f"kind for rows without one: {', '.join(KINDS)}")
-    ] = None,
-    access: Annotated[
-        str | None,
-        Form(description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"),
-    ] = None,
-    dry_run: Annotated[bool, Form(description="validate only, write nothing")] = False,
-) -> Response:
+async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> Response:
     """Validate every row, write the accepted ones in one transaction, answer the report.
+
+    The body (a multipart form: ``file`` and the fields of :class:`ImportForm`) is read only
+    after the key has been checked, and no further than ``FINDER_MAX_UPLOAD_MB`` (413).
 
     The rows have the rights of single edits: a row may update, by ``id``, only a facility the
     key may see; any other id is rejected ("not a facility you may edit") whether or not it
@@ -415,7 +498,32 @@ def bulk_import(
     rows whose facility changed since ("changed since version N was read"); 409 if a facility
     changed while the import ran (nothing is written then).
     """
-    for name, value, vocabulary in (("kind", kind, KINDS), ("access", access, ACCESS_CLASSES)):
+    form = await _upload_form(request, state.settings.max_upload_mb)
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ApiProblem(
+                422,
+                "the form needs a file field",
+                slug="invalid-body",
+                errors=[{"field": "file", "reason": "missing"}],
+            )
+        options = ImportForm.model_validate(
+            {k: v for k, v in form.multi_items() if k != "file" and isinstance(v, str)}
+        )
+        return await run_in_threadpool(_import_upload, state, editor, file, options)
+    finally:
+        await form.close()
+
+
+def _import_upload(
+    state: AppState, editor: Principal, file: UploadFile, options: ImportForm
+) -> Response:
+    """Run the import of an uploaded file (in a worker thread: it reads and writes)."""
+    for name, value, vocabulary in (
+        ("kind", options.kind, KINDS),
+        ("access", options.access, ACCESS_CLASSES),
+    ):
         if value is not None and value not in vocabulary:
             raise invalid_parameter(name, f"use one of {', '.join(vocabulary)}")
     filename = file.filename or "upload"
@@ -427,34 +535,24 @@ def bulk_import(
             slug="unreadable-file",
             errors=[{"field": "file", "reason": "no file extension"}],
         )
-    limit = state.settings.max_upload_mb * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="finder-import-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
-        size = 0
         with path.open("wb") as out:
-            while chunk := file.file.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise ApiProblem(
-                        413,
-                        f"the file exceeds {state.settings.max_upload_mb} MB",
-                        slug="too-large",
-                        errors=[{"field": "file", "reason": "too large"}],
-                    )
-                out.write(chunk)
+            shutil.copyfileobj(file.file, out, _CHUNK)
         report = import_file(
             state.store,
             path,
-            crs=crs,
-            kind=kind,
-            access=access,
+            crs=options.crs,
+            kind=options.kind,
+            access=options.access,
             actor=editor.name,
             districts=state.districts,
             source_name=Path(filename).name,
-            dry_run=dry_run,
+            dry_run=options.dry_run,
             viewer=editor.viewer,
+            limits=state.settings.read_limits(),
         )
-    if not dry_run:
+    if not options.dry_run:
         state.live.refresh()
     return JSONBytesResponse(report.to_dict())
 

@@ -69,8 +69,14 @@ def live(
 def edit_live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
-    """A live server of each backend for the tests of one module that edit its store."""
-    yield from _serve(request, tmp_path_factory.mktemp("api-edit"))
+    """A live server of each backend for the tests of one module that edit its store.
+
+    A module may define ``server_env(tmp: Path) -> dict[str, str]``: more ``FINDER_*`` settings
+    (or ``TMPDIR``) for its server.
+    """
+    tmp = tmp_path_factory.mktemp("api-edit")
+    server_env = getattr(request.module, "server_env", None)
+    yield from _serve(request, tmp, server_env(tmp) if server_env is not None else None)
 
 
 @pytest.fixture(scope="module", params=_BACKENDS)
