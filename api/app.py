@@ -13,7 +13,8 @@ Routes (see ``docs/api.md``):
 * ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
 * ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
 * ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
-* ``/map`` and ``/static/...`` - the web map; ``/health``; ``/openapi.json`` (OpenAPI 3.0).
+* ``/map`` and ``/static/...`` - the web map; ``/health``; ``/openapi.json`` (OpenAPI 3.0);
+* ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), from files bundled in ``api/static``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
 from api.protocol import ProtocolMiddleware
-from api.routes import coverage, facilities, features, health, nearest, walk, webmap
+from api.routes import coverage, docs, facilities, features, health, nearest, walk, webmap
+from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
 from finder.coverage import build_sample_grid
@@ -263,7 +265,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             nearest.warm_fragments(live.current())
             gc.collect()
             gc.freeze()
-            yield
+            with live.polling():
+                yield
         finally:
             gc.unfreeze()
             app.state.finder = None
@@ -274,7 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Nearest trade-union facilities, OGC API - Features, editing and maps.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc come from api.routes.docs (bundled assets, no CDN)
         redoc_url=None,
     )
     add_exception_handlers(app)
@@ -286,7 +289,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(walk.router)
     app.include_router(webmap.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     webmap.mount_static(app)
+    docs.mount_docs_static(app)
     _install_openapi(app)
     app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:
@@ -298,6 +303,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Content-Crs"],
             max_age=600,
         )
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(CloseUnreadBodyMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app

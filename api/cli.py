@@ -25,7 +25,9 @@ planning); every figure says which kinds and access classes it counts.
 
 Every command takes ``--store PATH`` (the GeoPackage; default ``FINDER_STORE``, else a copy of the
 bundled sample in the user's data directory). Exit status: 0 when the command ran (an import with
-rejected rows included), 2 for a usage error or an unreadable input file.
+rejected rows included), 2 for a usage error, an unreadable input file or a store that cannot be
+used now (unreachable, locked beyond FINDER_STORE_LOCK_TIMEOUT_S, full or read-only), with a
+one-line message.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ def _open_store(args: argparse.Namespace) -> Any:
     from api.state import open_store
     from geodata.store import GeoPackageStore
 
+    settings = Settings()
     if args.store:
-        return GeoPackageStore(Path(args.store))
-    return open_store(Settings())
+        return GeoPackageStore(Path(args.store), lock_timeout_s=settings.store_lock_timeout_s)
+    return open_store(settings)
 
 
 def _districts(args: argparse.Namespace) -> Any:
@@ -480,10 +483,12 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the API with uvicorn."""
+    """Run the API with uvicorn, with the serving limits of the settings (:mod:`api.serving`)."""
     import os
 
     import uvicorn
+
+    from api.settings import Settings
 
     if args.store:
         os.environ["FINDER_STORE"] = str(Path(args.store).resolve())
@@ -495,6 +500,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
         access_log=False,  # api.access logs every request once
+        http="api.serving:GuardedHttpToolsProtocol",
+        limit_concurrency=Settings().limit_concurrency,
     )
     return 0
 
@@ -642,7 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except FinderError as exc:
-        print(f"finder {args.command}: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, also for multi-line driver messages
+        print(f"finder {args.command}: {message}", file=sys.stderr)
         return 2
 
 

@@ -37,7 +37,11 @@ from geodata.errors import (
     InvalidInput,
     NotFound,
     OffNetwork,
+    StoreBusy,
     StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
     UnknownDistrict,
     UnreadableFile,
     VersionConflict,
@@ -59,6 +63,10 @@ DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     FileTooLarge: (413, "too-large"),
     UnreadableFile: (422, "unreadable-file"),
     InvalidInput: (400, "invalid-parameter"),
+    StoreBusy: (503, "store-busy"),
+    StoreFull: (503, "store-full"),
+    StoreReadOnly: (503, "store-read-only"),
+    StoreUnavailable: (503, "store-unavailable"),
     StoreError: (503, "store-unavailable"),
 }
 
@@ -189,6 +197,10 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     status, slug = status_of(exc)
+    if isinstance(exc, StoreUnavailable):  # expected during an outage: one line, no traceback
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return problem_response(request, status, exc.user_msg, slug=slug, headers=headers)
     if status >= 500:
         logger.error(
             "%s %s failed: %s",

@@ -20,10 +20,25 @@ FINDER_IMPORT_MAX_EXPANDED_MB  most an imported archive (XLSX, zipped Shapefile)
 FINDER_IMPORT_MAX_RATIO    largest compression ratio of an archive member of 1 MiB or more (100)
 FINDER_IMPORT_MAX_ROWS     most rows of an imported file (2,000,000)
 FINDER_IMPORT_MAX_CELLS    most cells (rows x columns) of an imported file (50,000,000)
-FINDER_INDEX_POLL_S        least interval between looks for changes by other processes, s (0.5)
+FINDER_INDEX_POLL_S        interval between looks for changes by other processes (at most 1 s) (0.5)
 FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
                            isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
                            when that file exists, else none (straight-line answers only)
+FINDER_STORE_LOCK_TIMEOUT_S  longest wait of a write for another write's lock, s (5); then 503 /
+                           exit 2 (GeoPackage busy timeout; PostgreSQL ``lock_timeout``)
+FINDER_DB_CONNECT_TIMEOUT_S  PostgreSQL connect timeout, s (5)
+FINDER_DB_STATEMENT_TIMEOUT_S  PostgreSQL ``statement_timeout`` of every statement, s (30)
+FINDER_DB_IDLE_TIMEOUT_S   PostgreSQL ``idle_in_transaction_session_timeout``, and the age after
+                           which an unused pooled connection is closed, s (60)
+FINDER_DB_KEEPALIVE_S      TCP keepalive idle time and interval (3 probes) to PostgreSQL, s (10)
+FINDER_HEADER_TIMEOUT_S    ``finder serve``: a connection must send a request's headers within this
+                           many seconds of connecting (or of its previous answer), else it is
+                           closed, s (10)
+FINDER_BODY_TIMEOUT_S      longest wait for the next part of a request body, s (30); then 408
+FINDER_LIMIT_CONCURRENCY   ``finder serve``: connections + requests in progress per worker beyond
+                           which requests are answered 503 at once (1000)
+FINDER_MAX_REQUESTS_PER_CONNECTION  ``finder serve``: a keep-alive connection is closed after this
+                           many requests, so clients spread over the workers again (1000)
 =========================  =========================================================================
 """
 
@@ -32,7 +47,7 @@ from __future__ import annotations
 import shutil
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -40,6 +55,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geodata.readers import DEFAULT_LIMITS, ReadLimits
 from geodata.sample import BUNDLED_SAMPLE
+
+if TYPE_CHECKING:
+    from geodata.postgis import DatabaseTimeouts
 
 
 def default_store_path() -> Path:
@@ -72,6 +90,15 @@ class Settings(BaseSettings):
     import_max_cells: int = Field(default=DEFAULT_LIMITS.max_cells, ge=1)
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
     streets: Path | None = None
+    store_lock_timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
+    db_connect_timeout_s: float = Field(default=5.0, ge=2.0, le=600.0)
+    db_statement_timeout_s: float = Field(default=30.0, gt=0.0, le=86400.0)
+    db_idle_timeout_s: float = Field(default=60.0, gt=0.0, le=86400.0)
+    db_keepalive_s: float = Field(default=10.0, ge=1.0, le=3600.0)
+    header_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    body_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0)
+    limit_concurrency: int = Field(default=1000, ge=1)
+    max_requests_per_connection: int = Field(default=1000, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -87,6 +114,18 @@ class Settings(BaseSettings):
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("FINDER_DATABASE_URL must start with postgresql://")
         return self
+
+    def database_timeouts(self) -> DatabaseTimeouts:
+        """The limits of every PostgreSQL call (see :class:`geodata.postgis.DatabaseTimeouts`)."""
+        from geodata.postgis import DatabaseTimeouts
+
+        return DatabaseTimeouts(
+            connect_s=self.db_connect_timeout_s,
+            statement_s=self.db_statement_timeout_s,
+            lock_s=self.store_lock_timeout_s,
+            idle_s=self.db_idle_timeout_s,
+            keepalive_s=self.db_keepalive_s,
+        )
 
     def read_limits(self) -> ReadLimits:
         """What an imported file may expand to (``FINDER_IMPORT_MAX_*``)."""

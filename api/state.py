@@ -6,12 +6,16 @@
 
 * at once after every write made through the service (:meth:`LiveFacilities.refresh`), so the
   next request sees the change;
-* in the background when another process changed the store: :meth:`LiveFacilities.current`
-  compares ``store.change_counter()`` at most every ``poll_s`` seconds and keeps serving the
-  previous snapshot until the new one is built.
+* in the background when another process changed the store: a poller thread
+  (:meth:`LiveFacilities.polling`) compares ``store.change_counter()`` every ``poll_s`` seconds
+  (at least every second) and swaps in a new snapshot once it is built.
 
 Readers take ``live.current()`` once per request and use that snapshot throughout, so one answer
-never mixes two versions of the data.
+never mixes two versions of the data. ``current()`` never touches the store: when the database
+hangs or is down, requests keep being answered from the last good snapshot, and
+:meth:`LiveFacilities.health` tells ``/health`` how the store and the snapshot are doing without
+asking the store either. An outage is logged once with its traceback when it starts, as a one-line
+reminder every ``remind_s`` seconds while it lasts, and once when the store answers again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +54,8 @@ def open_store(settings: Settings) -> FacilityStore:
     if settings.database_url:
         from geodata.postgis import PostGISStore
 
-        return PostGISStore(settings.database_url)
-    return GeoPackageStore(settings.store_path())
+        return PostGISStore(settings.database_url, timeouts=settings.database_timeouts())
+    return GeoPackageStore(settings.store_path(), lock_timeout_s=settings.store_lock_timeout_s)
 
 
 def load_calendar(settings: Settings) -> HolidayCalendar:
@@ -233,6 +238,26 @@ class Snapshot:
         }
 
 
+#: A store call unanswered for this long counts as the store being unreachable, seconds.
+UNANSWERED_S = 1.0
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """How the store and the served snapshot are doing, as last seen by the poller.
+
+    ``reachable`` is false when the last look at the store failed or has been waiting for more
+    than :data:`UNANSWERED_S`; ``down_s`` is how long it has been unreachable (0 when it is
+    reachable). ``snapshot_age_s`` is the time since the served snapshot was last known to
+    match the store; ``snapshot_behind`` says the store has changes not served yet.
+    """
+
+    reachable: bool
+    down_s: float
+    snapshot_age_s: float
+    snapshot_behind: bool
+
+
 class LiveFacilities:
     """The current :class:`Snapshot` of a store, kept fresh.
 
@@ -245,21 +270,34 @@ class LiveFacilities:
         lays the years loaded into the store over it (:func:`store_calendar`), so a calendar
         loaded by any process is picked up like a facility change.
     poll_s
-        Least interval between two looks at ``store.change_counter()``, seconds.
+        Interval between two looks at ``store.change_counter()`` by the poller, seconds
+        (at least 0.05, at most 1: the looks also tell :meth:`health` whether the store answers).
+    remind_s
+        Least interval between two log lines about a continuing outage, seconds.
     """
 
     def __init__(
-        self, store: FacilityStore, calendar: HolidayCalendar, *, poll_s: float = 0.5
+        self,
+        store: FacilityStore,
+        calendar: HolidayCalendar,
+        *,
+        poll_s: float = 0.5,
+        remind_s: float = 60.0,
     ) -> None:
         self.store = store
         self.calendar = calendar
         self.calendar_warning = CalendarWarning()
         self.poll_s = poll_s
+        self.remind_s = remind_s
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
         self._snapshot = self._build()
-        self._checked_at = time.monotonic()
-        self._rebuilding = False
+        self._confirmed_at = time.monotonic()
+        self._seen_counter = self._snapshot.counter
+        self._asking_since: float | None = None
+        self._down_since: float | None = None
+        self._reminded_at = 0.0
+        self._failed_counter: int | None = None
 
     def _build(self) -> Snapshot:
         counter = self.store.change_counter()
@@ -271,36 +309,114 @@ class LiveFacilities:
         return snap
 
     def current(self) -> Snapshot:
-        """The snapshot to answer a request with (never waits for a rebuild)."""
-        now = time.monotonic()
-        if now - self._checked_at >= self.poll_s and not self._rebuilding:
-            self._checked_at = now
-            try:
-                changed = self.store.change_counter() != self._snapshot.counter
-            except Exception:  # the store is unreachable: keep answering from memory
-                logger.warning("cannot read the store's change counter", exc_info=True)
-                changed = False
-            if changed:
-                self._rebuilding = True
-                threading.Thread(
-                    target=self._background_refresh, daemon=True, name="facility-index-refresh"
-                ).start()
+        """The snapshot to answer a request with (never waits for the store)."""
         return self._snapshot
 
-    def _background_refresh(self) -> None:
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        """Run the poller thread, and a watchdog that notices when a look at the store hangs,
+        while the block runs (the service's lifetime)."""
+        stop = threading.Event()
+        interval = min(max(self.poll_s, 0.05), UNANSWERED_S)
+
+        def poll_until_stopped() -> None:
+            while not stop.wait(interval):
+                self.poll()
+
+        def watch_until_stopped() -> None:
+            while not stop.wait(UNANSWERED_S / 4):
+                self._watch()
+
+        threads = [
+            threading.Thread(target=poll_until_stopped, daemon=True, name="store-poller"),
+            threading.Thread(target=watch_until_stopped, daemon=True, name="store-watchdog"),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5.0)
+
+    def poll(self) -> None:
+        """Look at the store once: note whether it answers, rebuild the snapshot if it changed."""
+        self._asking_since = time.monotonic()
+        try:
+            counter = self.store.change_counter()
+        except Exception as exc:
+            self._asking_since = None
+            self._unreachable(exc)
+            return
+        self._asking_since = None
+        self._reachable()
+        self._seen_counter = counter
+        if counter == self._snapshot.counter:
+            self._confirmed_at = time.monotonic()
+            return
         try:
             self.refresh()
         except Exception:
-            logger.error("rebuilding the facility index failed", exc_info=True)
-        finally:
-            self._rebuilding = False
+            if counter != self._failed_counter:  # once per change, not once per poll
+                logger.error("rebuilding the facility index failed", exc_info=True)
+            self._failed_counter = counter
+
+    def _unreachable(self, exc: Exception | None, since: float | None = None) -> None:
+        """Note a failed (``exc``) or hanging (``since``) look at the store, and log it: the
+        start of an outage with its traceback, then a reminder every ``remind_s``."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now if since is None else since
+            self._reminded_at = now
+            logger.error(
+                "the facility store %s; answering from the facilities of change %d",
+                "is unreachable" if exc is not None else f"does not answer within {UNANSWERED_S} s",
+                self._snapshot.counter,
+                exc_info=exc,
+            )
+        elif now - self._reminded_at >= self.remind_s:
+            self._reminded_at = now
+            logger.warning(
+                "the facility store is still unreachable after %.0f s%s",
+                now - self._down_since,
+                "" if exc is None else f": {exc}",
+            )
+
+    def _watch(self) -> None:
+        """Treat a look at the store unanswered for :data:`UNANSWERED_S` as an outage."""
+        asking_since = self._asking_since
+        if asking_since is not None and time.monotonic() - asking_since > UNANSWERED_S:
+            self._unreachable(None, asking_since)
+
+    def _reachable(self) -> None:
+        if self._down_since is not None:
+            logger.warning(
+                "the facility store answers again after %.1f s",
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
+
+    def health(self) -> StoreHealth:
+        """The state of the store and the snapshot, from memory (never asks the store)."""
+        now = time.monotonic()
+        down_since = self._down_since
+        asking_since = self._asking_since
+        if down_since is None and asking_since is not None and now - asking_since > UNANSWERED_S:
+            down_since = asking_since  # the watchdog has not noticed yet
+        return StoreHealth(
+            reachable=down_since is None,
+            down_s=0.0 if down_since is None else now - down_since,
+            snapshot_age_s=now - self._confirmed_at,
+            snapshot_behind=self._seen_counter != self._snapshot.counter,
+        )
 
     def refresh(self) -> Snapshot:
         """Rebuild now if the store changed since the current snapshot; return the snapshot."""
         with self._lock:
             if self.store.change_counter() != self._snapshot.counter:
                 self._snapshot = self._build()
-            self._checked_at = time.monotonic()
+            self._confirmed_at = time.monotonic()
             return self._snapshot
 
     def applied(self, upserts: list[Facility], deletes: list[str]) -> Snapshot:
@@ -318,7 +434,7 @@ class LiveFacilities:
                 self._snapshot = self._snapshot.with_changes(upserts, deletes, counter)
             elif counter != self._snapshot.counter:
                 self._snapshot = self._build()
-            self._checked_at = time.monotonic()
+            self._confirmed_at = time.monotonic()
             return self._snapshot
 
 

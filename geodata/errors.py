@@ -101,3 +101,36 @@ class UnknownCRS(InvalidInput):
 
     Raised by ``geodata.crs.parse_crs``; the message lists the accepted names.
     """
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot serve the call now: unreachable, timed out, locked, full or read-only.
+
+    Raised by both stores for failures of the database rather than of the request; retrying
+    later may succeed. ``user_msg`` is safe to show to users (the message may name hosts or
+    files); ``retry_after_s`` suggests when to try again, in seconds.
+    """
+
+    user_msg = "the facility store is unavailable; try again later"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreBusy(StoreUnavailable):
+    """Another writer held the store's write lock for longer than the lock timeout."""
+
+    user_msg = "the facility store is busy with another write; try again later"
+
+
+class StoreFull(StoreUnavailable):
+    """The disk (or the database's size limit) is full; nothing was written."""
+
+    user_msg = "the facility store is full; nothing was written"
+
+
+class StoreReadOnly(StoreUnavailable):
+    """The store can be read but not written (read-only file, directory or file system)."""
+
+    user_msg = "the facility store is read-only; nothing was written"

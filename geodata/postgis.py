@@ -17,6 +17,15 @@ of losing an update; readers are never blocked. At commit the transaction sends
 ``NOTIFY facilities_changed, '<counter>'`` for listeners; :meth:`PostGISStore.change_counter`
 reads the counter with one indexed lookup, cheap enough to call on every request.
 
+Faults: every connection carries the limits of :class:`DatabaseTimeouts` (connect, statement,
+lock wait, idle in transaction, TCP keepalives), set in :meth:`DatabaseTimeouts.connect_options`
+only. A database that fails, times out or cannot be reached raises
+:class:`~geodata.errors.StoreUnavailable` (a lock wait beyond the limit
+:class:`~geodata.errors.StoreBusy`). Reads run once more on a new connection when the borrowed one
+was cut (a database restart closes them all); so do writes, but only when the cut showed on the
+``BEGIN`` that opens the transaction, before any statement of the write reached the server: a
+write that may have been applied is never repeated.
+
 Bulk imports (:meth:`PostGISStore.upsert_frame`) ``COPY`` the frame into a temporary staging
 table, compute the per-row field differences for the audit trail in SQL, and update, insert and
 audit with a few set-based statements, all in the same transaction: a killed importer leaves the
@@ -31,8 +40,10 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -40,7 +51,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from geodata.errors import FacilityNotFound, StoreError, VersionConflict
+from geodata.errors import (
+    FacilityNotFound,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
+    VersionConflict,
+)
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 from geodata.store import (
     AuditEntry,
@@ -106,16 +123,74 @@ def libpq_url(database_url: str) -> str:
     raise StoreError(f"not a PostgreSQL URL (postgresql://...): {database_url.split('@')[-1]}")
 
 
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """The limits of every database call, in seconds: the one place where they are set.
+
+    Parameters
+    ----------
+    connect_s
+        Longest wait for a new connection (libpq ``connect_timeout``, whole seconds, at least 2).
+    statement_s
+        Longest run of one statement (server ``statement_timeout``); a bulk import is a few
+        statements, each bounded by this.
+    lock_s
+        Longest wait of a write for the writers' turn held by another write (server
+        ``lock_timeout``); then :class:`~geodata.errors.StoreBusy`.
+    idle_s
+        A transaction left idle this long is ended by the server
+        (``idle_in_transaction_session_timeout``), and pooled connections unused this long are
+        closed instead of reused.
+    keepalive_s
+        TCP keepalive probes start after this much silence and repeat at this interval, three
+        times; unacknowledged data is given up after ``keepalive_s * 4`` (``tcp_user_timeout``).
+        A dead host or broken network is noticed by then; a stopped but reachable server is
+        not (its kernel still answers), which is why the service never waits for the database
+        on a request path (see :class:`api.state.LiveFacilities`).
+    """
+
+    connect_s: float = 5.0
+    statement_s: float = 30.0
+    lock_s: float = 5.0
+    idle_s: float = 60.0
+    keepalive_s: float = 10.0
+
+    def connect_options(self) -> dict[str, Any]:
+        """The libpq connection parameters that apply these limits."""
+        keepalive = max(1, round(self.keepalive_s))
+        server = {
+            "statement_timeout": self.statement_s,
+            "lock_timeout": self.lock_s,
+            "idle_in_transaction_session_timeout": self.idle_s,
+        }
+        return {
+            "connect_timeout": max(2, round(self.connect_s)),
+            "keepalives": 1,
+            "keepalives_idle": keepalive,
+            "keepalives_interval": keepalive,
+            "keepalives_count": 3,
+            "tcp_user_timeout": keepalive * 4000,
+            "options": " ".join(f"-c {k}={round(v * 1000)}" for k, v in server.items()),
+        }
+
+
 @contextmanager
-def _refusals() -> Iterator[None]:
-    """Turn the database refusing a row (constraint, bad value) or failing into StoreError."""
+def _refusals(timeouts: DatabaseTimeouts) -> Iterator[None]:
+    """Turn the database refusing a row (constraint, bad value) into :class:`StoreError`, and
+    the database failing, timing out or waiting too long for a lock into
+    :class:`StoreUnavailable` / :class:`StoreBusy`."""
     try:
         yield
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         detail = exc.diag.message_primary or str(exc)
         raise StoreError(f"the store refused a row: {detail}") from exc
+    except psycopg.errors.LockNotAvailable as exc:
+        raise StoreBusy(
+            f"another write held the store for {timeouts.lock_s:g} s: {exc}",
+            retry_after_s=max(1, round(timeouts.lock_s)),
+        ) from exc
     except psycopg.OperationalError as exc:
-        raise StoreError(
+        raise StoreUnavailable(
             f"the database failed during a write (check whether it was saved "
             f"before repeating it): {exc}"
         ) from exc
@@ -176,11 +251,15 @@ class PostGISStore(StoreBase):
         Connections kept open between calls. Each call borrows one connection (a new one when
         none is idle) and gives it back, so a process holds about as many connections as it
         makes concurrent store calls, plus this many idle ones.
+    timeouts
+        The limits of every database call (:class:`DatabaseTimeouts`).
 
     Raises
     ------
+    StoreUnavailable
+        When the database cannot be reached.
     StoreError
-        When the database cannot be reached or has no store schema.
+        When the database has no store schema.
     """
 
     _MARK = "%s"
@@ -192,11 +271,13 @@ class PostGISStore(StoreBase):
         migrate: bool = True,
         application_name: str | None = None,
         max_idle_connections: int = 4,
+        timeouts: DatabaseTimeouts | None = None,
     ) -> None:
         self.database_url = libpq_url(database_url)
         self.application_name = application_name or f"finder-{os.getpid()}"
         self.max_idle_connections = max_idle_connections
-        self._idle: list[psycopg.Connection[Any]] = []
+        self.timeouts = timeouts if timeouts is not None else DatabaseTimeouts()
+        self._idle: list[tuple[psycopg.Connection[Any], float]] = []
         self._pool_lock = threading.Lock()
         self._generation = 0
         if migrate:
@@ -216,23 +297,30 @@ class PostGISStore(StoreBase):
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(
-                self.database_url, autocommit=True, application_name=self.application_name
+                self.database_url,
+                autocommit=True,
+                application_name=self.application_name,
+                **self.timeouts.connect_options(),
             )
         except psycopg.OperationalError as exc:
-            raise StoreError(f"cannot reach the database: {exc}") from exc
+            raise StoreUnavailable(f"cannot reach the database: {exc}") from exc
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """Borrow an idle connection (or open one) and give it back afterwards."""
         con: psycopg.Connection[Any] | None = None
+        stale: list[psycopg.Connection[Any]] = []
+        oldest = time.monotonic() - self.timeouts.idle_s
         with self._pool_lock:
             generation = self._generation
             while self._idle and con is None:
-                candidate = self._idle.pop()
-                if candidate.broken or candidate.closed:
-                    candidate.close()
+                candidate, idle_since = self._idle.pop()
+                if candidate.broken or candidate.closed or idle_since < oldest:
+                    stale.append(candidate)
                 else:
                     con = candidate
+        for old in stale:
+            old.close()
         if con is None:
             con = self._connect()
         try:
@@ -250,19 +338,41 @@ class PostGISStore(StoreBase):
                     and len(self._idle) < self.max_idle_connections
                 )
                 if keep:
-                    self._idle.append(con)
+                    self._idle.append((con, time.monotonic()))
             if not keep:
                 con.close()
 
     @contextmanager
+    def _begun(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside a new transaction (``BEGIN`` sent and acknowledged).
+
+        A pooled connection cut by a database restart fails on this ``BEGIN``, before any
+        statement of the write reached the server: then, and only then, the ``BEGIN`` is sent
+        once more on a new connection.
+        """
+        for attempt in range(2):
+            with self._connection() as con:
+                try:
+                    con.execute("BEGIN")
+                except psycopg.OperationalError:
+                    if attempt:
+                        raise
+                    logger.info("a database connection was cut; writing on a new one")
+                    self.close()
+                    continue
+                try:
+                    yield con
+                except BaseException:
+                    if not con.broken:
+                        con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+                return
+
+    @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """One write transaction: take the writers' turn (counter row), notify at commit."""
-        with (
-            _refusals(),
-            self._connection() as con,
-            con.transaction(),
-            con.cursor() as cur,
-        ):
+        with _refusals(self.timeouts), self._begun() as con, con.cursor() as cur:
             cur.execute(
                 "UPDATE store_state SET change_counter = change_counter + 1 "
                 "RETURNING change_counter"
@@ -278,7 +388,7 @@ class PostGISStore(StoreBase):
         with self._pool_lock:
             idle, self._idle = self._idle, []
             self._generation += 1
-        for con in idle:
+        for con, _ in idle:
             con.close()
 
     def _reading(self, read: Callable[[psycopg.Connection[Any]], _T]) -> _T:
@@ -287,6 +397,8 @@ class PostGISStore(StoreBase):
         try:
             with self._connection() as con:
                 return read(con)
+        except psycopg.errors.QueryCanceled as exc:  # statement_timeout: not worth repeating
+            raise StoreUnavailable(f"cannot read from the database: {exc}") from exc
         except psycopg.OperationalError:
             logger.info("a database connection was cut; reading again on a new one")
             self.close()
@@ -294,7 +406,7 @@ class PostGISStore(StoreBase):
             with self._connection() as con:
                 return read(con)
         except psycopg.OperationalError as exc:
-            raise StoreError(f"cannot read from the database: {exc}") from exc
+            raise StoreUnavailable(f"cannot read from the database: {exc}") from exc
 
     # -- reads ---------------------------------------------------------------------------------
     def _read(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:

@@ -14,7 +14,13 @@ facilities in one GeoPackage file (an SQLite database any GIS opens: QGIS, GDAL,
 
 Concurrency: the database runs in WAL mode, so readers keep reading a consistent snapshot while one
 writer imports; every write is one transaction (``BEGIN IMMEDIATE``), so a failure half way leaves
-the store as it was. Each facility has a ``version`` (its ETag): ``replace``/``patch``/``delete``
+the store as it was. A writer that finds the store locked (by another process or thread) waits at
+most ``lock_timeout_s`` seconds in all, then raises :class:`~geodata.errors.StoreBusy`; a full
+disk raises :class:`~geodata.errors.StoreFull` and a read-only file
+:class:`~geodata.errors.StoreReadOnly` (all :class:`~geodata.errors.StoreUnavailable`), never a
+bare ``sqlite3`` error.
+
+Each facility has a ``version`` (its ETag): ``replace``/``patch``/``delete``
 take ``if_version`` and raise :class:`~geodata.errors.VersionConflict` when someone else changed it
 first. ``change_counter()`` grows with every committed write so that indexes know when to rebuild.
 """
@@ -24,9 +30,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sqlite3
 import struct
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -36,7 +44,15 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
-from geodata.errors import FacilityNotFound, StoreError, VersionConflict
+from geodata.errors import (
+    FacilityNotFound,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+    VersionConflict,
+)
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 
 logger = logging.getLogger(__name__)
@@ -341,6 +357,25 @@ def merged_edit(
     return after, _diff(before, after)
 
 
+#: SQLite primary result codes (``sqlite_errorcode & 0xFF``) of a store that cannot answer now.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_FULL = 5, 6, 8, 13
+
+
+def sqlite_failure(exc: sqlite3.OperationalError, path: Path, lock_timeout_s: float) -> StoreError:
+    """The store error of an SQLite failure: locked, full, read-only or otherwise unavailable."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreBusy(
+            f"{path} stayed locked by another writer for {lock_timeout_s:g} s: {exc}",
+            retry_after_s=max(1, round(lock_timeout_s)),
+        )
+    if code == _SQLITE_FULL:
+        return StoreFull(f"{path}: the disk is full: {exc}", retry_after_s=60)
+    if code == _SQLITE_READONLY:
+        return StoreReadOnly(f"{path} is read-only: {exc}", retry_after_s=60)
+    return StoreUnavailable(f"{path} cannot be used: {exc}")
+
+
 class GeoPackageStore(StoreBase):
     """Facilities in a GeoPackage file. Open with :meth:`open`; thread-safe; one writer at a time.
 
@@ -348,10 +383,19 @@ class GeoPackageStore(StoreBase):
     ----------
     path
         The ``.gpkg`` file; created with the schema when it does not exist.
+    lock_timeout_s
+        Longest wait of a write for the store's write lock (held by another process's or
+        thread's write), seconds; then :class:`~geodata.errors.StoreBusy` is raised.
+
+    Raises
+    ------
+    StoreUnavailable
+        When the file cannot be opened (or created).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -363,8 +407,14 @@ class GeoPackageStore(StoreBase):
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        if self.path.exists() and not os.access(self.path.parent, os.W_OK):
+            # A read-only directory or file system: SQLite cannot make the WAL files, so read
+            # the file as it is (nobody can change it); writes raise StoreReadOnly.
+            logger.warning("%s is read-only: serving it, refusing writes", self.path)
+            uri = f"{self.path.resolve().as_uri()}?immutable=1"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         con = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=self.lock_timeout_s, isolation_level=None, check_same_thread=False
         )
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
@@ -375,28 +425,49 @@ class GeoPackageStore(StoreBase):
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = self._connect()
-            self._local.con = con
-            with self._all_lock:
-                self._all.append(con)
-        yield con
+        """This thread's connection; SQLite failures leave as :class:`StoreError` subclasses."""
+        try:
+            con: sqlite3.Connection | None = getattr(self._local, "con", None)
+            if con is None:
+                con = self._connect()
+                self._local.con = con
+                with self._all_lock:
+                    self._all.append(con)
+            yield con
+        except sqlite3.OperationalError as exc:
+            raise sqlite_failure(exc, self.path, self.lock_timeout_s) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock, self._connection() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute(
-                "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
-                "WHERE key = 'change_counter'"
+        """One write transaction, after waiting at most ``lock_timeout_s`` for the writers' turn
+        (this process's other writers, then SQLite's lock)."""
+        started = time.monotonic()
+        if not self._write_lock.acquire(timeout=self.lock_timeout_s):
+            raise StoreBusy(
+                f"{self.path} stayed locked by another write of this process for "
+                f"{self.lock_timeout_s:g} s",
+                retry_after_s=max(1, round(self.lock_timeout_s)),
             )
-            con.execute("COMMIT")
+        try:
+            with self._connection() as con:
+                left_ms = max(0, round((self.lock_timeout_s - time.monotonic() + started) * 1000))
+                con.execute(f"PRAGMA busy_timeout = {left_ms}")
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                    con.execute(
+                        "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
+                        "WHERE key = 'change_counter'"
+                    )
+                    con.execute("COMMIT")
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
+                finally:
+                    con.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout_s * 1000)}")
+        finally:
+            self._write_lock.release()
 
     def close(self) -> None:
         """Close every connection this store opened."""

@@ -123,8 +123,10 @@ def _inline_text(directory: str, path: str, kind: AssetKind) -> str:
     return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
 
 
-def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
-    """HTML tags that load every asset of :data:`ASSETS`, in order.
+def asset_tags(
+    mode: AssetMode, static_url: str = "/static", assets: Iterable[Asset] = ASSETS
+) -> list[str]:
+    """HTML tags that load every asset of ``assets`` (default the facility map's), in order.
 
     Parameters
     ----------
@@ -133,6 +135,8 @@ def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
         ``"inline"``: ``<style>``/``<script>`` elements holding the files' text.
     static_url
         URL prefix the directories of :func:`static_dirs` are mounted under (``"served"`` only).
+    assets
+        The page's assets, each in a directory of :func:`static_dirs`.
 
     Returns
     -------
@@ -140,7 +144,7 @@ def asset_tags(mode: AssetMode, static_url: str = "/static") -> list[str]:
         One tag per asset.
     """
     tags = []
-    for asset in ASSETS:
+    for asset in assets:
         if mode == "served":
             url = asset.url(static_url)
             if asset.kind == "css":

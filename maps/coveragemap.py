@@ -1,12 +1,19 @@
-"""The coverage web map: districts shaded by coverage share, reach areas, gaps, proposed sites.
+"""The coverage web map: a choropleth of the covered share per district, gaps, proposed sites.
+
+One reading: each district is filled, opaquely, with the colour of its share class
+(:data:`SHARE_CLASSES`, one sequential palette, breaks stated in the legend), so the colour on
+screen is the legend swatch's colour; the parts out of reach (gaps) are hatched on top in one
+colour (:data:`GAP_HATCH_COLOUR`), leaving the district's class colour visible between the
+hatch lines. District names and shares are labelled (``maps/static/coveragemap.js``: text
+nodes, overlapping labels hidden per zoom level), the page has a title, and the legend is a
+``<details>`` element that starts folded on a phone.
 
 A :class:`folium.Map` without any CDN link: folium's default scripts and stylesheets (Leaflet,
 jQuery, Bootstrap, Font Awesome from jsDelivr / cdnjs, blocked or slow in mainland China) are
-dropped and Leaflet comes from :mod:`maps.assets` instead, inlined into a standalone page or
-served from ``static_url``. Only Leaflet features are used (GeoJSON layers, circle markers,
-tooltips, the layer control); the legend is plain HTML and Chinese text can carry an embedded
-subset of Noto Sans CJK SC. No base map tiles are loaded (``tiles=None``); the district polygons
-are the background.
+dropped and Leaflet and our script come from :mod:`maps.assets` instead, inlined into a
+standalone page or served from ``static_url``. Chinese text can carry an embedded subset of Noto
+Sans CJK SC. No base map tiles are loaded (``tiles=None``); the district polygons are the
+background.
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from typing import Any, cast
 import folium
 import numpy as np
 from branca.element import Figure
+from folium.map import FitBounds
 from numpy.typing import ArrayLike
+from shapely.ops import polylabel
 
 from finder.coverage import CoverageResult, SampleGrid, coverage_layers
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
 from maps.assets import (
+    Asset,
     AssetMode,
     OfflineMap,
     RawHtml,
@@ -31,15 +41,14 @@ from maps.assets import (
     cjk_font_face_css,
 )
 from maps.printmap import (
-    GAP_COLOUR,
     KIND_STYLE,
-    REACH_COLOUR,
     SITE_COLOUR,
     area_basis_zh,
     map_inputs,
 )
 
-#: Choropleth classes: (upper bound of the covered share, colour), light to dark blue.
+#: Choropleth classes: (upper bound of the covered share, inclusive; colour), light to dark
+#: (ColorBrewer "Blues", 5 classes, sequential).
 SHARE_CLASSES: tuple[tuple[float, str], ...] = (
     (0.2, "#eff3ff"),
     (0.4, "#bdd7e7"),
@@ -47,42 +56,98 @@ SHARE_CLASSES: tuple[tuple[float, str], ...] = (
     (0.8, "#3182bd"),
     (1.0, "#08519c"),
 )
+#: Fill of a district whose share is unknown.
+NO_DATA_COLOUR = "#d9d9d9"
+#: Colour of the hatch lines drawn over the gaps (not a colour of the palette or of a kind).
+GAP_HATCH_COLOUR = "#c92a2a"
+#: Outline of the districts.
+DISTRICT_EDGE_COLOUR = "#4d4d4d"
+_HATCH_ID = "coverage-gap-hatch"
+#: The page's assets in load order: Leaflet, then the coverage map's stylesheet and script.
+COVERAGE_ASSETS: tuple[Asset, ...] = (
+    Asset("leaflet", "leaflet.css", "css"),
+    Asset("facilitymap", "coveragemap.css", "css"),
+    Asset("leaflet", "leaflet.js", "js"),
+    Asset("facilitymap", "coveragemap.js", "js"),
+)
+
+
+def share_class(share: float | None) -> int | None:
+    """Index in :data:`SHARE_CLASSES` of a covered share (0-1); ``None`` when unknown."""
+    if share is None or not np.isfinite(share):
+        return None
+    for index, (upper, _) in enumerate(SHARE_CLASSES):
+        if share <= upper:
+            return index
+    return len(SHARE_CLASSES) - 1
 
 
 def share_colour(share: float | None) -> str:
-    """Choropleth colour of a covered share (0-1); grey when unknown."""
-    if share is None or not np.isfinite(share):
-        return "#d9d9d9"
-    for upper, colour in SHARE_CLASSES:
-        if share <= upper:
-            return colour
-    return SHARE_CLASSES[-1][1]
+    """Choropleth colour of a covered share (0-1); :data:`NO_DATA_COLOUR` when unknown."""
+    index = share_class(share)
+    return NO_DATA_COLOUR if index is None else SHARE_CLASSES[index][1]
 
 
-def _legend_html(radius_m: float, area_basis: str, with_sites: bool) -> str:
-    rows = []
-    lower = 0.0
-    for upper, colour in SHARE_CLASSES:
-        rows.append(f'<div><i style="background:{colour}"></i>覆盖率 {lower:.0%}–{upper:.0%}</div>')
-        lower = upper
-    rows.append(f'<div><i style="background:{REACH_COLOUR}"></i>{radius_m:,.0f} 米服务范围</div>')
-    rows.append(f'<div><i style="background:{GAP_COLOUR}"></i>服务空白</div>')
+def share_class_label(index: int) -> str:
+    """The range of a share class in percent, e.g. ``"20–40%"`` (upper bound included)."""
+    lower = 0.0 if index == 0 else SHARE_CLASSES[index - 1][0]
+    return f"{lower * 100:.0f}–{SHARE_CLASSES[index][0] * 100:.0f}%"
+
+
+def _hatch_pattern_svg() -> str:
+    """An invisible SVG defining the gap hatch that map paths and the legend swatch fill with."""
+    return (
+        '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
+        f'<pattern id="{_HATCH_ID}" patternUnits="userSpaceOnUse" width="8" height="8" '
+        'patternTransform="rotate(45)">'
+        f'<rect width="2" height="8" fill="{GAP_HATCH_COLOUR}"/></pattern></defs></svg>'
+    )
+
+
+def _title_html(radius_m: float, facilities: int, gaps_of: str | None) -> str:
+    subtitle = f"各区 {radius_m:,.0f} 米内覆盖率 · 计 {facilities:,} 处设施"
+    if gaps_of is not None:
+        subtitle += f" · 服务空白：{gaps_of}"
+    return (
+        '<div class="coverage-title"><h1>职工服务设施覆盖图</h1>'
+        f"<p>{html.escape(subtitle)}</p></div>"
+    )
+
+
+def _legend_html(radius_m: float, area_basis: str, *, with_no_data: bool, with_sites: bool) -> str:
+    rows = [f'<div class="heading">{radius_m:,.0f} 米内覆盖率（按区）</div>']
+    for index, (_, colour) in enumerate(SHARE_CLASSES):
+        rows.append(
+            f'<div><i data-share-class="{index}" style="background:{colour}"></i>'
+            f"{share_class_label(index)}</div>"
+        )
+    if with_no_data:
+        rows.append(
+            f'<div><i data-share-class="none" style="background:{NO_DATA_COLOUR}"></i>无数据</div>'
+        )
+    rows.append('<div class="note">区间含上限</div>')
+    rows.append(
+        '<div><svg data-legend="gaps" width="14" height="14" viewBox="0 0 14 14">'
+        '<rect width="14" height="14" fill="#ffffff"/>'
+        f'<rect width="14" height="14" fill="url(#{_HATCH_ID})"/></svg>'
+        f"服务空白（{radius_m:,.0f} 米内无设施）</div>"
+    )
     for label, _, colour in KIND_STYLE.values():
-        rows.append(f'<div><i style="background:{colour};border-radius:50%"></i>{label}</div>')
+        rows.append(f'<div><i class="dot" style="background:{colour}"></i>{label}</div>')
     if with_sites:
-        rows.append(f'<div><i style="background:{SITE_COLOUR}"></i>建议新址</div>')
-    rows.append(f'<div class="basis">面积基准：{html.escape(area_basis_zh(area_basis))}</div>')
-    style = (
-        "position:fixed;bottom:24px;right:12px;z-index:1000;background:white;padding:8px 10px;"
-        "font:12px/1.5 'FacilityMap CJK',sans-serif;border-radius:4px;"
-        "box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:260px"
+        rows.append(f'<div><i class="dot" style="background:{SITE_COLOUR}"></i>建议新址</div>')
+    rows.append(f'<div class="note">面积基准：{html.escape(area_basis_zh(area_basis))}</div>')
+    return (
+        '<details class="coverage-legend" open><summary>图例</summary>'
+        f'<div class="body">{"".join(rows)}</div></details>'
     )
-    css = (
-        "<style>.coverage-legend i{display:inline-block;width:12px;height:12px;"
-        "margin-right:6px;vertical-align:middle}.coverage-legend .basis{color:#555;"
-        "font-size:11px;margin-top:4px}</style>"
-    )
-    return f'{css}<div class="coverage-legend" style="{style}"><b>图例</b>{"".join(rows)}</div>'
+
+
+def _label_point(geometry: Any) -> tuple[float, float]:
+    """Where a district's label goes: the pole of inaccessibility of its largest part."""
+    parts = getattr(geometry, "geoms", [geometry])
+    point = polylabel(max(parts, key=lambda part: part.area), tolerance=1e-4)
+    return round(point.x, 6), round(point.y, 6)
 
 
 def coverage_map(
@@ -99,7 +164,7 @@ def coverage_map(
     static_url: str = "/static",
     embed_cjk_font: bool = True,
 ) -> folium.Map:
-    """Build the coverage web map.
+    """Build the coverage web map: choropleth, hatched gaps, labels, title, legend, facilities.
 
     Parameters
     ----------
@@ -112,8 +177,8 @@ def coverage_map(
     radius_m
         Reach, metres.
     adcode
-        Show reach and gaps for this district only (default all; the choropleth always shows
-        every district of the grid).
+        Hatch the gaps of this district only and fit the view to it (default all; the
+        choropleth always shows every district of ``coverage``).
     coverage
         Per-district figures for the choropleth; computed when not given.
     sites
@@ -149,31 +214,35 @@ def coverage_map(
     fmap = OfflineMap(
         location=[(south + north) / 2, (west + east) / 2],
         tiles=None,
-        control_scale=True,
         zoom_start=10,
+        zoom_snap=0.25,
     )
     cast(Figure, fmap.get_root()).title = "职工服务设施覆盖图"
 
     choropleth = coverage.to_geojson(districts)
+    labelled = dict(zip(districts["adcode"].astype(str), districts.geometry, strict=True))
+    no_data = False
     for feature in choropleth["features"]:
         props = feature["properties"]
-        props["covered_pct"] = (
-            "—" if props["covered_share"] is None else f"{props['covered_share']:.1%}"
-        )
+        share = props["covered_share"]
+        no_data = no_data or share_class(share) is None
+        props["share_class"] = share_class(share)
+        props["covered_pct"] = "—" if share is None else f"{share:.0%}"
         props["twice_pct"] = (
             "—" if props["covered_twice_share"] is None else f"{props['covered_twice_share']:.1%}"
         )
         props["gap_km"] = (
             "—" if props["largest_gap_m"] is None else f"{props['largest_gap_m'] / 1000:.2f} km"
         )
+        props["label_lon"], props["label_lat"] = _label_point(labelled[str(props["adcode"])])
     folium.GeoJson(
         choropleth,
         name="覆盖率（分区）",
         style_function=lambda f: {
             "fillColor": share_colour(f["properties"]["covered_share"]),
-            "color": "#555555",
+            "color": DISTRICT_EDGE_COLOUR,
             "weight": 1,
-            "fillOpacity": 0.75,
+            "fillOpacity": 1.0,
         },
         tooltip=folium.GeoJsonTooltip(
             fields=["name", "covered_pct", "twice_pct", "gap_km", "facilities"],
@@ -181,26 +250,14 @@ def coverage_map(
         ),
     ).add_to(fmap)
 
-    layers = coverage_layers(grid, lon_arr, lat_arr, radius_m=radius_m, adcodes=adcodes)
+    gaps = coverage_layers(grid, lon_arr, lat_arr, radius_m=radius_m, adcodes=adcodes)["gaps"]
     folium.GeoJson(
-        layers["reach"],
-        name=f"{radius_m:,.0f} 米服务范围",
-        style_function=lambda f: {
-            "fillColor": REACH_COLOUR,
-            "color": REACH_COLOUR,
-            "weight": 0,
-            "fillOpacity": 0.6,
-        },
-        interactive=False,
-    ).add_to(fmap)
-    folium.GeoJson(
-        layers["gaps"],
+        gaps,
         name="服务空白",
         style_function=lambda f: {
-            "fillColor": GAP_COLOUR,
-            "color": "#c92a2a",
-            "weight": 0.5,
-            "fillOpacity": 0.6,
+            "fillColor": f"url(#{_HATCH_ID})",
+            "fillOpacity": 1.0,
+            "stroke": False,
         },
         interactive=False,
     ).add_to(fmap)
@@ -220,11 +277,11 @@ def coverage_map(
     folium.GeoJson(
         points,
         name="设施",
-        marker=folium.CircleMarker(radius=3, weight=0.5, fill=True),
+        marker=folium.CircleMarker(radius=3, weight=1, fill=True),
         style_function=lambda f: {
             "fillColor": KIND_STYLE[f["properties"]["kind"]][2],
             "color": "white",
-            "fillOpacity": 0.9,
+            "fillOpacity": 1.0,
         },
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     ).add_to(fmap)
@@ -236,34 +293,43 @@ def coverage_map(
             style_function=lambda f: {
                 "fillColor": SITE_COLOUR,
                 "color": "black",
-                "fillOpacity": 0.9,
+                "fillOpacity": 1.0,
             },
             tooltip=folium.GeoJsonTooltip(
                 fields=["rank", "gain"], aliases=["建议新址", "新增覆盖"]
             ),
         ).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.fit_bounds([[south, west], [north, east]])
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    # room for the title above and the scale below; no animation, so that the view is final
+    # when the page is ready
+    fit = FitBounds(
+        [[south, west], [north, east]], padding_top_left=(10, 70), padding_bottom_right=(10, 30)
+    )
+    fit.options["animate"] = False
+    fmap.add_child(fit)
 
     figure = cast(Figure, fmap.get_root())
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url)]
-    legend = _legend_html(radius_m, coverage.area_basis, sites is not None)
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, COVERAGE_ASSETS)]
+    gaps_of = None if adcodes is None else str(grid.district(adcodes[0]).name)
+    title = _title_html(radius_m, int(lon_arr.size), gaps_of)
+    legend = _legend_html(
+        radius_m, coverage.area_basis, with_no_data=no_data, with_sites=sites is not None
+    )
     if embed_cjk_font:
         texts = [
+            title,
             legend,
             *map(str, districts["name"]),
             "覆盖率（分区）区双重覆盖最大空白设施数",
-            "米服务范围服务空白设施建议新址新增覆盖职工服务设施覆盖图",
+            "服务空白设施建议新址新增覆盖",
         ]
         font_css = cjk_font_face_css(cjk_characters(texts))
         if font_css:
-            head.append(
-                f"<style>{font_css} .leaflet-container{{font-family:'FacilityMap CJK',"
-                "sans-serif}</style>"
-            )
+            head.append(f"<style>{font_css}</style>")
     for i, tag in enumerate(head):
         figure.header.add_child(RawHtml(tag), name=f"coverage_asset_{i}")
-    figure.html.add_child(RawHtml(legend), name="coverage_legend")
+    for name, part in (("hatch", _hatch_pattern_svg()), ("title", title), ("legend", legend)):
+        figure.html.add_child(RawHtml(part), name=f"coverage_{name}")
     return fmap
 
 

@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from postgres import TempPostgres, unavailable_reason
@@ -18,6 +19,18 @@ from geodata.store import FacilityStore, GeoPackageStore
 
 DATA = Path(__file__).resolve().parent / "data"
 BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--no-pings",
+]
 _TEMPLATE_DB = "finder_template"
 _SHARED_DB = "finder_shared"
 _database_numbers = itertools.count(1)
@@ -83,3 +96,26 @@ def districts():  # type: ignore[no-untyped-def]
     from geodata.boundaries import load_districts
 
     return load_districts()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright's ``executable_path`` (no downloaded
+    browser), for the map and API browser tests. One per test module, closed at its end:
+    Playwright's sync API allows one instance at a time and keeps an event loop running while
+    it is open (``asyncio.run`` in a later module would fail). Skipped without
+    ``/usr/bin/chromium``."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

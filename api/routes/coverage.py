@@ -261,7 +261,7 @@ def coverage_map(
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
 ) -> Response:
-    """An HTML page: choropleth of covered shares, reach and gaps, the counted facilities.
+    """An HTML page: choropleth of covered shares, gaps hatched on top, the counted facilities.
 
     Scripts and stylesheets come from ``/static`` (no third-party request).
     """

@@ -132,4 +132,8 @@ def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_health(live: Live, anon: httpx.Client) -> None:
     warning = HolidayCalendar.default().with_provisional().missing_next_year(local_today())
-    assert anon.get("/health").json() == {"status": "ok", "warnings": [warning] if warning else []}
+    body = anon.get("/health").json()
+    assert set(body) == {"status", "store", "snapshot", "snapshot_age_s", "warnings"}  # no counts
+    assert (body["status"], body["store"], body["snapshot"]) == ("ok", "ok", "current")
+    assert 0 <= body["snapshot_age_s"] < 5
+    assert body["warnings"] == ([warning] if warning else [])

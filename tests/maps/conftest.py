@@ -1,9 +1,8 @@
-"""Fixtures for the web map tests: a loopback HTTP server and Debian's headless Chromium.
+"""Fixtures for the web map tests: a loopback HTTP server and pages in Debian's headless Chromium.
 
-Browser tests need ``/usr/bin/chromium`` (Debian package ``chromium``; CI installs it) and are
-skipped with that reason when it is missing. They drive it with Playwright's ``executable_path``;
-no Playwright-downloaded browser is used. Screenshots go to ``artifacts/maps/`` at the repository
-root (gitignored), so a CI run can keep them.
+The ``chromium`` fixture (one browser per test module, shared with the API's browser tests) is
+in ``tests/conftest.py``. Screenshots go to ``artifacts/maps/`` at the repository root
+(gitignored), so a CI run can keep them.
 """
 
 from __future__ import annotations
@@ -19,18 +18,6 @@ import pytest
 
 from maps.assets import static_dirs
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--no-pings",
-]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "maps"
 
@@ -97,25 +84,6 @@ def local_server() -> Iterator[LocalServer]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched through Playwright."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Debian chromium at /usr/bin/chromium (apt install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass

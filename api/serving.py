@@ -1,0 +1,114 @@
+"""Serving limits that uvicorn does not have: a header-read timeout, a request limit per
+connection, a request-body timeout.
+
+uvicorn limits idle keep-alive connections (``timeout_keep_alive``), the header size with its h11
+parser only (``h11_max_incomplete_event_size``) and the connections + requests in progress
+(``limit_concurrency``, answered 503), but it waits for a request's headers forever: a
+client that sends them one byte at a time holds its connection (and a slot of
+``limit_concurrency``) for as long as it likes. :class:`GuardedHttpToolsProtocol` closes such a
+connection after ``FINDER_HEADER_TIMEOUT_S``; ``finder serve`` uses it (``uvicorn --http
+api.serving:GuardedHttpToolsProtocol`` does the same). It also closes a keep-alive connection
+after ``FINDER_MAX_REQUESTS_PER_CONNECTION`` requests (answering the last with
+``Connection: close``): busy clients otherwise stay on the worker they first reached, so after a
+worker restart the new worker would get no traffic until clients reconnect.
+
+:class:`BodyTimeoutMiddleware` answers 408 when the next part of a request body does not arrive
+within ``FINDER_BODY_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from api.settings import get_settings
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header-read timeout and a request limit per
+    connection (``FINDER_HEADER_TIMEOUT_S``, ``FINDER_MAX_REQUESTS_PER_CONNECTION``)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        settings = get_settings()
+        self.header_timeout_s = settings.header_timeout_s
+        self.max_requests = settings.max_requests_per_connection
+        self._requests = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.logger.info("closing a connection that sent no complete headers in time")
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_header_timer()  # the next request of a keep-alive connection
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+        self._requests += 1
+        if self._requests >= self.max_requests and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+
+class BodyTimeoutMiddleware:
+    """Answer 408 when the next part of a request body does not arrive within ``timeout_s``."""
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+
+        async def receive_in_time() -> Message:
+            nonlocal body_done
+            if body_done:  # later calls wait for a disconnect: no limit
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                # An HTTP exception, which FastAPI's body parsing passes on unchanged; the
+                # answer closes the connection (api.app.CloseUnreadBodyMiddleware).
+                raise HTTPException(
+                    408, f"the request body did not arrive within {self.timeout_s:g} s"
+                ) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        await self.app(scope, receive_in_time, send)
