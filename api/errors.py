@@ -198,7 +198,9 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
 async def _domain_error(request: Request, exc: Exception) -> Response:
     status, slug = status_of(exc)
     if isinstance(exc, StoreUnavailable):  # expected during an outage: one line, no traceback
-        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        logger.warning(
+            "%s %s: %s", loggable(request.method), loggable(request.scope["path"]), loggable(exc)
+        )
         headers = {"Retry-After": str(exc.retry_after_s)}
         return problem_response(request, status, exc.user_msg, slug=slug, headers=headers)
     if status >= 500:
