@@ -1,7 +1,8 @@
 """Offline web assets of the facility map: Leaflet, our JS/CSS and a CJK font.
 
 Nothing here points at a CDN. Leaflet comes from the installed ``xstatic-leaflet`` package; our
-script and stylesheet live in ``maps/static`` (clustering is ours too, see ``facilitymap.js``). A
+script and stylesheet live in ``maps/static``, beside the clustering library supercluster
+(npm ``supercluster`` 9.1.0, ISC, ``LICENSE.supercluster``) vendored as its UMD file. A
 page gets them in one of two ways (:data:`AssetMode`):
 
 ``"served"``
@@ -80,6 +81,7 @@ ASSETS: tuple[Asset, ...] = (
     Asset("leaflet", "leaflet.css", "css"),
     Asset("facilitymap", "facilitymap.css", "css"),
     Asset("leaflet", "leaflet.js", "js"),
+    Asset("facilitymap", "supercluster.min.js", "js"),
     Asset("facilitymap", "facilitymap.js", "js"),
 )
 
