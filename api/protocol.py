@@ -11,8 +11,8 @@
 * **Unknown query parameters** answer a 400 problem naming each and listing the allowed ones:
   exactly the query parameters the route publishes in the OpenAPI document (the OGC routes'
   queryables, ``f``, ``bbox-crs`` and ``crs`` included), so the document and the server cannot
-  disagree. Routes outside the document (``/docs``, ``/openapi.json``, ``/static``) are not
-  checked.
+  disagree. Routes outside the document (``/docs``, ``/openapi.json``, ``/static``) and routes
+  whose errors are not problem+json (``/map``, whose errors are HTML pages) are not checked.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiProblem, problem_response
+from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, problem_response
 
 #: Longest request target (path and query string, bytes) answered; longer gets a 414 problem.
 MAX_URL_BYTES = 8192
@@ -63,7 +63,8 @@ class QueryParameters:
         self._by_operation: dict[tuple[str, str], frozenset[str]] | None = None
 
     def allowed(self, path_format: str, method: str) -> frozenset[str] | None:
-        """The names for the route ``path_format`` and ``method``; None when undocumented."""
+        """The names for the route ``path_format`` and ``method``; None when undocumented or
+        when the operation does not answer problem+json."""
         if self._by_operation is None:
             document: dict[str, Any] = self.app.openapi()
             self._by_operation = {
@@ -72,9 +73,17 @@ class QueryParameters:
                 )
                 for path, operations in document.get("paths", {}).items()
                 for verb, operation in operations.items()
-                if isinstance(operation, dict)
+                if isinstance(operation, dict) and _answers_problems(operation)
             }
         return self._by_operation.get((path_format, method))
+
+
+def _answers_problems(operation: dict[str, Any]) -> bool:
+    """Whether an operation documents its 400 answer as problem+json (``/map`` answers HTML
+    error pages of its own, so its parameters are left to it)."""
+    responses = operation.get("responses", {})
+    bad_request = responses.get("400") or responses.get("4XX") or {}
+    return PROBLEM_MEDIA_TYPE in bad_request.get("content", {})
 
 
 def query_names(query: bytes) -> list[str]:

@@ -297,7 +297,6 @@ def test_cors_preflight_still_answered(anon: httpx.Client) -> None:
         (f"/nearest?lon={CENTRE[0]}&lat={CENTRE[1]}&radius_m=5", "radius_m", "max_distance_m"),
         ("/collections/facilities/items?kind=rest_stop&name=x", "name", "bbox-crs"),
         ("/collections?limit=5", "limit", "f"),
-        ("/map?lang=en&centre=1", "centre", "zoom"),
         ("/health?verbose=1", "verbose", "none"),
     ],
 )
