@@ -13,7 +13,8 @@ Routes (see ``docs/api.md``):
 * ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
 * ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
 * ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
-* ``/map`` and ``/static/...`` - the web map; ``/health``; ``/openapi.json`` (OpenAPI 3.0);
+* ``/map`` and ``/static/...`` - the web map; ``/basemap/{z}/{x}/{y}.mvt`` - its base map tiles;
+  ``/health``; ``/openapi.json`` (OpenAPI 3.0);
 * ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), from files bundled in ``api/static``.
 """
 
@@ -33,12 +34,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
 from api.protocol import ProtocolMiddleware
-from api.routes import coverage, docs, facilities, features, health, nearest, walk, webmap
+from api.routes import (
+    basemap,
+    coverage,
+    docs,
+    facilities,
+    features,
+    health,
+    nearest,
+    walk,
+    webmap,
+)
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
 from finder.coverage import build_sample_grid
 from finder.walk import WalkNetwork
+from geodata.basemap import BasemapArchive
 from geodata.boundaries import load_districts
 from geodata.streets import load_network
 
@@ -241,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
             districts = load_districts(settings.boundaries)
             streets_path = settings.streets_path()
+            basemap_path = settings.basemap_path()
             app.state.finder = AppState(
                 settings=settings,
                 store=store,
@@ -251,9 +264,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),
+                basemap=None if basemap_path is None else BasemapArchive(basemap_path),
             )
             if streets_path is not None:
                 logger.info("walking network from %s", streets_path)
+            if basemap_path is not None:
+                logger.info("base map from %s", basemap_path)
             logger.info(
                 "serving %d facilities from %s",
                 len(live.current().frame),
@@ -288,6 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coverage.router)
     app.include_router(walk.router)
     app.include_router(webmap.router)
+    app.include_router(basemap.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     webmap.mount_static(app)
