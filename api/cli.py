@@ -10,6 +10,7 @@
     finder map --out map.html [--kind KIND] [--district ADCODE] [--base-map none|osm|tianditu|amap]
                [--lang zh|en] [--all-access]
     finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
+    finder basemap build FILE.osm|FILE.osm.pbf [--out BASEMAP.pmtiles]
     finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
                     [--out FILE] [--gaps GAPS.geojson] [--map coverage.html]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
@@ -244,6 +245,21 @@ def cmd_streets(args: argparse.Namespace) -> int:
         f"walking network: {network.n_nodes:,} nodes, {network.n_edges:,} edges "
         f"(largest connected part; {len(dropped)} smaller parts with "
         f"{sum(dropped):,} nodes dropped) written to {out}"
+    )
+    return 0
+
+
+def cmd_basemap(args: argparse.Namespace) -> int:
+    """Build the vector-tile base map (PMTiles) kept beside the store, progress on stderr."""
+    from geodata.basemap import basemap_from_osm, basemap_path_for
+
+    out = Path(args.out) if args.out else basemap_path_for(_store_path(args))
+    summary = basemap_from_osm(
+        args.file, out, progress=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    print(
+        f"base map: {summary.features:,} features in {summary.tiles:,} tiles, "
+        f"{summary.bytes / 1e6:,.1f} MB, written to {out} in {summary.seconds:,.1f} s"
     )
     return 0
 
@@ -603,6 +619,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("streets", cmd_streets, "import an OpenStreetMap walking network for the store")
     p.add_argument("file", help=".osm or .osm.pbf")
     p.add_argument("--out", help="network file (default: <store>.streets.npz beside the store)")
+
+    basemap = sub.add_parser("basemap", help="build the served base map from OpenStreetMap")
+    basemap_sub = basemap.add_subparsers(dest="action", required=True)
+    p = basemap_sub.add_parser(
+        "build", help="OpenStreetMap extract -> vector tiles (PMTiles) for 'finder serve'"
+    )
+    p.add_argument("--store", help="GeoPackage store (default FINDER_STORE or the sample)")
+    p.set_defaults(func=cmd_basemap)
+    p.add_argument("file", help=".osm or .osm.pbf")
+    p.add_argument(
+        "--out",
+        help="archive (default: <store>.basemap.pmtiles beside the store, served by default)",
+    )
 
     def coverage_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--radius", type=float, default=1000.0, help="reach in metres (1000)")

@@ -86,6 +86,13 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 
+#: Extra scripts of a page drawing the served vector base map (:mod:`maps.basemap`).
+BASEMAP_ASSETS: tuple[Asset, ...] = (
+    Asset("facilitymap", "vendor/protomaps-leaflet.js", "js"),
+    Asset("facilitymap", "basemap.js", "js"),
+)
+
+
 def static_dirs() -> dict[str, Path]:
     """Directories a web server mounts for ``asset_mode="served"`` pages.
 
@@ -138,7 +145,8 @@ def asset_tags(
     static_url
         URL prefix the directories of :func:`static_dirs` are mounted under (``"served"`` only).
     assets
-        The page's assets, each in a directory of :func:`static_dirs`.
+        The page's assets, each in a directory of :func:`static_dirs` (e.g.
+        ``ASSETS + BASEMAP_ASSETS`` for a page with the vector base map).
 
     Returns
     -------

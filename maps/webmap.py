@@ -24,8 +24,10 @@ How it stays fast and offline
 
 Base maps and coordinate systems
 --------------------------------
-Facility positions are WGS-84. ``"none"`` (the default; no tiles, no third-party request),
-``"osm"`` and ``"tianditu"`` (CGCS2000, equal to WGS-84 at map scale) draw overlays in WGS-84.
+Facility positions are WGS-84. ``"vector"`` is our own street map, served by the same server
+(:mod:`maps.basemap`; tiles built from OpenStreetMap, WGS-84 Web Mercator, no third-party
+request). ``"none"`` (the default; no tiles, no third-party request), ``"vector"``, ``"osm"`` and
+``"tianditu"`` (CGCS2000, equal to WGS-84 at map scale) draw overlays in WGS-84.
 Amap tiles are drawn in GCJ-02, so on ``"amap"`` every overlay is shifted to GCJ-02: the
 boundaries here with :func:`geodata.crs.from_wgs84`, the markers and the user's position in the
 browser with a port of the same formula (tested to agree within 1e-9 degree).
@@ -57,6 +59,8 @@ from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
 from geodata.navigation import NAVIGATION_SOURCE
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
 from maps.assets import (
+    ASSETS,
+    BASEMAP_ASSETS,
     CJK_FONT_FAMILY,
     AssetMode,
     OfflineMap,
@@ -65,15 +69,16 @@ from maps.assets import (
     cjk_characters,
     cjk_font_face_css,
 )
+from maps.basemap import VectorBaseLayer, VectorTiles
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from finder.hours import HolidayCalendar
 
-BaseMap = Literal["none", "osm", "tianditu", "amap"]
+BaseMap = Literal["none", "vector", "osm", "tianditu", "amap"]
 Language = Literal["zh", "en"]
-BASE_MAPS: tuple[str, ...] = ("none", "osm", "tianditu", "amap")
+BASE_MAPS: tuple[str, ...] = ("none", "vector", "osm", "tianditu", "amap")
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 
 #: Time zone of the "open now" evaluation.
@@ -315,12 +320,14 @@ class TileSource:
 
 @dataclass(frozen=True)
 class BaseMapSpec:
-    """A base map: its tile layers (bottom first) and the coordinate system its tiles use."""
+    """A base map: its raster tile layers (bottom first) or served vector tiles, and the
+    coordinate system its tiles use."""
 
     key: str
     crs: Literal["wgs84", "gcj02"]
     tiles: tuple[TileSource, ...]
     max_zoom: int
+    vector: VectorTiles | None = None
 
 
 _TIANDITU_WMTS = (
@@ -331,15 +338,23 @@ _TIANDITU_WMTS = (
 _TIANDITU_ATTRIBUTION = '&copy; <a href="https://www.tianditu.gov.cn/">天地图</a>'
 
 
-def base_map_spec(base_map: str, *, tianditu_key: str | None = None) -> BaseMapSpec:
+def base_map_spec(
+    base_map: str,
+    *,
+    tianditu_key: str | None = None,
+    vector_tiles: VectorTiles | None = None,
+) -> BaseMapSpec:
     """Describe a base map.
 
     Parameters
     ----------
     base_map
-        ``"none"`` (blank background), ``"osm"``, ``"tianditu"`` or ``"amap"``.
+        ``"none"`` (blank background), ``"vector"`` (our served tiles), ``"osm"``,
+        ``"tianditu"`` or ``"amap"``.
     tianditu_key
         Tianditu browser key (``tk``), required for ``"tianditu"``.
+    vector_tiles
+        Where the served vector tiles are, required for ``"vector"``.
 
     Returns
     -------
@@ -348,10 +363,15 @@ def base_map_spec(base_map: str, *, tianditu_key: str | None = None) -> BaseMapS
     Raises
     ------
     InvalidInput
-        For an unknown base map, or ``"tianditu"`` without a well-formed key.
+        For an unknown base map, ``"tianditu"`` without a well-formed key or ``"vector"``
+        without tiles.
     """
     if base_map == "none":
         return BaseMapSpec("none", "wgs84", (), 19)
+    if base_map == "vector":
+        if vector_tiles is None:
+            raise InvalidInput("no vector base map is configured", field="base_map")
+        return BaseMapSpec("vector", "wgs84", (), 19, vector_tiles)
     if base_map == "osm":
         osm = TileSource(
             "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -820,6 +840,7 @@ def facility_map(
     boundaries: gpd.GeoDataFrame | None = None,
     show_boundaries: bool = True,
     tianditu_key: str | None = None,
+    vector_tiles: VectorTiles | None = None,
     approval_no: str | None = None,
     asset_mode: AssetMode = "inline",
     static_url: str = "/static",
@@ -842,7 +863,8 @@ def facility_map(
     kinds, districts, amenities
         Filters, see :func:`filter_facilities` (districts by adcode or name).
     base_map
-        ``"none"`` (default: blank background, no third-party request at all), ``"osm"``,
+        ``"none"`` (default: blank background, no third-party request at all), ``"vector"``
+        (our own street map from the page's server; needs ``vector_tiles``), ``"osm"``,
         ``"tianditu"`` (needs ``tianditu_key``) or ``"amap"`` (GCJ-02: overlays are shifted).
     language
         ``"zh"`` (default) or ``"en"``.
@@ -864,6 +886,9 @@ def facility_map(
         Draw the district boundary layer.
     tianditu_key
         Tianditu browser key, for ``base_map="tianditu"``.
+    vector_tiles
+        The served vector tiles, for ``base_map="vector"``; their label characters join the
+        embedded font subset.
     approval_no
         Map approval number (审图号, e.g. ``"沪S(2024)001号"``) shown in the attribution; publish
         with it whenever a base map is drawn in mainland China.
@@ -910,7 +935,7 @@ def facility_map(
         raise InvalidInput(f"unknown language {language!r}; use zh or en", field="lang")
     if asset_mode not in ("inline", "served"):
         raise InvalidInput(f"unknown asset mode {asset_mode!r}", field="asset_mode")
-    spec = base_map_spec(base_map, tianditu_key=tianditu_key)
+    spec = base_map_spec(base_map, tianditu_key=tianditu_key, vector_tiles=vector_tiles)
     if zoom is not None and not 0 <= zoom <= 18:
         raise InvalidInput("zoom must be between 0 and 18", field="zoom")
     for name, point in (("center", center), ("origin", origin)):
@@ -975,6 +1000,8 @@ def facility_map(
             overlay=i > 0,
             control=False,
         ).add_to(fmap)
+    if spec.vector is not None:
+        VectorBaseLayer(spec.vector).add_to(fmap)
 
     if show_boundaries:
         if boundaries is None:
@@ -1019,7 +1046,8 @@ def facility_map(
     folium.LayerControl(collapsed=True).add_to(fmap)
 
     # an empty icon, so the browser does not ask the server for /favicon.ico
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url)]
+    assets = ASSETS if spec.vector is None else ASSETS + BASEMAP_ASSETS
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, assets)]
     if embed_cjk_font:
         visible_text = [
             *UI_LABELS[language].values(),
@@ -1030,6 +1058,7 @@ def facility_map(
             *attributions,
             *document["data"]["hours_words"],
             *document["data"]["hours_next"],
+            spec.vector.label_characters if spec.vector else "",
         ]
         # from every facility the viewer may see, not only the filtered ones: the same font
         # (and cache entry) then serves every filter of the same data

@@ -35,11 +35,16 @@ from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
-from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflict
+from geodata.errors import (
+    FacilityNotFound,
+    InvalidCoordinate,
+    InvalidOpeningHours,
+    VersionConflict,
+)
 from geodata.imports import import_file
 from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, ID_RE, KINDS, Facility
 from geodata.store import FacilityStore
-from geodata.validate import new_facility_id
+from geodata.validate import new_facility_id, require_in_service_region
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -163,7 +168,8 @@ def _stale(facility: Facility) -> ApiProblem:
 
 
 def _validated(values: dict[str, Any]) -> Facility:
-    """A :class:`Facility` from body values (422 problems naming each bad field)."""
+    """A :class:`Facility` from body values (422 problems naming each bad field, and ``lon`` /
+    ``lat`` for a point outside the service region, as the import checks each row)."""
     try:
         facility = Facility.model_validate(values)
     except ValidationError as exc:
@@ -176,6 +182,15 @@ def _validated(values: dict[str, Any]) -> Facility:
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
             slug="invalid-body",
             errors=errors,
+        ) from None
+    try:
+        require_in_service_region(facility.lon, facility.lat)
+    except InvalidCoordinate as exc:
+        raise ApiProblem(
+            422,
+            str(exc),
+            slug="invalid-body",
+            errors=[{"field": f, "reason": "outside the service region"} for f in ("lon", "lat")],
         ) from None
     if facility.opening_hours:
         try:

@@ -4,7 +4,9 @@ The page is built by :func:`maps.webmap.facility_map_html` from the facilities t
 :func:`api.auth.visible` (the map filters again by the same viewer, defensively); its scripts
 and stylesheets are served under ``/static`` (see :func:`mount_static`). Pages are cached per
 index snapshot, viewer, parameters and five-minute interval (popups say whether a facility is
-open now). ``lon``/``lat`` (in ``crs``) and ``zoom`` set the initial view.
+open now). The base map is the served vector one (:mod:`api.routes.basemap`) when the server
+has one, else none; ``base_map`` chooses another. ``lon``/``lat`` (in ``crs``) and ``zoom`` set
+the initial view.
 ``isochrone=<facility id>&minutes=15`` adds the area within that walk of the facility
 (:func:`api.routes.walk.isochrone_feature`; the same 404 / 409 / 422 problems as
 ``/facilities/{id}/isochrone``) and centres the map on it.
@@ -37,12 +39,13 @@ from starlette.responses import HTMLResponse, Response
 from api.auth import visible
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, status_of
+from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
 from geodata.crs import to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
-from maps.webmap import error_page_html, facility_map_html
+from maps.webmap import BaseMap, error_page_html, facility_map_html
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +145,9 @@ def web_map(
     district: Annotated[list[str] | None, Query(description="adcodes or district names")] = None,
     amenity: Annotated[list[Amenity] | None, Query(description="amenities to require")] = None,
     base_map: Annotated[
-        Literal["none", "osm", "tianditu", "amap"], Query(description="background map")
-    ] = "none",
+        BaseMap | None,
+        Query(description="background map; default the served base map when there is one"),
+    ] = None,
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
     lon: Annotated[
         float | None,
@@ -166,6 +170,9 @@ def web_map(
 ) -> Response:
     """An HTML page with the facilities (clustered markers, popups, navigation links) and the
     ones nearest to the viewer."""
+    tiles = vector_tiles(state)
+    if base_map is None:
+        base_map = "none" if tiles is None else "vector"
     extra: dict[str, Any] = {}
     if (lon is None) != (lat is None):
         missing = "lat" if lat is None else "lon"
@@ -207,6 +214,7 @@ def web_map(
             calendar=snapshot.index.calendar,
             boundaries=state.districts,
             tianditu_key=settings.tianditu_key or None,
+            vector_tiles=tiles,
             approval_no=settings.approval_no or None,
             asset_mode="served",
             static_url=STATIC_URL,
