@@ -10,6 +10,7 @@
     finder map --out map.html [--kind KIND] [--district ADCODE] [--base-map none|osm|tianditu|amap]
                [--lang zh|en] [--all-access]
     finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
+    finder basemap build FILE.osm|FILE.osm.pbf [--out BASEMAP.pmtiles]
     finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
                     [--out FILE] [--gaps GAPS.geojson] [--map coverage.html] [--basemap F.osm]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
@@ -18,6 +19,9 @@
                  [--basemap FILE.osm|FILE.osm.pbf]
     finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
+                         [--expires YYYY-MM-DD | --days N]
+    finder keys list [--json]
+    finder keys revoke NAME
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -249,6 +253,21 @@ def cmd_streets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_basemap(args: argparse.Namespace) -> int:
+    """Build the vector-tile base map (PMTiles) kept beside the store, progress on stderr."""
+    from geodata.basemap import basemap_from_osm, basemap_path_for
+
+    out = Path(args.out) if args.out else basemap_path_for(_store_path(args))
+    summary = basemap_from_osm(
+        args.file, out, progress=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    print(
+        f"base map: {summary.features:,} features in {summary.tiles:,} tiles, "
+        f"{summary.bytes / 1e6:,.1f} MB, written to {out} in {summary.seconds:,.1f} s"
+    )
+    return 0
+
+
 def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     """(grid, counted facilities) of a coverage command: the API's rule, for an anonymous
     caller or (``--all-access``) one who sees every access class."""
@@ -434,19 +453,50 @@ def cmd_print(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """Add an API key to the key file; the plain key is printed once and never stored."""
-    from api.auth import create_api_key
+    """Add, list or revoke API keys; a new key is printed once and never stored."""
+    import datetime as dt
+
+    from api.auth import create_api_key, expiry_from_date, list_api_keys, revoke_api_key
     from api.settings import Settings
 
     path = args.keys_file or Settings().api_keys_file
     if path is None:
         print("finder keys: set FINDER_API_KEYS_FILE or pass --keys-file", file=sys.stderr)
         return 2
-    key = create_api_key(path, args.name, args.scope, args.org or (), member=args.member)
+    if args.action == "list":
+        now = dt.datetime.now(dt.UTC)
+        rows = [k.to_json(now) for k in list_api_keys(path)]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            return 0
+        if not rows:
+            print(f"no keys in {path}")
+        for i, row in enumerate(rows):
+            if i == 0:
+                print("\t".join(row))
+            cells = (
+                (",".join(v) or "-") if isinstance(v, list) else "-" if v is None else str(v)
+                for v in row.values()
+            )
+            print("\t".join(cells))
+        return 0
+    if args.action == "revoke":
+        info = revoke_api_key(path, args.name)
+        print(f"key {info.name!r} revoked at {info.revoked.isoformat() if info.revoked else ''}")
+        return 0
+    expires = None
+    if args.expires:
+        expires = expiry_from_date(args.expires)
+    elif args.days is not None:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.days)
+    key = create_api_key(
+        path, args.name, args.scope, args.org or (), member=args.member, expires=expires
+    )
     print(key)
     print(
-        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
-        "this is the only time the key is shown",
+        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}"
+        + (f", expires {expires.isoformat(timespec='seconds')}" if expires else "")
+        + "; this is the only time the key is shown",
         file=sys.stderr,
     )
     return 0
@@ -607,6 +657,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help=".osm or .osm.pbf")
     p.add_argument("--out", help="network file (default: <store>.streets.npz beside the store)")
 
+    basemap = sub.add_parser("basemap", help="build the served base map from OpenStreetMap")
+    basemap_sub = basemap.add_subparsers(dest="action", required=True)
+    p = basemap_sub.add_parser(
+        "build", help="OpenStreetMap extract -> vector tiles (PMTiles) for 'finder serve'"
+    )
+    p.add_argument("--store", help="GeoPackage store (default FINDER_STORE or the sample)")
+    p.set_defaults(func=cmd_basemap)
+    p.add_argument("file", help=".osm or .osm.pbf")
+    p.add_argument(
+        "--out",
+        help="archive (default: <store>.basemap.pmtiles beside the store, served by default)",
+    )
+
     def basemap_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--basemap",
@@ -662,18 +725,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".pdf or .png")
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
-    p.add_argument("action", choices=("add",))
-    p.add_argument("name", help="the key's name: the actor in the audit trail")
-    p.add_argument(
+    key_actions = p.add_subparsers(dest="action", required=True)
+    key_add = key_actions.add_parser("add", help="add a key; it is printed once")
+    key_add.add_argument("name", help="the key's name: the actor in the audit trail")
+    key_add.add_argument(
         "--scope", action="append", required=True, choices=("edit", "read-private", "read-all")
     )
-    p.add_argument(
+    key_add.add_argument(
         "--org",
         action="append",
-        help="organisation whose employees facilities the key may see; repeatable",
+        help="organisation whose employees facilities the key may see (and with the edit "
+        "scope edit); repeatable",
     )
-    p.add_argument("--member", action="store_true", help="the key sees members facilities")
-    p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+    key_add.add_argument("--member", action="store_true", help="the key sees members facilities")
+    expiry = key_add.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires",
+        metavar="YYYY-MM-DD",
+        help="the last day the key works (China time; refused from the next midnight)",
+    )
+    expiry.add_argument("--days", type=int, help="the key works for this many days from now")
+    key_list = key_actions.add_parser("list", help="every key, never its secret")
+    key_list.add_argument("--json", action="store_true")
+    key_revoke = key_actions.add_parser("revoke", help="refuse a key from now on")
+    key_revoke.add_argument("name")
+    for action in (key_add, key_list, key_revoke):
+        action.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
 
     p = add("calendar", cmd_calendar, "load or show the holiday calendar (official arrangements)")
     p.add_argument("action", choices=("load", "show"))

@@ -24,6 +24,9 @@ FINDER_INDEX_POLL_S        interval between looks for changes by other processes
 FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for ``metric=walk`` and
                            isochrones; default ``<store>.streets.npz`` beside the GeoPackage store
                            when that file exists, else none (straight-line answers only)
+FINDER_BASEMAP             vector base map (``.pmtiles`` of ``finder basemap build``) served at
+                           ``/basemap/{z}/{x}/{y}.mvt`` and drawn under every web map; default
+                           ``<store>.basemap.pmtiles`` beside the GeoPackage store when it exists
 FINDER_STORE_LOCK_TIMEOUT_S  longest wait of a write for another write's lock, s (5); then 503 /
                            exit 2 (GeoPackage busy timeout; PostgreSQL ``lock_timeout``)
 FINDER_DB_CONNECT_TIMEOUT_S  PostgreSQL connect timeout, s (5)
@@ -53,6 +56,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from geodata.basemap import basemap_path_for
 from geodata.readers import DEFAULT_LIMITS, ReadLimits
 from geodata.sample import BUNDLED_SAMPLE
 
@@ -90,6 +94,7 @@ class Settings(BaseSettings):
     import_max_cells: int = Field(default=DEFAULT_LIMITS.max_cells, ge=1)
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
     streets: Path | None = None
+    basemap: Path | None = None
     store_lock_timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
     db_connect_timeout_s: float = Field(default=5.0, ge=2.0, le=600.0)
     db_statement_timeout_s: float = Field(default=30.0, gt=0.0, le=86400.0)
@@ -150,6 +155,18 @@ class Settings(BaseSettings):
             return None
         store = self.store_path()
         beside = store.with_name(store.name + ".streets.npz")
+        return beside if beside.exists() else None
+
+    def basemap_path(self) -> Path | None:
+        """The base map archive to serve: ``basemap``, else ``<store>.basemap.pmtiles`` beside
+        the GeoPackage store when it exists (the file ``finder basemap build`` writes), else
+        ``None`` (maps without a base map).
+        """
+        if self.basemap is not None:
+            return self.basemap
+        if self.database_url:
+            return None
+        beside = basemap_path_for(self.store_path())
         return beside if beside.exists() else None
 
 

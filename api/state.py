@@ -41,6 +41,7 @@ from finder.coverage import SampleGrid
 from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityIndex
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
+from geodata.basemap import BasemapArchive
 from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
 from geodata.schema import COLUMNS, Facility
@@ -531,7 +532,8 @@ class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
     ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
-    (``None`` when no network file is configured).
+    (``None`` when no network file is configured); ``basemap`` the served vector base map
+    (``None`` when none is configured).
     """
 
     settings: Settings
@@ -541,3 +543,4 @@ class AppState:
     keyring: KeyRing
     grid: SampleGrid
     walk: WalkService | None = None
+    basemap: BasemapArchive | None = None

@@ -88,6 +88,13 @@ working days are read off the proxy date instead of the real one. Times with sun
 (``sunrise``) are computed for the library's default place, and open ends (``22:00+``) are
 treated as possibly running to the next midnight.
 
+Hours in words
+--------------
+:func:`hours_in_words` says an expression as people write it
+(``周一至周五 09:00–18:00，法定节假日休息``, ``全天开放``; English too), :func:`next_change` finds
+when the state changes next (following the calendar, so across holiday breaks) and
+:func:`change_in_words` says that change (``18:00 关门``, ``明天 09:00 开门``).
+
 Text normalisation
 ------------------
 :func:`validate_opening_hours` accepts what Chinese facility lists write: full-width characters
@@ -152,7 +159,10 @@ __all__ = [
     "HolidayCalendar",
     "OpenState",
     "calendar_csv_from_chinese_calendar",
+    "change_in_words",
+    "hours_in_words",
     "local_today",
+    "next_change",
     "open_mask",
     "state_and_source",
     "state_at",
@@ -831,3 +841,255 @@ def open_mask(
         is_open[code] = states[expr] is OpenState.OPEN
         is_unknown[code] = states[expr] is OpenState.UNKNOWN
     return is_open[codes], is_unknown[codes]
+
+
+# --- hours in words -----------------------------------------------------------------------------
+
+_WORD_DAYS = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "always": "全天开放",
+        "never": "不开放",
+        "daily": "每天",
+        "PH": "法定节假日",
+        "SH": "学校假期",
+        "all_day": "全天",
+        "range": "至",
+        "list": "、",
+        "times": "、",
+        "rules": "，",
+        "overnight": "次日",
+        "closed_rule": "{days}休息",
+        "open_rule": "{days} {times}",
+        "today": "{time} {change}",
+        "tomorrow": "明天 {time} {change}",
+        "weekday": "{day} {time} {change}",
+        "later": "{date} {time} {change}",
+        "opens": "开门",
+        "closes": "关门",
+    },
+    "en": {
+        "always": "open 24/7",
+        "never": "closed",
+        "daily": "daily",
+        "PH": "public holidays",
+        "SH": "school holidays",
+        "all_day": "all day",
+        "range": "–",
+        "list": ", ",
+        "times": ", ",
+        "rules": "; ",
+        "overnight": "next day ",
+        "closed_rule": "closed on {days}",
+        "open_rule": "{days} {times}",
+        "today": "{change} {time}",
+        "tomorrow": "{change} tomorrow {time}",
+        "weekday": "{change} {day} {time}",
+        "later": "{change} {date} {time}",
+        "opens": "opens",
+        "closes": "closes",
+    },
+}
+_WORD_DAY_TOKEN = r"(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)(?:-(?:Mo|Tu|We|Th|Fr|Sa|Su))?"
+_WORD_RULE = re.compile(
+    rf"^(?:(?P<days>{_WORD_DAY_TOKEN}(?:,{_WORD_DAY_TOKEN})*)(?: |$))?"
+    r"(?P<what>closed|off|open|\d\d:\d\d-\d\d:\d\d(?:,\d\d:\d\d-\d\d:\d\d)*)?$"
+)
+#: How far :func:`next_change` looks ahead, days (the longest holiday break is nine days).
+NEXT_CHANGE_HORIZON_DAYS = 10
+
+
+def _words(language: str) -> dict[str, str]:
+    if language not in _WORDS:
+        raise InvalidInput(f"unknown language {language!r}; use zh or en", field="lang")
+    return _WORDS[language]
+
+
+def _days_in_words(selector: str, language: str) -> str:
+    words = _words(language)
+    names = _WORD_DAYS[language]
+    if selector == "Mo-Su":
+        return words["daily"]
+    parts = []
+    for token in selector.split(","):
+        if token in ("PH", "SH"):
+            parts.append(words[token])
+            continue
+        first, _, last = token.partition("-")
+        a = _WEEKDAY_NAMES.index(first.lower())
+        if not last:
+            parts.append(names[a])
+            continue
+        b = _WEEKDAY_NAMES.index(last.lower())
+        if (b - a) % 7 == 1:  # two days: a list reads better than a range ("周六、周日")
+            parts.append(names[a] + words["list"] + names[b])
+        else:
+            parts.append(names[a] + words["range"] + names[b])
+    return words["list"].join(parts)
+
+
+def _times_in_words(times: str, language: str) -> str:
+    words = _words(language)
+    out = []
+    for span in times.split(","):
+        start, end = span.split("-")
+        if start == "00:00" and end == "24:00":
+            out.append(words["all_day"])
+            continue
+        hours, minutes = (int(p) for p in end.split(":"))
+        if end <= start or hours >= 24:
+            end = f"{words['overnight']}{hours % 24:02d}:{minutes:02d}"
+        out.append(f"{start}–{end}")
+    return words["times"].join(out)
+
+
+def hours_in_words(expr: str, language: str = "zh") -> str:
+    """Opening hours as people write them, e.g. ``周一至周五 09:00–18:00，法定节假日休息``.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression (any form :func:`validate_opening_hours` accepts).
+    language
+        ``"zh"`` or ``"en"`` (``Mon–Fri 09:00–18:00; closed on public holidays``).
+
+    Returns
+    -------
+    str
+        The rules in their order, joined with ``，`` (``; `` in English): weekday ranges
+        (``周一至周五``; two days as a list, ``周六、周日``; every day ``每天``), ``PH`` as
+        法定节假日, ``SH`` as 学校假期, time ranges with an en dash, ``00:00-24:00`` as 全天,
+        overnight ends with 次日 (``22:00–次日06:00``), ``off``/``closed`` as 休息, and
+        ``24/7`` as 全天开放. An expression with anything else (months, weeks, comments,
+        ``sunrise``, open ends) is returned in its normal form rather than half-translated.
+
+    Raises
+    ------
+    InvalidOpeningHours
+        When ``expr`` is not valid syntax.
+    InvalidInput
+        For an unknown language.
+
+    Examples
+    --------
+    >>> hours_in_words("Mo-Fr 09:00-18:00; PH off")
+    '周一至周五 09:00–18:00，法定节假日休息'
+    >>> hours_in_words("Sa,Su 10:00-16:00", "en")
+    'Sat, Sun 10:00–16:00'
+    """
+    words = _words(language)
+    text = validate_opening_hours(expr)
+    if text == "24/7":
+        return _capitalised(words["always"])
+    rules = []
+    for rule in text.split("; "):
+        match = _WORD_RULE.match(rule)
+        if match is None or not (match["days"] or match["what"]):
+            return text
+        days = _days_in_words(match["days"] or "Mo-Su", language)
+        what = match["what"] or "open"
+        if what in ("closed", "off"):
+            rules.append(
+                words["never"] if match["days"] is None else words["closed_rule"].format(days=days)
+            )
+        else:
+            times = words["all_day"] if what == "open" else _times_in_words(what, language)
+            rules.append(words["open_rule"].format(days=days, times=times))
+    return _capitalised(words["rules"].join(rules))
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def next_change(
+    expr: str | None, when: datetime, calendar: HolidayCalendar
+) -> tuple[OpenState, datetime] | None:
+    """The next moment the open state of ``expr`` changes after ``when``, and the state then.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression (``None`` or blank: unknown hours).
+    when
+        The moment, as in :func:`state_at` (naive: Asia/Shanghai local time).
+    calendar
+        Holiday calendar, as in :func:`state_at`.
+
+    Returns
+    -------
+    (state, moment) or None
+        The first local (naive) minute within :data:`NEXT_CHANGE_HORIZON_DAYS` days at which
+        :func:`state_at` differs from its value at ``when``, with that state; ``None`` when the
+        state is unknown now, does not change within the horizon (``24/7``), or the hours use
+        times that move (``sunrise``, open ends). States can only change at a time written in
+        the expression or at midnight, so only those moments are evaluated.
+
+    Raises
+    ------
+    InvalidOpeningHours
+        When ``expr`` is not valid syntax.
+    """
+    if expr is None or not expr.strip():
+        return None
+    compiled = _compile(expr)
+    local = _local_naive(when).replace(second=0, microsecond=0)
+    now_state = _evaluate(compiled, local, calendar)[0]
+    if now_state is OpenState.UNKNOWN or compiled.always_open:
+        return None
+    if _VARIABLE_TIME.search(_COMMENT.sub('""', compiled.text)):
+        return None
+    minutes = {0}
+    for match in re.finditer(r"\b(\d{1,2}):(\d{2})\b", _COMMENT.sub('""', compiled.text)):
+        minutes.add((int(match[1]) * 60 + int(match[2])) % (24 * 60))
+    day = datetime.combine(local.date(), datetime.min.time())
+    for offset in range(NEXT_CHANGE_HORIZON_DAYS + 1):
+        for minute in sorted(minutes):
+            moment = day + timedelta(days=offset, minutes=minute)
+            if moment <= local:
+                continue
+            state = _evaluate(compiled, moment, calendar)[0]
+            if state is not now_state:
+                return state, moment
+    return None
+
+
+def change_in_words(state: OpenState, moment: datetime, now: datetime, language: str = "zh") -> str:
+    """A change of :func:`next_change` as people say it: ``18:00 关门``, ``明天 09:00 开门``.
+
+    Parameters
+    ----------
+    state
+        The state after the change (``OPEN``: opens, otherwise: closes).
+    moment, now
+        The moment of the change and the present, naive local times (Asia/Shanghai).
+    language
+        ``"zh"`` or ``"en"`` (``closes 18:00``, ``opens tomorrow 09:00``, ``opens Mon 09:00``).
+
+    Returns
+    -------
+    str
+        Today's changes by time only, tomorrow's with 明天, within a week with the weekday,
+        later with the date (``12-01``).
+    """
+    words = _words(language)
+    change = words["opens"] if state is OpenState.OPEN else words["closes"]
+    clock = moment.strftime("%H:%M")
+    days = (moment.date() - _local_naive(now).date()).days
+    if days <= 0:
+        template = "today"
+    elif days == 1:
+        template = "tomorrow"
+    elif days < 7:
+        template = "weekday"
+    else:
+        template = "later"
+    return words[template].format(
+        time=clock,
+        change=change,
+        day=_WORD_DAYS[language][moment.weekday()],
+        date=moment.strftime("%m-%d"),
+    )

@@ -1,7 +1,8 @@
 """Offline web assets of the facility map: Leaflet, our JS/CSS and a CJK font.
 
 Nothing here points at a CDN. Leaflet comes from the installed ``xstatic-leaflet`` package; our
-script and stylesheet live in ``maps/static`` (clustering is ours too, see ``facilitymap.js``). A
+script and stylesheet live in ``maps/static``, beside the clustering library supercluster
+(npm ``supercluster`` 9.1.0, ISC, ``LICENSE.supercluster``) vendored as its UMD file. A
 page gets them in one of two ways (:data:`AssetMode`):
 
 ``"served"``
@@ -80,7 +81,15 @@ ASSETS: tuple[Asset, ...] = (
     Asset("leaflet", "leaflet.css", "css"),
     Asset("facilitymap", "facilitymap.css", "css"),
     Asset("leaflet", "leaflet.js", "js"),
+    Asset("facilitymap", "supercluster.min.js", "js"),
     Asset("facilitymap", "facilitymap.js", "js"),
+)
+
+
+#: Extra scripts of a page drawing the served vector base map (:mod:`maps.basemap`).
+BASEMAP_ASSETS: tuple[Asset, ...] = (
+    Asset("facilitymap", "vendor/protomaps-leaflet.js", "js"),
+    Asset("facilitymap", "basemap.js", "js"),
 )
 
 
@@ -136,7 +145,8 @@ def asset_tags(
     static_url
         URL prefix the directories of :func:`static_dirs` are mounted under (``"served"`` only).
     assets
-        The page's assets, each in a directory of :func:`static_dirs`.
+        The page's assets, each in a directory of :func:`static_dirs` (e.g.
+        ``ASSETS + BASEMAP_ASSETS`` for a page with the vector base map).
 
     Returns
     -------

@@ -12,8 +12,9 @@ A :class:`folium.Map` without any CDN link: folium's default scripts and stylesh
 jQuery, Bootstrap, Font Awesome from jsDelivr / cdnjs, blocked or slow in mainland China) are
 dropped and Leaflet and our script come from :mod:`maps.assets` instead, inlined into a
 standalone page or served from ``static_url``. Chinese text can carry an embedded subset of Noto
-Sans CJK SC. No base map tiles are loaded (``tiles=None``); the district polygons are the
-background.
+Sans CJK SC. No third-party tiles are loaded (``tiles=None``). With ``vector_tiles`` our own
+served street map (:mod:`maps.basemap`) lies under every layer: it shows around the districts and
+wherever the choropleth layer is switched off (the fills stay opaque, true to the legend).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from finder.coverage import CoverageResult, SampleGrid, coverage_layers
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
 from maps.assets import (
+    BASEMAP_ASSETS,
     Asset,
     AssetMode,
     OfflineMap,
@@ -40,6 +42,7 @@ from maps.assets import (
     cjk_characters,
     cjk_font_face_css,
 )
+from maps.basemap import VectorBaseLayer, VectorTiles
 from maps.printmap import (
     KIND_STYLE,
     SITE_COLOUR,
@@ -163,6 +166,8 @@ def coverage_map(
     asset_mode: AssetMode = "inline",
     static_url: str = "/static",
     embed_cjk_font: bool = True,
+    vector_tiles: VectorTiles | None = None,
+    approval_no: str | None = None,
 ) -> folium.Map:
     """Build the coverage web map: choropleth, hatched gaps, labels, title, legend, facilities.
 
@@ -189,6 +194,10 @@ def coverage_map(
         URL prefix of the static directories (``"served"`` only).
     embed_cjk_font
         Embed Noto Sans CJK SC reduced to the page's characters.
+    vector_tiles
+        Draw the served vector base map under the layers.
+    approval_no
+        Map approval number (审图号) shown in the attribution with the base map.
 
     Returns
     -------
@@ -218,6 +227,9 @@ def coverage_map(
         zoom_snap=0.25,
     )
     cast(Figure, fmap.get_root()).title = "职工服务设施覆盖图"
+    if vector_tiles is not None:
+        fmap.options["max_zoom"] = 19
+        VectorBaseLayer(vector_tiles, approval_no=approval_no).add_to(fmap)
 
     choropleth = coverage.to_geojson(districts)
     labelled = dict(zip(districts["adcode"].astype(str), districts.geometry, strict=True))
@@ -309,7 +321,8 @@ def coverage_map(
     fmap.add_child(fit)
 
     figure = cast(Figure, fmap.get_root())
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, COVERAGE_ASSETS)]
+    assets = COVERAGE_ASSETS if vector_tiles is None else COVERAGE_ASSETS + BASEMAP_ASSETS
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, assets)]
     gaps_of = None if adcodes is None else str(grid.district(adcodes[0]).name)
     title = _title_html(radius_m, int(lon_arr.size), gaps_of)
     legend = _legend_html(
@@ -322,6 +335,8 @@ def coverage_map(
             *map(str, districts["name"]),
             "覆盖率（分区）区双重覆盖最大空白设施数",
             "服务空白设施建议新址新增覆盖",
+            vector_tiles.label_characters if vector_tiles else "",
+            approval_no or "",
         ]
         font_css = cjk_font_face_css(cjk_characters(texts))
         if font_css:

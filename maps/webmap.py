@@ -1,9 +1,12 @@
 """The embeddable facility web map: a Folium map that works with no third-party network access.
 
-:func:`facility_map` builds a :class:`folium.Map` with one layer per facility kind (clustered
-markers, a distinct colour and shape per kind, a legend), district boundaries, a "locate me"
-control and a popup per facility (name, kind, access class, address, hours and whether it is open
-now, amenities, stars, phone, navigation links). Chinese labels by default, English on request.
+:func:`facility_map` builds a :class:`folium.Map` with the facilities (one clustering of every
+kind, a distinct colour and shape per kind, cluster badges showing their mix, a folding legend),
+district boundaries, a "locate me" control, a panel listing the facilities nearest to the viewer
+(asked of the service's ``/nearest``; kind tabs, an "open now" toggle, a search) and a popup per
+facility (name, kind, access class, address, hours in words with the open state and its next
+change, last verification, amenities, stars, phone, navigation links). Chinese labels by default,
+English on request. :func:`error_page_html` is the page ``/map`` answers its errors with.
 
 How it stays fast and offline
 -----------------------------
@@ -12,8 +15,8 @@ How it stays fast and offline
   :mod:`maps.assets`, served from ``/static/...`` or inlined in a standalone file.
 * The facilities are not folium elements. They travel as one compact column-wise JSON payload
   (WGS-84 micro-degrees, codes for kind / access / open state, an amenity bit mask); our
-  ``facilitymap.js`` clusters them per kind on a pixel grid for the current zoom (cached per
-  zoom), draws only what is in view and builds a popup only when a marker is clicked. Payloads
+  ``facilitymap.js`` clusters them with the vendored supercluster, draws only what is in view
+  (no two badges or markers overlapping) and builds a popup only when a marker is clicked. Payloads
   over 1 MB are gzip-compressed and inflated in the browser with ``DecompressionStream``.
 * Text from the data never becomes HTML: the payload sits in a ``<script type="application/json">``
   element (with ``<`` escaped) and the popups are built with ``textContent``. Nothing from the data
@@ -21,8 +24,10 @@ How it stays fast and offline
 
 Base maps and coordinate systems
 --------------------------------
-Facility positions are WGS-84. ``"none"`` (the default; no tiles, no third-party request),
-``"osm"`` and ``"tianditu"`` (CGCS2000, equal to WGS-84 at map scale) draw overlays in WGS-84.
+Facility positions are WGS-84. ``"vector"`` is our own street map, served by the same server
+(:mod:`maps.basemap`; tiles built from OpenStreetMap, WGS-84 Web Mercator, no third-party
+request). ``"none"`` (the default; no tiles, no third-party request), ``"vector"``, ``"osm"`` and
+``"tianditu"`` (CGCS2000, equal to WGS-84 at map scale) draw overlays in WGS-84.
 Amap tiles are drawn in GCJ-02, so on ``"amap"`` every overlay is shifted to GCJ-02: the
 boundaries here with :func:`geodata.crs.from_wgs84`, the markers and the user's position in the
 browser with a port of the same formula (tested to agree within 1e-9 degree).
@@ -50,10 +55,13 @@ import shapely
 from branca.element import Figure, MacroElement
 
 from geodata.crs import from_wgs84, in_mainland_china
-from geodata.errors import InvalidInput, InvalidOpeningHours
+from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
 from geodata.navigation import NAVIGATION_SOURCE
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
 from maps.assets import (
+    ASSETS,
+    BASEMAP_ASSETS,
+    CJK_FONT_FAMILY,
     AssetMode,
     OfflineMap,
     RawHtml,
@@ -61,15 +69,16 @@ from maps.assets import (
     cjk_characters,
     cjk_font_face_css,
 )
+from maps.basemap import VectorBaseLayer, VectorTiles
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from finder.hours import HolidayCalendar
 
-BaseMap = Literal["none", "osm", "tianditu", "amap"]
+BaseMap = Literal["none", "vector", "osm", "tianditu", "amap"]
 Language = Literal["zh", "en"]
-BASE_MAPS: tuple[str, ...] = ("none", "osm", "tianditu", "amap")
+BASE_MAPS: tuple[str, ...] = ("none", "vector", "osm", "tianditu", "amap")
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 
 #: Time zone of the "open now" evaluation.
@@ -88,6 +97,8 @@ FLAG_MAINLAND = 4
 #: Bit of ``flags`` set where the open state rests on the provisional holiday calendar (the
 #: statutory holidays only: the year's official arrangement is not loaded).
 FLAG_PROVISIONAL = 8
+#: Bit of ``flags`` set for a ``temporarily_closed`` facility (closed whatever its hours say).
+FLAG_TEMPORARILY_CLOSED = 16
 #: The mainland China polygons of :mod:`geodata.crs` (shipped with geodata).
 MAINLAND_REGION_FILE = ("data", "mainland_china_region.geojson")
 #: Tolerance of the boundary simplification, degrees (about 20 m).
@@ -206,6 +217,24 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "approval": "审图号：{}",
         "boundary_source": "区界：高德地图（cnmaps-adm-data）",
         "provisional": "按法定节假日推算（未含调休安排）",
+        "verified": "核实于 {}",
+        "nearby": "附近设施",
+        "find": "查找设施",
+        "all_kinds": "全部",
+        "open_now": "只看营业中",
+        "search": "搜索名称或地址",
+        "search_label": "搜索",
+        "locate_hint": "点「定位」查看离您最近的设施",
+        "no_results": "没有找到符合条件的设施",
+        "nearby_failed": "暂时无法获取附近设施",
+        "metres": "{} 米",
+        "kilometres": "{} 公里",
+        "walk_minutes": "步行约 {} 分钟",
+        "fold": "收起",
+        "unfold": "展开",
+        "group": "此处 {} 个设施",
+        "facilities": "设施",
+        "cluster_legend": "圆圈数字为设施数，颜色为各类占比",
     },
     "en": {
         "title": "Trade-union facility map",
@@ -230,8 +259,53 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "approval": "Map approval no. {}",
         "boundary_source": "Districts: Amap (cnmaps-adm-data)",
         "provisional": "estimated from the statutory holidays (make-up working days not known)",
+        "verified": "Verified {}",
+        "nearby": "Nearby",
+        "find": "Find a facility",
+        "all_kinds": "All",
+        "open_now": "Open now only",
+        "search": "Search name or address",
+        "search_label": "Search",
+        "locate_hint": "Tap “Locate me” to list the facilities nearest to you",
+        "no_results": "No facility matches",
+        "nearby_failed": "Nearby facilities are not available now",
+        "metres": "{} m",
+        "kilometres": "{} km",
+        "walk_minutes": "{} min walk",
+        "fold": "Hide",
+        "unfold": "Show",
+        "group": "{} facilities here",
+        "facilities": "Facilities",
+        "cluster_legend": "Circle: number of facilities, colours: their kinds",
     },
 }
+#: Messages of the map's error pages (:func:`error_page_html`), by problem.
+ERROR_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "地图无法显示",
+        "unknown_district": "找不到这个区县。",
+        "unknown_facility": "找不到这个设施，或您无权查看。",
+        "no_network": "步行范围暂不可用：没有加载步行路网。",
+        "off_network": "这个设施离步行路网太远，无法计算步行范围。",
+        "base_map_unavailable": "所选底图未配置，请改用其他底图。",
+        "invalid_parameter": "地图参数有误：{}。",
+        "unauthorized": "API 密钥无效。",
+        "unavailable": "地图暂时无法显示，请稍后再试。",
+    },
+    "en": {
+        "title": "The map cannot be shown",
+        "unknown_district": "There is no such district.",
+        "unknown_facility": "There is no such facility, or you may not see it.",
+        "no_network": "Walking areas are not available: no street network is loaded.",
+        "off_network": "This facility is too far from the street network for a walking area.",
+        "base_map_unavailable": "The chosen base map is not configured; choose another one.",
+        "invalid_parameter": "Invalid map parameter: {}.",
+        "unauthorized": "The API key is not valid.",
+        "unavailable": "The map cannot be shown now; please try again later.",
+    },
+}
+#: How many facilities the "nearby" list shows (asked of ``/nearest`` as ``k``).
+NEARBY_K = 3
 
 
 @dataclass(frozen=True)
@@ -246,12 +320,14 @@ class TileSource:
 
 @dataclass(frozen=True)
 class BaseMapSpec:
-    """A base map: its tile layers (bottom first) and the coordinate system its tiles use."""
+    """A base map: its raster tile layers (bottom first) or served vector tiles, and the
+    coordinate system its tiles use."""
 
     key: str
     crs: Literal["wgs84", "gcj02"]
     tiles: tuple[TileSource, ...]
     max_zoom: int
+    vector: VectorTiles | None = None
 
 
 _TIANDITU_WMTS = (
@@ -262,15 +338,23 @@ _TIANDITU_WMTS = (
 _TIANDITU_ATTRIBUTION = '&copy; <a href="https://www.tianditu.gov.cn/">天地图</a>'
 
 
-def base_map_spec(base_map: str, *, tianditu_key: str | None = None) -> BaseMapSpec:
+def base_map_spec(
+    base_map: str,
+    *,
+    tianditu_key: str | None = None,
+    vector_tiles: VectorTiles | None = None,
+) -> BaseMapSpec:
     """Describe a base map.
 
     Parameters
     ----------
     base_map
-        ``"none"`` (blank background), ``"osm"``, ``"tianditu"`` or ``"amap"``.
+        ``"none"`` (blank background), ``"vector"`` (our served tiles), ``"osm"``,
+        ``"tianditu"`` or ``"amap"``.
     tianditu_key
         Tianditu browser key (``tk``), required for ``"tianditu"``.
+    vector_tiles
+        Where the served vector tiles are, required for ``"vector"``.
 
     Returns
     -------
@@ -279,10 +363,15 @@ def base_map_spec(base_map: str, *, tianditu_key: str | None = None) -> BaseMapS
     Raises
     ------
     InvalidInput
-        For an unknown base map, or ``"tianditu"`` without a well-formed key.
+        For an unknown base map, ``"tianditu"`` without a well-formed key or ``"vector"``
+        without tiles.
     """
     if base_map == "none":
         return BaseMapSpec("none", "wgs84", (), 19)
+    if base_map == "vector":
+        if vector_tiles is None:
+            raise InvalidInput("no vector base map is configured", field="base_map")
+        return BaseMapSpec("vector", "wgs84", (), 19, vector_tiles)
     if base_map == "osm":
         osm = TileSource(
             "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -437,9 +526,10 @@ def _open_states(
 ) -> tuple[list[int], list[str], np.ndarray]:
     """Hours codes (-1: none), distinct expressions and open-state flags per facility.
 
-    The flags are the open-state code (bits 0-1) and :data:`FLAG_PROVISIONAL`. Each distinct
-    expression is evaluated once with :func:`finder.hours.state_and_source`; one that does not
-    parse is "unknown" rather than an error, and ``temporarily_closed`` facilities are closed.
+    The flags are the open-state code (bits 0-1), :data:`FLAG_PROVISIONAL` and
+    :data:`FLAG_TEMPORARILY_CLOSED`. Each distinct expression is evaluated once with
+    :func:`finder.hours.state_and_source`; one that does not parse is "unknown" rather than an
+    error, and ``temporarily_closed`` facilities are closed.
     """
     from finder.hours import CalendarSource, OpenState, state_and_source
 
@@ -459,8 +549,34 @@ def _open_states(
             per_expression[i] |= FLAG_PROVISIONAL
     flags = per_expression[np.asarray(codes, dtype=np.int64)]
     closed = (status == "temporarily_closed").to_numpy()
-    flags[closed] = STATE_CLOSED
+    flags[closed] = STATE_CLOSED | FLAG_TEMPORARILY_CLOSED
     return np.asarray(codes).astype(int).tolist(), expressions, flags
+
+
+def _hours_texts(
+    expressions: Sequence[str], language: Language, now: dt.datetime, calendar: HolidayCalendar
+) -> tuple[list[str], list[str]]:
+    """Per distinct expression: the hours in words and the next change in words ("" for none).
+
+    An expression that does not parse is shown as it was given, with no next change.
+    """
+    from finder.hours import change_in_words, hours_in_words, next_change
+
+    words, changes = [], []
+    for expr in expressions:
+        try:
+            words.append(hours_in_words(expr, language))
+            change = next_change(expr, now, calendar)
+        except InvalidOpeningHours:
+            words.append(expr)
+            change = None
+        changes.append("" if change is None else change_in_words(*change, now, language))
+    return words, changes
+
+
+def _dates(values: pd.Series) -> list[str]:
+    """ISO dates (``YYYY-MM-DD``) of a date column, ``""`` where missing."""
+    return [text[:10] for text in _texts(values)]
 
 
 def _micro_degrees(values: pd.Series, field: str, low: float, high: float) -> list[int]:
@@ -479,6 +595,8 @@ def facility_payload(
     now: dt.datetime,
     calendar: HolidayCalendar,
     attributions: Sequence[str] = (),
+    nearby: dict[str, Any] | None = None,
+    origin: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The data document ``facilitymap.js`` reads (labels, vocabularies and facility columns).
 
@@ -496,16 +614,28 @@ def facility_payload(
         Holiday calendar for the opening hours.
     attributions
         Plain-text attributions the browser adds (escaped there).
+    nearby
+        How the page asks for the facilities nearest to the viewer: ``{"url": "/nearest",
+        "k": 3, "kind": [...], "amenity": [...]}`` (the ``/nearest`` query of the map's
+        filters), or None where there is no service to ask (a standalone file).
+    origin
+        The viewer's position, WGS-84 ``(lon, lat)``, when the embedding app gave it.
+        (:func:`facility_map` adds ``fit``, the display bounds ``[[south, west], [north,
+        east]]`` the map starts fitted to, or None.)
 
     Returns
     -------
     dict
-        JSON-ready document. ``data`` holds one array per column: ``lon``/``lat`` (WGS-84
-        micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``, ``addr``,
-        ``phone`` (strings), ``hours`` (index into ``hours_values``, -1 for none), ``amen``
+        JSON-ready document. ``data`` holds one array per column: ``id``, ``lon``/``lat``
+        (WGS-84 micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``,
+        ``addr``, ``phone`` (strings), ``verified`` (ISO date of the last check, ``""``),
+        ``hours`` (index into ``hours_values`` and the parallel ``hours_words``, the hours in
+        words of :func:`finder.hours.hours_in_words`, and ``hours_next``, the next change of
+        state at ``now`` in words, ``""`` for none; -1 for no hours), ``amen``
         (bit mask over :data:`geodata.schema.AMENITIES`), ``stars`` (0 for none) and ``flags``
         (bits 0-1 the open state, :data:`FLAG_PROVISIONAL` where it rests on the provisional
-        holiday calendar, :data:`FLAG_MAINLAND` for a facility in mainland China, as
+        holiday calendar, :data:`FLAG_TEMPORARILY_CLOSED`, :data:`FLAG_MAINLAND` for a facility
+        in mainland China, as
         decided by :func:`geodata.crs.in_mainland_china`). ``mainland`` carries the polygons of
         that decision for positions the browser learns itself (the user's).
     """
@@ -522,6 +652,7 @@ def facility_payload(
         dtype=bool,
     )
     flags = state_flags | np.where(mainland, FLAG_MAINLAND, 0)
+    hours_words, hours_next = _hours_texts(expressions, language, now, calendar)
     counts = np.bincount(np.array(kind_codes, dtype=np.int64), minlength=len(KINDS))
     return {
         "version": 1,
@@ -538,7 +669,11 @@ def facility_payload(
         "nav_source": NAVIGATION_SOURCE,
         "attributions": list(attributions),
         "mainland": _mainland_region(),
+        "nearby": nearby,
+        "origin": None if origin is None else [float(origin[0]), float(origin[1])],
+        "fit": None,
         "data": {
+            "id": _texts(_column(facilities, "id")),
             "lon": lon_e6,
             "lat": lat_e6,
             "kind": kind_codes,
@@ -551,6 +686,9 @@ def facility_payload(
             "phone": _texts(_column(facilities, "phone")),
             "hours": hours_codes,
             "hours_values": expressions,
+            "hours_words": hours_words,
+            "hours_next": hours_next,
+            "verified": _dates(_column(facilities, "verified_at")),
             "amen": _amenity_masks(_column(facilities, "amenities")).tolist(),
             "stars": np.clip(stars.to_numpy(dtype=np.float64), 0, 5).astype(int).tolist(),
         },
@@ -702,12 +840,15 @@ def facility_map(
     boundaries: gpd.GeoDataFrame | None = None,
     show_boundaries: bool = True,
     tianditu_key: str | None = None,
+    vector_tiles: VectorTiles | None = None,
     approval_no: str | None = None,
     asset_mode: AssetMode = "inline",
     static_url: str = "/static",
     embed_cjk_font: bool = True,
     compress_payload: bool | None = None,
     extra_layers: Sequence[tuple[str, dict[str, Any]]] = (),
+    origin: tuple[float, float] | None = None,
+    nearby_url: str | None = None,
 ) -> folium.Map:
     """Build the facility web map.
 
@@ -722,7 +863,8 @@ def facility_map(
     kinds, districts, amenities
         Filters, see :func:`filter_facilities` (districts by adcode or name).
     base_map
-        ``"none"`` (default: blank background, no third-party request at all), ``"osm"``,
+        ``"none"`` (default: blank background, no third-party request at all), ``"vector"``
+        (our own street map from the page's server; needs ``vector_tiles``), ``"osm"``,
         ``"tianditu"`` (needs ``tianditu_key``) or ``"amap"`` (GCJ-02: overlays are shifted).
     language
         ``"zh"`` (default) or ``"en"``.
@@ -744,6 +886,9 @@ def facility_map(
         Draw the district boundary layer.
     tianditu_key
         Tianditu browser key, for ``base_map="tianditu"``.
+    vector_tiles
+        The served vector tiles, for ``base_map="vector"``; their label characters join the
+        embedded font subset.
     approval_no
         Map approval number (审图号, e.g. ``"沪S(2024)001号"``) shown in the attribution; publish
         with it whenever a base map is drawn in mainland China.
@@ -764,6 +909,14 @@ def facility_map(
         WGS-84), e.g. an isochrone. Only the geometries are drawn (no properties reach the
         page), shifted to GCJ-02 on the Amap base map like every overlay; names are listed in
         the layer control, HTML-escaped.
+    origin
+        The viewer's position, WGS-84 ``(lon, lat)`` degrees (the app's GPS): drawn as a dot,
+        and with ``nearby_url`` the nearest facilities are listed from the start.
+    nearby_url
+        URL of the service's ``/nearest`` on the page's origin. With it the page lists the
+        :data:`NEARBY_K` facilities nearest to the viewer (``origin`` or the browser's position
+        after 定位), asked of that route with the map's kind and amenity filters, so the list is
+        the route's answer; without it (a standalone file) 定位 only centres the map.
 
     Returns
     -------
@@ -774,17 +927,22 @@ def facility_map(
     ------
     InvalidInput
         For an unknown base map, language, kind or amenity, a missing Tianditu key, a zoom outside
-        0-18, a centre outside WGS-84 ranges or invalid facility coordinates.
+        0-18, a centre or origin outside WGS-84 ranges or invalid facility coordinates.
+    UnknownDistrict
+        For a district that is neither an adcode nor a name of the boundaries.
     """
     if language not in LANGUAGES:
         raise InvalidInput(f"unknown language {language!r}; use zh or en", field="lang")
     if asset_mode not in ("inline", "served"):
         raise InvalidInput(f"unknown asset mode {asset_mode!r}", field="asset_mode")
-    spec = base_map_spec(base_map, tianditu_key=tianditu_key)
+    spec = base_map_spec(base_map, tianditu_key=tianditu_key, vector_tiles=vector_tiles)
     if zoom is not None and not 0 <= zoom <= 18:
         raise InvalidInput("zoom must be between 0 and 18", field="zoom")
-    if center is not None and not (-180 <= center[0] <= 180 and -90 <= center[1] <= 90):
-        raise InvalidInput("center must be WGS-84 (lon, lat) degrees", field="center")
+    for name, point in (("center", center), ("origin", origin)):
+        if point is not None and not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90):
+            raise InvalidInput(f"{name} must be WGS-84 (lon, lat) degrees", field=name)
+    if districts is not None:
+        _check_districts(districts, boundaries)
     when = _check_now(now)
     if calendar is None:
         from finder.hours import HolidayCalendar
@@ -798,6 +956,14 @@ def facility_map(
         attributions.append(labels["approval"].format(approval_no.strip()))
     if show_boundaries:
         attributions.append(labels["boundary_source"])
+    nearby = None
+    if nearby_url is not None:
+        nearby = {
+            "url": nearby_url,
+            "k": NEARBY_K,
+            "kind": list(KINDS if kinds is None else [k for k in KINDS if k in set(kinds)]),
+            "amenity": sorted(amenities or ()),
+        }
     document = facility_payload(
         shown,
         language=language,
@@ -805,6 +971,8 @@ def facility_map(
         now=when,
         calendar=calendar,
         attributions=attributions,
+        nearby=nearby,
+        origin=origin,
     )
 
     def to_display(lon: float, lat: float) -> tuple[float, float]:
@@ -818,7 +986,7 @@ def facility_map(
         location=[start_lat, start_lon],
         zoom_start=zoom if zoom is not None else (15 if center else DEFAULT_ZOOM),
         tiles=None,
-        control_scale=True,
+        control_scale=False,  # facilitymap.js adds a metric-only scale
     )
     fmap.options["max_zoom"] = spec.max_zoom
     cast(Figure, fmap.get_root()).title = labels["title"]
@@ -832,6 +1000,8 @@ def facility_map(
             overlay=i > 0,
             control=False,
         ).add_to(fmap)
+    if spec.vector is not None:
+        VectorBaseLayer(spec.vector).add_to(fmap)
 
     if show_boundaries:
         if boundaries is None:
@@ -869,13 +1039,15 @@ def facility_map(
             interactive=False,
         ).add_to(fmap)
 
-    groups = [folium.FeatureGroup(name=KIND_LABELS[language][kind], show=True) for kind in KINDS]
+    # one layer of every kind, clustered together; the kind tabs of the panel filter it
+    groups = [folium.FeatureGroup(name=labels["facilities"], show=True)]
     for group in groups:
         group.add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
 
     # an empty icon, so the browser does not ask the server for /favicon.ico
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url)]
+    assets = ASSETS if spec.vector is None else ASSETS + BASEMAP_ASSETS
+    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, assets)]
     if embed_cjk_font:
         visible_text = [
             *UI_LABELS[language].values(),
@@ -884,6 +1056,9 @@ def facility_map(
             *STATE_LABELS[language],
             *AMENITY_LABELS[language].values(),
             *attributions,
+            *document["data"]["hours_words"],
+            *document["data"]["hours_next"],
+            spec.vector.label_characters if spec.vector else "",
         ]
         # from every facility the viewer may see, not only the filtered ones: the same font
         # (and cache entry) then serves every filter of the same data
@@ -895,20 +1070,72 @@ def facility_map(
         font_css = cjk_font_face_css(cjk_characters(visible_text))
         if font_css:
             head.insert(1, f"<style>{font_css}</style>")
-    payload_json = encode_payload(document, compress=compress_payload)
-    _FacilityLayer(fmap.get_name(), groups, payload_json, "\n".join(head)).add_to(fmap)
-
     if center is None and len(shown):
+        # fitted by facilitymap.js without animation: folium's fitBounds animates from the start
+        # view, and a view set while that runs (定位) would be undone when it ends
         lon_min, lon_max = float(shown["lon"].min()), float(shown["lon"].max())
         lat_min, lat_max = float(shown["lat"].min()), float(shown["lat"].max())
         south_west = to_display(lon_min, lat_min)
         north_east = to_display(lon_max, lat_max)
-        fmap.fit_bounds(
-            [[south_west[1], south_west[0]], [north_east[1], north_east[0]]],
-            padding=(24, 24),
-            max_zoom=16,
-        )
+        document["fit"] = [[south_west[1], south_west[0]], [north_east[1], north_east[0]]]
+    payload_json = encode_payload(document, compress=compress_payload)
+    _FacilityLayer(fmap.get_name(), groups, payload_json, "\n".join(head)).add_to(fmap)
+
     return fmap
+
+
+def _check_districts(districts: Collection[str], boundaries: gpd.GeoDataFrame | None) -> None:
+    """Raise :class:`UnknownDistrict` unless every district is an adcode or name of the
+    boundaries (default: the bundled ones)."""
+    if boundaries is None:
+        bundled, names = _bundled_boundaries_geojson("wgs84")
+        known = {f["properties"]["adcode"] for f in bundled["features"]} | set(names)
+    else:
+        known = set(boundaries["adcode"].astype(str)) | set(boundaries["name"].astype(str))
+    unknown = sorted({str(d) for d in districts} - known)
+    if unknown:
+        raise UnknownDistrict(f"unknown district(s) {', '.join(unknown)}")
+
+
+def error_page_html(problem: str, *, language: str = "zh", parameters: Sequence[str] = ()) -> str:
+    """A small HTML page saying why the map cannot be shown, in the map's language.
+
+    Parameters
+    ----------
+    problem
+        A key of :data:`ERROR_LABELS` (``unknown_district``, ``unknown_facility``,
+        ``no_network``, ``off_network``, ``base_map_unavailable``, ``invalid_parameter``,
+        ``unauthorized``, ``unavailable``).
+    language
+        ``"zh"`` or ``"en"``; anything else is Chinese (the page must show even when the
+        language parameter itself is wrong).
+    parameters
+        Names of the offending parameters (``invalid_parameter``), escaped.
+
+    Returns
+    -------
+    str
+        A self-contained page (no script, no request) with the CJK characters it uses
+        embedded as a font subset, like the map.
+    """
+    english = language == "en"
+    labels = ERROR_LABELS["en" if english else "zh"]
+    message = labels.get(problem, labels["unavailable"])
+    if problem == "invalid_parameter":
+        message = message.format((", " if english else "、").join(parameters))
+    title = labels["title"]
+    font_css = cjk_font_face_css(cjk_characters([title, message]))
+    lang = "en" if english else "zh-CN"
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{font_css}'
+        "body{margin:0;padding:24px 20px;font:16px/1.5 'Helvetica Neue',Arial,'PingFang SC',"
+        f"'Microsoft YaHei','Noto Sans CJK SC','{CJK_FONT_FAMILY}',sans-serif;color:#212529;"
+        "background:#eef1f4}h1{font-size:18px;margin:0 0 8px}p{margin:0}</style></head><body>"
+        f'<main class="fm-error" data-problem="{html.escape(problem)}"><h1>{html.escape(title)}'
+        f"</h1><p>{html.escape(message)}</p></main></body></html>"
+    )
 
 
 def _geometries_of(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -971,6 +1198,7 @@ __all__ = [
     "TileSource",
     "base_map_spec",
     "encode_payload",
+    "error_page_html",
     "facility_map",
     "facility_map_html",
     "facility_payload",

@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, Response
 from api.auth import visible_mask
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import problem_responses
+from api.routes.basemap import vector_tiles
 from api.routes.common import GeoJSONResponse, JSONBytesResponse
 from api.routes.webmap import STATIC_URL
 from api.state import AppState, Snapshot
@@ -280,6 +281,8 @@ def _coverage_page(
         adcode=adcode,
         asset_mode="served",
         static_url=STATIC_URL,
+        vector_tiles=vector_tiles(state),
+        approval_no=state.settings.approval_no or None,
     )
 
 

@@ -4,33 +4,109 @@ The page is built by :func:`maps.webmap.facility_map_html` from the facilities t
 :func:`api.auth.visible` (the map filters again by the same viewer, defensively); its scripts
 and stylesheets are served under ``/static`` (see :func:`mount_static`). Pages are cached per
 index snapshot, viewer, parameters and five-minute interval (popups say whether a facility is
-open now). ``lon``/``lat`` (in ``crs``) and ``zoom`` set the initial view.
+open now). The base map is the served vector one (:mod:`api.routes.basemap`) when the server
+has one, else none; ``base_map`` chooses another. ``lon``/``lat`` (in ``crs``) and ``zoom`` set
+the initial view.
 ``isochrone=<facility id>&minutes=15`` adds the area within that walk of the facility
 (:func:`api.routes.walk.isochrone_feature`; the same 404 / 409 / 422 problems as
 ``/facilities/{id}/isochrone``) and centres the map on it.
+
+``lon``/``lat`` are the viewer's position (the app's GPS): the map draws it and lists the
+facilities nearest to it, which the page asks of ``/nearest`` on the same origin (as it does
+after 定位), so the list is that route's answer. ``district`` must name a loaded district
+(404 otherwise, like ``/coverage``).
+
+The page is shown inside the app's WebView, so its errors are small HTML pages in the map's
+language (:func:`maps.webmap.error_page_html`) with the problem's status code, not
+problem+json (:class:`MapPageRoute`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
 from api.auth import visible
 from api.deps import SnapshotDep, StateDep, ViewerDep
-from api.errors import problem_responses
+from api.errors import ApiProblem, status_of
+from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
 from geodata.crs import to_wgs84
-from geodata.errors import InvalidCoordinate
+from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
-from maps.webmap import facility_map_html
+from maps.webmap import BaseMap, error_page_html, facility_map_html
 
-router = APIRouter(tags=["Map"])
+logger = logging.getLogger(__name__)
+
+#: Problem slugs of :mod:`api.errors` and :mod:`api.routes.walk` -> error page of the map.
+_PAGE_PROBLEMS = {
+    "no-network": "no_network",
+    "off-network": "off_network",
+    "unauthorized": "unauthorized",
+}
+
+
+def _error_page(request: Request, exc: Exception) -> Response:
+    """The map's error page for an exception raised while answering ``/map``."""
+    parameters: list[str] = []
+    if isinstance(exc, RequestValidationError):
+        status, problem = 400, "invalid_parameter"
+        # locations are ("query", name[, index of a list item])
+        parameters = [str(e["loc"][1]) for e in exc.errors() if len(e.get("loc", ())) > 1]
+    elif isinstance(exc, ApiProblem):
+        status, problem = exc.status, _PAGE_PROBLEMS.get(exc.slug or "", "unavailable")
+    elif isinstance(exc, FinderError):
+        status, _ = status_of(exc)
+        field = getattr(exc, "field", None)
+        if isinstance(exc, UnknownDistrict):
+            problem = "unknown_district"
+        elif isinstance(exc, FacilityNotFound):
+            problem = "unknown_facility"
+        elif field == "tianditu_key":
+            problem = "base_map_unavailable"
+        elif status == 400:
+            problem, parameters = "invalid_parameter", [field or "query"]
+        else:
+            problem = "unavailable"
+        if status >= 500:
+            logger.error("GET /map failed: %s", exc, exc_info=exc)
+    else:
+        logger.error("GET /map failed", exc_info=exc)
+        status, problem = 500, "unavailable"
+    language = request.query_params.get("lang", "zh")
+    page = error_page_html(problem, language=language, parameters=sorted(set(parameters)))
+    headers = exc.headers if isinstance(exc, ApiProblem) else None
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+class MapPageRoute(APIRoute):
+    """A route whose every error is the map's HTML error page (see :func:`_error_page`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_or_error(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:  # every error becomes a page; server errors are logged
+                return _error_page(request, exc)
+
+        return page_or_error
+
+
+router = APIRouter(tags=["Map"], route_class=MapPageRoute)
+_ERROR_PAGE: dict[str, Any] = {"content": {"text/html": {}}}
 
 STATIC_URL = "/static"
 _PAGES = "map-pages"
@@ -52,10 +128,16 @@ def mount_static(app: FastAPI) -> None:
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "HTML page"},
-        **problem_responses(404, 409, 422),
+        **{
+            status: {**_ERROR_PAGE, "description": f"{HTTPStatus(status).phrase}: error page"}
+            for status in (400, 401, 404, 409, 422)
+        },
+        "4XX": {**_ERROR_PAGE, "description": "Client error: error page"},
+        "5XX": {**_ERROR_PAGE, "description": "Server error: error page"},
     },
 )
 def web_map(
+    request: Request,
     state: StateDep,
     snapshot: SnapshotDep,
     viewer: ViewerDep,
@@ -63,14 +145,17 @@ def web_map(
     district: Annotated[list[str] | None, Query(description="adcodes or district names")] = None,
     amenity: Annotated[list[Amenity] | None, Query(description="amenities to require")] = None,
     base_map: Annotated[
-        Literal["none", "osm", "tianditu", "amap"], Query(description="background map")
-    ] = "none",
+        BaseMap | None,
+        Query(description="background map; default the served base map when there is one"),
+    ] = None,
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
     lon: Annotated[
-        float | None, Query(ge=-180, le=180, description="centre longitude, degrees in crs")
+        float | None,
+        Query(ge=-180, le=180, description="viewer's longitude (the map's centre), degrees in crs"),
     ] = None,
     lat: Annotated[
-        float | None, Query(ge=-90, le=90, description="centre latitude, degrees in crs")
+        float | None,
+        Query(ge=-90, le=90, description="viewer's latitude (the map's centre), degrees in crs"),
     ] = None,
     crs: Annotated[
         Literal["wgs84", "cgcs2000", "gcj02", "bd09"], Query(description="system of lon/lat")
@@ -83,13 +168,17 @@ def web_map(
         float, Query(ge=MIN_MINUTES, le=MAX_MINUTES, description="isochrone walking minutes")
     ] = 15.0,
 ) -> Response:
-    """An HTML page with the facilities (clustered markers, popups, navigation links)."""
+    """An HTML page with the facilities (clustered markers, popups, navigation links) and the
+    ones nearest to the viewer."""
+    tiles = vector_tiles(state)
+    if base_map is None:
+        base_map = "none" if tiles is None else "vector"
     extra: dict[str, Any] = {}
     if (lon is None) != (lat is None):
         missing = "lat" if lat is None else "lon"
         raise InvalidCoordinate("give both lon and lat for the map centre", field=missing)
     if lon is not None and lat is not None:
-        extra["center"] = to_wgs84(lon, lat, crs)
+        extra["center"] = extra["origin"] = to_wgs84(lon, lat, crs)
     if zoom is not None:
         extra["zoom"] = zoom
     if isochrone is not None:
@@ -125,9 +214,11 @@ def web_map(
             calendar=snapshot.index.calendar,
             boundaries=state.districts,
             tianditu_key=settings.tianditu_key or None,
+            vector_tiles=tiles,
             approval_no=settings.approval_no or None,
             asset_mode="served",
             static_url=STATIC_URL,
+            nearby_url=request.app.url_path_for("nearest"),
             **extra,
         )
         pages[key] = html

@@ -1,6 +1,9 @@
 /*
- * Facility map (maps.webmap.facility_map): grid-clustered markers per kind, lazy popups,
- * a legend and a "locate me" control, on a Leaflet map built by folium.
+ * Facility map (maps.webmap.facility_map) on a Leaflet map built by folium: one clustering of
+ * every kind (supercluster) whose badges show their mix of kinds and never overlap, lazy popups
+ * with the hours in words, a folding legend, a "locate me" control and a panel listing the
+ * facilities nearest to the viewer (asked of the service's /nearest), with kind tabs, an
+ * "open now" toggle and a search over the loaded names and addresses.
  *
  * Every text from the data is put into the page with textContent / DOM attributes, never as
  * HTML, so a facility called "<img src=x onerror=alert(1)>" shows as that text.
@@ -153,6 +156,12 @@
     return node;
   }
 
+  function button(className, text) {
+    var node = el("button", className, text);
+    node.type = "button";
+    return node;
+  }
+
   function row(parent, label, value, className) {
     if (value === undefined || value === null || value === "") {
       return null;
@@ -170,14 +179,33 @@
     return line;
   }
 
+  function fill(template, value) {
+    return template.replace("{}", value);
+  }
+
   var STATE_CLASSES = ["fm-unknown", "fm-open", "fm-closed"];
+  var STATE_OPEN = 1;
+  var STATE_CLOSED = 2;
   // payload "flags": bits 0-1 the open state (0 unknown, 1 open, 2 closed), bit 2 mainland China,
-  // bit 3 the open state rests on the provisional holiday calendar
+  // bit 3 the open state rests on the provisional holiday calendar, bit 4 temporarily closed
   function stateOf(flags) {
     return flags & 3;
   }
   function isMainland(flags) {
     return (flags & 4) !== 0;
+  }
+
+  /** The open state now and its next change ("营业中 18:00 关门") of facility i. */
+  function stateLine(doc, i) {
+    var d = doc.data;
+    var state = stateOf(d.flags[i]);
+    var line = el("span", "fm-state-line");
+    line.appendChild(el("span", "fm-state " + STATE_CLASSES[state], doc.states[state]));
+    var next = d.hours[i] >= 0 && (d.flags[i] & 16) === 0 ? d.hours_next[d.hours[i]] : "";
+    if (next) {
+      line.appendChild(el("span", "fm-next", next));
+    }
+    return line;
   }
 
   function buildPopup(doc, i) {
@@ -189,19 +217,20 @@
     box.appendChild(el("div", "fm-name", d.name[i]));
     var kind = doc.kinds[d.kind[i]];
     var meta = el("div", "fm-meta");
-    var swatch = el("span", "fm-swatch fm-k-" + kind.key);
-    meta.appendChild(swatch);
+    meta.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
     meta.appendChild(document.createTextNode(kind.label + " · " + doc.access[d.access[i]]));
     box.appendChild(meta);
     row(box, L10N.address, d.addr[i]);
 
     var hours = el("span");
-    var state = stateOf(d.flags[i]);
-    hours.appendChild(el("span", "fm-state " + STATE_CLASSES[state], doc.states[state]));
-    var expr = d.hours[i] >= 0 ? d.hours_values[d.hours[i]] : L10N.no_hours;
-    hours.appendChild(el("span", "fm-hours", expr));
+    hours.appendChild(stateLine(doc, i));
+    var words = d.hours[i] >= 0 ? d.hours_words[d.hours[i]] : L10N.no_hours;
+    hours.appendChild(el("div", "fm-hours", words));
     if ((d.flags[i] & 8) !== 0) {
       hours.appendChild(el("div", "fm-provisional", L10N.provisional));
+    }
+    if (d.verified[i]) {
+      hours.appendChild(el("div", "fm-verified", fill(L10N.verified, d.verified[i])));
     }
     row(box, L10N.hours, hours);
 
@@ -239,40 +268,57 @@
   }
 
   // ---- controls ----
-  function legendControl(doc, counts) {
+  /** The legend: kinds with their counts, the faded "closed" marker, how to read a badge. */
+  function legendControl(doc, counts, folded) {
     var control = L.control({ position: "bottomleft" });
     control.onAdd = function () {
-      var box = el("div", "fm-legend leaflet-control");
-      box.appendChild(el("div", "fm-legend-title", doc.labels.legend));
+      var box = el("div", "fm-legend leaflet-control" + (folded ? " fm-folded" : ""));
+      var toggle = button("fm-legend-toggle");
+      toggle.appendChild(el("span", "fm-legend-title", doc.labels.legend));
+      toggle.appendChild(el("span", "fm-chevron"));
+      toggle.setAttribute("aria-expanded", String(!folded));
+      box.appendChild(toggle);
+      var body = el("div", "fm-legend-body");
       doc.kinds.forEach(function (kind, k) {
         var line = el("div", "fm-legend-row");
         line.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
         line.appendChild(el("span", "fm-legend-label", kind.label));
         line.appendChild(el("span", "fm-legend-count", String(counts[k])));
-        box.appendChild(line);
+        body.appendChild(line);
       });
       var closed = el("div", "fm-legend-row");
       closed.appendChild(el("span", "fm-swatch fm-k-" + doc.kinds[0].key + " fm-closed"));
       closed.appendChild(el("span", "fm-legend-label", doc.labels.closed_now));
-      box.appendChild(closed);
+      body.appendChild(closed);
+      var mix = el("div", "fm-legend-row");
+      var sample = el("span", "fm-swatch fm-swatch-mix");
+      sample.style.background = mixBackground(counts.map(function () { return 1; }), doc);
+      mix.appendChild(sample);
+      mix.appendChild(el("span", "fm-legend-label", doc.labels.cluster_legend));
+      body.appendChild(mix);
+      box.appendChild(body);
+      L.DomEvent.on(toggle, "click", function () {
+        var nowFolded = box.classList.toggle("fm-folded");
+        toggle.setAttribute("aria-expanded", String(!nowFolded));
+      });
       L.DomEvent.disableClickPropagation(box);
       return box;
     };
     return control;
   }
 
-  function locateControl(map, doc, state) {
+  function locateControl(map, state) {
+    var doc = state.doc;
     var control = L.control({ position: "topleft" });
     control.onAdd = function () {
       var box = el("div", "fm-locate leaflet-bar leaflet-control");
-      var button = el("button", "fm-locate-button", doc.labels.locate);
-      button.type = "button";
-      button.title = doc.labels.locate_title;
+      var locate = button("fm-locate-button", doc.labels.locate);
+      locate.title = doc.labels.locate_title;
       var message = el("div", "fm-locate-message");
-      box.appendChild(button);
+      box.appendChild(locate);
       box.appendChild(message);
       L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.on(button, "click", function () {
+      L.DomEvent.on(locate, "click", function () {
         if (!navigator.geolocation) {
           message.textContent = doc.labels.locate_unavailable;
           return;
@@ -281,22 +327,10 @@
         navigator.geolocation.getCurrentPosition(
           function (position) {
             message.textContent = "";
-            var lon = position.coords.longitude;
-            var lat = position.coords.latitude;
-            var shown = doc.crs === "gcj02" ? wgs84ToGcj02(lon, lat) : [lon, lat];
-            var latlng = L.latLng(shown[1], shown[0]);
-            state.located.clearLayers();
-            L.circle(latlng, {
-              radius: position.coords.accuracy || 0,
-              className: "fm-accuracy",
-              interactive: false,
-            }).addTo(state.located);
-            L.circleMarker(latlng, { radius: 8, className: "fm-me", interactive: false }).addTo(
-              state.located
-            );
-            state.located.addTo(map);
-            state.me = latlng;
-            map.setView(latlng, Math.max(map.getZoom(), 16));
+            state.setMe(position.coords.longitude, position.coords.latitude, position.coords.accuracy);
+            if (!doc.nearby) {
+              map.setView(state.me, Math.max(map.getZoom(), 16));
+            }
           },
           function () {
             message.textContent = doc.labels.locate_failed;
@@ -320,164 +354,339 @@
       : Promise.resolve([]);
 
   // ---- markers and clusters ----
-  // Leaflet.markercluster builds a cluster tree for every zoom level as markers are added:
-  // 100,000 markers take many seconds. This layer clusters on a pixel grid instead, for the
-  // current zoom only (a few milliseconds per zoom level, cached), and draws only what is in
-  // view. Points sharing a grid cell (CLUSTER_PX square) form one cluster, drawn at their mean
-  // position; from UNCLUSTER_ZOOM on, every facility is drawn on its own.
+  // One supercluster index (vendored, supercluster.min.js) holds the facilities that pass the
+  // kind tab and the "open now" toggle, whatever their kind: a cluster counts each kind and its
+  // badge shows the mix as a ring. supercluster keeps points CLUSTER_PX apart at each zoom, but
+  // a cluster sits at its members' centroid, so two badges can still touch; separate() merges
+  // any badge or marker whose box meets another's, so nothing drawn ever overlaps. From
+  // UNCLUSTER_ZOOM on, facilities are drawn on their own (still separated).
   var CLUSTER_PX = 60;
+  // a popup is its content's width plus the content's margins (facilitymap.css) and border
+  var POPUP_MARGINS_PX = 52;
   var UNCLUSTER_ZOOM = 17;
+  var MARKER_PX = 20;
+  var GAP_PX = 2;
 
-  function clusterIcon(kindKey, count) {
-    var size = count < 100 ? 34 : count < 1000 ? 40 : count < 10000 ? 46 : 54;
-    return L.divIcon({
-      html: "<span>" + String(count) + "</span>",
-      className: "fm-cluster fm-k-" + kindKey,
-      iconSize: L.point(size, size),
+  function badgeSize(count) {
+    return count < 10 ? 36 : count < 100 ? 40 : count < 1000 ? 46 : count < 10000 ? 52 : 58;
+  }
+
+  /** A conic gradient of the kinds' colours (CSS variables --fm-c-KIND) by their counts. */
+  function mixBackground(kindCounts, doc) {
+    var total = 0;
+    kindCounts.forEach(function (c) {
+      total += c;
     });
+    var stops = [];
+    var start = 0;
+    doc.kinds.forEach(function (kind, k) {
+      if (kindCounts[k] > 0) {
+        var end = start + (360 * kindCounts[k]) / total;
+        stops.push("var(--fm-c-" + kind.key + ") " + start.toFixed(1) + "deg " + end.toFixed(1) + "deg");
+        start = end;
+      }
+    });
+    return "conic-gradient(" + stops.join(", ") + ")";
+  }
+
+  function clusterIcon(doc, item) {
+    var size = badgeSize(item.count);
+    var badge = el("div", "fm-badge");
+    badge.style.background = mixBackground(item.kinds, doc);
+    badge.appendChild(el("span", null, String(item.count)));
+    return L.divIcon({ html: badge, className: "fm-cluster", iconSize: L.point(size, size) });
   }
 
   function markerIcon(kindKey, closed) {
     return L.divIcon({
       className: "fm-marker fm-k-" + kindKey + (closed ? " fm-closed" : ""),
-      iconSize: [20, 20],
-      iconAnchor: [10, 10],
-      popupAnchor: [0, -10],
+      iconSize: [MARKER_PX, MARKER_PX],
+      iconAnchor: [MARKER_PX / 2, MARKER_PX / 2],
+      popupAnchor: [0, -MARKER_PX / 2],
     });
   }
 
-  var GridClusterLayer = L.Layer.extend({
-    /**
-     * members: indexes of the facilities of this layer; lat, lng: display positions of all
-     * facilities; x, y: their Web Mercator positions in [0, 1); markerFor(i): the marker of i.
-     */
-    initialize: function (kindKey, members, positions, markerFor) {
-      this._kind = kindKey;
-      this._members = members;
-      this._pos = positions;
-      this._markerFor = markerFor;
-      this._cache = {};
-    },
+  function radiusOf(item) {
+    return (item.count === 1 ? MARKER_PX : badgeSize(item.count)) / 2;
+  }
 
-    size: function () {
-      return this._members.length;
+  /**
+   * Merge items (clusters and single facilities at pixel positions x, y) until no two boxes
+   * meet; the bigger item absorbs the smaller and moves to their weighted centre.
+   */
+  function separate(items, map, z) {
+    items.sort(function (a, b) {
+      return b.count - a.count;
+    });
+    for (var pass = 0; pass < 20; pass++) {
+      var kept = [];
+      var merged = false;
+      for (var i = 0; i < items.length; i++) {
+        var item = items[i];
+        var r = radiusOf(item);
+        var host = null;
+        for (var j = 0; j < kept.length; j++) {
+          var other = kept[j];
+          var reach = r + radiusOf(other) + GAP_PX;
+          if (Math.abs(other.x - item.x) < reach && Math.abs(other.y - item.y) < reach) {
+            host = other;
+            break;
+          }
+        }
+        if (host === null) {
+          kept.push(item);
+          continue;
+        }
+        merged = true;
+        var total = host.count + item.count;
+        host.x = (host.x * host.count + item.x * item.count) / total;
+        host.y = (host.y * host.count + item.y * item.count) / total;
+        host.count = total;
+        host.kinds = host.kinds.map(function (c, k) {
+          return c + item.kinds[k];
+        });
+        host.clusters = host.clusters.concat(item.clusters);
+        host.singles = host.singles.concat(item.singles);
+      }
+      items = kept;
+      if (!merged) {
+        break;
+      }
+    }
+    items.forEach(function (item) {
+      var at = map.unproject([item.x, item.y], z);
+      item.lat = at.lat;
+      item.lng = at.lng;
+    });
+    return items;
+  }
+
+  var FacilityLayer = L.Layer.extend({
+    initialize: function (state) {
+      this._state = state;
     },
 
     onAdd: function (map) {
       this._layers = L.layerGroup().addTo(map);
-      map.on("moveend", this._draw, this);
-      this._draw();
+      map.on("moveend", this.redraw, this);
+      this.redraw();
     },
 
     onRemove: function (map) {
-      map.off("moveend", this._draw, this);
+      map.off("moveend", this.redraw, this);
       this._layers.remove();
     },
 
-    /** Clusters at zoom z: {lat, lng, count, first, south, west, north, east} (cached). */
-    clustersAt: function (z) {
-      if (this._cache[z]) {
-        return this._cache[z];
-      }
-      var p = this._pos;
-      var m = this._members;
-      var out = [];
-      if (z >= UNCLUSTER_ZOOM) {
-        for (var k = 0; k < m.length; k++) {
-          var j = m[k];
-          out.push({ lat: p.lat[j], lng: p.lng[j], count: 1, first: j });
+    /** What is drawn at zoom z in bounds: {lat, lng, count, kinds, clusters, singles}. */
+    itemsAt: function (z, bounds) {
+      var s = this._state;
+      var map = this._map;
+      var west = Math.max(bounds.getWest(), -180);
+      var east = Math.min(bounds.getEast(), 180);
+      var found = s.index.getClusters([west, bounds.getSouth(), east, bounds.getNorth()], z);
+      var items = found.map(function (f) {
+        var c = f.geometry.coordinates;
+        var p = map.project([c[1], c[0]], z);
+        var props = f.properties;
+        if (props.cluster) {
+          return {
+            x: p.x, y: p.y, count: props.point_count,
+            kinds: s.doc.kinds.map(function (kind, k) {
+              return props["k" + k];
+            }),
+            clusters: [props.cluster_id], singles: [],
+          };
         }
-      } else {
-        var scale = (256 * Math.pow(2, z)) / CLUSTER_PX;
-        var cells = new Map();
-        for (var a = 0; a < m.length; a++) {
-          var i = m[a];
-          var key = Math.floor(p.x[i] * scale) * 4194304 + Math.floor(p.y[i] * scale);
-          var c = cells.get(key);
-          if (c === undefined) {
-            c = { sumLat: 0, sumLng: 0, count: 0, first: i, south: 90, west: 180, north: -90, east: -180 };
-            cells.set(key, c);
-            out.push(c);
-          }
-          var lat = p.lat[i];
-          var lng = p.lng[i];
-          c.sumLat += lat;
-          c.sumLng += lng;
-          c.count += 1;
-          if (lat < c.south) c.south = lat;
-          if (lat > c.north) c.north = lat;
-          if (lng < c.west) c.west = lng;
-          if (lng > c.east) c.east = lng;
-        }
-        for (var b = 0; b < out.length; b++) {
-          out[b].lat = out[b].sumLat / out[b].count;
-          out[b].lng = out[b].sumLng / out[b].count;
-        }
-      }
-      this._cache[z] = out;
-      return out;
+        return {
+          x: p.x, y: p.y, count: 1, kinds: oneHot(s.doc.kinds.length, s.doc.data.kind[props.i]),
+          clusters: [], singles: [props.i],
+        };
+      });
+      return separate(items, map, z);
     },
 
-    _draw: function () {
+    redraw: function () {
       var map = this._map;
       if (!map) {
         return;
       }
       var z = map.getZoom();
-      var view = map.getBounds().pad(0.2);
-      var south = view.getSouth(), north = view.getNorth(), west = view.getWest(), east = view.getEast();
-      var clusters = this.clustersAt(z);
-      var layers = [];
-      for (var i = 0; i < clusters.length; i++) {
-        var c = clusters[i];
-        if (c.lat < south || c.lat > north || c.lng < west || c.lng > east) {
-          continue;
+      var s = this._state;
+      var items = this.itemsAt(z, map.getBounds().pad(0.2));
+      var layers = items.map(function (item) {
+        if (item.count === 1) {
+          return s.markerFor(item.singles[0]);
         }
-        if (c.count === 1) {
-          layers.push(this._markerFor(c.first));
-        } else {
-          layers.push(this._clusterMarker(c, z));
-        }
-      }
-      this._layers.clearLayers();
-      for (var k = 0; k < layers.length; k++) {
-        this._layers.addLayer(layers[k]);
-      }
-    },
-
-    _clusterMarker: function (c, z) {
-      var map = this._map;
-      var marker = L.marker([c.lat, c.lng], { icon: clusterIcon(this._kind, c.count) });
-      marker.on("click", function () {
-        var bounds = L.latLngBounds([c.south, c.west], [c.north, c.east]);
-        var target = Math.max(z + 1, Math.min(map.getBoundsZoom(bounds), UNCLUSTER_ZOOM));
-        map.setView(bounds.getCenter(), Math.min(target, map.getMaxZoom()));
+        return s.clusterMarker(item, z);
       });
-      return marker;
+      this._layers.clearLayers();
+      layers.forEach(function (layer) {
+        this._layers.addLayer(layer);
+      }, this);
     },
   });
 
+  function oneHot(n, k) {
+    var out = new Array(n).fill(0);
+    out[k] = 1;
+    return out;
+  }
+
+  // ---- the nearby panel ----
+  function formatDistance(labels, metres) {
+    if (metres < 1000) {
+      return fill(labels.metres, String(Math.round(metres)));
+    }
+    return fill(labels.kilometres, (metres / 1000).toFixed(1));
+  }
+
+  var OPEN_STATES = { unknown: 0, open: STATE_OPEN, closed: STATE_CLOSED };
+
+  function buildPanel(map, state) {
+    var doc = state.doc;
+    var L10N = doc.labels;
+    var panel = el("section", "fm-panel");
+    // without a service to ask (a standalone file) the panel only searches
+    var title = doc.nearby ? L10N.nearby : L10N.find;
+    panel.setAttribute("aria-label", title);
+    var head = el("div", "fm-panel-head");
+    head.appendChild(el("h2", "fm-panel-title", title));
+    var fold = button("fm-fold", L10N.fold);
+    fold.setAttribute("aria-expanded", "true");
+    head.appendChild(fold);
+    panel.appendChild(head);
+    var body = el("div", "fm-panel-body");
+    panel.appendChild(body);
+
+    var tabs = el("div", "fm-tabs");
+    tabs.setAttribute("role", "tablist");
+    var choices = [{ k: -1, label: L10N.all_kinds }];
+    doc.kinds.forEach(function (kind, k) {
+      if (kind.count > 0) {
+        choices.push({ k: k, label: kind.label, key: kind.key });
+      }
+    });
+    var tabButtons = choices.map(function (choice) {
+      var tab = button("fm-tab", choice.label);
+      tab.setAttribute("role", "tab");
+      tab.setAttribute("aria-selected", String(choice.k === -1));
+      if (choice.key) {
+        tab.insertBefore(el("span", "fm-swatch fm-k-" + choice.key), tab.firstChild);
+      }
+      L.DomEvent.on(tab, "click", function () {
+        tabButtons.forEach(function (other) {
+          other.setAttribute("aria-selected", String(other === tab));
+        });
+        state.setFilter({ kind: choice.k });
+      });
+      tabs.appendChild(tab);
+      return tab;
+    });
+    body.appendChild(tabs);
+
+    var tools = el("div", "fm-tools");
+    var toggle = el("label", "fm-toggle");
+    var openNow = el("input", "fm-open-now");
+    openNow.type = "checkbox";
+    toggle.appendChild(openNow);
+    toggle.appendChild(el("span", null, L10N.open_now));
+    L.DomEvent.on(openNow, "change", function () {
+      state.setFilter({ openNow: openNow.checked });
+    });
+    tools.appendChild(toggle);
+    var search = el("input", "fm-search");
+    search.type = "search";
+    search.placeholder = L10N.search;
+    search.setAttribute("aria-label", L10N.search_label);
+    search.setAttribute("enterkeyhint", "search");
+    tools.appendChild(search);
+    body.appendChild(tools);
+
+    var message = el("p", "fm-list-message");
+    body.appendChild(message);
+    var list = el("ol", "fm-list");
+    body.appendChild(list);
+
+    function setFolded(folded) {
+      panel.classList.toggle("fm-folded", folded);
+      fold.textContent = folded ? L10N.unfold : L10N.fold;
+      fold.setAttribute("aria-expanded", String(!folded));
+    }
+    L.DomEvent.on(fold, "click", function () {
+      setFolded(!panel.classList.contains("fm-folded"));
+    });
+    var typing = null;
+    L.DomEvent.on(search, "input", function () {
+      clearTimeout(typing);
+      typing = setTimeout(state.refreshList, 150);
+    });
+    L.DomEvent.disableClickPropagation(panel);
+    L.DomEvent.disableScrollPropagation(panel);
+    L.DomEvent.on(panel, "keydown keyup keypress", L.DomEvent.stopPropagation);
+    map.getContainer().appendChild(panel);
+    return { panel: panel, list: list, message: message, search: search, setFolded: setFolded };
+  }
+
+  /** One entry of the list: name, kind, distance and walk (when known), state, address. */
+  function listEntry(state, entry) {
+    var doc = state.doc;
+    var L10N = doc.labels;
+    var item = el("li");
+    var target = button("fm-item");
+    target.appendChild(el("span", "fm-item-name", entry.name));
+    var meta = el("span", "fm-item-meta");
+    var kind = doc.kinds[entry.kind];
+    meta.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
+    var parts = [kind.label];
+    if (entry.distance_m !== undefined) {
+      parts.push(formatDistance(L10N, entry.distance_m));
+      parts.push(fill(L10N.walk_minutes, String(Math.max(1, Math.round(entry.walk_s / 60)))));
+    }
+    meta.appendChild(document.createTextNode(parts.join(" · ")));
+    target.appendChild(meta);
+    // /nearest's open state is of this minute; the page's (and its next change) of when the
+    // page was built: the page's line is shown only while the two agree
+    var code = OPEN_STATES[entry.open_state];
+    if (entry.index !== undefined && (code === undefined || code === stateOf(doc.data.flags[entry.index]))) {
+      target.appendChild(stateLine(doc, entry.index));
+    } else {
+      var line = el("span", "fm-state-line");
+      line.appendChild(el("span", "fm-state " + STATE_CLASSES[code || 0], doc.states[code || 0]));
+      target.appendChild(line);
+    }
+    if (entry.address) {
+      target.appendChild(el("span", "fm-item-address", entry.address));
+    }
+    if (entry.id) {
+      target.setAttribute("data-id", entry.id);
+    }
+    L.DomEvent.on(target, "click", function () {
+      state.showFacility(entry);
+    });
+    item.appendChild(target);
+    return item;
+  }
+
   /**
-   * Put one clustered layer per kind (payload order) into the folium feature groups.
-   * Returns a Promise of the state object, also kept as FacilityMap.instance.
+   * Put one clustered layer of every kind into the folium feature group, the controls and the
+   * nearby panel on the map. Returns a Promise of the state object, also FacilityMap.instance.
    */
   function init(map, groups, payloadId) {
     return Promise.all([readPayload(payloadId), fontsLoaded]).then(function (results) {
       var doc = results[0];
       performance.mark("fm-payload");
+      if (doc.fit) {
+        map.fitBounds(doc.fit, { padding: [24, 24], maxZoom: 16, animate: false });
+      }
       var d = doc.data;
       var n = d.lon.length;
       region = doc.mainland;
-      var positions = {
-        lat: new Float64Array(n),
-        lng: new Float64Array(n),
-        x: new Float64Array(n),
-        y: new Float64Array(n),
-      };
+      var positions = { lat: new Float64Array(n), lng: new Float64Array(n) };
       var gcj = doc.crs === "gcj02";
-      var perKind = doc.kinds.map(function () {
-        return [];
+      var counts = doc.kinds.map(function () {
+        return 0;
       });
+      var byId = new Map();
       for (var i = 0; i < n; i++) {
         var lon = d.lon[i] / 1e6;
         var lat = d.lat[i] / 1e6;
@@ -488,61 +697,394 @@
         }
         positions.lat[i] = lat;
         positions.lng[i] = lon;
-        var sinLat = Math.sin((lat * PI) / 180);
-        positions.x[i] = (lon + 180) / 360;
-        positions.y[i] = 0.5 - Math.log((1 + sinLat) / (1 - sinLat)) / (4 * PI);
-        perKind[d.kind[i]].push(i);
+        counts[d.kind[i]] += 1;
+        if (d.id[i]) {
+          byId.set(d.id[i], i);
+        }
       }
       var icons = doc.kinds.map(function (kind) {
         return [markerIcon(kind.key, false), markerIcon(kind.key, true)];
       });
-      var popup = L.popup({ maxWidth: 300, minWidth: 200, autoPanPadding: [16, 16] });
       var markers = new Map();
-      function markerFor(index) {
-        var marker = markers.get(index);
-        if (marker === undefined) {
-          marker = L.marker([positions.lat[index], positions.lng[index]], {
-            icon: icons[d.kind[index]][stateOf(d.flags[index]) === 2 ? 1 : 0],
-            title: d.name[index],
-          });
-          marker.on("click", function () {
-            popup.setLatLng(marker.getLatLng()).setContent(buildPopup(doc, index)).openOn(map);
-          });
-          markers.set(index, marker);
-        }
-        return marker;
+      var container = map.getContainer();
+      var popup = L.popup({ maxWidth: 300, minWidth: 200 });
+      var sheetFoldedForPopup = false;
+
+      function cornerSize(selector) {
+        var corner = container.querySelector(selector);
+        return corner ? [corner.offsetWidth, corner.offsetHeight] : [0, 0];
       }
+
+      /**
+       * Before a popup opens: on a phone, fold the bottom sheet and the legend (the popup needs
+       * the height; the sheet comes back when the popup closes), and keep the popup clear of the
+       * controls: as wide as the space between the left and right control columns.
+       */
+      function makeRoomForPopup() {
+        if (ui && panelInset()[1] > 0 && !ui.panel.classList.contains("fm-folded")) {
+          ui.setFolded(true);
+          sheetFoldedForPopup = true;
+        }
+        var legend = container.querySelector(".fm-legend");
+        if (legend && panelInset()[1] > 0) {
+          legend.classList.add("fm-folded");
+        }
+        var topLeft = cornerSize(".leaflet-top.leaflet-left");
+        var topRight = cornerSize(".leaflet-top.leaflet-right");
+        var bottom = Math.max(
+          cornerSize(".leaflet-bottom.leaflet-left")[1],
+          cornerSize(".leaflet-bottom.leaflet-right")[1]
+        );
+        var tl, br, width;
+        if (panelInset()[1] > 0) {
+          // a phone: the popup spans the width, below the top controls
+          tl = [10, Math.max(topLeft[1], topRight[1]) + 8];
+          br = [10, panelInset()[1] + bottom + 10];
+          width = container.clientWidth - 20;
+        } else {
+          // wide: the popup stays between the left controls and the right controls and panel
+          tl = [topLeft[0] + 8, 10];
+          br = [Math.max(topRight[0], panelInset()[0]) + 8, bottom + 10];
+          width = container.clientWidth - tl[0] - br[0];
+        }
+        width = Math.max(160, Math.min(300, width - POPUP_MARGINS_PX));
+        popup.options.maxWidth = width;
+        popup.options.minWidth = Math.min(200, width);
+        popup.options.autoPanPaddingTopLeft = tl;
+        popup.options.autoPanPaddingBottomRight = br;
+      }
+
+      map.on("popupclose", function () {
+        if (sheetFoldedForPopup) {
+          sheetFoldedForPopup = false;
+          ui.setFolded(false);
+        }
+      });
       var state = {
         map: map,
         doc: doc,
         positions: positions,
-        markerFor: markerFor,
-        layers: [],
-        located: L.layerGroup(),
+        byId: byId,
+        filter: { kind: -1, openNow: false },
+        index: null,
+        shown: 0,
+        located: L.layerGroup().addTo(map),
         me: null,
+        meWgs84: null,
+        nearby: null,
         ready: false,
       };
+
+      function toDisplay(lon, lat) {
+        return gcj ? wgs84ToGcj02(lon, lat) : [lon, lat];
+      }
+
+      function openPopup(index) {
+        var at = L.latLng(positions.lat[index], positions.lng[index]);
+        makeRoomForPopup();
+        popup.setLatLng(at).setContent(buildPopup(doc, index)).openOn(map);
+      }
+
+      state.markerFor = function (index) {
+        var marker = markers.get(index);
+        if (marker === undefined) {
+          marker = L.marker([positions.lat[index], positions.lng[index]], {
+            icon: icons[d.kind[index]][stateOf(d.flags[index]) === STATE_CLOSED ? 1 : 0],
+            title: d.name[index],
+          });
+          marker.on("click", function () {
+            openPopup(index);
+          });
+          markers.set(index, marker);
+        }
+        return marker;
+      };
+
+      /** A group of facilities too close to tell apart at the deepest zoom: a list popup. */
+      function groupPopup(item) {
+        var box = el("div", "fm-popup fm-group");
+        box.appendChild(el("div", "fm-name", fill(doc.labels.group, String(item.count))));
+        var entries = el("ol", "fm-list");
+        item.singles.forEach(function (index) {
+          entries.appendChild(
+            listEntry(state, {
+              index: index, id: d.id[index], name: d.name[index], kind: d.kind[index],
+              address: d.addr[index],
+            })
+          );
+        });
+        box.appendChild(entries);
+        makeRoomForPopup();
+        popup.setLatLng([item.lat, item.lng]).setContent(box).openOn(map);
+      }
+
+      state.clusterMarker = function (item, z) {
+        var title = doc.kinds
+          .map(function (kind, k) {
+            return item.kinds[k] ? kind.label + " " + item.kinds[k] : null;
+          })
+          .filter(Boolean)
+          .join(doc.labels.list_separator);
+        var marker = L.marker([item.lat, item.lng], {
+          icon: clusterIcon(doc, item),
+          title: title,
+          riseOnHover: true,
+        });
+        marker.on("click", function () {
+          if (z >= map.getMaxZoom() && item.clusters.length === 0) {
+            groupPopup(item);
+            return;
+          }
+          var target = z + 1;
+          if (item.clusters.length === 1 && item.singles.length === 0) {
+            target = Math.max(target, state.index.getClusterExpansionZoom(item.clusters[0]));
+          }
+          map.setView([item.lat, item.lng], Math.min(target, map.getMaxZoom()));
+        });
+        return marker;
+      };
+
+      function rebuildIndex() {
+        var k = state.filter.kind;
+        var features = [];
+        for (var j = 0; j < n; j++) {
+          if ((k < 0 || d.kind[j] === k) && (!state.filter.openNow || stateOf(d.flags[j]) === STATE_OPEN)) {
+            features.push({
+              type: "Feature",
+              properties: { i: j },
+              geometry: { type: "Point", coordinates: [positions.lng[j], positions.lat[j]] },
+            });
+          }
+        }
+        // cluster properties hold one number per kind ("k0", "k1", ...): supercluster copies
+        // them shallowly from zoom to zoom, so an array would be shared and counted twice
+        var kinds = doc.kinds.length;
+        state.index = new Supercluster({
+          radius: CLUSTER_PX,
+          extent: 256,
+          maxZoom: UNCLUSTER_ZOOM - 1,
+          map: function (props) {
+            var out = {};
+            for (var q = 0; q < kinds; q++) {
+              out["k" + q] = d.kind[props.i] === q ? 1 : 0;
+            }
+            return out;
+          },
+          reduce: function (into, props) {
+            for (var q = 0; q < kinds; q++) {
+              into["k" + q] += props["k" + q];
+            }
+          },
+        });
+        state.index.load(features);
+        state.shown = features.length;
+      }
+
+      /** Space the panel covers at the bottom (phone) or right (desktop), pixels [x, y]. */
+      function panelInset() {
+        if (!ui || ui.panel.offsetParent === null) {
+          return [0, 0];
+        }
+        var box = ui.panel.getBoundingClientRect();
+        var area = container.getBoundingClientRect();
+        if (box.width >= area.width - 1) {
+          return [0, area.bottom - box.top];
+        }
+        return [area.right - box.left, 0];
+      }
+
+      state.showFacility = function (entry) {
+        var at;
+        if (entry.index !== undefined) {
+          at = L.latLng(positions.lat[entry.index], positions.lng[entry.index]);
+        } else {
+          var shown = toDisplay(entry.lon, entry.lat);
+          at = L.latLng(shown[1], shown[0]);
+        }
+        var inset = panelInset();
+        map.setView(at, Math.max(map.getZoom(), UNCLUSTER_ZOOM), { animate: false });
+        map.panBy([inset[0] / 2, inset[1] / 2], { animate: false });
+        if (entry.index !== undefined) {
+          openPopup(entry.index);
+        }
+      };
+
+      state.setMe = function (lon, lat, accuracy) {
+        var shown = toDisplay(lon, lat);
+        var latlng = L.latLng(shown[1], shown[0]);
+        state.located.clearLayers();
+        if (accuracy) {
+          L.circle(latlng, { radius: accuracy, className: "fm-accuracy", interactive: false })
+            .addTo(state.located);
+        }
+        L.circleMarker(latlng, { radius: 8, className: "fm-me", interactive: false })
+          .addTo(state.located);
+        state.me = latlng;
+        state.meWgs84 = [lon, lat];
+        state.refreshList({ fit: true });
+      };
+
+      var ui = null;
+      var asked = 0;
+
+      function showEntries(entries, text) {
+        ui.list.textContent = "";
+        ui.message.textContent = text;
+        entries.forEach(function (entry) {
+          ui.list.appendChild(listEntry(state, entry));
+        });
+      }
+
+      function searchEntries(text) {
+        var needle = text.toLowerCase();
+        var found = [];
+        for (var j = 0; j < n && found.length < 20; j++) {
+          var k = state.filter.kind;
+          if (k >= 0 && d.kind[j] !== k) {
+            continue;
+          }
+          if (state.filter.openNow && stateOf(d.flags[j]) !== STATE_OPEN) {
+            continue;
+          }
+          if (d.name[j].toLowerCase().indexOf(needle) >= 0 || d.addr[j].toLowerCase().indexOf(needle) >= 0) {
+            found.push({ index: j, id: d.id[j], name: d.name[j], kind: d.kind[j], address: d.addr[j] });
+          }
+        }
+        return found;
+      }
+
+      function nearbyUrl() {
+        var query = new URLSearchParams();
+        query.set("lon", state.meWgs84[0].toFixed(7));
+        query.set("lat", state.meWgs84[1].toFixed(7));
+        query.set("crs", "wgs84");
+        query.set("k", String(doc.nearby.k));
+        var kinds = state.filter.kind >= 0 ? [doc.kinds[state.filter.kind].key] : doc.nearby.kind;
+        if (state.filter.kind >= 0 || kinds.length < doc.kinds.length) {
+          kinds.forEach(function (key) {
+            query.append("kind", key);
+          });
+        }
+        doc.nearby.amenity.forEach(function (key) {
+          query.append("amenity", key);
+        });
+        if (state.filter.openNow) {
+          query.set("open_now", "true");
+        }
+        return doc.nearby.url + "?" + query.toString();
+      }
+
+      function kindCode(key) {
+        for (var k = 0; k < doc.kinds.length; k++) {
+          if (doc.kinds[k].key === key) {
+            return k;
+          }
+        }
+        return 0;
+      }
+
+      /** The list: search results, else the /nearest answer for the viewer's position. */
+      state.refreshList = function (options) {
+        var ask = ++asked;
+        var text = ui.search.value.trim();
+        if (text) {
+          var found = searchEntries(text);
+          showEntries(found, found.length ? "" : doc.labels.no_results);
+          return Promise.resolve(found);
+        }
+        if (!doc.nearby || state.meWgs84 === null) {
+          showEntries([], doc.nearby ? doc.labels.locate_hint : "");
+          return Promise.resolve([]);
+        }
+        container.setAttribute("data-fm-nearby", "loading");
+        return fetch(nearbyUrl(), { headers: { Accept: "application/geo+json" }, credentials: "same-origin" })
+          .then(function (response) {
+            if (!response.ok) {
+              throw new Error("HTTP " + response.status);
+            }
+            return response.json();
+          })
+          .then(function (answer) {
+            if (ask !== asked) {
+              return null;
+            }
+            var entries = answer.features.map(function (f) {
+              var p = f.properties;
+              return {
+                index: byId.get(String(f.id)), id: String(f.id), name: p.name, kind: kindCode(p.kind),
+                address: p.address, distance_m: p.distance_m, walk_s: p.walk_s_est,
+                open_state: p.open_state, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1],
+              };
+            });
+            state.nearby = entries.map(function (e) {
+              return e.id;
+            });
+            showEntries(entries, entries.length ? "" : doc.labels.no_results);
+            if (options && options.fit && entries.length) {
+              var bounds = L.latLngBounds([state.me]);
+              entries.forEach(function (e) {
+                var shown = e.index !== undefined ? [positions.lng[e.index], positions.lat[e.index]] : toDisplay(e.lon, e.lat);
+                bounds.extend([shown[1], shown[0]]);
+              });
+              var inset = panelInset();
+              map.fitBounds(bounds, {
+                paddingTopLeft: [60, 60],
+                paddingBottomRight: [40 + inset[0], 40 + inset[1]],
+                maxZoom: UNCLUSTER_ZOOM,
+                animate: false,
+              });
+            }
+            container.setAttribute("data-fm-nearby", "ready");
+            return entries;
+          })
+          .catch(function () {
+            if (ask === asked) {
+              showEntries([], doc.labels.nearby_failed);
+              container.setAttribute("data-fm-nearby", "failed");
+            }
+            return [];
+          });
+      };
+
+      state.setFilter = function (change) {
+        Object.keys(change).forEach(function (key) {
+          state.filter[key] = change[key];
+        });
+        rebuildIndex();
+        state.layer.redraw();
+        return state.refreshList();
+      };
+
       FacilityMap.instance = state;
-      doc.kinds.forEach(function (kind, k) {
-        var layer = new GridClusterLayer(kind.key, perKind[k], positions, markerFor);
-        state.layers.push(layer);
-        groups[k].addLayer(layer);
-      });
-      legendControl(
-        doc,
-        perKind.map(function (list) {
-          return list.length;
-        })
-      ).addTo(map);
-      locateControl(map, doc, state).addTo(map);
+      rebuildIndex();
+      state.layer = new FacilityLayer(state);
+      groups[0].addLayer(state.layer);
+      var narrow = container.clientWidth < 600;
+      legendControl(doc, counts, narrow).addTo(map);
+      locateControl(map, state).addTo(map);
+      L.control.scale({ metric: true, imperial: false }).addTo(map);
+      // Leaflet 1.9's prefix carries a flag; the attribution names the library without one
+      map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
       doc.attributions.forEach(function (text) {
         // attribution HTML: pass the text through a text node to escape it
         map.attributionControl.addAttribution(el("span", null, text).outerHTML);
       });
+      ui = buildPanel(map, state);
+      if (window.ResizeObserver) {
+        // on a phone the panel is a bottom sheet: lift the bottom controls above it
+        new ResizeObserver(function () {
+          container.style.setProperty("--fm-inset-bottom", panelInset()[1] + "px");
+        }).observe(ui.panel);
+      }
+      if (doc.origin) {
+        state.setMe(doc.origin[0], doc.origin[1], 0);
+      } else {
+        state.refreshList();
+      }
       state.ready = true;
       performance.mark("fm-ready");
       state.readyMs = performance.now();
-      map.getContainer().setAttribute("data-fm-ready", "1");
+      container.setAttribute("data-fm-ready", "1");
       return state;
     });
   }

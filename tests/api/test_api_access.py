@@ -126,6 +126,6 @@ def test_map_centre_and_zoom(anon: httpx.Client) -> None:
     assert "31.2304" in r.text and "121.4737" in r.text  # centred on the WGS-84 point
     bad = anon.get("/map", params={"lon": 121.47})
     assert bad.status_code == 400
-    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.headers["content-type"].startswith("text/html")  # the map's error page
     assert "lat" in bad.text
     assert anon.get("/map", params={"zoom": 30}).status_code == 400

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import PageLog, open_page
 
 from maps.assets import static_dirs
 
@@ -84,44 +85,6 @@ def local_server() -> Iterator[LocalServer]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@dataclass
-class PageLog:
-    """What a page did: every request URL, console errors, page errors and dialogs."""
-
-    requests: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-
-def open_page(browser: Any, **context_options: Any) -> tuple[Any, Any, PageLog]:
-    """A new context and page (800x640, zh-CN, Asia/Shanghai) logging requests and errors."""
-    options: dict[str, Any] = {
-        "viewport": {"width": 800, "height": 640},
-        "device_scale_factor": 2,
-        "locale": "zh-CN",
-        "timezone_id": "Asia/Shanghai",
-        **context_options,
-    }
-    context = browser.new_context(**options)
-    page = context.new_page()
-    log = PageLog()
-    page.on("request", lambda request: log.requests.append(request.url))
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            log.console_errors.append(message.text)
-
-    def on_dialog(dialog: Any) -> None:
-        log.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: log.page_errors.append(str(error)))
-    page.on("dialog", on_dialog)
-    return context, page, log
 
 
 @pytest.fixture

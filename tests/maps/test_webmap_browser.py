@@ -99,44 +99,46 @@ def _same_image(a: Image.Image, b: Image.Image) -> bool:
 def _visible_facility_count(page: Any) -> int:
     """Facilities drawn on screen: the sum of the cluster badges plus the single markers."""
     counts = page.eval_on_selector_all(
-        ".fm-cluster span", "nodes => nodes.map(n => Number(n.textContent))"
+        ".fm-cluster .fm-badge span", "nodes => nodes.map(n => Number(n.textContent))"
     )
     singles = page.eval_on_selector_all(".fm-marker", "nodes => nodes.length")
     return int(sum(counts)) + int(singles)
 
 
-def test_clusters_partition_each_kind(
+def test_one_clustering_partitions_every_kind(
     sample: pd.DataFrame, local_server: Any, browser_page: Any, artifacts_dir: Any
 ) -> None:
     html = facility_map_html(sample, now=NOW, asset_mode="served", show_boundaries=False)
     page, _ = browser_page
     _load(page, local_server.publish("/clusters.html", html))
-    # every facility of a kind is in exactly one cluster per zoom, and a cluster's members fit
-    # in one grid cell: their spread in screen pixels at that zoom is under the cell size
+    # at every zoom, what is drawn over the whole world (badges and single markers, all kinds in
+    # one clustering) counts each facility once, per kind too; zooming in never merges
     report = page.evaluate(
-        """() => { const s = FacilityMap.instance, px = FacilityMap.CLUSTER_PX;
-             const project = (lat, lng, z) => s.map.project([lat, lng], z);
-             return s.layers.map(layer => [6, 9, 12, 15, 16, 17].map(z => {
-               const clusters = layer.clustersAt(z);
-               let total = 0, widest = 0;
-               for (const c of clusters) {
-                 total += c.count;
-                 if (c.count > 1) {
-                   const a = project(c.north, c.west, z), b = project(c.south, c.east, z);
-                   widest = Math.max(widest, b.x - a.x, b.y - a.y);
-                 }
+        """() => { const s = FacilityMap.instance, world = L.latLngBounds([-85, -180], [85, 180]);
+             return [6, 9, 12, 15, 16, 17, 18].map(z => {
+               const items = s.layer.itemsAt(z, world);
+               const kinds = [0, 0, 0], seen = new Set();
+               let total = 0, mixes = true;
+               for (const item of items) {
+                 const members = item.singles.concat(...item.clusters.map(
+                   id => s.index.getLeaves(id, Infinity).map(f => f.properties.i)));
+                 const own = [0, 0, 0];
+                 members.forEach(i => { own[s.doc.data.kind[i]] += 1; seen.add(i); });
+                 own.forEach((c, k) => { kinds[k] += c; });
+                 mixes = mixes && members.length === item.count
+                   && own.every((c, k) => c === item.kinds[k]);
+                 total += item.count;
                }
-               return [z, total, layer.size(), widest < px, clusters.length]; })); }"""
+               return [z, total, kinds, seen.size, mixes, items.length]; }); }"""
     )
-    for per_zoom in report:
-        counts = [n_clusters for *_, n_clusters in per_zoom]
-        assert counts == sorted(counts)  # zooming in never merges clusters
-        for zoom, total, size, fits, n_clusters in per_zoom:
-            assert total == size, (zoom, total, size)
-            assert fits, zoom
-            if zoom >= page.evaluate("FacilityMap.UNCLUSTER_ZOOM"):
-                assert n_clusters == size
-    # clicking a cluster (whichever kind's is on top there) zooms in on it
+    expected_kinds = [int((sample["status"] != "closed")[sample["kind"] == k].sum()) for k in KINDS]
+    counts = [n_items for *_, n_items in report]
+    assert counts == sorted(counts)
+    for zoom, total, kinds, distinct, mixes, _ in report:
+        assert total == distinct == sum(expected_kinds), zoom
+        assert kinds == expected_kinds, zoom
+        assert mixes, zoom  # each badge's kind counts are those of its members
+    # clicking a cluster zooms in on it
     before = page.evaluate("FacilityMap.instance.map.getZoom()")
     box = page.locator(".fm-cluster").first.bounding_box()
     assert box is not None
@@ -171,9 +173,9 @@ def test_default_map_needs_only_our_server(
         viewer.may_see(a, o if isinstance(o, str) else None) and s != "closed"
         for a, o, s in zip(sample["access"], sample["organization"], sample["status"], strict=True)
     )
-    per_kind = page.evaluate("FacilityMap.instance.layers.map(layer => layer.size())")
-    assert sum(per_kind) == expected
-    assert len(per_kind) == len(KINDS)
+    assert page.evaluate("FacilityMap.instance.shown") == expected
+    legend = [int(c) for c in page.locator(".fm-legend-count").all_inner_texts()]
+    assert len(legend) == len(KINDS) and sum(legend) == expected
     # the map is fitted to the facilities, so every one is inside a cluster badge or a marker
     assert _visible_facility_count(page) == expected
     assert page.locator(".fm-cluster").count() > 0

@@ -1,0 +1,165 @@
+"""The served base map on a live server of each store backend: ``finder basemap build`` writes
+it beside the store, ``/basemap/{z}/{x}/{y}.mvt`` serves its tiles with caching headers, and the
+web maps draw it by default.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mapbox_vector_tile
+import pytest
+from api_support import Live, ServerProcess, facility_rows, make_keys
+
+from api.settings import Settings
+from geodata.basemap import BasemapArchive, basemap_from_osm
+from geodata.store import FacilityStore, GeoPackageStore
+
+OSM = Path(__file__).resolve().parents[1] / "data" / "shanghai_jingan.osm"
+CENTRE = (121.4737, 31.2304)  # People's Square, inside the extract
+_numbers = itertools.count(1)
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def basemap_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("basemap") / "jingan.pmtiles"
+    basemap_from_osm(OSM, out)
+    return out
+
+
+@pytest.fixture(scope="module", params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def basemap_live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, basemap_file: Path
+) -> Iterator[Live]:
+    """A live server with the test facilities and the Jing'an base map (FINDER_BASEMAP)."""
+    tmp = tmp_path_factory.mktemp("api-basemap")
+    drop = None
+    if request.param == "gpkg":
+        store: FacilityStore = GeoPackageStore(tmp / "store.gpkg")
+        backend = {"FINDER_STORE": str(tmp / "store.gpkg")}
+    else:
+        from geodata.postgis import PostGISStore
+
+        server = request.getfixturevalue("postgres_server")
+        name = f"finder_basemap_{os.getpid()}_{next(_numbers)}"
+        url = server.create_database(name, template="finder_template")
+        store = PostGISStore(url)
+        backend = {"FINDER_DATABASE_URL": url}
+        drop = (server, name)
+    store.upsert_frame(facility_rows(), actor="fixture")
+    make_keys(tmp / "keys.json")
+    env = {
+        "FINDER_API_KEYS_FILE": str(tmp / "keys.json"),
+        "FINDER_LOG_LEVEL": "WARNING",
+        "FINDER_INDEX_POLL_S": "0",
+        "FINDER_BASEMAP": str(basemap_file),
+        **backend,
+    }
+    try:
+        with ServerProcess(env) as url:
+            yield Live(url, make_keys(tmp / "unused-keys.json"), store)
+    finally:
+        store.close()
+        if drop is not None:
+            drop[0].drop_database(drop[1])
+
+
+@pytest.fixture(scope="module")
+def client(basemap_live: Live) -> Iterator[httpx.Client]:
+    with basemap_live.client() as c:
+        yield c
+
+
+def _decode(data: bytes) -> dict[str, dict]:
+    return mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})
+
+
+def test_tile_is_served_gzipped_with_caching_headers(client: httpx.Client) -> None:
+    x, y = tile_of(*CENTRE, 14)
+    response = client.get(f"/basemap/14/{x}/{y}.mvt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["cache-control"] == "public, max-age=86400"
+    etag = response.headers["etag"]
+    names = {f["properties"].get("name") for f in _decode(response.content)["roads"]["features"]}
+    assert "南京西路" in names
+
+    again = client.get(f"/basemap/14/{x}/{y}.mvt", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = client.get(f"/basemap/14/{x}/{y + 1}.mvt", headers={"If-None-Match": etag})
+    assert other.status_code in (200, 204) and other.headers["etag"] != etag
+
+
+def test_client_without_gzip_gets_a_plain_tile(basemap_live: Live) -> None:
+    x, y = tile_of(*CENTRE, 13)
+    url = f"{basemap_live.url}/basemap/13/{x}/{y}.mvt"
+    response = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert response.content[:2] != b"\x1f\x8b"
+    assert _decode(response.content)["roads"]["features"]
+
+
+def test_empty_tile_is_204_and_outside_the_range_404(client: httpx.Client) -> None:
+    x, y = tile_of(*CENTRE, 14)
+    empty = client.get(f"/basemap/14/{x + 40}/{y}.mvt")
+    assert empty.status_code == 204 and empty.content == b""
+    assert empty.headers["cache-control"] and empty.headers["etag"]
+    for path in ("/basemap/15/0/0.mvt", "/basemap/3/8/0.mvt", "/basemap/3/0/9.mvt"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_maps_draw_the_base_map_by_default(client: httpx.Client) -> None:
+    page = client.get("/map").text
+    assert "FacilityBasemap.add(" in page and "/basemap/{z}/{x}/{y}.mvt" in page
+    assert "FacilityBasemap.add(" not in client.get("/map", params={"base_map": "none"}).text
+    assert "FacilityBasemap.add(" in client.get("/coverage/map").text
+    script = client.get("/static/facilitymap/vendor/protomaps-leaflet.js")
+    assert script.status_code == 200 and "protomapsL" in script.text
+
+
+def test_without_a_base_map_nothing_changes(anon: httpx.Client) -> None:
+    """The suite's plain server (no FINDER_BASEMAP, nothing beside the store) draws no base
+    map, answers 404 for tiles and refuses base_map=vector."""
+    assert "FacilityBasemap" not in anon.get("/map").text
+    assert "FacilityBasemap" not in anon.get("/coverage/map").text
+    response = anon.get("/basemap/14/13720/6694.mvt")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert anon.get("/map", params={"base_map": "vector"}).status_code == 400
+
+
+def test_cli_builds_the_base_map_beside_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "store.gpkg"
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "basemap", "build", str(OSM), "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    beside = tmp_path / "store.gpkg.basemap.pmtiles"
+    assert "reading shanghai_jingan.osm" in done.stderr and "wrote" in done.stderr
+    assert str(beside) in done.stdout
+    assert BasemapArchive(beside).max_zoom == 14
+    assert Settings(store=store).basemap_path() == beside
+    assert Settings(store=tmp_path / "other.gpkg").basemap_path() is None
