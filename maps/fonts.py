@@ -17,6 +17,7 @@ in matplotlib's cache directory. With ``pdf.fonttype: 42`` a PDF then embeds a C
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -127,7 +128,7 @@ def _write_print_font(source: Path, out: Path) -> None:
     post.mapping = {}
     post.glyphOrder = order
     font.sfntVersion = "\x00\x01\x00\x00"
-    partial = out.with_suffix(".partial")
+    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")  # one per process
     font.save(str(partial))
     partial.replace(out)  # atomic: a concurrent reader never sees half a font
 
