@@ -11,7 +11,7 @@ can embed CFF outlines only as Type 3 fonts (with ``pdf.fonttype: 42`` it labels
 a mismatch readers warn about), and print shops' preflight checks reject Type 3. Printed maps
 therefore use :func:`register_print_font`: the SC face cut to the characters of maps (ASCII,
 Latin-1, punctuation, circled numbers, CJK symbols, full-width forms and the 6,763 hanzi of
-GB 2312) with its cubic outlines converted to TrueType quadratics, made once (about 15 s) and kept
+GB 2312) with its cubic outlines converted to TrueType quadratics, made once (about 5 s) and kept
 in matplotlib's cache directory. With ``pdf.fonttype: 42`` a PDF then embeds a CID TrueType subset.
 """
 
