@@ -32,7 +32,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
-from api.errors import PROBLEM_SCHEMA, add_exception_handlers
+from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
+from api.protocol import ProtocolMiddleware
 from api.routes import (
     basemap,
     coverage,
@@ -60,7 +61,10 @@ OPENAPI_VERSION = "3.0.3"
 
 
 class AccessLogMiddleware:
-    """Log one line per request: method, path, status, duration in ms, actor (key name)."""
+    """Log one line per request: method, path, status, duration in ms, actor (key name).
+
+    Control characters in what the client sent are escaped (:func:`api.errors.loggable`).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -85,11 +89,11 @@ class AccessLogMiddleware:
                 state = scope.get("state") or {}
                 access_logger.info(
                     "%s %s %d %.1fms %s",
-                    scope["method"],
-                    scope["path"],
+                    loggable(scope["method"]),
+                    loggable(scope["path"]),
                     status,
                     (time.perf_counter() - start) * 1000,
-                    state.get("actor", "-"),
+                    loggable(state.get("actor", "-")),
                 )
 
 
@@ -127,7 +131,8 @@ class CloseUnreadBodyMiddleware:
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     """Rewrite FastAPI's OpenAPI 3.1 document as OpenAPI 3.0 (what OGC's oas30 class names).
 
-    ``anyOf [X, null]`` becomes ``X`` with ``nullable: true``; numeric ``exclusiveMinimum`` /
+    ``anyOf [X, null]`` becomes ``X`` with ``nullable: true`` (a parameter's just ``X``: it is
+    absent, never null); numeric ``exclusiveMinimum`` /
     ``exclusiveMaximum`` become the 3.0 booleans; ``const`` becomes a one-value ``enum``;
     ``examples`` lists become one ``example``; binary uploads become ``format: binary``.
     """
@@ -140,8 +145,8 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
         node = {k: walk(v) for k, v in node.items()}
         for key in ("anyOf", "oneOf"):
             options = node.get(key)
-            if isinstance(options, list) and {"type": "null"} in options:
-                rest = [o for o in options if o != {"type": "null"}]
+            if isinstance(options, list) and any(o in _NULL_SCHEMAS for o in options):
+                rest = [o for o in options if o not in _NULL_SCHEMAS]
                 node.pop(key)
                 if len(rest) == 1:
                     merged = dict(rest[0])
@@ -151,6 +156,8 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
                 else:
                     node[key] = rest
                 node["nullable"] = True
+                if isinstance(node.get("enum"), list) and None not in node["enum"]:
+                    node["enum"] = [*node["enum"], None]  # 3.0.3: null must be listed too
         if node.get("type") == "null":
             node.pop("type")
             node["nullable"] = True
@@ -172,7 +179,28 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = walk(document)
     out["openapi"] = OPENAPI_VERSION
+    for operations in out.get("paths", {}).values():
+        for operation in operations.values():
+            _parameters_as_sent(operation)
     return out
+
+
+#: A null alternative before (3.1) and after (3.0) :func:`openapi_30` rewrote it.
+_NULL_SCHEMAS = ({"type": "null"}, {"nullable": True})
+
+
+def _parameters_as_sent(operation: dict[str, Any]) -> None:
+    """Publish parameters as clients send them: a query or header parameter is absent, never
+    null (no ``nullable``, no ``default: null``), and ``If-Match`` is required where its absence
+    answers 428."""
+    for parameter in operation.get("parameters", ()):
+        schema = parameter.get("schema", {})
+        if schema.pop("nullable", None) and isinstance(schema.get("enum"), list):
+            schema["enum"] = [v for v in schema["enum"] if v is not None]
+        if "default" in schema and schema["default"] is None:
+            schema.pop("default")
+        if parameter["name"] == "If-Match" and "428" in operation.get("responses", {}):
+            parameter["required"] = True
 
 
 def _install_openapi(app: FastAPI) -> None:
@@ -282,6 +310,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     webmap.mount_static(app)
     docs.mount_docs_static(app)
     _install_openapi(app)
+    app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

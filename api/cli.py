@@ -12,11 +12,16 @@
     finder streets FILE.osm|FILE.osm.pbf [--out NETWORK.npz]
     finder basemap build FILE.osm|FILE.osm.pbf [--out BASEMAP.pmtiles]
     finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
-                    [--out FILE] [--gaps GAPS.geojson] [--map coverage.html]
+                    [--out FILE] [--gaps GAPS.geojson] [--map coverage.html] [--basemap F.osm]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
+                 [--basemap FILE.osm|FILE.osm.pbf]
+    finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
+                         [--expires YYYY-MM-DD | --days N]
+    finder keys list [--json]
+    finder keys revoke NAME
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -45,6 +50,8 @@ from geodata.errors import FinderError
 from geodata.schema import ACCESS_CLASSES, ANONYMOUS, KINDS, Viewer
 
 CRS_CHOICES = ("wgs84", "cgcs2000", "gcj02", "bd09")
+#: Gap outlines in ``finder coverage --gaps`` are simplified to this, metres (0.2 mm at 1:25,000).
+GAP_SIMPLIFY_M = 5.0
 logger = logging.getLogger("finder")
 
 
@@ -266,37 +273,47 @@ def cmd_basemap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
-    """(grid, lon, lat, kind) of the facilities a coverage command counts."""
-    from finder.coverage import build_sample_grid, select_facilities
+def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(grid, counted facilities) of a coverage command: the API's rule, for an anonymous
+    caller or (``--all-access``) one who sees every access class."""
+    from api.auth import visible_mask
+    from finder.coverage import build_sample_grid, counted_facilities
 
     store = _open_store(args)
     try:
         frame = store.frame()
     finally:
         store.close()
-    access = None if args.all_access else ["public"]
-    lon, lat, kind = select_facilities(frame, kinds=args.kind, access=access)
+    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
+    counted = counted_facilities(frame, visible_mask(frame, viewer), args.kind)
     grid = build_sample_grid(_districts(args))
-    return grid, lon, lat, kind
+    return grid, counted
+
+
+def _wrote(path: str | Path) -> None:
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _write_json(data: Any, out: str | None) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out:
         Path(out).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+        _wrote(out)
     else:
         print(text)
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map."""
-    from finder.coverage import coverage_layers, coverage_table
+    """Per-district coverage table (JSON or CSV), gap polygons and a coverage web map.
+
+    Standard output holds only the table; messages go to standard error.
+    """
+    from finder.coverage import coverage_layers, coverage_table, rounded_table
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
-    grid, lon, lat, kind = _coverage_inputs(args)
+    grid, counted = _coverage_inputs(args)
+    lon, lat, kind = counted.lon, counted.lat, counted.kind
     result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
     if args.walk_minutes:
         import dataclasses
@@ -305,15 +322,29 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
-            frame_to_csv(result.table, args.out)
-            print(f"wrote {args.out}")
+            frame_to_csv(rounded_table(result.table), args.out)
+            _wrote(args.out)
         else:
-            print(frame_to_csv(result.table), end="")
+            print(frame_to_csv(rounded_table(result.table)), end="")
     else:
-        _write_json(result.to_json(), args.out)
+        document = result.to_json()
+        document["metadata"]["counted"] = counted.summary
+        _write_json(document, args.out)
     if args.gaps:
-        layers = coverage_layers(grid, lon, lat, radius_m=args.radius, adcodes=args.district)
-        _write_json(layers["gaps"], args.gaps)
+        gaps = coverage_layers(
+            grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
+        )["gaps"]
+        gaps["metadata"]["counted"] = counted.summary
+        if args.basemap:
+            from geodata.osmcontext import context_from_osm, nearest_road_names
+
+            roads = context_from_osm(args.basemap).roads
+            for feature in gaps["features"]:
+                properties = feature["properties"]
+                properties["near_roads"] = nearest_road_names(
+                    roads, properties["lon"], properties["lat"]
+                )
+        _write_json(gaps, args.gaps)
     if args.map:
         coverage_map(
             grid,
@@ -324,7 +355,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             adcode=args.district[0] if args.district and len(args.district) == 1 else None,
             coverage=result,
         ).save(args.map)
-        print(f"wrote {args.map}")
+        _wrote(args.map)
     return 0
 
 
@@ -359,7 +390,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
-    grid, lon, lat, _ = _coverage_inputs(args)
+    grid, counted = _coverage_inputs(args)
+    lon, lat = counted.lon, counted.lat
     cand_lon = cand_lat = None
     if args.candidates:
         from geodata.readers import read_table
@@ -396,41 +428,80 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_print(args: argparse.Namespace) -> int:
-    """Print a district coverage map to PDF or PNG."""
+    """Print a district coverage map to PDF or PNG, or an atlas of every district (PDF)."""
     from api.settings import Settings
+    from geodata.osmcontext import context_from_osm
+    from maps.atlas import print_atlas
     from maps.printmap import print_coverage_map
 
-    grid, lon, lat, kind = _coverage_inputs(args)
+    if bool(args.district) == bool(args.all_districts):
+        print("finder print: give --district ADCODE or --all-districts", file=sys.stderr)
+        return 2
+    grid, counted = _coverage_inputs(args)
+    options: dict[str, Any] = {
+        "radius_m": args.radius,
+        "paper": args.paper,
+        "orientation": args.orientation,
+        "approval_number": Settings().approval_no or None,
+        "counted": counted.summary,
+        "context": context_from_osm(args.basemap) if args.basemap else None,
+    }
+    if args.all_districts:
+        atlas = print_atlas(args.out, grid, counted.lon, counted.lat, counted.kind, **options)
+        print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
+        return 0
     printed = print_coverage_map(
-        args.out,
-        grid,
-        lon,
-        lat,
-        kind,
-        adcode=args.district,
-        radius_m=args.radius,
-        paper=args.paper,
-        orientation=args.orientation,
-        approval_number=Settings().approval_no or None,
+        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=args.district, **options
     )
-    print(f"wrote {printed.path} ({args.paper} {args.orientation})")
+    print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """Add an API key to the key file; the plain key is printed once and never stored."""
-    from api.auth import create_api_key
+    """Add, list or revoke API keys; a new key is printed once and never stored."""
+    import datetime as dt
+
+    from api.auth import create_api_key, expiry_from_date, list_api_keys, revoke_api_key
     from api.settings import Settings
 
     path = args.keys_file or Settings().api_keys_file
     if path is None:
         print("finder keys: set FINDER_API_KEYS_FILE or pass --keys-file", file=sys.stderr)
         return 2
-    key = create_api_key(path, args.name, args.scope, args.org or (), member=args.member)
+    if args.action == "list":
+        now = dt.datetime.now(dt.UTC)
+        rows = [k.to_json(now) for k in list_api_keys(path)]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            return 0
+        if not rows:
+            print(f"no keys in {path}")
+        for i, row in enumerate(rows):
+            if i == 0:
+                print("\t".join(row))
+            cells = (
+                (",".join(v) or "-") if isinstance(v, list) else "-" if v is None else str(v)
+                for v in row.values()
+            )
+            print("\t".join(cells))
+        return 0
+    if args.action == "revoke":
+        info = revoke_api_key(path, args.name)
+        print(f"key {info.name!r} revoked at {info.revoked.isoformat() if info.revoked else ''}")
+        return 0
+    expires = None
+    if args.expires:
+        expires = expiry_from_date(args.expires)
+    elif args.days is not None:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.days)
+    key = create_api_key(
+        path, args.name, args.scope, args.org or (), member=args.member, expires=expires
+    )
     print(key)
     print(
-        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}; "
-        "this is the only time the key is shown",
+        f"key {args.name!r} ({', '.join(sorted(set(args.scope)))}) added to {path}"
+        + (f", expires {expires.isoformat(timespec='seconds')}" if expires else "")
+        + "; this is the only time the key is shown",
         file=sys.stderr,
     )
     return 0
@@ -613,6 +684,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="archive (default: <store>.basemap.pmtiles beside the store, served by default)",
     )
 
+    def basemap_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--basemap",
+            help="OpenStreetMap extract (.osm/.osm.pbf): roads, water and 街道/镇 for context "
+            "and for naming gaps by their nearest roads",
+        )
+
     def coverage_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--radius", type=float, default=1000.0, help="reach in metres (1000)")
         p.add_argument("--kind", choices=KINDS, action="append")
@@ -625,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
+    basemap_option(p)
     p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="table file (default: standard output)")
@@ -648,24 +727,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
     coverage_options(p)
-    p.add_argument("--district", required=True, help="adcode, e.g. 310106")
+    basemap_option(p)
+    p.add_argument("--district", help="adcode, e.g. 310106")
+    p.add_argument(
+        "--all-districts",
+        action="store_true",
+        help="an atlas (PDF): overview of the city, then one page per district",
+    )
     p.add_argument("--paper", choices=("A4", "A3"), default="A4")
     p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
-    p.add_argument("action", choices=("add",))
-    p.add_argument("name", help="the key's name: the actor in the audit trail")
-    p.add_argument(
+    key_actions = p.add_subparsers(dest="action", required=True)
+    key_add = key_actions.add_parser("add", help="add a key; it is printed once")
+    key_add.add_argument("name", help="the key's name: the actor in the audit trail")
+    key_add.add_argument(
         "--scope", action="append", required=True, choices=("edit", "read-private", "read-all")
     )
-    p.add_argument(
+    key_add.add_argument(
         "--org",
         action="append",
-        help="organisation whose employees facilities the key may see; repeatable",
+        help="organisation whose employees facilities the key may see (and with the edit "
+        "scope edit); repeatable",
     )
-    p.add_argument("--member", action="store_true", help="the key sees members facilities")
-    p.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+    key_add.add_argument("--member", action="store_true", help="the key sees members facilities")
+    expiry = key_add.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires",
+        metavar="YYYY-MM-DD",
+        help="the last day the key works (China time; refused from the next midnight)",
+    )
+    expiry.add_argument("--days", type=int, help="the key works for this many days from now")
+    key_list = key_actions.add_parser("list", help="every key, never its secret")
+    key_list.add_argument("--json", action="store_true")
+    key_revoke = key_actions.add_parser("revoke", help="refuse a key from now on")
+    key_revoke.add_argument("name")
+    for action in (key_add, key_list, key_revoke):
+        action.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
 
     p = add("calendar", cmd_calendar, "load or show the holiday calendar (official arrangements)")
     p.add_argument("action", choices=("load", "show"))

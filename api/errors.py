@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -142,6 +143,32 @@ def problem_response(
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: An absolute server path's directories (``/tmp/finder-import-x/``), not those of a URL.
+_SERVER_DIRS = re.compile(r"(?<![\w.:/~-])(?:/[^/\s'\"]+)+/(?=[^/\s'\"]+)")
+
+
+def loggable(value: object) -> str:
+    """``value`` as text for one log line: control characters (CR, LF, ESC, ...) escaped.
+
+    Every log call that writes something a client sent (a path, a key name, an error message)
+    passes it through here, so ``%0A`` in a URL cannot forge a log line: a line feed is
+    written as the four characters ``\\x0a``.
+    """
+    return _CONTROL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"
+        ),
+        str(value),
+    )
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with the directories of absolute server paths removed (the file name stays):
+    a problem never shows where the server keeps its files."""
+    return _SERVER_DIRS.sub("", text)
+
+
 def status_of(exc: Exception) -> tuple[int, str]:
     """HTTP status and problem slug of a domain error (500 for anything not in the table)."""
     for cls in type(exc).__mro__:
@@ -171,22 +198,31 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
 async def _domain_error(request: Request, exc: Exception) -> Response:
     status, slug = status_of(exc)
     if isinstance(exc, StoreUnavailable):  # expected during an outage: one line, no traceback
-        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        logger.warning(
+            "%s %s: %s", loggable(request.method), loggable(request.scope["path"]), loggable(exc)
+        )
         headers = {"Retry-After": str(exc.retry_after_s)}
         return problem_response(request, status, exc.user_msg, slug=slug, headers=headers)
     if status >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        logger.error(
+            "%s %s failed: %s",
+            loggable(request.method),
+            loggable(request.scope["path"]),
+            loggable(exc),
+            exc_info=exc,
+        )
         detail = (
             "the facility store is unavailable; try again later"
             if status == 503
             else "internal error"
         )
         return problem_response(request, status, detail, slug=slug)
+    detail = without_server_paths(str(exc))
     errors: list[dict[str, Any]] = []
     field = getattr(exc, "field", None)
     if field:
-        errors.append({"parameter": field, "reason": str(exc)})
-    return problem_response(request, status, str(exc), slug=slug, errors=errors)
+        errors.append({"parameter": field, "reason": detail})
+    return problem_response(request, status, detail, slug=slug, errors=errors)
 
 
 async def _api_problem(request: Request, exc: ApiProblem) -> Response:
@@ -220,7 +256,9 @@ async def _model_validation(request: Request, exc: ValidationError) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    logger.error(
+        "%s %s failed", loggable(request.method), loggable(request.scope["path"]), exc_info=exc
+    )
     return problem_response(request, 500, "internal error", slug="internal-error")
 
 

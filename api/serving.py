@@ -10,7 +10,9 @@ connection after ``FINDER_HEADER_TIMEOUT_S``; ``finder serve`` uses it (``uvicor
 api.serving:GuardedHttpToolsProtocol`` does the same). It also closes a keep-alive connection
 after ``FINDER_MAX_REQUESTS_PER_CONNECTION`` requests (answering the last with
 ``Connection: close``): busy clients otherwise stay on the worker they first reached, so after a
-worker restart the new worker would get no traffic until clients reconnect.
+worker restart the new worker would get no traffic until clients reconnect. A request the HTTP
+parser itself refuses (malformed, or a request target too long for it, about 64 KiB) is answered
+with problem+json like every other error, not uvicorn's plain-text 400.
 
 :class:`BodyTimeoutMiddleware` answers 408 when the next part of a request body does not arrive
 within ``FINDER_BODY_TIMEOUT_S``.
@@ -19,6 +21,7 @@ within ``FINDER_BODY_TIMEOUT_S``.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -27,6 +30,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api.errors import PROBLEM_MEDIA_TYPE
+from api.protocol import MAX_URL_BYTES
 from api.settings import get_settings
 
 
@@ -70,6 +75,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser refuses, as problem+json: 414 for an over-long request target."""
+        url = getattr(self, "url", b"")
+        if len(url) > MAX_URL_BYTES:
+            status, title = 414, "URI Too Long"
+            detail = f"the request target is longer than {MAX_URL_BYTES} bytes"
+        else:
+            status, title, detail = 400, "Bad Request", "the request is not valid HTTP/1.1"
+        body = json.dumps(
+            {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        ).encode()
+        head = [f"HTTP/1.1 {status} {title}\r\n".encode()]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            f"content-type: {PROBLEM_MEDIA_TYPE}\r\n".encode(),
+            f"content-length: {len(body)}\r\n".encode(),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -910,6 +910,7 @@ def coverage_layers(
     radius_m: float = 1000.0,
     adcodes: Iterable[str] | None = None,
     min_gap_m2: float = 0.0,
+    simplify_m: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """GeoJSON layers of the reached parts and the gaps of districts.
 
@@ -925,23 +926,40 @@ def coverage_layers(
         Districts to draw (default all).
     min_gap_m2
         Leave out gap polygons smaller than this, m2.
+    simplify_m
+        Simplify gap outlines to this tolerance, metres (topology kept), with coordinates
+        rounded to 1e-6 degrees (print precision); 0 keeps every vertex (1e-7 degrees).
 
     Returns
     -------
     dict
         ``{"reach": FeatureCollection, "gaps": FeatureCollection}`` in WGS-84; each feature has
-        ``adcode`` and ``area_m2`` (local metric area) properties; gaps sorted largest first.
+        ``adcode`` and ``area_m2`` (local metric area) properties. Gaps, largest first within
+        each district, also have ``district`` (name), ``gap_rank`` (1 = largest of its district),
+        ``farthest_m`` (greatest distance from a sample point of the gap to the nearest
+        facility, metres; ``None`` without facilities) and ``lon``/``lat`` of that point, which
+        lies in the gap.
     """
+    radius = check_radius(radius_m)
+    facilities = FacilityPoints.from_lonlat(lon, lat)
     selected = list(grid.cells) if adcodes is None else [grid.district(a) for a in adcodes]
     reach_features: list[dict[str, Any]] = []
     gap_features: list[dict[str, Any]] = []
     for cells in selected:
-        reach, gaps = reach_and_gaps_local(cells, lon, lat, radius_m=radius_m)
+        reach, gaps = reach_and_gaps_local(cells, lon, lat, radius_m=radius)
         reach_features.extend(_polygon_features(reach, cells))
         gap_features.extend(
-            f for f in _polygon_features(gaps, cells) if f["properties"]["area_m2"] >= min_gap_m2
+            _gap_features(
+                cells,
+                gaps,
+                facilities,
+                radius,
+                min_area_m2=min_gap_m2,
+                simplify_m=simplify_m,
+                digits=6 if simplify_m else 7,
+            )
         )
-    meta = {"radius_m": float(radius_m), "area_basis": grid.area_basis}
+    meta = {"radius_m": radius, "area_basis": grid.area_basis, "simplify_m": simplify_m}
     return {
         "reach": {"type": "FeatureCollection", "metadata": meta, "features": reach_features},
         "gaps": {"type": "FeatureCollection", "metadata": meta, "features": gap_features},
@@ -992,3 +1010,140 @@ def select_facilities(
         chosen["lat"].to_numpy(dtype=np.float64),
         chosen["kind"].to_numpy(dtype=object),
     )
+
+
+@dataclass(frozen=True)
+class CountedFacilities:
+    """The facilities a coverage answer counts, with a description of the rule.
+
+    Attributes
+    ----------
+    lon, lat
+        WGS-84 degrees.
+    kind
+        Facility kind per facility.
+    summary
+        ``kinds``, ``access`` (classes the caller may see), ``status`` (``["open"]``) and
+        ``facilities`` (how many), JSON-ready; printed maps say it in words.
+    """
+
+    lon: FloatArray
+    lat: FloatArray
+    kind: NDArray[Any]
+    summary: dict[str, Any]
+
+
+def counted_facilities(
+    frame: pd.DataFrame, visible: NDArray[np.bool_], kinds: Iterable[str] | None = None
+) -> CountedFacilities:
+    """The only facilities coverage figures count: open ones (``status`` ``"open"``, so not
+    temporarily closed) that the caller may see, of ``kinds`` (default all).
+
+    Parameters
+    ----------
+    frame
+        Facility frame (``geodata.schema.COLUMNS``).
+    visible
+        Which rows the caller may see (``api.auth.visible_mask``), one boolean per row.
+    kinds
+        Facility kinds to count; ``None`` or empty counts all.
+
+    Raises
+    ------
+    InvalidInput
+        On an unknown kind.
+    """
+    wanted = list(kinds or ())
+    open_now = (frame["status"] == "open").to_numpy() if "status" in frame.columns else True
+    seen = frame[np.asarray(visible, dtype=bool) & open_now]
+    lon, lat, kind = select_facilities(seen, kinds=wanted or None, open_only=True)
+    classes = {"public"} | set(seen["access"].astype(str))
+    summary = {
+        "kinds": list(KINDS) if not wanted else [k for k in KINDS if k in wanted],
+        "access": [a for a in ACCESS_CLASSES if a in classes],
+        "status": ["open"],
+        "facilities": int(lon.size),
+    }
+    return CountedFacilities(lon, lat, kind, summary)
+
+
+def rounded_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A coverage table rounded for people: shares (fractions) to 0.1 percentage point,
+    metres to whole metres, km2 and per-10,000 figures to 0.01, degrees to 1e-6 (~0.1 m)."""
+    out = table.copy()
+    for column in out.columns:
+        name = str(column)
+        if not pd.api.types.is_float_dtype(out[column]):
+            continue
+        if "share" in name:
+            out[column] = out[column].round(3)
+        elif name.endswith("_m"):
+            out[column] = out[column].round(0).astype("Int64")
+        elif name.endswith(("_km2", "_per_10k")):
+            out[column] = out[column].round(2)
+        elif name.endswith(("_lon", "_lat")):
+            out[column] = out[column].round(6)
+    return out
+
+
+def _to_lonlat(geometry: BaseGeometry, to_lonlat: Transformer, *, digits: int) -> BaseGeometry:
+    """Local metres to WGS-84 degrees rounded to ``digits`` decimals."""
+
+    def transform(coords: FloatArray) -> FloatArray:
+        x, y = to_lonlat.transform(coords[:, 0], coords[:, 1])
+        return np.round(np.column_stack([x, y]), digits)
+
+    return shapely.transform(geometry, transform)
+
+
+def _gap_features(
+    cells: DistrictCells,
+    gaps: BaseGeometry,
+    facilities: FacilityPoints,
+    radius_m: float,
+    *,
+    min_area_m2: float,
+    simplify_m: float,
+    digits: int,
+) -> list[dict[str, Any]]:
+    """GeoJSON features of one district's gap polygons (local metres), largest first, each with
+    its rank, area and the point of it farthest from any facility (at the sample cells)."""
+    parts = [
+        p
+        for p in shapely.get_parts(gaps)
+        if isinstance(p, shapely.Polygon) and not p.is_empty and p.area >= min_area_m2
+    ]
+    parts.sort(key=lambda p: -p.area)
+    nearby = NearbyFacilities(cells, facilities, max(3.0 * radius_m, 3000.0))
+    features: list[dict[str, Any]] = []
+    for rank, part in enumerate(parts, start=1):
+        shape = part.simplify(simplify_m, preserve_topology=True) if simplify_m else part
+        inside = shapely.contains_xy(shape, cells.x_m, cells.y_m)
+        if inside.any():
+            px, py = cells.x_m[inside], cells.y_m[inside]
+        else:
+            point = shape.representative_point()
+            px, py = np.array([point.x]), np.array([point.y])
+        farthest: int | None = None
+        j = 0
+        if facilities.size:
+            distance = nearby.nearest_two(px, py)[:, 0]
+            j = int(np.argmax(distance))
+            farthest = round(float(distance[j]))
+        plon, plat = cells.to_lonlat.transform(px[j], py[j])
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "adcode": cells.adcode,
+                    "district": cells.name,
+                    "gap_rank": rank,
+                    "area_m2": round(float(part.area), 1),
+                    "farthest_m": farthest,
+                    "lon": round(float(plon), 7),
+                    "lat": round(float(plat), 7),
+                },
+                "geometry": mapping(_to_lonlat(shape, cells.to_lonlat, digits=digits)),
+            }
+        )
+    return features

@@ -41,6 +41,10 @@ exactly, also in Shenzhen or Zhuhai next to the border where the GCJ-02 image li
 price is that a Hong Kong or Macau point within about 700 m of the border, given as GCJ-02, is
 read as the mainland point that shifts onto it (the registry serves mainland unions).
 
+The region the registry serves (:func:`in_service_region`) is the union of the same polygons:
+mainland China with Hong Kong, Macau and Taiwan. Every write and every query point is checked
+against it (see :func:`geodata.validate.outside_service_region`).
+
 Exact inverse
 -------------
 GCJ-02 -> WGS-84 (and BD-09 -> GCJ-02) is not the usual one-step approximation, which is off by up
@@ -86,6 +90,9 @@ CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 
 CRS_NAMES: tuple[CrsName, ...] = ("wgs84", "cgcs2000", "gcj02", "bd09")
 """All supported systems, in the order shown to users."""
+
+SERVICE_REGION = "mainland China, Hong Kong, Macau and Taiwan (with coastal waters)"
+"""What :func:`in_service_region` covers, in words shown to users."""
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -224,6 +231,47 @@ def in_mainland_china(lon: npt.ArrayLike, lat: npt.ArrayLike) -> bool | BoolArra
 
 
 @overload
+def in_service_region(lon: float, lat: float) -> bool: ...
+@overload
+def in_service_region(lon: npt.ArrayLike, lat: npt.ArrayLike) -> BoolArray: ...
+def in_service_region(lon: npt.ArrayLike, lat: npt.ArrayLike) -> bool | BoolArray:
+    """Whether points lie in the region the registry serves: mainland China, Hong Kong, Macau
+    and Taiwan, with their coastal waters.
+
+    The same polygons as :func:`in_mainland_china`, without cutting out Hong Kong, Macau and
+    Taiwan (:data:`SERVICE_REGION` names it). Off the coasts the region reaches 1 degree
+    (about 100 km) out to sea from the mainland and Hainan, 0.15 degree around Taiwan and
+    Penghu (Green Island, Orchid Island), 0.06 degree around Hong Kong and 0.03 degree around
+    Macau, and takes in Kinmen and Matsu: ferry piers and inhabited islands are inside. Land
+    borders are widened by 0.05 degree (about 5 km). Outside: Pratas (Dongsha), the Spratlys
+    and every other country, e.g. Seoul, Kobe, Hanoi or Ulaanbaatar.
+
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Longitude and latitude in degrees, in any of the supported systems (the GCJ-02 / BD-09
+        shift of at most 1.5 km is far below the region's margins). NaN is outside.
+
+    Returns
+    -------
+    bool or numpy.ndarray of bool
+        A bool for scalar input, else an array of the broadcast shape.
+
+    Examples
+    --------
+    >>> in_service_region(121.4737, 31.2304), in_service_region(114.17, 22.28)
+    (True, True)
+    >>> in_service_region([2.35, 126.98], [48.85, 37.57]).tolist()  # Paris, Seoul
+    [False, False]
+    """
+    if isinstance(lon, int | float) and isinstance(lat, int | float):
+        return _service_region().contains_point(float(lon), float(lat))
+    x, y, scalar = _as_arrays(lon, lat)
+    inside = _service_region().contains(x, y)
+    return bool(inside) if scalar else inside
+
+
+@overload
 def transform(lon: float, lat: float, from_crs: str, to_crs: str) -> tuple[float, float]: ...
 @overload
 def transform(
@@ -355,10 +403,11 @@ def _as_arrays(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, Floa
 
 @dataclass(frozen=True)
 class _Region:
-    """The mainland polygon and a 0.25-degree grid saying which cells are inside, outside or mixed.
+    """A region's polygon and a 0.25-degree grid saying which cells are inside, outside or mixed.
 
-    Only points in mixed cells (about 7 % of the cells that touch the region) need the exact
-    point-in-polygon test, which keeps :func:`in_mainland_china` fast for large batches.
+    Only points in mixed cells (about 7 % of the cells that touch the mainland region) need the
+    exact point-in-polygon test, which keeps :func:`in_mainland_china` and
+    :func:`in_service_region` fast for large batches.
     """
 
     polygon: Any
@@ -367,10 +416,61 @@ class _Region:
     inside: BoolArray
     mixed: BoolArray
 
+    @classmethod
+    def gridded(cls, polygon: Any) -> _Region:
+        """Prepare ``polygon`` and grid its bounds (done once per region)."""
+        shapely.prepare(polygon)
+        xmin, ymin, xmax, ymax = polygon.bounds
+        west = math.floor(xmin / _GRID_DEG) * _GRID_DEG
+        south = math.floor(ymin / _GRID_DEG) * _GRID_DEG
+        cols, rows = np.meshgrid(
+            np.arange(math.ceil((xmax - west) / _GRID_DEG)),
+            np.arange(math.ceil((ymax - south) / _GRID_DEG)),
+        )
+        cells = shapely.box(
+            west + cols * _GRID_DEG,
+            south + rows * _GRID_DEG,
+            west + (cols + 1) * _GRID_DEG,
+            south + (rows + 1) * _GRID_DEG,
+        )
+        inside = np.asarray(shapely.contains_properly(polygon, cells), dtype=np.bool_)
+        touching = np.asarray(shapely.intersects(polygon, cells), dtype=np.bool_)
+        return cls(polygon, west, south, inside, touching & ~inside)
+
+    def contains(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        """Whether each point lies in the region (NaN: no)."""
+        rows, cols = self.inside.shape
+        result = np.zeros(x.shape, dtype=np.bool_)
+        with np.errstate(invalid="ignore"):
+            col = np.floor((x - self.west) / _GRID_DEG)
+            row = np.floor((y - self.south) / _GRID_DEG)
+        on_grid = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+        col_i = col[on_grid].astype(np.intp)
+        row_i = row[on_grid].astype(np.intp)
+        result[on_grid] = self.inside[row_i, col_i]
+        exact = np.zeros(x.shape, dtype=np.bool_)
+        exact[on_grid] = self.mixed[row_i, col_i]
+        if exact.any():
+            result[exact] = shapely.contains_xy(self.polygon, x[exact], y[exact])
+        return result
+
+    def contains_point(self, x: float, y: float) -> bool:
+        """:meth:`contains` for one point, without arrays (a few microseconds per call)."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        rows, cols = self.inside.shape
+        col = math.floor((x - self.west) / _GRID_DEG)
+        row = math.floor((y - self.south) / _GRID_DEG)
+        if not (0 <= col < cols and 0 <= row < rows):
+            return False
+        if self.mixed[row, col]:
+            return bool(shapely.contains_xy(self.polygon, x, y))
+        return bool(self.inside[row, col])
+
 
 @cache
-def _mainland_region() -> _Region:
-    """Read the polygons, subtract the exclusions and grid the result (first call only)."""
+def _region_parts() -> tuple[Any, Any]:
+    """The union of the *include* polygons and that of the *exclude* polygons (read once)."""
     text = files("geodata").joinpath("data", _REGION_FILE).read_text(encoding="utf-8")
     features = json.loads(text)["features"]
     include = shapely.union_all(
@@ -379,42 +479,25 @@ def _mainland_region() -> _Region:
     exclude = shapely.union_all(
         [shape(f["geometry"]) for f in features if f["properties"]["part"] == "exclude"]
     )
-    polygon = shapely.difference(include, exclude)
-    shapely.prepare(polygon)
-    xmin, ymin, xmax, ymax = polygon.bounds
-    west = math.floor(xmin / _GRID_DEG) * _GRID_DEG
-    south = math.floor(ymin / _GRID_DEG) * _GRID_DEG
-    cols, rows = np.meshgrid(
-        np.arange(math.ceil((xmax - west) / _GRID_DEG)),
-        np.arange(math.ceil((ymax - south) / _GRID_DEG)),
-    )
-    cells = shapely.box(
-        west + cols * _GRID_DEG,
-        south + rows * _GRID_DEG,
-        west + (cols + 1) * _GRID_DEG,
-        south + (rows + 1) * _GRID_DEG,
-    )
-    inside = np.asarray(shapely.contains_properly(polygon, cells), dtype=np.bool_)
-    touching = np.asarray(shapely.intersects(polygon, cells), dtype=np.bool_)
-    return _Region(polygon, west, south, inside, touching & ~inside)
+    return include, exclude
+
+
+@cache
+def _mainland_region() -> _Region:
+    """Mainland China: the include outline less Hong Kong, Macau and Taiwan (first call only)."""
+    include, exclude = _region_parts()
+    return _Region.gridded(shapely.difference(include, exclude))
+
+
+@cache
+def _service_region() -> _Region:
+    """Mainland China with Hong Kong, Macau and Taiwan (first call only)."""
+    include, exclude = _region_parts()
+    return _Region.gridded(shapely.union(include, exclude))
 
 
 def _inside_mainland(x: FloatArray, y: FloatArray) -> BoolArray:
-    region = _mainland_region()
-    rows, cols = region.inside.shape
-    result = np.zeros(x.shape, dtype=np.bool_)
-    with np.errstate(invalid="ignore"):
-        col = np.floor((x - region.west) / _GRID_DEG)
-        row = np.floor((y - region.south) / _GRID_DEG)
-    on_grid = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-    col_i = col[on_grid].astype(np.intp)
-    row_i = row[on_grid].astype(np.intp)
-    result[on_grid] = region.inside[row_i, col_i]
-    exact = np.zeros(x.shape, dtype=np.bool_)
-    exact[on_grid] = region.mixed[row_i, col_i]
-    if exact.any():
-        result[exact] = shapely.contains_xy(region.polygon, x[exact], y[exact])
-    return result
+    return _mainland_region().contains(x, y)
 
 
 def _convert(

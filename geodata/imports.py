@@ -166,8 +166,9 @@ def _admitted(
     """The rows this import may write, and ``{id: version}`` that must still hold at the write.
 
     Refuses (appending to ``issues``) a row naming a facility the viewer ``rules`` may not see
-    (``None``: no limit), exactly as one naming an unknown id, and a row whose ``version`` is not
-    the stored one. ``assigned`` holds the server-assigned ids of new rows.
+    (``None``: no limit), exactly as one naming an unknown id, a row the viewer could not see as
+    written (another organisation's), and a row whose ``version`` is not the stored one.
+    ``assigned`` holds the server-assigned ids of new rows.
     """
     versioned = accepted["version"].notna().to_numpy(bool)
     if accepted.empty or not (rules is not None or versioned.any()):
@@ -178,6 +179,7 @@ def _admitted(
     exists = ids.isin(stored.index).to_numpy(bool)
     now = ids.map(stored["version"]).fillna(0).astype("int64").to_numpy()
     refused = np.zeros(len(accepted), dtype=bool)
+    outside = np.zeros(len(accepted), dtype=bool)
     if rules is not None:
         access = ids.map(stored["access"]).to_numpy(object)
         org = ids.map(stored["organization"]).to_numpy(object)
@@ -187,19 +189,32 @@ def _admitted(
             count=len(ids),
         )
         refused = named & ~editable
+        # As single edits: a row may not hand a facility to access the viewer cannot see.
+        outside = ~refused & ~np.fromiter(
+            (
+                rules.may_see(a, o)
+                for a, o in zip(accepted["access"], accepted["organization"], strict=True)
+            ),
+            dtype=bool,
+            count=len(ids),
+        )
     given = accepted["version"].fillna(0).astype("int64").to_numpy()
-    stale = versioned & exists & ~refused & (given != now)
-    for i in np.flatnonzero(refused | stale):
+    stale = versioned & exists & ~refused & ~outside & (given != now)
+    for i in np.flatnonzero(refused | outside | stale):
         row, fid = int(accepted[ROW].iloc[i]), str(ids.iloc[i])
         if refused[i]:
             reason = (
                 f"id {fid!r} is not a facility you may edit; leave id empty to add a new facility"
             )
             issues.append(Issue(row, "id", fid, reason))
+        elif outside[i]:
+            row_access, row_org = accepted["access"].iloc[i], accepted["organization"].iloc[i]
+            reason = f"access {row_access!r} of organization {row_org!r} is not one you may write"
+            issues.append(Issue(row, "access", str(row_access), reason))
         else:
             reason = f"changed since version {given[i]} was read"
             issues.append(Issue(row, "version", str(given[i]), reason))
-    keep = ~(refused | stale)
+    keep = ~(refused | outside | stale)
     guarded = keep if rules is not None else keep & versioned & exists
     if_versions = dict(zip(ids[guarded], now[guarded].tolist(), strict=True))
     return accepted[keep].reset_index(drop=True), if_versions

@@ -21,11 +21,12 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import opening_hours
 import pandas as pd
 
-from geodata.crs import CrsName, parse_crs, to_wgs84
-from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownCRS
+from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
+from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
 from geodata.schema import (
     ACCESS_CLASSES,
     ADCODE_RE,
@@ -242,9 +243,6 @@ REPORT_COLUMNS = ("field", "reason", "row")
 _IMPORTED_FIELDS = tuple(c for c in COLUMNS if c not in ("source_crs", "created_at", "updated_at"))
 
 _BRACKETED = r"[（(\[【].*?[）)\]】]"
-
-#: Longitudes and latitudes of China's extent (mainland, Hong Kong, Macau, Taiwan, islands).
-CHINA_BBOX = (73.4, 3.8, 135.1, 53.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,10 +525,42 @@ def _not_a_number(name: str) -> Callable[[Any], str]:
     return lambda value: f"{name} {value!r} is not a number"
 
 
-def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Whether WGS-84 points lie within China's extent (a box test, meant to catch typos)."""
-    minlon, minlat, maxlon, maxlat = CHINA_BBOX
-    return (lon >= minlon) & (lon <= maxlon) & (lat >= minlat) & (lat <= maxlat)
+def outside_service_region(lon: npt.ArrayLike, lat: npt.ArrayLike) -> np.ndarray:
+    """Whether points lie outside the region the registry serves: the one coordinate check of
+    every write (import rows, single edits) and every query point.
+
+    The region is mainland China, Hong Kong, Macau and Taiwan with their coastal waters
+    (:func:`geodata.crs.in_service_region`); vectorised, about 0.4 s per million points.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Longitude and latitude in degrees (WGS-84; GCJ-02 / BD-09 points may be given as they
+        are, their shift is far below the region's margins). NaN counts as outside.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a point is outside.
+    """
+    return ~np.asarray(in_service_region(lon, lat), dtype=bool)
+
+
+def require_in_service_region(lon: float, lat: float) -> None:
+    """Refuse one point outside the service region (see :func:`outside_service_region`).
+
+    Raises
+    ------
+    InvalidCoordinate
+        Naming the point and the region; ``field`` is ``"lon"``.
+    """
+    if not in_service_region(float(lon), float(lat)):
+        raise InvalidCoordinate(outside_region_reason(lon, lat), field="lon")
+
+
+def outside_region_reason(lon: object, lat: object) -> str:
+    """The message for a point outside the service region."""
+    return f"the point lon={lon}, lat={lat} is outside the service region ({SERVICE_REGION})"
 
 
 _ID_PREFIX = {"mother_room": "mr", "worker_station": "ws", "rest_stop": "rs"}
@@ -734,9 +764,9 @@ def validate_frame(
     wlon, wlat = to_wgs84(
         np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan), crs_name
     )
-    outside = plausible & ~in_china(np.asarray(wlon), np.asarray(wlat))
+    outside = plausible & outside_service_region(wlon, wlat)
     where = pd.Series(lon.astype(str), dtype=object) + "," + pd.Series(lat.astype(str))
-    issues.reject(outside, "lon", where, lambda v: f"point {v} is outside China")
+    issues.reject(outside, "lon", where, lambda v: outside_region_reason(*v.split(",")))
     out["lon"], out["lat"] = wlon, wlat
     out["source_crs"] = crs_name
 

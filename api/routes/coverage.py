@@ -10,7 +10,8 @@ access classes, statuses, number of facilities) and what the area shares refer t
   CSV or GeoJSON (district polygons with the figures);
 * ``GET /coverage/gaps`` - the parts of districts out of reach, GeoJSON polygons (WGS-84);
 * ``GET /coverage/suggest`` - proposed new sites (:func:`finder.siting.suggest_sites`);
-* ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`).
+* ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`);
+* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`).
 
 The sample grid is built once in the lifespan; answers are cached per snapshot, caller
 visibility and parameters (a few per snapshot).
@@ -18,13 +19,13 @@ visibility and parameters (a few per snapshot).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import numpy as np
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse, Response
 
@@ -35,10 +36,12 @@ from api.routes.basemap import vector_tiles
 from api.routes.common import GeoJSONResponse, JSONBytesResponse
 from api.routes.webmap import STATIC_URL
 from api.state import AppState, Snapshot
-from finder.coverage import coverage_layers, coverage_table, select_facilities
+from finder.coverage import CountedFacilities, coverage_layers, coverage_table, rounded_table
+from finder.coverage import counted_facilities as count_open_visible
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
-from geodata.schema import ACCESS_CLASSES, KINDS, Kind, Viewer
+from geodata.schema import Kind, Viewer
+from maps.atlas import print_atlas
 from maps.coveragemap import coverage_map_html
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
@@ -62,30 +65,12 @@ AdcodeParam = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Counted:
-    """The facilities an answer counts: WGS-84 positions, kinds, and a description."""
-
-    lon: np.ndarray
-    lat: np.ndarray
-    kind: np.ndarray
-    summary: dict[str, Any]
-
-
-def counted_facilities(snapshot: Snapshot, viewer: Viewer, kinds: Sequence[str]) -> Counted:
+def counted_facilities(
+    snapshot: Snapshot, viewer: Viewer, kinds: Sequence[str]
+) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
-    facilities any answer counts."""
-    frame = snapshot.frame
-    seen = frame[visible_mask(frame, viewer) & (frame["status"] == "open").to_numpy()]
-    lon, lat, kind = select_facilities(seen, kinds=kinds or None, open_only=True)
-    classes = {"public"} | set(seen["access"].astype(str))
-    summary = {
-        "kinds": list(KINDS) if not kinds else [k for k in KINDS if k in kinds],
-        "access": [a for a in ACCESS_CLASSES if a in classes],
-        "status": ["open"],
-        "facilities": int(lon.size),
-    }
-    return Counted(lon, lat, kind, summary)
+    facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
+    return count_open_visible(snapshot.frame, visible_mask(snapshot.frame, viewer), kinds)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
@@ -134,7 +119,7 @@ def coverage(
     kinds = _kinds_key(kind)
     adcodes = None if adcode is None else (adcode,)
 
-    def build() -> tuple[Any, Counted]:
+    def build() -> tuple[Any, CountedFacilities]:
         counted = counted_facilities(snapshot, viewer, kinds)
         result = coverage_table(
             state.grid,
@@ -148,7 +133,9 @@ def coverage(
 
     result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcodes), build)
     if f == "csv":
-        return Response(frame_to_csv(result.table), media_type="text/csv; charset=utf-8")
+        return Response(
+            frame_to_csv(rounded_table(result.table)), media_type="text/csv; charset=utf-8"
+        )
     if f == "geojson":
         document = result.to_geojson(state.districts)
         document["metadata"]["counted"] = counted.summary
@@ -296,4 +283,53 @@ def _coverage_page(
         static_url=STATIC_URL,
         vector_tiles=vector_tiles(state),
         approval_no=state.settings.approval_no or None,
+    )
+
+
+@router.get(
+    "/atlas.pdf",
+    summary="Printable atlas of every district (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "overview + one page each"},
+        **problem_responses(400),
+    },
+)
+def coverage_atlas(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+    paper: Annotated[Literal["A4", "A3"], Query(description="paper size")] = "A4",
+    orientation: Annotated[
+        Literal["landscape", "portrait"], Query(description="page orientation")
+    ] = "landscape",
+) -> Response:
+    """The atlas of ``finder print --all-districts`` (:func:`maps.atlas.print_atlas`) for the
+    facilities the caller may see: an overview page, then one coverage sheet per district."""
+    kinds = _kinds_key(kind)
+
+    def build() -> bytes:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        with tempfile.TemporaryDirectory() as folder:
+            atlas = print_atlas(
+                Path(folder) / "atlas.pdf",
+                state.grid,
+                counted.lon,
+                counted.lat,
+                counted.kind,
+                radius_m=radius_m,
+                paper=paper,
+                orientation=orientation,
+                approval_number=state.settings.approval_no or None,
+                counted=counted.summary,
+            )
+            return atlas.path.read_bytes()
+
+    key = ("atlas", viewer, kinds, radius_m, paper, orientation)
+    return Response(
+        _cached(snapshot, key, build),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="coverage-atlas.pdf"'},
     )

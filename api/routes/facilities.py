@@ -36,11 +36,16 @@ from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
-from geodata.errors import FacilityNotFound, InvalidOpeningHours, VersionConflict
+from geodata.errors import (
+    FacilityNotFound,
+    InvalidCoordinate,
+    InvalidOpeningHours,
+    VersionConflict,
+)
 from geodata.imports import import_file
 from geodata.schema import ACCESS_CLASSES, EDITABLE_COLUMNS, ID_RE, KINDS, Facility
 from geodata.store import FacilityStore
-from geodata.validate import new_facility_id, parse_column_map
+from geodata.validate import new_facility_id, parse_column_map, require_in_service_region
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
@@ -116,6 +121,20 @@ def _visible(store: FacilityStore, facility_id: str, editor: Any) -> Facility:
     return facility
 
 
+def _writable(facility: Facility, editor: Principal) -> Facility:
+    """``facility`` as it is to be stored, if the key may write it so (403: it would hand the
+    facility to an organisation or access class the key does not see)."""
+    if not editor.may_write(facility.access, facility.organization):
+        raise ApiProblem(
+            403,
+            f"the key {editor.name!r} may not write a facility with access "
+            f"{facility.access!r} of organization {facility.organization!r}",
+            slug="forbidden",
+            errors=[{"field": "access", "reason": "not an access class this key sees"}],
+        )
+    return facility
+
+
 def _matched_version(if_match: str | None, facility: Facility) -> int:
     """The version the client based its change on (428 / 412 / 400 problems otherwise)."""
     if if_match is None:
@@ -150,7 +169,8 @@ def _stale(facility: Facility) -> ApiProblem:
 
 
 def _validated(values: dict[str, Any]) -> Facility:
-    """A :class:`Facility` from body values (422 problems naming each bad field)."""
+    """A :class:`Facility` from body values (422 problems naming each bad field, and ``lon`` /
+    ``lat`` for a point outside the service region, as the import checks each row)."""
     try:
         facility = Facility.model_validate(values)
     except ValidationError as exc:
@@ -163,6 +183,15 @@ def _validated(values: dict[str, Any]) -> Facility:
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
             slug="invalid-body",
             errors=errors,
+        ) from None
+    try:
+        require_in_service_region(facility.lon, facility.lat)
+    except InvalidCoordinate as exc:
+        raise ApiProblem(
+            422,
+            str(exc),
+            slug="invalid-body",
+            errors=[{"field": f, "reason": "outside the service region"} for f in ("lon", "lat")],
         ) from None
     if facility.opening_hours:
         try:
@@ -231,7 +260,7 @@ def create_facility(
             slug="invalid-body",
             errors=[{"field": "id", "reason": "must be empty for this key"}],
         )
-    facility = _validated(_with_district(values, state.districts))
+    facility = _writable(_validated(_with_district(values, state.districts)), editor)
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
     location = f"/collections/facilities/items/{created.id}"
@@ -277,7 +306,7 @@ def replace_facility(
         )
     current = _visible(state.store, facility_id, editor)
     version = _matched_version(if_match, current)
-    facility = _validated(values)
+    facility = _writable(_validated(values), editor)
     try:
         saved = state.store.replace(facility, actor=editor.name, if_version=version)
     except VersionConflict:
@@ -324,7 +353,12 @@ def patch_facility(
         for key in ("district", "city", "province"):
             if key not in changes and filled[key] is not None:
                 changes[key] = filled[key]
-    _validated({k: v for k, v in current.model_dump().items() if k in EDITABLE_COLUMNS} | changes)
+    _writable(
+        _validated(
+            {k: v for k, v in current.model_dump().items() if k in EDITABLE_COLUMNS} | changes
+        ),
+        editor,
+    )
     try:
         saved = state.store.patch(facility_id, changes, actor=editor.name, if_version=version)
     except VersionConflict:

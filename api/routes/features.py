@@ -13,13 +13,15 @@ missing one.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
 from api.auth import visible_mask
@@ -36,7 +38,7 @@ from api.routes.common import (
 )
 from api.state import Snapshot
 from geodata.errors import FacilityNotFound
-from geodata.schema import ACCESS_CLASSES, KINDS, STATUSES
+from geodata.schema import ACCESS_CLASSES, ADCODE_RE, KINDS, STATUSES, Access, Kind, Status
 
 router = APIRouter()
 
@@ -71,19 +73,25 @@ OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 #: Fields of the facility frame that are not GeoJSON properties (id and geometry are apart).
 _NOT_PROPERTIES = ("id", "lon", "lat")
 
-FORMAT_PARAM = Query(None, description="Output format: json (the only one)")
+FormatParam = Annotated[
+    Literal["json", "geojson", "application/json", "application/geo+json"] | None,
+    Query(description="Output format: JSON (the only one)"),
+]
+_CRS_VALUES = [*SUPPORTED_CRS, *_CRS_ALIASES]
+CrsParam = Annotated[
+    str | None,
+    Query(description="CRS of the output coordinates", json_schema_extra={"enum": _CRS_VALUES}),
+]
+BboxCrsParam = Annotated[
+    str | None,
+    Query(alias="bbox-crs", description="CRS of bbox", json_schema_extra={"enum": _CRS_VALUES}),
+]
+AdcodeParam = Annotated[
+    list[Annotated[str, Field(pattern=ADCODE_RE.pattern)]] | None,
+    Query(description="district codes (6 digits)"),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1-10,000)")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip (paging)")]
-
-
-def _check_format(f: str | None) -> None:
-    if f is not None and f.lower() not in (
-        "json",
-        "geojson",
-        "application/json",
-        "application/geo+json",
-    ):
-        raise invalid_parameter("f", "only JSON is offered (f=json)")
 
 
 def _crs(value: str | None, parameter: str) -> tuple[str, str, bool]:
@@ -113,9 +121,8 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
     response_class=JSONBytesResponse,
     responses=problem_responses(),
 )
-def landing_page(request: Request, f: str | None = FORMAT_PARAM) -> Response:
+def landing_page(request: Request, f: FormatParam = None) -> Response:
     """The landing page with links to the API description, conformance and the collections."""
-    _check_format(f)
     return JSONBytesResponse(
         {
             "title": "职工设施地图 facility finder",
@@ -149,9 +156,8 @@ def landing_page(request: Request, f: str | None = FORMAT_PARAM) -> Response:
     response_class=JSONBytesResponse,
     responses=problem_responses(),
 )
-def conformance(f: str | None = FORMAT_PARAM) -> Response:
+def conformance(f: FormatParam = None) -> Response:
     """The conformance classes this service implements."""
-    _check_format(f)
     return JSONBytesResponse({"conformsTo": CONFORMANCE})
 
 
@@ -234,10 +240,9 @@ def collections(
     state: StateDep,
     snapshot: SnapshotDep,
     viewer: ViewerDep,
-    f: str | None = FORMAT_PARAM,
+    f: FormatParam = None,
 ) -> Response:
     """The feature collections: ``facilities`` and ``districts``."""
-    _check_format(f)
     return JSONBytesResponse(
         {
             "links": [_link(_url(request, "/collections"), "self", "application/json")],
@@ -259,10 +264,9 @@ def collection(
     state: StateDep,
     snapshot: SnapshotDep,
     viewer: ViewerDep,
-    f: str | None = FORMAT_PARAM,
+    f: FormatParam = None,
 ) -> Response:
     """The metadata of one collection."""
-    _check_format(f)
     found = _collections(request, state, snapshot, viewer).get(collection_id)
     if found is None:
         raise ApiProblem(404, f"no collection {collection_id!r}", slug="not-found")
@@ -295,24 +299,28 @@ def _parse_datetime(text: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None
     return instant, instant
 
 
+def _page_url(request: Request, offset: int, limit: int) -> str:
+    """The request's URL at another page: every other parameter kept, repeated ones included
+    (``kind=mother_room&kind=rest_stop``)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    return str(request.url.replace(query=urlencode([*kept, ("offset", offset), ("limit", limit)])))
+
+
 def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:
-    params = dict(request.query_params)
     links = [_link(str(request.url), "self", "application/geo+json", "This page")]
     if offset + limit < matched:
-        params.update(offset=str(offset + limit), limit=str(limit))
         links.append(
             _link(
-                str(request.url.replace_query_params(**params)),
+                _page_url(request, offset + limit, limit),
                 "next",
                 "application/geo+json",
                 "Next page",
             )
         )
     if offset > 0:
-        params.update(offset=str(max(0, offset - limit)), limit=str(limit))
         links.append(
             _link(
-                str(request.url.replace_query_params(**params)),
+                _page_url(request, max(0, offset - limit), limit),
                 "prev",
                 "application/geo+json",
                 "Previous page",
@@ -398,35 +406,25 @@ def facility_items(
     bbox: Annotated[
         str | None, Query(description="minlon,minlat,maxlon,maxlat (see bbox-crs)")
     ] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox")] = None,
-    crs: Annotated[str | None, Query(description="CRS of the output coordinates")] = None,
+    bbox_crs: BboxCrsParam = None,
+    crs: CrsParam = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
-    kind: Annotated[list[str] | None, Query(description=f"one of {', '.join(KINDS)}")] = None,
-    adcode: Annotated[list[str] | None, Query(description="district code (6 digits)")] = None,
-    access: Annotated[
-        list[str] | None, Query(description=f"one of {', '.join(ACCESS_CLASSES)}")
-    ] = None,
-    status: Annotated[list[str] | None, Query(description=f"one of {', '.join(STATUSES)}")] = None,
+    kind: Annotated[list[Kind] | None, Query(description="facility kinds")] = None,
+    adcode: AdcodeParam = None,
+    access: Annotated[list[Access] | None, Query(description="access classes")] = None,
+    status: Annotated[list[Status] | None, Query(description="statuses")] = None,
     datetime: Annotated[
         str | None, Query(description="RFC 3339 instant or interval; compared with updated_at")
     ] = None,
-    f: str | None = FORMAT_PARAM,
+    f: FormatParam = None,
 ) -> Response:
     """The facilities the caller may see, filtered, one page at a time."""
-    _check_format(f)
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
     frame = snapshot.frame
     mask = visible_mask(frame, viewer)
-    for name, values, vocabulary in (
-        ("kind", kind, KINDS),
-        ("access", access, ACCESS_CLASSES),
-        ("status", status, STATUSES),
-    ):
+    for name, values in (("kind", kind), ("access", access), ("status", status)):
         if values:
-            unknown = sorted(set(values) - set(vocabulary))
-            if unknown:
-                raise invalid_parameter(name, f"unknown {unknown}; use {', '.join(vocabulary)}")
             mask &= frame[name].isin(values).to_numpy()
     if adcode:
         mask &= frame["adcode"].isin(adcode).to_numpy()
@@ -471,11 +469,10 @@ def facility_item(
     feature_id: str,
     store: StoreDep,
     viewer: ViewerDep,
-    crs: Annotated[str | None, Query(description="CRS of the output coordinates")] = None,
-    f: str | None = FORMAT_PARAM,
+    crs: CrsParam = None,
+    f: FormatParam = None,
 ) -> Response:
     """One facility with an ``ETag`` (its version); 404 if it is missing or not visible."""
-    _check_format(f)
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
     facility = store.get(feature_id)
     if not viewer.may_see(facility.access, facility.organization):
@@ -529,15 +526,14 @@ def district_items(
     request: Request,
     state: StateDep,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox")] = None,
-    crs: Annotated[str | None, Query(description="CRS of the output coordinates")] = None,
+    bbox_crs: BboxCrsParam = None,
+    crs: CrsParam = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
-    adcode: Annotated[list[str] | None, Query(description="district code (6 digits)")] = None,
-    f: str | None = FORMAT_PARAM,
+    adcode: AdcodeParam = None,
+    f: FormatParam = None,
 ) -> Response:
     """The district boundaries, filtered by bbox (intersection) or adcode."""
-    _check_format(f)
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
     districts = state.districts
     mask = np.ones(len(districts), dtype=bool)
@@ -565,11 +561,10 @@ def district_items(
 def district_item(
     feature_id: str,
     state: StateDep,
-    crs: Annotated[str | None, Query(description="CRS of the output coordinates")] = None,
-    f: str | None = FORMAT_PARAM,
+    crs: CrsParam = None,
+    f: FormatParam = None,
 ) -> Response:
     """One district by adcode."""
-    _check_format(f)
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
     districts = state.districts
     rows = np.flatnonzero(districts["adcode"].to_numpy(dtype=object) == feature_id)

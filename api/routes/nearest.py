@@ -51,8 +51,9 @@ from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
 from finder.index import WALK_SPEED_M_S
-from geodata.errors import InvalidOpeningHours, OffNetwork
+from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
+from geodata.validate import require_in_service_region
 
 router = APIRouter()
 
@@ -174,6 +175,7 @@ class NearestQuery(BaseModel):
 
 
 _LIST_PARAMS = frozenset({"kind", "amenity"})
+_POINT = ("lon", "lat")
 _NEAREST_FEATURE = feature_schema(
     {
         "name": {"type": "string"},
@@ -244,7 +246,8 @@ def _openapi_parameters() -> list[dict[str, object]]:
 
 
 def parse_query(request: Request) -> NearestQuery:
-    """Validate the query string (400 problems naming each bad parameter).
+    """Validate the query string (400 problems naming each bad parameter, and ``lon`` / ``lat``
+    for a point outside the service region, :func:`geodata.validate.outside_service_region`).
 
     Done by hand rather than by FastAPI's per-parameter machinery, which costs more than the
     whole lookup on this hot path; the OpenAPI document still lists every parameter.
@@ -256,7 +259,7 @@ def parse_query(request: Request) -> NearestQuery:
         if key in NearestQuery.model_fields
     }
     try:
-        return NearestQuery.model_validate(values)
+        query = NearestQuery.model_validate(values)
     except ValidationError as exc:
         errors = [
             {"parameter": str(e["loc"][0]) if e["loc"] else "query", "reason": e["msg"]}
@@ -268,6 +271,16 @@ def parse_query(request: Request) -> NearestQuery:
             slug="invalid-parameter",
             errors=errors,
         ) from None
+    try:
+        require_in_service_region(query.lon, query.lat)
+    except InvalidCoordinate as exc:
+        raise ApiProblem(
+            400,
+            str(exc),
+            slug="outside-service-region",
+            errors=[{"parameter": p, "reason": "outside the service region"} for p in _POINT],
+        ) from None
+    return query
 
 
 @router.get(

@@ -131,6 +131,7 @@ class Live:
     url: str
     keys: Keys
     store: FacilityStore
+    keys_file: Path
 
     def client(self, key: str | None = None, **kwargs: object) -> httpx.Client:
         """An httpx client for the server, with ``key`` as Bearer token."""
@@ -155,11 +156,14 @@ class ServerProcess:
     ----------
     env
         ``FINDER_*`` settings of the server.
+    workers
+        uvicorn worker processes.
     """
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.env = {**os.environ, **env}
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
@@ -178,6 +182,8 @@ class ServerProcess:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                "--workers",
+                str(self.workers),
             ],
             env=self.env,
             cwd=ROOT,

@@ -47,7 +47,7 @@ def _serve(
     }
     try:
         with ServerProcess(env) as url:
-            yield Live(url, keys, store)
+            yield Live(url, keys, store, tmp / "keys.json")
     finally:
         store.close()
         if drop is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+from pathlib import Path
 
 import geopandas as gpd
 import httpx
@@ -107,6 +109,9 @@ def test_csv_and_geojson(anon: httpx.Client) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
     assert len(table) == 16 and {"adcode", "covered_share", "largest_gap_m"} <= set(table[0])
+    for row in table:  # rounded as the CLI's CSV: 0.1 percentage point, whole metres
+        assert re.fullmatch(r"\d(\.\d{1,3})?", row["covered_share"]), row["covered_share"]
+        assert re.fullmatch(r"\d*", row["largest_gap_m"]), row["largest_gap_m"]
     r = anon.get("/coverage", params={"f": "geojson", "adcode": HUANGPU})
     assert r.headers["content-type"].startswith("application/geo+json")
     collection = r.json()
@@ -179,3 +184,22 @@ def test_coverage_map_serves_its_assets(anon: httpx.Client) -> None:
     assert SECRET_NAME not in r.text
     for asset in sorted(set(re.findall(r'src="(/static/[^"]+)"', r.text)))[:3]:
         assert anon.get(asset).status_code == 200
+
+
+def test_atlas_pdf_counts_what_the_caller_may_see(anon: httpx.Client, tmp_path: Path) -> None:
+    r = anon.get("/coverage/atlas.pdf", params={"paper": "A4"}, timeout=300)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    out = tmp_path / "atlas.pdf"
+    out.write_bytes(r.content)
+    info = subprocess.run(["pdfinfo", str(out)], check=True, capture_output=True, text=True)
+    assert "Pages:           17" in info.stdout  # the overview and 16 districts
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(out), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "仅计对公众开放的设施" in "".join(first.split())
+    assert SECRET_NAME not in r.text
+    r = anon.get("/coverage/atlas.pdf", params={"paper": "A5"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem")

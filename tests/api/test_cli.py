@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
+import shapely.geometry
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -184,14 +187,24 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
     store = GeoPackageStore(gpkg)
     frame = store.frame()
     store.close()
+    # the API's rule: public and open now (a temporarily closed room is not counted)
     public_open = frame[
-        (frame["access"] == "public")
-        & (frame["status"] != "closed")
-        & (frame["adcode"] == "310106")
+        (frame["access"] == "public") & (frame["status"] == "open") & (frame["adcode"] == "310106")
     ]
+    assert (frame["status"] == "temporarily_closed").any()
     assert row["adcode"] == "310106" and row["facilities"] == len(public_open)
     assert 0 <= row["covered_share"] <= 1
-    assert json.loads(gaps.read_text(encoding="utf-8"))["type"] == "FeatureCollection"
+    assert done.stdout == "" and f"wrote {table}" in done.stderr
+    collection = json.loads(gaps.read_text(encoding="utf-8"))
+    assert collection["metadata"]["counted"]["status"] == ["open"]
+    ranks = [f["properties"]["gap_rank"] for f in collection["features"]]
+    assert ranks == list(range(1, len(ranks) + 1))
+    for feature in collection["features"]:
+        properties = feature["properties"]
+        assert properties["district"] == "静安区" and properties["area_m2"] > 0
+        assert isinstance(properties["farthest_m"], int)
+        point = shapely.Point(properties["lon"], properties["lat"])
+        assert shapely.geometry.shape(feature["geometry"]).buffer(1e-6).contains(point)
 
     sites = tmp_path / "sites.geojson"
     done = finder(
@@ -203,10 +216,79 @@ def test_coverage_suggest_and_print(gpkg: Path, tmp_path: Path) -> None:
 
     pdf = tmp_path / "jingan.pdf"
     done = finder(
-        "print", "--district", "310106", "--paper", "A3", "--out", str(pdf), "--store", str(gpkg)
+        "print",
+        "--district",
+        "310106",
+        "--paper",
+        "A3",
+        "--out",
+        str(pdf),
+        "--basemap",
+        str(DATA / "shanghai_jingan.osm"),
+        "--store",
+        str(gpkg),
     )
     assert done.returncode == 0, done.stderr
-    assert pdf.read_bytes().startswith(b"%PDF")
+    assert pdf.read_bytes().startswith(b"%PDF") and done.stdout == ""
+
+
+def test_coverage_csv_to_standard_output_is_only_the_rounded_table(
+    gpkg: Path, tmp_path: Path
+) -> None:
+    gaps = tmp_path / "gaps.geojson"
+    done = finder(
+        "coverage",
+        "--format",
+        "csv",
+        "--gaps",
+        str(gaps),
+        "--basemap",
+        str(DATA / "shanghai_jingan.osm"),
+        "--store",
+        str(gpkg),
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {gaps}" in done.stderr and "wrote" not in done.stdout
+    lines = done.stdout.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("adcode,name,")
+    table = pd.read_csv(io.StringIO(done.stdout), dtype={"adcode": str})
+    assert len(table) == len(lines) - 1 == 16
+    for column in ("covered_share", "covered_twice_share"):
+        assert (table[column] == table[column].round(3)).all(), column  # 0.1 percentage point
+    assert (table["largest_gap_m"].dropna() % 1 == 0).all()
+    assert max(len(line) for line in lines) < 400  # no 17-digit floats
+    features = json.loads(gaps.read_text(encoding="utf-8"))["features"]
+    assert len({f["properties"]["adcode"] for f in features}) == 16
+    assert all(isinstance(f["properties"]["near_roads"], list) for f in features)
+    assert any(f["properties"]["near_roads"] for f in features)  # gaps within the extract
+    # simplified to print precision: 6 decimals (~0.1 m), a small file
+    assert gaps.stat().st_size < 1_500_000
+    assert all(
+        len(str(c).split(".")[-1]) <= 6 for f in features[:5] for c in _coordinates(f["geometry"])
+    )
+
+
+def _coordinates(geometry: dict[str, object]) -> list[float]:
+    values: list[float] = []
+
+    def walk(item: object) -> None:
+        if isinstance(item, list):
+            for x in item:
+                walk(x)
+        else:
+            values.append(float(item))  # type: ignore[arg-type]
+
+    walk(geometry["coordinates"])
+    return values
+
+
+def test_print_needs_a_district_or_all(gpkg: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.pdf")
+    neither = finder("print", "--out", out, "--store", str(gpkg))
+    both = finder("print", "--district", "310106", "--all-districts", "--out", out)
+    for done in (neither, both):
+        assert done.returncode == 2 and "--all-districts" in done.stderr
+    assert not Path(out).exists()
 
 
 def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) -> None:
@@ -227,8 +309,6 @@ def test_coverage_by_walking_time_needs_the_network(gpkg: Path, tmp_path: Path) 
     assert streets.returncode == 0
     done = finder(*args)
     assert done.returncode == 0, done.stderr
-    import io
-
     row = pd.read_csv(io.StringIO(done.stdout)).iloc[0]
     assert 0 <= row["walk_share_15min"] <= row["line_share_on_network"] <= 1
     assert row["walk_points_on_network"] > 0

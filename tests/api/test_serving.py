@@ -5,6 +5,7 @@ connection is closed after its request limit. Real uvicorn on 127.0.0.1, a GeoPa
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -148,3 +149,38 @@ def test_the_header_timeout_is_documented() -> None:
         "FINDER_DB_STATEMENT_TIMEOUT_S",
     ):
         assert name in readme, name
+
+
+def _raw_answer(address: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    with _connect(address) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        # a target far beyond what the HTTP parser accepts (uvicorn answered text/plain 400)
+        (
+            b"GET /nearest?lon=121.47&lat=31.23&x=" + b"a" * 200_000 + b" HTTP/1.1\r\n"
+            b"Host: t\r\n\r\n",
+            414,
+        ),
+        (b"GARBAGE\x00 / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ],
+    ids=["url-200k", "malformed"],
+)
+def test_requests_the_parser_refuses_get_problem_json(
+    served: str, request_bytes: bytes, status: int
+) -> None:
+    line, headers, body = _raw_answer(served, request_bytes)
+    assert line.startswith(f"HTTP/1.1 {status} ")
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["detail"]

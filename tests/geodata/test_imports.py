@@ -28,7 +28,7 @@ EXPECTED_REJECTS = {
     8: ("opening_hours", "opening_hours"),
     9: ("id", "duplicate id 'JA-001': first given in row 2"),
     11: ("name", "same name as row 10"),
-    12: ("lon", "outside China"),
+    12: ("lon", "outside the service region"),
     13: ("organization", "host organisation"),
 }
 EXPECTED_ACCEPTED = {"JA-001", "JA-002", "JA-003", "JA-008"}
