@@ -61,7 +61,7 @@ def basemap_live(
         backend = {"FINDER_DATABASE_URL": url}
         drop = (server, name)
     store.upsert_frame(facility_rows(), actor="fixture")
-    make_keys(tmp / "keys.json")
+    keys = make_keys(tmp / "keys.json")
     env = {
         "FINDER_API_KEYS_FILE": str(tmp / "keys.json"),
         "FINDER_LOG_LEVEL": "WARNING",
@@ -71,7 +71,7 @@ def basemap_live(
     }
     try:
         with ServerProcess(env) as url:
-            yield Live(url, make_keys(tmp / "unused-keys.json"), store)
+            yield Live(url, keys, store, tmp / "keys.json")
     finally:
         store.close()
         if drop is not None:

@@ -94,7 +94,7 @@ def walk_live(
     }
     try:
         with ServerProcess(env) as url:
-            yield Live(url, keys, store)
+            yield Live(url, keys, store, tmp / "keys.json")
     finally:
         store.close()
         if drop is not None:
