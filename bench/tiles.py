@@ -34,6 +34,11 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -88,13 +93,8 @@ def tile_paths(
     return out
 
 
-def create_bare_app(archive_path: str, paths_file: str) -> object:
+def create_bare_app(archive_path: str, paths_file: str) -> Starlette:
     """The reference: Starlette, one route, the same tile bytes and headers from memory."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
     archive = BasemapArchive(archive_path)
     tiles: dict[str, bytes | None] = {}
     for line in Path(paths_file).read_text().split():
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
         archive, paths_file, port = args.serve_bare
         uvicorn.run(
-            create_bare_app(archive, paths_file),  # type: ignore[arg-type]
+            create_bare_app(archive, paths_file),
             host="127.0.0.1",
             port=int(port),
             log_level="warning",
