@@ -4,9 +4,9 @@
 # pass --upgrade to move every pin to the newest release, or --upgrade-package NAME for one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOCK=requirements/test.lock EDITABLE=1 source scripts/venv.sh
+LOCK=requirements/test.lock.txt EDITABLE=1 source scripts/venv.sh
 python -m pip install -q --root-user-action=ignore uv==0.13.9
 args=(pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
       --native-tls --quiet "$@")
-uv "${args[@]}" -o requirements/serve.lock
-uv "${args[@]}" --extra test -o requirements/test.lock
+uv "${args[@]}" -o requirements/serve.lock.txt
+uv "${args[@]}" --extra test -o requirements/test.lock.txt

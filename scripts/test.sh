@@ -9,6 +9,6 @@ if ! dpkg -s "${DEBS[@]}" >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${DEBS[@]}" >/dev/null
 fi
-LOCK=requirements/test.lock EDITABLE=1 source scripts/venv.sh
+LOCK=requirements/test.lock.txt EDITABLE=1 source scripts/venv.sh
 python -m ruff check .
 python -m pytest -q "$@"

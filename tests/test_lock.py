@@ -1,4 +1,4 @@
-"""The locked requirement sets (requirements/*.lock, made by ``bash scripts/lock.sh``) still satisfy
+"""The locked requirement sets (requirements/*.lock.txt, made by ``bash scripts/lock.sh``) still satisfy
 pyproject.toml, and the environment the tests run in was installed from the test lock."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def _pins(lock: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("lock", "groups"), [("serve.lock", ("dependencies",)), ("test.lock", ("dependencies", "test"))]
+    ("lock", "groups"),
+    [("serve.lock.txt", ("dependencies",)), ("test.lock.txt", ("dependencies", "test"))],
 )
 def test_lock_satisfies_pyproject(lock: str, groups: tuple[str, ...]) -> None:
     pins = _pins(lock)
@@ -53,7 +54,7 @@ def test_lock_satisfies_pyproject(lock: str, groups: tuple[str, ...]) -> None:
 
 def test_environment_is_the_test_lock() -> None:
     mismatched = []
-    for name, pinned in _pins("test.lock").items():
+    for name, pinned in _pins("test.lock.txt").items():
         try:
             installed = version(name)
         except PackageNotFoundError:
@@ -61,6 +62,6 @@ def test_environment_is_the_test_lock() -> None:
             continue
         if installed != pinned:
             mismatched.append(f"{name} {installed} != {pinned}")
-    assert not mismatched, "installed packages differ from requirements/test.lock: " + ", ".join(
-        mismatched
+    assert not mismatched, (
+        "installed packages differ from requirements/test.lock.txt: " + ", ".join(mismatched)
     )
