@@ -1,5 +1,5 @@
-"""The locked requirement sets (requirements/*.lock.txt, made by ``bash scripts/lock.sh``) still satisfy
-pyproject.toml, and the environment the tests run in was installed from the test lock."""
+"""The locked requirement sets (requirements/*.lock.txt, made by ``bash scripts/lock.sh``) still
+satisfy pyproject.toml, and the environment the tests run in was installed from the test lock."""
 
 from __future__ import annotations
 
