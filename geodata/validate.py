@@ -600,12 +600,7 @@ class _Collector:
         values: pd.Series | None,
         reason: str | Callable[[Any], str],
     ) -> None:
-        for i in np.flatnonzero(mask):
-            value = None if values is None else values.iloc[i]
-            text = reason(value) if callable(reason) else reason
-            self.issues.append(
-                Issue(int(self.rows[i]), field, None if value is None else str(value), text)
-            )
+        self._add(mask, field, values, reason, "rejected")
         self.rejected |= mask
 
     def warn(
@@ -615,17 +610,21 @@ class _Collector:
         values: pd.Series | None,
         reason: str | Callable[[Any], str],
     ) -> None:
+        self._add(mask, field, values, reason, "warning")
+
+    def _add(
+        self,
+        mask: np.ndarray,
+        field: str,
+        values: pd.Series | None,
+        reason: str | Callable[[Any], str],
+        level: str,
+    ) -> None:
         for i in np.flatnonzero(mask):
             value = None if values is None else values.iloc[i]
             text = reason(value) if callable(reason) else reason
             self.issues.append(
-                Issue(
-                    int(self.rows[i]),
-                    field,
-                    None if value is None else str(value),
-                    text,
-                    "warning",
-                )
+                Issue(int(self.rows[i]), field, None if value is None else str(value), text, level)
             )
 
 
