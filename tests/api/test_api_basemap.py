@@ -5,9 +5,7 @@ web maps draw it by default.
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,15 +14,13 @@ from pathlib import Path
 import httpx
 import mapbox_vector_tile
 import pytest
-from api_support import Live, ServerProcess, facility_rows, make_keys
+from api_support import Live
 
 from api.settings import Settings
 from geodata.basemap import BasemapArchive, basemap_from_osm
-from geodata.store import FacilityStore, GeoPackageStore
 
 OSM = Path(__file__).resolve().parents[1] / "data" / "shanghai_jingan.osm"
 CENTRE = (121.4737, 31.2304)  # People's Square, inside the extract
-_numbers = itertools.count(1)
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -34,53 +30,16 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
-@pytest.fixture(scope="module")
-def basemap_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("basemap") / "jingan.pmtiles"
+def server_env(tmp: Path) -> dict[str, str]:
+    """The Jing'an base map for this module's server (``edit_live`` in conftest.py)."""
+    out = tmp / "jingan.pmtiles"
     basemap_from_osm(OSM, out)
-    return out
-
-
-@pytest.fixture(scope="module", params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
-def basemap_live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, basemap_file: Path
-) -> Iterator[Live]:
-    """A live server with the test facilities and the Jing'an base map (FINDER_BASEMAP)."""
-    tmp = tmp_path_factory.mktemp("api-basemap")
-    drop = None
-    if request.param == "gpkg":
-        store: FacilityStore = GeoPackageStore(tmp / "store.gpkg")
-        backend = {"FINDER_STORE": str(tmp / "store.gpkg")}
-    else:
-        from geodata.postgis import PostGISStore
-
-        server = request.getfixturevalue("postgres_server")
-        name = f"finder_basemap_{os.getpid()}_{next(_numbers)}"
-        url = server.create_database(name, template="finder_template")
-        store = PostGISStore(url)
-        backend = {"FINDER_DATABASE_URL": url}
-        drop = (server, name)
-    store.upsert_frame(facility_rows(), actor="fixture")
-    keys = make_keys(tmp / "keys.json")
-    env = {
-        "FINDER_API_KEYS_FILE": str(tmp / "keys.json"),
-        "FINDER_LOG_LEVEL": "WARNING",
-        "FINDER_INDEX_POLL_S": "0",
-        "FINDER_BASEMAP": str(basemap_file),
-        **backend,
-    }
-    try:
-        with ServerProcess(env) as url:
-            yield Live(url, keys, store, tmp / "keys.json")
-    finally:
-        store.close()
-        if drop is not None:
-            drop[0].drop_database(drop[1])
+    return {"FINDER_BASEMAP": str(out)}
 
 
 @pytest.fixture(scope="module")
-def client(basemap_live: Live) -> Iterator[httpx.Client]:
-    with basemap_live.client() as c:
+def client(edit_live: Live) -> Iterator[httpx.Client]:
+    with edit_live.client() as c:
         yield c
 
 
@@ -106,9 +65,9 @@ def test_tile_is_served_gzipped_with_caching_headers(client: httpx.Client) -> No
     assert other.status_code in (200, 204) and other.headers["etag"] != etag
 
 
-def test_client_without_gzip_gets_a_plain_tile(basemap_live: Live) -> None:
+def test_client_without_gzip_gets_a_plain_tile(edit_live: Live) -> None:
     x, y = tile_of(*CENTRE, 13)
-    url = f"{basemap_live.url}/basemap/13/{x}/{y}.mvt"
+    url = f"{edit_live.url}/basemap/13/{x}/{y}.mvt"
     response = httpx.get(url, headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
