@@ -13,11 +13,14 @@
     finder basemap build FILE.osm|FILE.osm.pbf [--out BASEMAP.pmtiles]
     finder coverage [--district ADCODE ...] [--radius 1000] [--kind KIND ...] [--format json|csv]
                     [--out FILE] [--gaps GAPS.geojson] [--map coverage.html] [--basemap F.osm]
+                    [--population-raster PEOPLE.tif]
+    finder coverage --national [--radius 1000] [--format json|csv] [--out FILE]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
                    [--objective area|population] [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
                  [--basemap FILE.osm|FILE.osm.pbf]
     finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
+    finder print --national [--paper A3|A4] [--orientation ...] --out national.pdf|png
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
                          [--expires YYYY-MM-DD | --days N]
     finder keys list [--json]
@@ -286,7 +289,16 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
         store.close()
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
     counted = counted_facilities(frame, visible_mask(frame, viewer), args.kind)
-    grid = build_sample_grid(_districts(args))
+    districts = _districts(args)
+    population = None
+    if args.population_raster:
+        from finder.population import population_from_geotiff
+
+        west, south, east, north = districts.total_bounds
+        population = population_from_geotiff(
+            args.population_raster, bounds=(west, south, east, north)
+        )
+    grid = build_sample_grid(districts, population=population)
     return grid, counted
 
 
@@ -312,6 +324,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
+    if args.national:
+        return _national_table(args)
     grid, counted = _coverage_inputs(args)
     lon, lat, kind = counted.lon, counted.lat, counted.kind
     result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
@@ -356,6 +370,36 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             coverage=result,
         ).save(args.map)
         _wrote(args.map)
+    return 0
+
+
+def _national_table(args: argparse.Namespace) -> int:
+    """``finder coverage --national``: provinces, cities and ranked counties (JSON or CSV)."""
+    from finder.national import national_coverage, rounded_national
+    from geodata.cells import frame_to_csv
+
+    if args.district or args.gaps or args.map or args.walk_minutes:
+        print(
+            "finder coverage: --national takes no --district, --gaps, --map or --walk-minutes",
+            file=sys.stderr,
+        )
+        return 2
+    grid, counted = _coverage_inputs(args)
+    national = national_coverage(
+        grid, counted.lon, counted.lat, radius_m=args.radius, kind=counted.kind
+    )
+    if args.format == "csv":
+        table = rounded_national(national.to_frame())
+        if args.out:
+            frame_to_csv(table, args.out)
+            _wrote(args.out)
+        else:
+            print(frame_to_csv(table), end="")
+    else:
+        document = national.to_json()
+        document["metadata"]["counted"] = counted.summary
+        _write_json(document, args.out)
+    print(f"population basis: {national.population_basis}", file=sys.stderr)
     return 0
 
 
@@ -434,10 +478,31 @@ def cmd_print(args: argparse.Namespace) -> int:
     from maps.atlas import print_atlas
     from maps.printmap import print_coverage_map
 
-    if bool(args.district) == bool(args.all_districts):
-        print("finder print: give --district ADCODE or --all-districts", file=sys.stderr)
+    if [bool(args.district), args.all_districts, args.national].count(True) != 1:
+        print(
+            "finder print: give one of --district ADCODE, --all-districts or --national",
+            file=sys.stderr,
+        )
         return 2
     grid, counted = _coverage_inputs(args)
+    if args.national:
+        from finder.national import national_coverage
+        from maps.national import print_national_sheet
+
+        national = national_coverage(
+            grid, counted.lon, counted.lat, radius_m=args.radius, kind=counted.kind
+        )
+        sheet = print_national_sheet(
+            args.out,
+            national,
+            grid.districts,
+            paper=args.paper,
+            orientation=args.orientation,
+            approval_number=Settings().approval_no or None,
+            counted=counted.summary,
+        )
+        print(f"wrote {sheet.path} ({args.paper} {args.orientation})", file=sys.stderr)
+        return 0
     options: dict[str, Any] = {
         "radius_m": args.radius,
         "paper": args.paper,
@@ -700,11 +765,20 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="count members/employees facilities too (internal planning)",
         )
+        p.add_argument(
+            "--population-raster",
+            help="GeoTIFF of persons per cell (GHS-POP, WorldPop) for population-weighted shares",
+        )
 
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
     basemap_option(p)
     p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
+    p.add_argument(
+        "--national",
+        action="store_true",
+        help="one row per province and per city, counties ranked by a 15-minute walk",
+    )
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="table file (default: standard output)")
     p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
@@ -733,6 +807,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-districts",
         action="store_true",
         help="an atlas (PDF): overview of the city, then one page per district",
+    )
+    p.add_argument(
+        "--national",
+        action="store_true",
+        help="the national sheet: province choropleth and ranking (PDF or PNG)",
     )
     p.add_argument("--paper", choices=("A4", "A3"), default="A4")
     p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
