@@ -2,8 +2,8 @@
 
 :func:`national_coverage` runs :func:`finder.coverage.coverage_table` over every county of a
 sample grid (once at the reach radius, once at the distance of a 15-minute walk) and adds the
-counties up along the adcode hierarchy (GB/T 2260: ``41`` province, ``4101`` city, ``410102``
-county; the "county-level units directly under a province", ``xx90xx``, are their own city).
+counties up along the hierarchy of the boundaries (``province_adcode`` and ``city_adcode`` of
+:func:`geodata.boundaries.load_districts`).
 
 Every level carries the same additive columns, so a province row is exactly the sum of its
 counties: ``population`` (2020 census), ``area_km2``, ``covered_km2``, ``twice_km2``, ``people``
@@ -66,17 +66,6 @@ _ADDITIVE = (
 def walk_radius_m(minutes: float = WALK_MINUTES) -> float:
     """Straight-line distance of a walk of ``minutes`` at ``finder.index.WALK_SPEED_M_S``, m."""
     return minutes * 60.0 * WALK_SPEED_M_S
-
-
-def province_code(adcode: str) -> str:
-    """Six-digit province adcode of a county adcode (``410102`` -> ``410000``)."""
-    return f"{adcode[:2]}0000"
-
-
-def city_code(adcode: str) -> str:
-    """Six-digit city adcode of a county adcode (``410102`` -> ``410100``); a county-level unit
-    directly under its province (``429004`` 仙桃市) is its own city."""
-    return adcode if adcode[2:4] == "90" else f"{adcode[:4]}00"
 
 
 @dataclass(frozen=True)
@@ -181,7 +170,7 @@ def national_coverage(
     Raises
     ------
     InvalidInput
-        On bad coordinates, radius, walk or kinds, or an adcode that is not six digits.
+        On bad coordinates, radius, walk or kinds.
     """
     radius = check_radius(radius_m)
     if not (math.isfinite(walk_minutes) and walk_minutes > 0):
@@ -222,10 +211,7 @@ def national_coverage(
 def _county_rows(grid: SampleGrid, near: pd.DataFrame, walk: pd.DataFrame) -> pd.DataFrame:
     """One row per county with the hierarchy, the additive columns and the shares."""
     adcodes = near["adcode"].astype(str)
-    bad = [a for a in adcodes if len(a) != 6 or not a.isdigit()]
-    if bad:
-        raise InvalidInput(f"not a six-digit county adcode: {bad[:3]}", field="adcode")
-    names = grid.districts.set_index("adcode")
+    names = grid.districts.set_index("adcode").loc[adcodes]
     area = near["area_km2"].to_numpy(dtype=float)
     share = near["covered_share"].to_numpy(dtype=float)
     twice = near["covered_twice_share"].to_numpy(dtype=float)
@@ -245,10 +231,10 @@ def _county_rows(grid: SampleGrid, near: pd.DataFrame, walk: pd.DataFrame) -> pd
             "level": "county",
             "adcode": adcodes.to_numpy(dtype=object),
             "name": near["name"].to_numpy(dtype=object),
-            "province_adcode": [province_code(a) for a in adcodes],
-            "province": [_label(names, a, "province", province_code(a)) for a in adcodes],
-            "city_adcode": [city_code(a) for a in adcodes],
-            "city": [_label(names, a, "city", city_code(a)) for a in adcodes],
+            "province_adcode": names["province_adcode"].to_numpy(dtype=object),
+            "province": _names(names, "province", "province_adcode"),
+            "city_adcode": names["city_adcode"].to_numpy(dtype=object),
+            "city": _names(names, "city", "city_adcode"),
             "counties": 1,
             "population": near["population"].astype("Int64").to_numpy(),
             "area_km2": area,
@@ -272,13 +258,14 @@ def _county_rows(grid: SampleGrid, near: pd.DataFrame, walk: pd.DataFrame) -> pd
     return _with_shares(rows)
 
 
-def _label(names: pd.DataFrame, adcode: str, column: str, fallback: str) -> str:
-    """The province or city name of a county (the boundary file's column), else its code; a
-    county-level unit directly under a province is named after itself."""
-    if column == "city" and city_code(adcode) == adcode:
-        return str(names.at[adcode, "name"])
-    value: Any = names.at[adcode, column] if column in names.columns else None
-    return fallback if value is None or pd.isna(value) else str(value)
+def _names(districts: pd.DataFrame, column: str, code: str) -> NDArray[np.object_]:
+    """The province or city names of the counties (the boundary file's), else their adcodes."""
+    names = districts[column].to_numpy(dtype=object)
+    codes = districts[code].to_numpy(dtype=object)
+    return np.array(
+        [str(c) if n is None or pd.isna(n) else str(n) for n, c in zip(names, codes, strict=True)],
+        dtype=object,
+    )
 
 
 def _with_shares(rows: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from finder.national import CENSUS_BASIS, NationalCoverage, province_code
+from finder.national import CENSUS_BASIS, NationalCoverage
 from geodata.errors import InvalidInput
 from maps.coveragemap import SHARE_CLASSES, share_class, share_class_label, share_colour
 from maps.printmap import (
@@ -85,7 +85,7 @@ def province_shapes(districts: gpd.GeoDataFrame) -> gpd.GeoSeries:
     simplifying the county coverage to :data:`SIMPLIFY_M`; indexed by province adcode."""
     projected = districts.geometry.to_crs(CHINA_ALBERS)
     simple = shapely.coverage_simplify(np.asarray(projected.values), SIMPLIFY_M)
-    codes = np.array([province_code(str(a)) for a in districts["adcode"]], dtype=object)
+    codes = districts["province_adcode"].to_numpy(dtype=object)
     shapes = {
         code: shapely.coverage_union_all(simple[codes == code]) for code in sorted(set(codes))
     }

@@ -10,15 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-
-from geodata.boundaries import load_districts
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "national"
+from national_support import three_provinces_file
 
 
 def finder(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,10 +36,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("national")
     store = folder / "store.gpkg"
     write_sample(store, 200)
-    other = load_districts(DATA / "zhengzhou_hangzhou_counties_gcj02.geojson", crs="gcj02")
-    frame = gpd.GeoDataFrame(pd.concat([load_districts(), other], ignore_index=True))
-    boundaries = folder / "counties.geojson"
-    frame.drop(columns="population").to_file(boundaries, driver="GeoJSON")
+    boundaries = three_provinces_file(folder)
     raster = folder / "people.tif"
     values = np.full((40, 40), 50.0, dtype=np.float32)  # 80,000 people over central Shanghai
     profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "float32"}

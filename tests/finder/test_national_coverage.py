@@ -7,25 +7,22 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import rasterio
+from national_support import three_provinces
 from pyproj import Geod, Transformer
 
 from finder.coverage import SampleGrid, build_sample_grid
 from finder.national import (
     CENSUS_BASIS,
     NationalCoverage,
-    city_code,
     national_coverage,
     walk_radius_m,
 )
 from finder.population import population_from_geotiff
-from geodata.boundaries import assign_adcode, load_districts
+from geodata.boundaries import assign_adcode
 from geodata.errors import InvalidInput
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "national"
-COUNTIES = DATA / "zhengzhou_hangzhou_counties_gcj02.geojson"
 GEOD = Geod(ellps="WGS84")
 #: Two blocks of people in 浦东新区 (310115), 4.7 km apart, far from its edges.
 NEAR_BLOCK = (121.600, 31.200)
@@ -34,15 +31,9 @@ SUMMED = ["population", "area_km2", "covered_km2", "twice_km2", "walk_km2", "peo
 SUMMED += ["people_covered", "people_walk", "facilities", "n_mother_room", "counties"]
 
 
-def three_provinces() -> gpd.GeoDataFrame:
-    """Shanghai's 16 districts with the 25 counties of Zhengzhou and Hangzhou (real polygons)."""
-    frame = pd.concat([load_districts(), load_districts(COUNTIES, crs="gcj02")])
-    return gpd.GeoDataFrame(frame, crs="EPSG:4326").reset_index(drop=True)
-
-
 @pytest.fixture(scope="module")
-def districts() -> gpd.GeoDataFrame:
-    return three_provinces()
+def districts(tmp_path_factory: pytest.TempPathFactory) -> gpd.GeoDataFrame:
+    return three_provinces(tmp_path_factory.mktemp("provinces"))
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +120,6 @@ def test_json_and_frame_carry_every_level(national: NationalCoverage) -> None:
     assert document["counties"][0]["rank"] == 1
     frame = national.to_frame()
     assert frame["level"].value_counts().to_dict() == {"county": 41, "province": 3, "city": 3}
-
-
-def test_directly_administered_county_is_its_own_city() -> None:
-    assert city_code("429004") == "429004"
-    assert city_code("410102") == "410100"
 
 
 def test_bad_walk_is_refused(grid: SampleGrid) -> None:

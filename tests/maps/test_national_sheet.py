@@ -9,29 +9,24 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
+from national_support import three_provinces
 from PIL import Image
 
 from finder.coverage import build_sample_grid
 from finder.national import NationalCoverage, national_coverage
-from geodata.boundaries import load_districts
 from geodata.errors import InvalidInput
 from maps.coveragemap import share_colour
 from maps.national import print_national_sheet
 
-COUNTIES = Path(__file__).resolve().parents[1] / "data" / "national"
 needs_poppler = pytest.mark.skipif(
     not (shutil.which("pdftotext") and shutil.which("pdftoppm")), reason="poppler-utils missing"
 )
 
 
 @pytest.fixture(scope="module")
-def districts() -> gpd.GeoDataFrame:
-    """Shanghai's 16 districts with the 25 counties of Zhengzhou and Hangzhou."""
-    other = load_districts(COUNTIES / "zhengzhou_hangzhou_counties_gcj02.geojson", crs="gcj02")
-    frame = pd.concat([load_districts(), other], ignore_index=True)
-    return gpd.GeoDataFrame(frame, crs="EPSG:4326")
+def districts(tmp_path_factory: pytest.TempPathFactory) -> gpd.GeoDataFrame:
+    return three_provinces(tmp_path_factory.mktemp("provinces"))
 
 
 @pytest.fixture(scope="module")
