@@ -41,6 +41,7 @@ from api.routes import (
     facilities,
     features,
     health,
+    national,
     nearest,
     walk,
     webmap,
@@ -49,6 +50,7 @@ from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
 from finder.coverage import build_sample_grid
+from finder.population import population_from_geotiff
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
 from geodata.boundaries import load_districts
@@ -260,7 +262,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 live=live,
                 districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
-                grid=build_sample_grid(districts),
+                grid=build_sample_grid(
+                    districts,
+                    population=None
+                    if settings.population_raster is None
+                    else population_from_geotiff(
+                        settings.population_raster, bounds=tuple(districts.total_bounds)
+                    ),
+                ),
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),
@@ -302,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(facilities.router)
     app.include_router(facilities.audit_router)
     app.include_router(coverage.router)
+    app.include_router(national.router)
     app.include_router(walk.router)
     app.include_router(webmap.router)
     app.include_router(basemap.router)

@@ -294,9 +294,8 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.population_raster:
         from finder.population import population_from_geotiff
 
-        west, south, east, north = districts.total_bounds
         population = population_from_geotiff(
-            args.population_raster, bounds=(west, south, east, north)
+            args.population_raster, bounds=tuple(districts.total_bounds)
         )
     grid = build_sample_grid(districts, population=population)
     return grid, counted

@@ -8,6 +8,8 @@ FINDER_STORE               GeoPackage file of the embedded store (default: the s
 FINDER_DATABASE_URL        ``postgresql://...``: use PostgreSQL + PostGIS instead of the GeoPackage
 FINDER_BOUNDARIES          district boundary file (WGS-84 GeoJSON with adcode, name); default the
                            bundled Shanghai districts
+FINDER_POPULATION_RASTER   GeoTIFF of persons per cell (GHS-POP, WorldPop) for population-weighted
+                           coverage; default none (2020 census county totals, spread evenly)
 FINDER_CALENDAR            holiday / make-up working day CSV (default the bundled one)
 FINDER_CORS_ORIGINS        comma-separated origins allowed to call the API from a browser
 FINDER_API_KEYS_FILE       JSON file of hashed API keys (see ``finder keys``)
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     store: Path | None = None
     database_url: str | None = None
     boundaries: Path | None = None
+    population_raster: Path | None = None
     calendar: Path | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys_file: Path | None = None

@@ -194,7 +194,7 @@ def print_national_sheet(
 def _population_basis_zh(basis: str) -> str:
     if basis == CENSUS_BASIS:
         return "第七次人口普查各县常住人口，县内按面积均匀分布（未提供人口栅格）"
-    return f"人口栅格 {basis}"
+    return f"人口栅格（{basis}），各县按栅格人口所在位置计"
 
 
 def _share(value: Any) -> str:
