@@ -4,7 +4,8 @@ The provinces are drawn from the county polygons of the grid, dissolved per prov
 topology-preserving simplification of the whole coverage (so neighbouring provinces still
 meet), in an Albers equal-area projection for China (25°N / 47°N standard parallels). Their
 colour is the share of people within the reach radius (:data:`maps.coveragemap.SHARE_CLASSES`,
-the classes of the web coverage map and the atlas); the table ranks the provinces by it and
+the classes of the web coverage map and the atlas; provinces under :data:`MIN_LABELLED_KM2` are
+left unlabelled, the table names them); the table ranks the provinces by it and
 gives facilities, per 10,000 residents, the 15-minute and "covered twice" shares and the
 largest gap. Paper sizes, margins, fonts and the footer (sources, population basis, what was
 counted, date, 审图号) are those of :mod:`maps.printmap`.
@@ -55,6 +56,8 @@ from maps.printmap import (
 CHINA_ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=WGS84 +units=m +no_defs"
 #: Province outlines are simplified to this before drawing, metres (0.1 mm at 1 : 20 million).
 SIMPLIFY_M = 2000.0
+#: Provinces smaller than this are not labelled on the map (the table names them), km2.
+MIN_LABELLED_KM2 = 20_000.0
 TABLE_HEADER = ["名次", "省级", "设施", "每万人", "1公里人口覆盖", "15分钟", "双重覆盖", "最大空白"]
 
 
@@ -273,6 +276,8 @@ def _sheet(
             lw=0.4,
             gid=f"province-{code}",
         )
+        if geometry.area < MIN_LABELLED_KM2 * 1e6:
+            continue
         point = geometry.representative_point()
         share = shares.get(str(code))
         label = f"{names.get(str(code), code)}\n{_share(share)}"
@@ -304,8 +309,9 @@ def _sheet(
         title_fontsize=9 * scale,
         frameon=False,
     )
-    if landscape:
+    if landscape:  # the table's title clear of the subtitle
         box = (m + map_w + 6 * scale, bottom, page_w - 2 * m - map_w - 6 * scale, top - bottom)
+        box = (box[0], box[1], box[2], box[3] - 6 * scale)
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 6 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
@@ -316,6 +322,7 @@ def _sheet(
     )
     cells.auto_set_font_size(False)
     cells.set_fontsize(7.5 * scale)
+    cells.auto_set_column_width(list(range(len(TABLE_HEADER))))
     row_h = min(0.045, 0.98 / (len(rows) + 1))
     for (row_i, _), cell in cells.get_celld().items():
         cell.set_linewidth(0.3)
