@@ -309,9 +309,13 @@ def _sheet(
         title_fontsize=9 * scale,
         frameon=False,
     )
-    if landscape:  # the table's title clear of the subtitle
-        box = (m + map_w + 6 * scale, bottom, page_w - 2 * m - map_w - 6 * scale, top - bottom)
-        box = (box[0], box[1], box[2], box[3] - 6 * scale)
+    if landscape:  # the table's title 6 mm below the top, clear of the subtitle
+        box = (
+            m + map_w + 6 * scale,
+            bottom,
+            page_w - 2 * m - map_w - 6 * scale,
+            top - bottom - 6 * scale,
+        )
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 6 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
