@@ -15,6 +15,8 @@ Adding a kind
    migration (``ALTER TABLE facilities DROP CONSTRAINT facilities_kind, ADD CONSTRAINT
    facilities_kind CHECK (...)``, the condition from :func:`kind_check_sql` as a literal);
    new GeoPackage stores take their constraint from :func:`kind_check_sql`.
+3. The finder codes a kind in the high half of a one-byte class code; its filter table still
+   assumes at most four kinds (``finder/facility_columns.py``, ``finder/index.py``).
 
 Examples
 --------
