@@ -37,13 +37,12 @@ from matplotlib.patches import Patch
 from finder.national import CENSUS_BASIS, NationalCoverage
 from geodata.errors import InvalidInput
 from maps.coveragemap import SHARE_CLASSES, share_class, share_class_label, share_colour
+from maps.paper import Orientation, Paper
 from maps.printmap import (
     DEFAULT_SOURCES,
     MM_PER_INCH,
     NO_APPROVAL,
     PAGE_MARGIN_MM,
-    Orientation,
-    Paper,
     area_basis_zh,
     counted_zh,
     draw_polygons,

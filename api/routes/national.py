@@ -28,6 +28,7 @@ from finder.national import NationalCoverage, national_coverage, rounded_nationa
 from geodata.cells import frame_to_csv
 from geodata.schema import Viewer
 from maps.national import print_national_sheet
+from maps.paper import Orientation, Paper
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -93,10 +94,8 @@ def coverage_national_pdf(
     viewer: ViewerDep,
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
-    paper: Annotated[Literal["A4", "A3"], Query(description="paper size")] = "A3",
-    orientation: Annotated[
-        Literal["landscape", "portrait"], Query(description="page orientation")
-    ] = "landscape",
+    paper: Annotated[Paper, Query(description="paper size")] = "A3",
+    orientation: Annotated[Orientation, Query(description="page orientation")] = "landscape",
 ) -> Response:
     """The province choropleth (share of people within ``radius_m``) and the province ranking
     of ``finder print --national``, for the facilities the caller may see."""
