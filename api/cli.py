@@ -298,7 +298,14 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
         population = population_from_geotiff(
             args.population_raster, bounds=tuple(districts.total_bounds)
         )
-    grid = build_sample_grid(districts, population=population)
+    if getattr(args, "national", False):
+        from finder.national import NATIONAL_MAX_CELLS
+
+        grid = build_sample_grid(
+            districts, population=population, max_cells_per_district=NATIONAL_MAX_CELLS
+        )
+    else:
+        grid = build_sample_grid(districts, population=population)
     return grid, counted
 
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.coverage import naive_coverage
 from finder.coverage import build_sample_grid
-from finder.national import national_coverage
+from finder.national import NATIONAL_MAX_CELLS, national_coverage
 from geodata.boundaries import NATIONAL, load_districts
 from geodata.schema import KINDS
 from maps.national import CHINA_ALBERS
@@ -124,7 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 facilities, ours only")
     parser.add_argument("--facilities", type=int, help="number of facilities (200,000)")
-    parser.add_argument("--cells", type=int, default=5_000, help="sample cells per county, max")
+    parser.add_argument(
+        "--cells", type=int, default=NATIONAL_MAX_CELLS, help="sample cells per county, max"
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive geopandas way")
     args = parser.parse_args()
     n = args.facilities or (20_000 if args.quick else 200_000)
