@@ -48,7 +48,7 @@ from api.routes import (
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
-from finder.coverage import build_sample_grid
+from finder.coverage import RegionGrids, build_sample_grid
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
 from geodata.boundaries import load_districts, load_places
@@ -253,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
             districts = load_districts(settings.boundaries)
             places = load_places(settings.boundaries, cache_dir=settings.boundaries_cache_dir())
+            grid = build_sample_grid(districts)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
@@ -262,7 +263,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 districts=districts,
                 places=places,
                 keyring=KeyRing(settings.api_keys_file),
-                grid=build_sample_grid(districts),
+                grid=grid,
+                regions=RegionGrids(grid, places),
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),

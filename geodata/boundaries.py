@@ -563,7 +563,7 @@ def resolve_region(districts: gpd.GeoDataFrame, code: str) -> Region:
     raise UnknownDistrict(f"unknown district adcode {code!r}")
 
 
-def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
+def children_of(districts: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
     """The next level down of a region: a province's cities, a city's counties.
 
     Parameters
@@ -575,9 +575,10 @@ def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        Columns ``adcode``, ``name``, ``level``, one row per child sorted by adcode (empty for a
-        county).
+    geopandas.GeoDataFrame
+        Columns ``adcode``, ``name``, ``level``, ``province``, ``city``, ``population`` (sum of
+        the counties) and ``geometry`` (a city's is the union of its counties), one row per
+        child sorted by adcode (empty for a county).
 
     Raises
     ------
@@ -585,16 +586,21 @@ def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
         As :func:`resolve_region`.
     """
     region = resolve_region(districts, code)
+    columns = ["adcode", "name", "level", "province", "city", "population", "geometry"]
     rows = districts[districts["adcode"].isin(region.counties)]
     if region.level == "province":
-        children = rows[["city_adcode", "city"]].drop_duplicates("city_adcode")
-        children = children.set_axis(["adcode", "name"], axis=1).assign(level="city")
+        rows = rows.dissolve(
+            by="city_adcode",
+            aggfunc={"city": "first", "province": "first", "population": "sum"},
+            as_index=False,
+        )
+        rows = rows.assign(adcode=rows["city_adcode"], name=rows["city"], level="city")
     elif region.level == "city":
-        children = rows[["adcode", "name"]].assign(level="county")
+        rows = rows.assign(level="county")
     else:
-        children = pd.DataFrame({"adcode": [], "name": [], "level": []}, dtype=object)
-    result: pd.DataFrame = children.sort_values("adcode", kind="stable", ignore_index=True)
-    return result
+        rows = rows.iloc[:0].assign(level=None)
+    children = gpd.GeoDataFrame(rows[columns], geometry="geometry", crs=districts.crs)
+    return children.sort_values("adcode", kind="stable", ignore_index=True)
 
 
 def _optional_column(frame: pd.DataFrame, column: str) -> NDArray[np.object_]:
