@@ -35,7 +35,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -76,6 +76,8 @@ COORDINATE_DECIMALS = 7
 
 BoundaryCrs = Literal["wgs84", "gcj02"]
 RegionLevel = Literal["province", "city", "county"]
+#: The systems a boundary file may be in (a subset of :data:`geodata.crs.CRS_NAMES`).
+BOUNDARY_CRS: tuple[str, ...] = get_args(BoundaryCrs)
 
 
 def _read_index(index_csv: str | Path) -> dict[str, dict[str, str]]:
@@ -260,7 +262,7 @@ def load_districts(
     """
     if path is not None and str(path) == NATIONAL:
         return load_national_districts(cache_dir, population_csv=population_csv)
-    if crs not in ("wgs84", "gcj02"):
+    if crs not in BOUNDARY_CRS:
         raise InvalidInput(f"unsupported boundary crs {crs!r}; use 'wgs84' or 'gcj02'", field="crs")
     frame = gpd.read_file(SHANGHAI_DISTRICTS if path is None else path)
     missing = {"adcode", "name"} - set(frame.columns)
