@@ -20,6 +20,7 @@ Routes (see ``docs/api.md``):
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
@@ -252,7 +253,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             calendar = load_calendar(settings)
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
             districts = load_districts(settings.boundaries)
-            places = load_places(settings.boundaries, cache_dir=settings.boundaries_cache_dir())
             grid = build_sample_grid(districts)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
@@ -261,10 +261,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store=store,
                 live=live,
                 districts=districts,
-                places=places,
                 keyring=KeyRing(settings.api_keys_file),
                 grid=grid,
-                regions=RegionGrids(grid, places),
+                regions=RegionGrids(
+                    grid,
+                    functools.partial(
+                        load_places, settings.boundaries, cache_dir=settings.boundaries_cache_dir()
+                    ),
+                ),
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),

@@ -531,9 +531,9 @@ class WalkService:
 class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
-    ``grid`` is the coverage sample grid of ``districts``; ``places`` the boundaries that name
-    every point and resolve any adcode (:func:`geodata.boundaries.load_places`); ``regions``
-    the grids of any province, city or county (built on first use from ``places``); ``walk`` the
+    ``grid`` is the coverage sample grid of ``districts``; ``regions`` the grids of any
+    province, city or county, and (``regions.places``, loaded on first use) the boundaries that
+    name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
     walking network (``None`` when no network file is configured); ``basemap`` the served
     vector base map (``None`` when none is configured).
     """
@@ -542,7 +542,6 @@ class AppState:
     store: FacilityStore
     live: LiveFacilities
     districts: gpd.GeoDataFrame
-    places: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
     regions: RegionGrids

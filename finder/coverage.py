@@ -34,7 +34,8 @@ import dataclasses
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -828,16 +829,32 @@ class RegionGrids:
     grid
         The base grid (e.g. the service's districts).
     places
-        Boundaries that resolve any adcode (:func:`geodata.boundaries.load_places`).
+        Boundaries that resolve any adcode (:func:`geodata.boundaries.load_places`), or a
+        function loading them on first use (the national ones take a few hundred MB).
     keep
         Number of built grids kept.
     """
 
-    def __init__(self, grid: SampleGrid, places: gpd.GeoDataFrame, *, keep: int = 8) -> None:
+    def __init__(
+        self,
+        grid: SampleGrid,
+        places: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame],
+        *,
+        keep: int = 8,
+    ) -> None:
         self.grid = grid
-        self.places = places
+        self._places = places
         self._keep = keep
         self._built: dict[tuple[str, ...], SampleGrid] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def places(self) -> gpd.GeoDataFrame:
+        """The boundaries that resolve any adcode (loaded on first use)."""
+        with self._lock:
+            if not isinstance(self._places, gpd.GeoDataFrame):
+                self._places = self._places()
+            return self._places
 
     def region(self, code: str) -> Region:
         """The region of an adcode of any level (:func:`geodata.boundaries.resolve_region`),

@@ -259,7 +259,7 @@ def create_facility(
             slug="invalid-body",
             errors=[{"field": "id", "reason": "must be empty for this key"}],
         )
-    facility = _writable(_validated(_with_district(values, state.places)), editor)
+    facility = _writable(_validated(_with_district(values, state.regions.places)), editor)
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
     location = f"/collections/facilities/items/{created.id}"
@@ -294,7 +294,7 @@ def replace_facility(
     """Replace every editable field (the body's ``id`` must be the path's)."""
     values = _with_district(
         _in_wgs84(body.model_dump(), crs),  # type: ignore[attr-defined]
-        state.places,
+        state.regions.places,
     )
     if values["id"] != facility_id:
         raise ApiProblem(
@@ -347,7 +347,9 @@ def patch_facility(
     if ("lon" in changes or "lat" in changes) and "adcode" not in changes:
         point = {"lon": current.lon, "lat": current.lat} | changes
         blank = dict.fromkeys(("adcode", "district", "city", "province"))
-        filled = _with_district({"lon": point["lon"], "lat": point["lat"]} | blank, state.places)
+        filled = _with_district(
+            {"lon": point["lon"], "lat": point["lat"]} | blank, state.regions.places
+        )
         changes["adcode"] = filled["adcode"]
         for key in ("district", "city", "province"):
             if key not in changes and filled[key] is not None:
@@ -584,7 +586,7 @@ def _import_upload(
             kind=options.kind,
             access=options.access,
             actor=editor.name,
-            districts=state.places,
+            districts=state.regions.places,
             source_name=Path(filename).name,
             dry_run=options.dry_run,
             viewer=editor.viewer,

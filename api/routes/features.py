@@ -544,7 +544,7 @@ def district_items(
     """The district boundaries, filtered by bbox (intersection) or adcode; with ``parent``, the
     cities of a province or the counties of a city, anywhere in China (the ``china`` extra)."""
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
-    districts = state.districts if parent is None else children_of(state.places, parent)
+    districts = state.districts if parent is None else children_of(state.regions.places, parent)
     mask = np.ones(len(districts), dtype=bool)
     if adcode:
         mask &= districts["adcode"].isin(adcode).to_numpy()

@@ -69,7 +69,7 @@ def _counties_of(state: AppState, districts: list[str]) -> tuple[list[str], Any]
         else:
             out.append(value)
     known = set(state.districts["adcode"]) | set(state.districts["name"])
-    return out, state.districts if set(out) <= known else state.places
+    return out, state.districts if set(out) <= known else state.regions.places
 
 
 def _error_page(request: Request, exc: Exception) -> Response:
