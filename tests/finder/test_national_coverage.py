@@ -12,7 +12,7 @@ import rasterio
 from national_support import three_provinces
 from pyproj import Geod, Transformer
 
-from finder.coverage import SampleGrid, build_sample_grid
+from finder.coverage import SampleGrid, aggregate_coverage, build_sample_grid, coverage_table
 from finder.national import (
     CENSUS_BASIS,
     NationalCoverage,
@@ -20,7 +20,7 @@ from finder.national import (
     walk_radius_m,
 )
 from finder.population import population_from_geotiff
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import assign_adcode, resolve_region
 from geodata.errors import InvalidInput
 
 GEOD = Geod(ellps="WGS84")
@@ -81,6 +81,25 @@ def test_province_and_city_rows_are_the_sums_of_their_counties(
     # Shanghai's 2020 census population, to the person
     assert national.provinces["population"].iloc[0] == 24_870_895
     assert national.provinces["facilities"].sum() == counties["facilities"].sum()
+
+
+def test_province_and_city_rows_agree_with_the_region_aggregate(
+    national: NationalCoverage,
+    grid: SampleGrid,
+    districts: gpd.GeoDataFrame,
+    facilities: tuple[np.ndarray, ...],
+) -> None:
+    # the same question through the other surface (/coverage?adcode=41, finder coverage
+    # --district 4101): counts, area shares and gaps agree
+    lon, lat, kind = facilities
+    table = coverage_table(grid, lon, lat, kind=kind).table
+    for level in (national.provinces, national.cities):
+        for row in level.to_dict(orient="records"):
+            other = aggregate_coverage(table, resolve_region(districts, row["adcode"]))
+            for column in ("facilities", "population", "counties", "n_rest_stop"):
+                assert row[column] == other[column], column
+            for column in ("area_km2", "covered_share", "covered_twice_share", "largest_gap_m"):
+                assert row[column] == pytest.approx(other[column], rel=1e-9), column
 
 
 def test_counties_ranked_by_the_15_minute_share(national: NationalCoverage) -> None:
