@@ -197,7 +197,7 @@ def main() -> None:
     ours = national.counties.set_index("adcode").loc[districts["adcode"], "covered_share"]
     d_county = np.abs(ours.to_numpy() - share) * 100
     ours_p = national.provinces.set_index("adcode")
-    d_province = np.abs(ours_p["covered_share"] - provinces["covered_share"]).dropna() * 100
+    d_province = (ours_p["covered_share"] - provinces["covered_share"]).abs().dropna() * 100
     same_counts = (ours_p["facilities"] == provinces["facilities"]).all()
     print(
         f"  |d| covered share: county max {np.nanmax(d_county):.2f} pp, mean "
