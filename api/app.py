@@ -42,6 +42,8 @@ from api.routes import (
     features,
     health,
     nearest,
+    photos,
+    reports,
     walk,
     webmap,
 )
@@ -301,6 +303,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(facilities.router)
     app.include_router(facilities.audit_router)
+    app.include_router(reports.router)
+    app.include_router(photos.router)
     app.include_router(coverage.router)
     app.include_router(walk.router)
     app.include_router(webmap.router)

@@ -25,11 +25,18 @@ Format = Literal["room", "corner", "box", "mobile"]
 Access = Literal["public", "members", "employees"]
 Status = Literal["open", "temporarily_closed", "closed"]
 CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+EntryMethod = Literal[
+    "walk_in", "scan_register", "face_registration", "app_unlock", "call_keeper", "staff_escort"
+]
 
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS: tuple[str, ...] = get_args(Format)
 ACCESS_CLASSES: tuple[str, ...] = get_args(Access)
 STATUSES: tuple[str, ...] = get_args(Status)
+#: How a worker gets in: walk in, scan a code to register, face registered in advance, unlock
+#: with an app, call the keeper (``entry_phone``), be let in by staff. The order is part of the
+#: map payload's format (the browser gets each method's index): append, never reorder.
+ENTRY_METHODS: tuple[str, ...] = get_args(EntryMethod)
 
 #: The controlled amenity vocabulary. The order is part of the format: the finder turns a
 #: facility's amenities into a bit mask with bit ``i`` for ``AMENITIES[i]``; append, never reorder.
@@ -89,6 +96,9 @@ COLUMNS: tuple[str, ...] = (
     "star_rating",
     "area_m2",
     "phone",
+    "entry_method",
+    "entry_phone",
+    "entry_note",
     "operator",
     "status",
     "verified_at",
@@ -110,7 +120,8 @@ class Facility(BaseModel):
     """One facility, validated.
 
     ``lon``/``lat`` are WGS-84 degrees. ``access == "employees"`` requires ``organization``, the
-    host organisation whose employees may use the room.
+    host organisation whose employees may use the room; ``entry_method == "call_keeper"``
+    requires ``entry_phone``, the number that gets the door opened.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -134,6 +145,11 @@ class Facility(BaseModel):
     star_rating: int | None = Field(default=None, ge=1, le=5)
     area_m2: float | None = Field(default=None, gt=0, le=100_000)
     phone: str | None = Field(default=None, max_length=50)
+    entry_method: EntryMethod | None = Field(default=None, description="how to get in")
+    entry_phone: str | None = Field(
+        default=None, max_length=50, description="the number to call to be let in (call_keeper)"
+    )
+    entry_note: ShortText | None = Field(default=None, description="how to get in, in words")
     operator: ShortText | None = None
     status: Status = "open"
     verified_at: dt.date | None = None
@@ -163,6 +179,12 @@ class Facility(BaseModel):
     def _organisation_for_employees(self) -> Facility:
         if self.access == "employees" and not self.organization:
             raise ValueError("access 'employees' needs the host organization")
+        return self
+
+    @model_validator(mode="after")
+    def _number_for_call_keeper(self) -> Facility:
+        if self.entry_method == "call_keeper" and not self.entry_phone:
+            raise ValueError("entry_method 'call_keeper' needs the number to call (entry_phone)")
         return self
 
     def to_row(self) -> dict[str, Any]:
@@ -196,3 +218,35 @@ class Viewer(BaseModel):
 
 
 ANONYMOUS = Viewer()
+
+
+ReportType = Literal[
+    "locked_during_hours", "closed_for_good", "moved", "wrong_details", "missing_amenity", "other"
+]
+ReportStatus = Literal["pending", "confirmed", "dismissed"]
+#: What a user may report about a facility (``POST /facilities/{id}/reports``).
+REPORT_TYPES: tuple[str, ...] = get_args(ReportType)
+#: What became of a report: staff confirm or dismiss a pending one.
+REPORT_STATUSES: tuple[str, ...] = get_args(ReportStatus)
+
+
+class Report(BaseModel):
+    """One user's report about a facility, as stored.
+
+    ``source`` is a keyed hash of where the report came from (never the address itself);
+    ``token_hash`` the SHA-256 of the token that lets the reporter see what became of it.
+    Times are timezone-aware UTC.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    report_id: int
+    facility_id: str
+    type: ReportType
+    note: str | None = Field(default=None, max_length=500)
+    source: str
+    token_hash: str
+    created_at: dt.datetime
+    status: ReportStatus = "pending"
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None

@@ -32,6 +32,7 @@ from geodata.schema import (
     ADCODE_RE,
     AMENITIES,
     COLUMNS,
+    ENTRY_METHODS,
     FORMATS,
     ID_RE,
     KINDS,
@@ -126,6 +127,25 @@ HEADER_ALIASES: dict[str, str] = {
     "联系电话": "phone",
     "tel": "phone",
     "telephone": "phone",
+    "进入方式": "entry_method",
+    "入室方式": "entry_method",
+    "入站方式": "entry_method",
+    "进门方式": "entry_method",
+    "开门方式": "entry_method",
+    "使用方式": "entry_method",
+    "如何进入": "entry_method",
+    "entry": "entry_method",
+    "开门电话": "entry_phone",
+    "预约电话": "entry_phone",
+    "管理员电话": "entry_phone",
+    "值守电话": "entry_phone",
+    "联系人电话": "entry_phone",
+    "entry_tel": "entry_phone",
+    "进入说明": "entry_note",
+    "入室说明": "entry_note",
+    "开门说明": "entry_note",
+    "使用说明": "entry_note",
+    "进入备注": "entry_note",
     "运营单位": "operator",
     "管理单位": "operator",
     "负责单位": "operator",
@@ -155,6 +175,15 @@ _STATUS_RULES: tuple[tuple[str, str], ...] = (
     (r"^(temporarily.?closed|paused)$|暂停|暂时|维修|临时关闭", "temporarily_closed"),
     (r"^(closed|removed)$|关闭|停用|撤销|取消", "closed"),
     (r"^(open|active|ok)$|开放|正常|运营|在用|启用", "open"),
+)
+#: How to get in: the order matters ("APP扫码开锁" is an app, "无需登记" walking in).
+_ENTRY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^face(.?registration)?$|人脸|刷脸|面部识别|面容", "face_registration"),
+    (r"^app(.?unlock)?$|app|开锁|小程序|手机开门", "app_unlock"),
+    (r"^call(.?the)?(.?keeper)?$|电话|致电|打给|联系管理员|联系值守|拨打", "call_keeper"),
+    (r"^(staff.?escort|escort)$|陪同|带领|工作人员开门|保安开门|前台|专人", "staff_escort"),
+    (r"^(walk.?in|free|open)$|直接|自由|无需|免登记|随到随|敞开|开放式", "walk_in"),
+    (r"^scan(.?(to.?)?register)?$|扫码|二维码|登记|扫一扫", "scan_register"),
 )
 _FORMAT_RULES: tuple[tuple[str, str], ...] = (
     (r"^mobile$|流动|车|移动", "mobile"),
@@ -402,6 +431,7 @@ map_kind = _rule_mapper(_KIND_RULES)
 map_access = _rule_mapper(_ACCESS_RULES)
 map_status = _rule_mapper(_STATUS_RULES)
 map_format = _rule_mapper(_FORMAT_RULES)
+map_entry_method = _rule_mapper(_ENTRY_RULES)
 
 
 @lru_cache(maxsize=4096)
@@ -679,6 +709,29 @@ def _map_column(
     out[col] = mapped
 
 
+def _entry_phones(out: pd.DataFrame, issues: _Collector) -> None:
+    """``call_keeper`` rows need the number to call: without an ``entry_phone``, the facility's
+    ``phone`` is taken (with a warning); with neither, the row is rejected."""
+    if "entry_phone" not in out:
+        out["entry_phone"] = None
+    calls = (out["entry_method"] == "call_keeper").to_numpy() & out["entry_phone"].isna().to_numpy()
+    phone = out["phone"] if "phone" in out else pd.Series([None] * len(out), index=out.index)
+    borrowed = calls & phone.notna().to_numpy()
+    issues.warn(
+        borrowed,
+        "entry_phone",
+        phone,
+        lambda v: f"entry by calling the keeper without a number to call: took the phone {v}",
+    )
+    out.loc[borrowed, "entry_phone"] = phone[borrowed]
+    issues.reject(
+        calls & ~borrowed,
+        "entry_phone",
+        None,
+        "entry by calling the keeper (电话联系) needs the number to call: give an 开门电话 column",
+    )
+
+
 def validate_frame(
     raw: pd.DataFrame,
     *,
@@ -795,6 +848,10 @@ def validate_frame(
     if "format" in out:
         _map_column(out, "format", map_format, FORMATS, issues, None)
 
+    if "entry_method" in out:
+        _map_column(out, "entry_method", map_entry_method, ENTRY_METHODS, issues, None)
+        _entry_phones(out, issues)
+
     if "organization" not in out:
         out["organization"] = None
     no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
@@ -874,6 +931,8 @@ def validate_frame(
     for col, limit in (
         ("address", 200),
         ("phone", 50),
+        ("entry_phone", 50),
+        ("entry_note", 200),
         ("operator", 200),
         ("organization", 200),
         ("province", 200),
