@@ -240,7 +240,9 @@ def test_photo_uploads_are_checked(edit_live: Live) -> None:
         )
         missing = staff.get(f"/facilities/{facility_id}/photos/0")
     with edit_live.client() as anonymous:
-        no_key = anonymous.post(path, content=_jpeg_with_gps(), headers={"Content-Type": "image/jpeg"})
+        no_key = anonymous.post(
+            path, content=_jpeg_with_gps(), headers={"Content-Type": "image/jpeg"}
+        )
     assert wrong_type.status_code == 415
     assert not_an_image.status_code == 422
     assert too_large.status_code == 413
