@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from geodata.schema import REPORT_TYPES, Report
 
@@ -42,7 +42,8 @@ REPORT_WINDOW = dt.timedelta(hours=24)
 REPORT_QUORUM = 2
 
 
-class ReportSignal(NamedTuple):
+@dataclass(frozen=True)
+class ReportSignal:
     """Users report ``kind`` (a report type) about a facility, and the rule says it counts.
 
     ``count`` is the number of distinct sources among the counted reports (a staff confirmation
