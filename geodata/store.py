@@ -171,9 +171,10 @@ class FacilityStore(Protocol):
         facility_id: str | None = None,
         status: str | None = None,
         since: dt.datetime | None = None,
-        limit: int = 1000,
+        limit: int | None = 1000,
     ) -> list[Report]:
-        """Reports, newest first, optionally of one facility, in one status, made since."""
+        """Reports, newest first, optionally of one facility, in one status, made (or resolved)
+        since; ``limit=None`` for all of them."""
         ...
 
     def resolve_report(self, report_id: int, status: str, *, actor: str) -> Report:
@@ -466,10 +467,10 @@ class StoreBase(ABC):
         facility_id: str | None = None,
         status: str | None = None,
         since: dt.datetime | None = None,
-        limit: int = 1000,
+        limit: int | None = 1000,
     ) -> list[Report]:
-        """Reports, newest first, optionally of one facility, in one status, made since
-        ``since`` (timezone-aware)."""
+        """Reports, newest first, optionally of one facility, in one status, made (or resolved)
+        since ``since`` (timezone-aware); ``limit=None`` for all of them."""
         m = self._MARK
         clauses: list[str] = []
         params: list[Any] = []
@@ -483,11 +484,12 @@ class StoreBase(ABC):
             clauses.append(f"(created_at >= {m} OR resolved_at >= {m})")
             params += [since.astimezone(dt.UTC).isoformat(timespec="seconds")] * 2
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._rows(
-            f"SELECT {self._report_select()} FROM facility_reports {where} "
-            f"ORDER BY report_id DESC LIMIT {m}",
-            (*params, int(limit)),
-        )
+        if limit is not None:
+            where += f" ORDER BY report_id DESC LIMIT {m}"
+            params.append(int(limit))
+        else:
+            where += " ORDER BY report_id DESC"
+        rows = self._rows(f"SELECT {self._report_select()} FROM facility_reports {where}", params)
         return [self._report(row) for row in rows]
 
     def resolve_report(self, report_id: int, status: str, *, actor: str) -> Report:

@@ -49,12 +49,21 @@ class ReportIn(BaseModel):
     note: str | None = Field(default=None, max_length=500, description="what is wrong, in words")
 
 
+def all_report_signals(
+    store: FacilityStore, now: dt.datetime | None = None
+) -> dict[str, tuple[ReportSignal, ...]]:
+    """The active report signals of every facility at ``now`` (default: this moment), from the
+    reports of the rule's window (:func:`finder.reports.active_signals`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return active_signals(store.reports(since=now - REPORT_WINDOW, limit=None), now)
+
+
 def report_signals(
     store: FacilityStore, facility_id: str, now: dt.datetime | None = None
 ) -> tuple[ReportSignal, ...]:
     """The active report signals of one facility at ``now`` (default: this moment)."""
     now = now or dt.datetime.now(dt.UTC)
-    recent = store.reports(facility_id=facility_id, since=now - REPORT_WINDOW)
+    recent = store.reports(facility_id=facility_id, since=now - REPORT_WINDOW, limit=None)
     return active_signals(recent, now).get(facility_id, ())
 
 
@@ -191,7 +200,6 @@ def list_reports(
         facility = _visible(store, facility_id, editor)
         if not editor.may_write(facility.access, facility.organization):
             raise FacilityNotFound(f"no facility with id {facility_id!r}")
-    now = dt.datetime.now(dt.UTC)
     found = store.reports(facility_id=facility_id, status=status, limit=limit)
     facilities = store.frame_of([r.facility_id for r in found])
     writable = {
@@ -202,8 +210,7 @@ def list_reports(
         if editor.may_write(access, org)
     }
     shown = [r for r in found if r.facility_id in writable]
-    recent = store.reports(since=now - REPORT_WINDOW, limit=100_000)
-    signals = active_signals([r for r in recent if r.facility_id in writable], now)
+    signals = all_report_signals(store)
     return JSONBytesResponse(
         {"reports": [_report_json(r, signals.get(r.facility_id, ())) for r in shown]}
     )

@@ -92,10 +92,11 @@ def test_two_reports_flip_the_signal_one_does_not(edit_live: Live) -> None:
     assert _status(edit_live, receipt)["counted"] is True
     assert _status(edit_live, second)["counted"] is True
     # the signal the doors engineer's "open now" takes, computed from the store
-    from api.routes.reports import report_signals
+    from api.routes.reports import all_report_signals, report_signals
 
     signals = report_signals(edit_live.store, facility_id)
     assert [(s.kind, s.count) for s in signals] == [("locked_during_hours", 2)]
+    assert all_report_signals(edit_live.store)[facility_id] == signals
     assert isinstance(signals[0], ReportSignal)
     assert signals[0].first_at <= signals[0].last_at
 

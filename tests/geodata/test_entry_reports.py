@@ -126,6 +126,8 @@ def test_reports_are_kept_without_touching_the_change_counter(store: FacilitySto
     assert store.change_counter() == counter
     assert store.report(first.report_id).note == "锁门"
     assert [r.report_id for r in store.reports()] == [second.report_id, first.report_id]
+    assert store.reports(limit=None) == store.reports()
+    assert [r.report_id for r in store.reports(limit=1)] == [second.report_id]
     assert [r.report_id for r in store.reports(facility_id="f1")] == [first.report_id]
     resolved = store.resolve_report(first.report_id, "confirmed", actor="staff")
     assert (resolved.status, resolved.resolved_by) == ("confirmed", "staff")
