@@ -21,27 +21,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geodata.crs import CrsName as CrsName
+from geodata.entry_methods import ENTRY_METHODS as ENTRY_METHODS
 from geodata.kinds import KINDS as KINDS
 
 if TYPE_CHECKING:
     Kind = str
+    EntryMethod = str
 else:
-    # the kinds live in geodata.kinds; pydantic and FastAPI see a Literal (an enum in OpenAPI)
+    # the kinds live in geodata.kinds, the entry methods in geodata.entry_methods; pydantic and
+    # FastAPI see a Literal (an enum in OpenAPI)
     Kind = Literal[KINDS]
+    EntryMethod = Literal[ENTRY_METHODS]
 Format = Literal["room", "corner", "box", "mobile"]
 Access = Literal["public", "members", "employees"]
 Status = Literal["open", "temporarily_closed", "closed"]
-EntryMethod = Literal[
-    "walk_in", "scan_register", "face_registration", "app_unlock", "call_keeper", "staff_escort"
-]
 
 FORMATS: tuple[str, ...] = get_args(Format)
 ACCESS_CLASSES: tuple[str, ...] = get_args(Access)
 STATUSES: tuple[str, ...] = get_args(Status)
-#: How a worker gets in: walk in, scan a code to register, face registered in advance, unlock
-#: with an app, call the keeper (``entry_phone``), be let in by staff. The order is part of the
-#: map payload's format (the browser gets each method's index): append, never reorder.
-ENTRY_METHODS: tuple[str, ...] = get_args(EntryMethod)
 
 #: The controlled amenity vocabulary. The order is part of the format: the finder turns a
 #: facility's amenities into a bit mask with bit ``i`` for ``AMENITIES[i]``; append, never reorder.

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
+from geodata.entry_methods import entry_check_sql
 from geodata.errors import (
     FacilityNotFound,
     PhotoNotFound,
@@ -59,7 +60,6 @@ from geodata.kinds import kind_check_sql
 from geodata.schema import (
     COLUMNS,
     EDITABLE_COLUMNS,
-    ENTRY_METHODS,
     REPORT_STATUSES,
     REPORT_TYPES,
     Facility,
@@ -75,9 +75,6 @@ _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_USER_VERSION = 10300  # GeoPackage 1.3.0
 _SRS_ID = 4326
 
-_ENTRY_CHECK = "entry_method IS NULL OR entry_method IN ({})".format(
-    ", ".join(f"'{m}'" for m in ENTRY_METHODS)
-)
 _IDS_PER_QUERY = 5000  # below the bound-parameter limits of SQLite (32766) and PostgreSQL (65535)
 
 _TEXT_COLUMNS = tuple(
@@ -777,7 +774,7 @@ class GeoPackageStore(StoreBase):
               CHECK (status IN ('open','temporarily_closed','closed')),
               CHECK (star_rating IS NULL OR star_rating BETWEEN 1 AND 5),
               CHECK (access <> 'employees' OR organization IS NOT NULL),
-              CHECK ({_ENTRY_CHECK}));
+              CHECK ({entry_check_sql()}));
             CREATE INDEX facilities_adcode ON facilities(adcode);
             CREATE INDEX facilities_lonlat ON facilities(lon, lat);
             CREATE TABLE facility_audit (
@@ -833,7 +830,7 @@ class GeoPackageStore(StoreBase):
         con.executescript(
             f"""
             BEGIN;
-            ALTER TABLE facilities ADD COLUMN entry_method TEXT CHECK ({_ENTRY_CHECK});
+            ALTER TABLE facilities ADD COLUMN entry_method TEXT CHECK ({entry_check_sql()});
             ALTER TABLE facilities ADD COLUMN entry_phone TEXT;
             ALTER TABLE facilities ADD COLUMN entry_note TEXT;
             COMMIT;

@@ -26,6 +26,7 @@ import opening_hours
 import pandas as pd
 
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
+from geodata.entry_methods import entry_alias_rules
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
 from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
@@ -172,15 +173,6 @@ _STATUS_RULES: tuple[tuple[str, str], ...] = (
     (r"^(temporarily.?closed|paused)$|暂停|暂时|维修|临时关闭", "temporarily_closed"),
     (r"^(closed|removed)$|关闭|停用|撤销|取消", "closed"),
     (r"^(open|active|ok)$|开放|正常|运营|在用|启用", "open"),
-)
-#: How to get in: the order matters ("APP扫码开锁" is an app, "无需登记" walking in).
-_ENTRY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^face(.?registration)?$|人脸|刷脸|面部识别|面容", "face_registration"),
-    (r"^app(.?unlock)?$|app|开锁|小程序|手机开门", "app_unlock"),
-    (r"^call(.?the)?(.?keeper)?$|电话|致电|打给|联系管理员|联系值守|拨打", "call_keeper"),
-    (r"^(staff.?escort|escort)$|陪同|带领|工作人员开门|保安开门|前台|专人", "staff_escort"),
-    (r"^(walk.?in|free|open)$|直接|自由|无需|免登记|随到随|敞开|开放式", "walk_in"),
-    (r"^scan(.?(to.?)?register)?$|扫码|二维码|登记|扫一扫", "scan_register"),
 )
 _FORMAT_RULES: tuple[tuple[str, str], ...] = (
     (r"^mobile$|流动|车|移动", "mobile"),
@@ -428,7 +420,7 @@ map_kind = _rule_mapper(kind_alias_rules())
 map_access = _rule_mapper(_ACCESS_RULES)
 map_status = _rule_mapper(_STATUS_RULES)
 map_format = _rule_mapper(_FORMAT_RULES)
-map_entry_method = _rule_mapper(_ENTRY_RULES)
+map_entry_method = _rule_mapper(entry_alias_rules())
 
 
 @lru_cache(maxsize=4096)

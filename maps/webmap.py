@@ -55,6 +55,7 @@ import shapely
 from branca.element import Figure, MacroElement
 
 from geodata.crs import from_wgs84, in_mainland_china
+from geodata.entry_methods import ENTRY_METHODS, entry_labels
 from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
 from geodata.kinds import KIND_SPECS, kind_labels
 from geodata.navigation import NAVIGATION_SOURCE
@@ -62,7 +63,6 @@ from geodata.schema import (
     ACCESS_CLASSES,
     AMENITIES,
     AMENITY_BIT,
-    ENTRY_METHODS,
     KINDS,
     REPORT_TYPES,
     Viewer,
@@ -125,24 +125,6 @@ ACCESS_LABELS: dict[str, dict[str, str]] = {
         "public": "Open to the public",
         "members": "Union members only",
         "employees": "Host organisation's employees only",
-    },
-}
-ENTRY_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "walk_in": "直接进入",
-        "scan_register": "扫码登记后进入",
-        "face_registration": "需提前登记人脸",
-        "app_unlock": "需用手机 APP 开锁",
-        "call_keeper": "电话联系管理员开门",
-        "staff_escort": "由工作人员陪同进入",
-    },
-    "en": {
-        "walk_in": "Walk in",
-        "scan_register": "Scan a code to register",
-        "face_registration": "Face registered in advance",
-        "app_unlock": "Unlock with a phone app",
-        "call_keeper": "Call the keeper to open",
-        "staff_escort": "Staff let you in",
     },
 }
 REPORT_LABELS: dict[str, dict[str, str]] = {
@@ -694,7 +676,7 @@ def facility_payload(
         JSON-ready document. ``data`` holds one array per column: ``id``, ``lon``/``lat``
         (WGS-84 micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``,
         ``addr``, ``phone``, ``entry_phone``, ``entry_note`` (strings), ``entry`` (index into
-        ``entry_methods``, the labels of :data:`geodata.schema.ENTRY_METHODS`; -1 for not
+        ``entry_methods``, the labels of :data:`geodata.entry_methods.ENTRY_METHODS`; -1 for not
         given), ``photos`` (how many photos the facility has, from an optional ``photos``
         column), ``verified`` (ISO date of the last check, ``""``),
         ``hours`` (index into ``hours_values`` and the parallel ``hours_words``, the hours in
@@ -739,7 +721,7 @@ def facility_payload(
         "nearby": nearby,
         "facility_url": facility_url,
         "entry_keys": list(ENTRY_METHODS),
-        "entry_methods": [ENTRY_LABELS[language][m] for m in ENTRY_METHODS],
+        "entry_methods": list(entry_labels(language).values()),
         "report_types": [{"key": t, "label": REPORT_LABELS[language][t]} for t in REPORT_TYPES],
         "origin": None if origin is None else [float(origin[0]), float(origin[1])],
         "fit": None,
@@ -1141,7 +1123,7 @@ def facility_map(
             *ACCESS_LABELS[language].values(),
             *STATE_LABELS[language],
             *AMENITY_LABELS[language].values(),
-            *ENTRY_LABELS[language].values(),
+            *entry_labels(language).values(),
             *REPORT_LABELS[language].values(),
             *attributions,
             *document["data"]["hours_words"],

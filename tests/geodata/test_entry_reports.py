@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from geodata.entry_methods import entry_check_sql
 from geodata.errors import InvalidPhoto, PhotoNotFound, ReportNotFound
 from geodata.photos import MAX_PIXELS, photo_from_bytes
 from geodata.sample import sample_frame
@@ -46,6 +47,19 @@ SAMPLE_STORE = Path(__file__).resolve().parents[2] / "geodata" / "data" / "sampl
 )
 def test_entry_method_aliases(text: str, method: str | None) -> None:
     assert map_entry_method(text) == method
+
+
+def test_the_postgis_constraint_lists_every_entry_method() -> None:
+    """The migration spells the registry's condition as a literal (as for kinds)."""
+    migration = (
+        Path(__file__).resolve().parents[2]
+        / "geodata"
+        / "migrations"
+        / "versions"
+        / "0003_entry_reports_photos.py"
+    ).read_text(encoding="utf-8")
+    listed = " ".join(migration.split())
+    assert entry_check_sql().split(" IN ", 1)[1] in listed.replace("( ", "(")
 
 
 def _raw(**columns: list[str | None]) -> pd.DataFrame:

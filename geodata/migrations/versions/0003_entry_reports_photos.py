@@ -1,6 +1,7 @@
 """How to get in (``entry_*`` columns), users' reports and facility photos.
 
-``facilities`` gains ``entry_method`` (one of :data:`geodata.schema.ENTRY_METHODS`),
+``facilities`` gains ``entry_method`` (one of :data:`geodata.entry_methods.ENTRY_METHODS`;
+the constraint is :func:`geodata.entry_methods.entry_check_sql` as a literal),
 ``entry_phone`` and ``entry_note``. ``facility_reports`` keeps users' reports (the source as a
 keyed hash, the reporter's token as its SHA-256) and ``facility_photos`` staff's photos as JPEG
 ``bytea`` (re-encoded without metadata, with a thumbnail). ``store_state.report_salt`` is the
