@@ -293,8 +293,9 @@ def test_entry_method_is_editable_and_shown(edit_live: Live) -> None:
 
 @pytest.mark.browser
 def test_popup_shows_entry_photo_and_report_button(edit_live: Live, chromium: Any) -> None:
-    """In Chromium: the popup of a facility shows how to get in and its photo (from our own
-    origin), and its "report a problem" form sends a report that staff then see."""
+    """In Chromium: the nearby list (from /nearest) and the popup of a facility show how to get
+    in, the popup its photo (from our own origin), and its "report a problem" form sends a
+    report that staff then see."""
     template = facility_rows().query("access == 'public'").iloc[[0]].reset_index(drop=True)
     row = template.assign(
         id="entry-ux-1",
@@ -319,12 +320,20 @@ def test_popup_shows_entry_photo_and_report_button(edit_live: Live, chromium: An
         while staff.get("/collections/facilities/items/entry-ux-1").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-    context, page, log = open_page(chromium, viewport=PHONE)
+    context, page, log = open_page(
+        chromium,
+        viewport=PHONE,
+        permissions=["geolocation"],
+        geolocation={"longitude": 121.6, "latitude": 31.0502, "accuracy": 20},
+    )
     try:
-        page.goto(edit_live.url + "/map?lon=121.6&lat=31.05&zoom=16")
+        page.goto(edit_live.url + "/map")
         page.wait_for_selector("[data-fm-ready]", state="attached", timeout=TIMEOUT_MS)
-        page.locator(".fm-search").fill("入口测试")
-        page.locator('.fm-list .fm-item[data-id="entry-ux-1"]').click()
+        page.locator(".fm-locate-button").click()  # the nearby list comes from /nearest
+        item = page.locator('.fm-list .fm-item[data-id="entry-ux-1"]')
+        item.wait_for(timeout=TIMEOUT_MS)
+        assert item.locator(".fm-item-entry").inner_text() == "电话联系管理员开门"
+        item.click()
         popup = page.locator(".leaflet-popup-content .fm-popup")
         popup.locator(".fm-entry-method").wait_for(timeout=5_000)
         assert popup.locator(".fm-entry-method").inner_text() == "电话联系管理员开门"
