@@ -11,7 +11,7 @@ One report is one person's word; it changes nothing for others. A *signal* of a 
   it was given).
 
 Dismissed reports never count. The rule is written down for users in ``docs/reports.md``; the
-"open now" answer (``finder.truth``) takes the active :class:`ReportSignal` values as input.
+active :class:`ReportSignal` values are the reports' input to the combined "open now" answer.
 
 Example
 -------
