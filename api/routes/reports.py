@@ -67,12 +67,10 @@ def report_signals(
     return active_signals(recent, now).get(facility_id, ())
 
 
-def _source(request: Request, store: FacilityStore) -> tuple[str, str]:
-    """(client address, its keyed hash): the hash is all that is stored of where a report came
-    from, so that distinct sources can be counted without keeping anyone's address."""
-    address = request.client.host if request.client else "unknown"
-    digest = hmac.new(store.report_salt().encode(), address.encode(), hashlib.sha256)
-    return address, digest.hexdigest()
+def _source_hash(store: FacilityStore, address: str) -> str:
+    """The keyed hash of a client address: all that is stored of where a report came from, so
+    that distinct sources can be counted without keeping anyone's address."""
+    return hmac.new(store.report_salt().encode(), address.encode(), hashlib.sha256).hexdigest()
 
 
 def _token_hash(token: str) -> str:
@@ -125,7 +123,7 @@ def create_report(
     """Report that a facility was locked during its hours, closed for good, moved, has wrong
     details, lacks a listed amenity, or something else. Anonymous; keep the ``token`` of the
     answer to see what became of the report (``status_url``)."""
-    address, source = _source(request, state.store)
+    address = request.client.host if request.client else "unknown"
     wait_s = state.report_limiter.take(address)
     if wait_s > 0:
         retry = str(max(1, math.ceil(wait_s)))
@@ -138,7 +136,11 @@ def create_report(
     _visible(state.store, facility_id, principal)
     token = secrets.token_urlsafe(24)
     report = state.store.add_report(
-        facility_id, body.type, note=body.note, source=source, token_hash=_token_hash(token)
+        facility_id,
+        body.type,
+        note=body.note,
+        source=_source_hash(state.store, address),
+        token_hash=_token_hash(token),
     )
     status_url = str(request.url_for("report_status", report_id=report.report_id).path)
     status_url += f"?token={token}"
