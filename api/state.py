@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -46,6 +46,9 @@ from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
 from geodata.schema import COLUMNS, Facility
 from geodata.store import FacilityStore, GeoPackageStore
+
+if TYPE_CHECKING:
+    from api.live import EventWriter, LiveDoors
 
 logger = logging.getLogger(__name__)
 
@@ -533,12 +536,15 @@ class AppState:
 
     ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
     (``None`` when no network file is configured); ``basemap`` the served vector base map
-    (``None`` when none is configured).
+    (``None`` when none is configured); ``doors`` the live door and sensor state and
+    ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
+    doors: LiveDoors
+    events: EventWriter
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
