@@ -387,8 +387,12 @@ class PostGISEventLog:
                 ([e.replay_key for e in events], [e.at for e in events]),
             )
             fresh = {row[0] for row in cur.fetchall()}
-            kept = [e for e in events if e.replay_key in fresh]
-            seqs: dict[str, int] = {}
+            kept: list[int] = []  # the first event of each new replay key
+            for i, event in enumerate(events):
+                if event.replay_key in fresh:
+                    fresh.discard(event.replay_key)
+                    kept.append(i)
+            out: list[int | None] = [None] * len(events)
             if kept:
                 cur.execute(
                     "INSERT INTO facility_events (facility_id, device_id, type, at) "
@@ -396,15 +400,16 @@ class PostGISEventLog:
                     "%s::timestamptz[]) WITH ORDINALITY AS u(f, d, t, a, ord) ORDER BY ord "
                     "RETURNING seq",
                     (
-                        [e.facility_id for e in kept],
-                        [e.device_id for e in kept],
-                        [e.type for e in kept],
-                        [e.at for e in kept],
+                        [events[i].facility_id for i in kept],
+                        [events[i].device_id for i in kept],
+                        [events[i].type for i in kept],
+                        [events[i].at for i in kept],
                     ),
                 )
                 returned = sorted(row[0] for row in cur.fetchall())
-                seqs = {e.replay_key: s for e, s in zip(kept, returned, strict=True)}
-        return [seqs.get(e.replay_key) for e in events]
+                for i, seq in zip(kept, returned, strict=True):
+                    out[i] = int(seq)
+        return out
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
         """See :meth:`EventLog.since`."""
