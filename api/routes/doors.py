@@ -186,8 +186,9 @@ def _payload(state: AppState, viewer: Viewer, facility_id: str) -> str | None:
 )
 async def live_stream(request: Request) -> StreamingResponse:
     """``event: state`` / ``data: {"id", "live_state", ...}`` for every facility with a live
-    state the caller may see, then one more each time one changes (within a second of the
-    event reaching any worker); a comment every 15 s keeps the connection open."""
+    state the caller may see, then ``event: ready``, then a ``state`` event each time one
+    changes (within a second of the event reaching any worker); a comment every 15 s keeps the
+    connection open."""
     lookup = await get_lookup(request)
     state = await get_state(request)
     doors = state.doors
@@ -196,11 +197,15 @@ async def live_stream(request: Request) -> StreamingResponse:
         version = doors.version
         yield "retry: 1000\n\n"
         ids: list[str] | None = doors.known()
+        first = True
         while True:
-            for facility_id in ids or doors.known():
+            for facility_id in ids if ids is not None else doors.known():
                 data = _payload(state, lookup.viewer, facility_id)
                 if data is not None:
                     yield f"event: state\ndata: {data}\n\n"
+            if first:
+                yield "event: ready\ndata: {}\n\n"
+                first = False
             while not await doors.changes(version, KEEPALIVE_S):
                 yield ": keep-alive\n\n"
             latest = doors.version
