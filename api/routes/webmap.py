@@ -219,6 +219,7 @@ def web_map(
             asset_mode="served",
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
+            live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
         pages[key] = html
