@@ -231,19 +231,19 @@
     var L10N = doc.labels;
     var box = el("span", "fm-live");
     var line = el("span", "fm-state-line");
-    line.appendChild(el("span", "fm-state fm-live-" + live.live_state, L10N.live_states[live.live_state]));
-    var source = L10N.live_sources[live.live_source] || "";
+    line.appendChild(el("span", "fm-state fm-live-" + live.live_state, L10N["live_state_" + live.live_state]));
+    var source = L10N["live_source_" + live.live_source] || "";
     var when = agoText(L10N, live.live_since);
     line.appendChild(el("span", "fm-next", [source, when].filter(Boolean).join(" ")));
     box.appendChild(line);
     if (live.last_verified_by) {
       var verified = fill(
-        fill(L10N.last_verified, L10N.verified_by[live.last_verified_by]),
+        fill(L10N.last_verified, L10N["verified_by_" + live.last_verified_by]),
         agoText(L10N, live.last_verified_at) || live.last_verified_at.slice(0, 10)
       );
       box.appendChild(el("div", "fm-verified", verified));
     }
-    box.appendChild(el("div", "fm-confidence fm-confidence-" + live.confidence_label, L10N.confidence[live.confidence_label]));
+    box.appendChild(el("div", "fm-confidence fm-confidence-" + live.confidence_label, L10N["confidence_" + live.confidence_label]));
     return box;
   }
 
