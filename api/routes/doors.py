@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
@@ -160,20 +160,31 @@ async def post_event(facility_id: str, request: Request) -> Response:
     return JSONBytesResponse({"seq": seq, "type": event.type, "at": event.at.isoformat()})
 
 
-def _payload(state: AppState, viewer: Viewer, facility_id: str) -> str | None:
-    """The ``data`` of one facility's ``state`` event, or ``None`` when the viewer may not see
-    it (or it is gone)."""
+_PAYLOADS = "live-payloads"
+
+
+def _message(state: AppState, viewer: Viewer, facility_id: str, minute: dt.datetime) -> str:
+    """One facility's ``state`` event, or ``""`` when the viewer may not see it (or it is
+    gone). Rendered once per facility, door state and minute in the snapshot's memo, so that a
+    thousand streams cost one rendering, not a thousand."""
     snapshot = state.live.current()
-    try:
-        position = snapshot.index.position_of(facility_id)
-    except FacilityNotFound:
-        return None
-    record = snapshot.record(position)
-    if not viewer.may_see(record["access"], record["organization"]):
-        return None
-    ((_, timetable),) = _open_states(snapshot, [position], local_minute())
-    answer = answer_of(snapshot, position, state.doors, timetable, dt.datetime.now(dt.UTC))
-    return json.dumps({"id": facility_id, **live_fields(answer)}, ensure_ascii=False)
+    door = state.doors.state(facility_id)
+    cache: dict[str, tuple[Any, ...]] = snapshot.memo.setdefault(_PAYLOADS, {})
+    found = cache.get(facility_id)
+    if found is None or found[0] is not door or found[1] != minute:
+        try:
+            position = snapshot.index.position_of(facility_id)
+        except FacilityNotFound:
+            return ""
+        record = snapshot.record(position)
+        ((_, timetable),) = _open_states(snapshot, [position], minute)
+        answer = answer_of(snapshot, position, state.doors, timetable, dt.datetime.now(dt.UTC))
+        data = json.dumps({"id": facility_id, **live_fields(answer)}, ensure_ascii=False)
+        found = (door, minute, record["access"], record["organization"], data)
+        cache[facility_id] = found
+    if not viewer.may_see(found[2], found[3]):
+        return ""
+    return f"event: state\ndata: {found[4]}\n\n"
 
 
 @router.get(
@@ -199,13 +210,16 @@ async def live_stream(request: Request) -> StreamingResponse:
         ids: list[str] | None = doors.known()
         first = True
         while True:
-            for facility_id in ids if ids is not None else doors.known():
-                data = _payload(state, lookup.viewer, facility_id)
-                if data is not None:
-                    yield f"event: state\ndata: {data}\n\n"
+            minute = local_minute()
+            chunk = "".join(
+                _message(state, lookup.viewer, facility_id, minute)
+                for facility_id in (ids if ids is not None else doors.known())
+            )
             if first:
-                yield "event: ready\ndata: {}\n\n"
+                chunk += "event: ready\ndata: {}\n\n"
                 first = False
+            if chunk:
+                yield chunk
             while not await doors.changes(version, KEEPALIVE_S):
                 yield ": keep-alive\n\n"
             latest = doors.version
