@@ -74,10 +74,14 @@ class LiveDoors:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._failing = False
         self._locked: tuple[tuple[int, dt.date], frozenset[str]] | None = None
-        for event in log.latest():
-            self._fold(event.facility_id, event.type, event.at)
-            self._seq = max(self._seq, event.seq)
-        self._read_keys()
+        try:
+            for event in log.latest():
+                self._fold(event.facility_id, event.type, event.at)
+                self._seq = max(self._seq, event.seq)
+            self._read_keys()
+        except Exception:  # the facilities are served all the same; the poller tries again
+            logger.error("reading door events failed", exc_info=True)
+            self._failing = True
 
     # -- state -----------------------------------------------------------------------------------
     def state(self, facility_id: str) -> DoorState | None:

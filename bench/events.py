@@ -84,11 +84,12 @@ def write_requests(path: Path, secrets_by_id: dict[str, str], count: int) -> Non
 
     keys = [(fid, device_signing_key(s)) for fid, s in secrets_by_id.items()]
     at = dt.datetime.now(dt.UTC).isoformat()
+    run = secrets.token_hex(4)  # nonces differ from run to run: no request is a replay
     lines = ["return {"]
     for i in range(count):
         fid, key = keys[i % len(keys)]
         kind = ("entry", "entry", "entry", "opened", "occupied", "vacant")[i % 6]
-        body = json.dumps({"type": kind, "at": at, "nonce": f"bench{i:09d}"})
+        body = json.dumps({"type": kind, "at": at, "nonce": f"{run}{i:09d}"})
         signature = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
         lines.append(f'{{"/facilities/{fid}/events",{json.dumps(body)},"{signature}"}},')
     lines.append("}")

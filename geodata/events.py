@@ -23,6 +23,7 @@ API worker rebuild its facility index. Workers follow the events by their ``seq`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,12 +31,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pandas as pd
 
-from geodata.errors import NotFound, StoreError
+from geodata.errors import NotFound, StoreBusy, StoreError, StoreReadOnly
 from geodata.store import GeoPackageStore, now_utc
 
 if TYPE_CHECKING:
     from geodata.postgis import PostGISStore
     from geodata.store import FacilityStore
+
+logger = logging.getLogger(__name__)
 
 #: What a device may report: counts and states, never who.
 EVENT_TYPES: tuple[str, ...] = ("entry", "occupied", "vacant", "opened", "locked")
@@ -127,8 +130,11 @@ class GeoPackageEventLog:
 
     def __init__(self, store: GeoPackageStore) -> None:
         self.store = store
-        with store._connection() as con:
-            ensure_event_tables(con)
+        try:
+            with store._connection() as con:
+                ensure_event_tables(con)
+        except StoreReadOnly:
+            logger.warning("%s is read-only and has no event tables: no door events", store.path)
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -136,8 +142,6 @@ class GeoPackageEventLog:
         change counter."""
         store = self.store
         if not store._write_lock.acquire(timeout=store.lock_timeout_s):
-            from geodata.errors import StoreBusy
-
             raise StoreBusy(
                 f"{store.path} stayed locked by another write of this process",
                 retry_after_s=max(1, round(store.lock_timeout_s)),
