@@ -63,11 +63,6 @@ class LiveState(StrEnum):
     OCCUPIED = "occupied"
     REPORTED_LOCKED = "reported_locked"
 
-    @property
-    def usable(self) -> bool:
-        """Whether ``open_now`` keeps a facility in this state."""
-        return self in (LiveState.OPEN, LiveState.OCCUPIED)
-
 
 class VerifiedBy(StrEnum):
     """What the last verification of a facility was."""

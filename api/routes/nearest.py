@@ -6,7 +6,11 @@ Each feature carries the facility's public fields and, seen from the query point
 unknown; Asia/Shanghai time and the Chinese holiday calendar), the calendar that state rests on
 (``open_state_calendar``: ``official``, ``provisional`` for a year whose official arrangement is
 not loaded, where only the statutory holidays are known, or ``null`` when the hours need no
-calendar) and ``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
+calendar), the one honest answer of its timetable, door and sensor events and last verification
+(``live_state``, ``live_source``, ``live_since``, ``live_detail``, ``occupied``,
+``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``: see
+:func:`finder.truth.live_answer`; ``open_now`` leaves out facilities locked today) and
+``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
 (WGS-84).
 
 With ``metric=walk`` the facilities are the nearest on foot along the street network
@@ -52,6 +56,7 @@ from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
 from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.truth import LiveState, VerifiedBy
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
 from geodata.validate import require_in_service_region
@@ -227,6 +232,19 @@ _NEAREST_FEATURE = feature_schema(
             "nullable": True,
             "enum": [*(s.value for s in CalendarSource), None],
         },
+        "live_state": {"type": "string", "enum": [s.value for s in LiveState]},
+        "live_source": {"type": "string", "enum": ["timetable", "door", "sensor", "reports"]},
+        "live_since": {"type": "string", "format": "date-time", "nullable": True},
+        "live_detail": {"type": "string"},
+        "occupied": {"type": "boolean", "nullable": True},
+        "last_verified_at": {"type": "string", "format": "date-time", "nullable": True},
+        "last_verified_by": {
+            "type": "string",
+            "nullable": True,
+            "enum": [*(v.value for v in VerifiedBy), None],
+        },
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "confidence_label": {"type": "string", "enum": ["high", "medium", "low"]},
         "crs": {"type": "string"},
         "navigation": {
             "type": "object",
