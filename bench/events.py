@@ -79,25 +79,28 @@ def build_store(path: Path) -> dict[str, str]:
 
 
 def write_requests(path: Path, secrets_by_id: dict[str, str], count: int) -> None:
-    """A Lua table of ``count`` signed event requests {path, body, signature} for wrk."""
+    """``count`` signed event requests for wrk, one a line: path, signature, body (tabs)."""
     from api.auth import device_signing_key
 
     keys = [(fid, device_signing_key(s)) for fid, s in secrets_by_id.items()]
     at = dt.datetime.now(dt.UTC).isoformat()
     run = secrets.token_hex(4)  # nonces differ from run to run: no request is a replay
-    lines = ["return {"]
+    lines = []
     for i in range(count):
         fid, key = keys[i % len(keys)]
         kind = ("entry", "entry", "entry", "opened", "occupied", "vacant")[i % 6]
         body = json.dumps({"type": kind, "at": at, "nonce": f"{run}{i:09d}"})
         signature = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-        lines.append(f'{{"/facilities/{fid}/events",{json.dumps(body)},"{signature}"}},')
-    lines.append("}")
-    path.write_text("\n".join(lines))
+        lines.append(f"/facilities/{fid}/events\t{signature}\t{body}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 _WRK_SCRIPT = """
-local requests = dofile("%s")
+local requests = {}
+for line in io.lines("%s") do
+  local path, signature, body = line:match("([^\t]+)\t([^\t]+)\t(.+)")
+  requests[#requests + 1] = {path, body, signature}
+end
 local i = 0
 request = function()
   i = i + 1
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             acknowledged = 0
             for _ in range(args.rounds):
                 for name, (_, url) in servers.items():
-                    requests = work / f"requests-{secrets.token_hex(4)}.lua"
+                    requests = work / f"requests-{secrets.token_hex(4)}.tsv"
                     write_requests(requests, secrets_by_id, int(REQUESTS_PER_S * seconds))
                     script = work / "events.lua"
                     script.write_text(_WRK_SCRIPT % requests)
