@@ -1006,10 +1006,10 @@ def facility_map(
     if nearby_url is not None:
         nearby = {
             "url": nearby_url,
-            "live": live_url,
             "k": NEARBY_K,
             "kind": list(KINDS if kinds is None else [k for k in KINDS if k in set(kinds)]),
             "amenity": sorted(amenities or ()),
+            "live": live_url,
         }
     document = facility_payload(
         shown,
