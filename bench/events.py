@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -45,7 +46,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from live_server import ServerProcess, serve_app  # noqa: E402
 
 DEVICES = 1_000
 #: Pre-signed requests per measured second (each sent once: the nonces must not repeat).
@@ -53,7 +56,7 @@ REQUESTS_PER_S = 12_000
 
 
 def _bench_api() -> Any:
-    """``bench/api.py`` (server start/stop and wrk helpers), loaded by path."""
+    """``bench/api.py`` (its wrk driver), loaded by path."""
     spec = importlib.util.spec_from_file_location("bench_api", Path(__file__).with_name("api.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -198,15 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.serve_bare:
-        import uvicorn
-
-        uvicorn.run(
-            create_bare_app(args.serve_bare[0]),
-            host="127.0.0.1",
-            port=int(args.serve_bare[1]),
-            log_level="warning",
-            access_log=False,
-        )
+        serve_app(create_bare_app(args.serve_bare[0]), int(args.serve_bare[1]))
         return 0
     bench = _bench_api()
     seconds = args.seconds or (4.0 if args.quick else 10.0)
@@ -218,35 +213,31 @@ def main(argv: list[str] | None = None) -> int:
         store = work / "store.gpkg"
         secrets_by_id = build_store(store)
         (work / "secrets.json").write_text(json.dumps(secrets_by_id))
-        ours_port, bare_port = bench._free_port(), bench._free_port()
-        uvicorn_args = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log"]
         servers = {
-            "ours": (
-                bench._start(
-                    [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                     *uvicorn_args, "--port", str(ours_port), "--log-level", "warning"],
-                    {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "WARNING"},
-                    work / "ours.log",
-                ),
-                f"http://127.0.0.1:{ours_port}",
+            "ours": ServerProcess(
+                {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "WARNING"},
+                timeout_s=300,
+                log=work / "ours.log",
             ),
-            "bare": (
-                bench._start(
-                    [sys.executable, str(Path(__file__).resolve()), "--serve-bare",
-                     str(work / "secrets.json"), str(bare_port)],
-                    {},
-                    work / "bare.log",
-                ),
-                f"http://127.0.0.1:{bare_port}",
+            "bare": ServerProcess(
+                command=lambda port: [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--serve-bare",
+                    str(work / "secrets.json"),
+                    str(port),
+                ],
+                ready="/docs",
+                timeout_s=300,
+                log=work / "bare.log",
             ),
-        }  # fmt: skip
-        try:
-            bench._wait(servers["ours"][1] + "/health", servers["ours"][0])
-            bench._wait(servers["bare"][1] + "/docs", servers["bare"][0])
+        }
+        with contextlib.ExitStack() as running:
+            urls = {name: running.enter_context(server) for name, server in servers.items()}
             best: dict[str, dict[str, float]] = {}
             acknowledged = 0
             for _ in range(args.rounds):
-                for name, (_, url) in servers.items():
+                for name, url in urls.items():
                     requests = work / f"requests-{secrets.token_hex(4)}.tsv"
                     write_requests(requests, secrets_by_id, int(REQUESTS_PER_S * seconds))
                     script = work / "events.lua"
@@ -259,10 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             with sqlite3.connect(store) as con:
                 stored = con.execute("SELECT count(*) FROM facility_events").fetchone()[0]
             fid, secret = next(iter(secrets_by_id.items()))
-            spread = asyncio.run(fan_out(servers["ours"][1], listeners, fid, secret))
-        finally:
-            for process, _ in servers.values():
-                bench._stop(process)
+            spread = asyncio.run(fan_out(urls["ours"], listeners, fid, secret))
     print(f"{'':6} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name in ("ours", "bare"):
         r = best[name]
