@@ -74,6 +74,7 @@ def test_bad_signature_old_timestamp_replay_and_personal_fields_are_refused(
         stale = post(client, "ev-station-1", secret, {"type": "entry", "at": old_at})
         personal = post(client, "ev-station-1", secret, event("entry", worker_id="310101199001"))
         unknown_type = post(client, "ev-station-1", secret, event("face_seen"))
+        too_large = post(client, "ev-station-1", secret, event("entry", nonce="n" * 2000))
     assert (replay.status_code, replay.json()["type"].rsplit("/", 1)[1]) == (409, "replayed-event")
     assert (forged.status_code, forged.json()["type"].rsplit("/", 1)[1]) == (
         401,
@@ -83,6 +84,7 @@ def test_bad_signature_old_timestamp_replay_and_personal_fields_are_refused(
     assert personal.status_code == 422
     assert personal.json()["errors"][0]["field"] == "worker_id"
     assert unknown_type.status_code == 422
+    assert too_large.status_code == 413
 
 
 def _problem(response: httpx.Response) -> tuple[int, str, str]:
