@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +48,9 @@ from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
 from geodata.schema import COLUMNS, Facility
 from geodata.store import FacilityStore, GeoPackageStore
+
+if TYPE_CHECKING:
+    from api.live import EventWriter, LiveDoors
 
 logger = logging.getLogger(__name__)
 
@@ -537,12 +540,15 @@ class AppState:
     province, city or county, and (``regions.places``, loaded on first use) the boundaries that
     name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
     walking network (``None`` when no network file is configured); ``basemap`` the served
-    vector base map (``None`` when none is configured).
+    vector base map (``None`` when none is configured); ``doors`` the live door and sensor
+    state and ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
+    doors: LiveDoors
+    events: EventWriter
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid

@@ -2,16 +2,17 @@
 
 One report is one person's word; it changes nothing for others. A *signal* of a report type
 (``locked_during_hours``, ``moved``, ...) is active for a facility when, within the last
-:data:`REPORT_WINDOW` (24 hours),
+:data:`~finder.truth.REPORT_WINDOW` (24 hours),
 
-* reports of that type came from at least :data:`REPORT_QUORUM` (2) distinct sources (a source is
-  a keyed hash of the reporter's network address: one source reporting three times counts once),
-  or
+* reports of that type came from at least :data:`~finder.truth.REPORTS_TO_FLIP` (2) distinct
+  sources (a source is a keyed hash of the reporter's network address: one source reporting
+  three times counts once), or
 * staff confirmed a report of that type (the confirmation counts for the window from the moment
   it was given).
 
 Dismissed reports never count. The rule is written down for users in ``docs/reports.md``; the
-active :class:`ReportSignal` values are the reports' input to the combined "open now" answer.
+active :class:`~finder.truth.ReportSignal` values (the class and the window are
+:mod:`finder.truth`'s, whose "open now" answer takes them) are the reports' input to that answer.
 
 Example
 -------
@@ -32,29 +33,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from finder.truth import REPORT_WINDOW, REPORTS_TO_FLIP, ReportSignal
 from geodata.schema import REPORT_TYPES, Report
 
-#: How long a report (or a staff confirmation) counts.
-REPORT_WINDOW = dt.timedelta(hours=24)
-#: Distinct sources of unconfirmed reports of one type that make a signal.
-REPORT_QUORUM = 2
-
-
-@dataclass(frozen=True)
-class ReportSignal:
-    """Users report ``kind`` (a report type) about a facility, and the rule says it counts.
-
-    ``count`` is the number of distinct sources among the counted reports (a staff confirmation
-    makes a signal of one source count); ``first_at`` and ``last_at`` are the times of the
-    first and the last of them (timezone-aware UTC).
-    """
-
-    kind: str
-    count: int
-    first_at: dt.datetime
-    last_at: dt.datetime
+__all__ = ["REPORTS_TO_FLIP", "REPORT_WINDOW", "ReportSignal", "active_signals"]
 
 
 def active_signals(
@@ -62,7 +45,7 @@ def active_signals(
     now: dt.datetime,
     *,
     window: dt.timedelta = REPORT_WINDOW,
-    quorum: int = REPORT_QUORUM,
+    quorum: int = REPORTS_TO_FLIP,
 ) -> dict[str, tuple[ReportSignal, ...]]:
     """The active report signals of each facility at ``now``.
 

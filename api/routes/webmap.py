@@ -243,6 +243,7 @@ def web_map(
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
             facility_url=request.app.url_path_for("create_facility"),
+            live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
         pages[key] = html

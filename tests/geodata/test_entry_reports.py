@@ -56,7 +56,7 @@ def test_the_postgis_constraint_lists_every_entry_method() -> None:
         / "geodata"
         / "migrations"
         / "versions"
-        / "0003_entry_reports_photos.py"
+        / "0004_entry_reports_photos.py"
     ).read_text(encoding="utf-8")
     listed = " ".join(migration.split())
     assert entry_check_sql().split(" IN ", 1)[1] in listed.replace("( ", "(")

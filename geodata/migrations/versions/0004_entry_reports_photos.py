@@ -7,8 +7,8 @@ keyed hash, the reporter's token as its SHA-256) and ``facility_photos`` staff's
 ``bytea`` (re-encoded without metadata, with a thumbnail). ``store_state.report_salt`` is the
 secret of the source hashes, made here once per database.
 
-Revision ID: 0003_entry_reports_photos
-Revises: 0002_holiday_calendar
+Revision ID: 0004_entry_reports_photos
+Revises: 0003_door_events
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0003_entry_reports_photos"
-down_revision = "0002_holiday_calendar"
+revision = "0004_entry_reports_photos"
+down_revision = "0003_door_events"
 branch_labels = None
 depends_on = None
 
