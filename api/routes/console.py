@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
-from api.auth import SCOPES
+from api.auth import ANONYMOUS_PRINCIPAL, SCOPES
 from api.deps import PrincipalDep, StateDep
 from api.errors import ApiProblem, problem_responses
 from api.routes.basemap import vector_tiles
@@ -124,7 +124,7 @@ def console_page(state: StateDep) -> HTMLResponse:
 )
 def console_session(principal: PrincipalDep) -> Response:
     """The key's name, scopes and whose facilities it opens (401 without a key)."""
-    if principal.name == "anonymous" and not principal.scopes:
+    if principal is ANONYMOUS_PRINCIPAL:
         raise ApiProblem(
             401,
             "sign in with an API key",
