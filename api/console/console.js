@@ -35,7 +35,7 @@
       drag_hint: "也可以在地图上拖动标记。", save: "保存",
       conflict_title: "别人刚刚修改了这个设施", conflict_hint: "请选择保留哪个版本。",
       keep_mine: "保留我的修改", take_theirs: "采用对方的版本", facility_id: "设施编号",
-      show: "查看", org_changes: "本单位最近的修改", export_title: "导出与打印",
+      show: "查看", org_changes: "最近的修改", export_title: "导出与打印",
       export_hint: "只包含本密钥可以看到的设施。", district: "区",
       print_atlas: "覆盖情况图集（PDF，每区一页）", keys_title: "API 密钥", new_key: "新建密钥",
       key_name: "名称", scopes: "权限", organizations: "单位（逗号分隔）", member: "工会会员",
@@ -75,7 +75,7 @@
       conflict_title: "Someone else just changed this facility",
       conflict_hint: "Choose which version to keep.", keep_mine: "Keep my changes",
       take_theirs: "Take their version", facility_id: "Facility id", show: "Show",
-      org_changes: "Recent changes of my organisation", export_title: "Export and print",
+      org_changes: "Recent changes", export_title: "Export and print",
       export_hint: "Only the facilities this key may see.", district: "District",
       print_atlas: "Coverage atlas (PDF, a page per district)", keys_title: "API keys", new_key: "New key",
       key_name: "Name", scopes: "Scopes", organizations: "Organisations (comma separated)",
@@ -147,6 +147,13 @@
     if (v === null || v === undefined || v === "") return "—";
     if (Array.isArray(v)) return v.join(";");
     return String(v);
+  }
+
+  /* An ISO time as the browser's local date and time (China time in Chinese offices). */
+  function localTime(iso) {
+    var moment = new Date(iso);
+    return isNaN(moment) ? String(iso) : moment.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB",
+      { hour12: false });
   }
 
   function translate() {
@@ -674,7 +681,7 @@
         el("del", { text: valueText(pair[0]) }), " → ", el("ins", { text: valueText(pair[1]) })));
     });
     var li = el("li", { class: "entry", dataset: { seq: e.seq } },
-      el("div", { class: "meta" }, el("time", { text: String(e.at).replace("T", " ").slice(0, 19) }),
+      el("div", { class: "meta" }, el("time", { datetime: e.at, text: localTime(e.at) }),
         " · ", el("span", { class: "actor", text: e.actor }), " · ",
         el("span", { text: t("a_" + e.action) }),
         facilityId ? null : el("button", { type: "button", class: "link", text: e.facility_id,
