@@ -168,7 +168,7 @@ def apply_fixes(raw: pd.DataFrame, fixes: Mapping[int, Mapping[str, str]]) -> pd
             if header.startswith("_") or header not in out.columns:
                 raise InvalidInput(f"fixes: the file has no column {header!r}", field="fixes")
             value = str(text).strip()
-            out.iloc[hits[0], out.columns.get_loc(header)] = value or None
+            out.loc[out.index[hits[0]], header] = value or None
     return out
 
 
@@ -179,10 +179,12 @@ def _preview(store: FacilityStore, accepted: pd.DataFrame) -> list[dict[str, Any
     frame = head.drop(columns=[ROW, "version"])
     stored = store.frame_of(frame["id"].tolist()).set_index("id", drop=False)
     out = []
-    for row, record in zip(head[ROW], frame.to_dict("records"), strict=True):
+    for row, values in zip(head[ROW], frame.to_dict("records"), strict=True):
+        record = {str(k): v for k, v in values.items()}
         diff: dict[str, list[Any]] = {}
         if record["id"] in stored.index:
-            diff = field_diff(stored.loc[record["id"]].to_dict(), record)
+            before = {str(k): v for k, v in stored.loc[record["id"]].to_dict().items()}
+            diff = field_diff(before, record)
             status = "updated" if diff else "unchanged"
         else:
             status = "new"

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
@@ -159,6 +160,6 @@ def console_point(
     x, y = lonlat_in(lon, lat, crs)
     out = {}
     for name in CRS_NAMES:
-        a, b = lonlat_out([x], [y], name)
+        a, b = lonlat_out(np.array([x]), np.array([y]), name)
         out[name] = [round(float(a[0]), 7), round(float(b[0]), 7)]
     return JSONBytesResponse(out)
