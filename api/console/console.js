@@ -41,7 +41,7 @@
       key_name: "名称", scopes: "权限", organizations: "单位（逗号分隔）", member: "工会会员",
       expires: "最后有效日", create: "创建",
       secret_once: "这是新密钥，只显示这一次，请立即复制保存：",
-      row: "行", status: "结果", reason: "原因", id: "编号", changes: "变更",
+      row: "行", status: "结果", key_status: "状态", reason: "原因", id: "编号", changes: "变更",
       s_new: "新增", s_updated: "更新", s_unchanged: "未变", revoke: "吊销", revert: "撤销此修改",
       summary: "共 {total} 行：可导入 {accepted} 行，拒绝 {rejected} 行，警告 {warnings} 条",
       final: "已写入：新增 {inserted}，更新 {updated}，未变 {unchanged}；拒绝 {rejected} 行",
@@ -81,7 +81,7 @@
       key_name: "Name", scopes: "Scopes", organizations: "Organisations (comma separated)",
       member: "Union member", expires: "Last valid day", create: "Create",
       secret_once: "The new key, shown this once only; copy it now:",
-      row: "Row", status: "Result", reason: "Reason", id: "Id", changes: "Changes",
+      row: "Row", status: "Result", key_status: "Status", reason: "Reason", id: "Id", changes: "Changes",
       s_new: "new", s_updated: "updated", s_unchanged: "unchanged", revoke: "Revoke",
       revert: "Revert this change",
       summary: "{total} rows: {accepted} to import, {rejected} rejected, {warnings} warnings",
@@ -231,6 +231,9 @@
     clearSelection();
     ["rejected-table", "accepted-table", "history-list", "org-list", "keys-table", "results",
       "who"].forEach(function (id) { clear($(id)); });
+    imported = null;
+    $("key-secret-text").textContent = "";
+    show($("key-secret"), false);
     show($("import-result"), false);
     show($("import-done"), false);
     show($("tabs"), false);
@@ -252,8 +255,7 @@
         b.hidden = tab === "keys" ? session.scopes.indexOf("admin") < 0
           : (tab === "import" || tab === "edit" || tab === "history") ? !editor : false;
       });
-      var first = Array.prototype.find.call(tabs, function (b) { return !b.hidden; });
-      openTab(first ? first.dataset.tab : "export");
+      openTab(editor ? "import" : session.scopes.indexOf("admin") >= 0 ? "keys" : "export");
     }).catch(function (error) {
       signOut(error.status === 401 ? t("unknown_key") : error.message);
     });
@@ -550,8 +552,8 @@
       box.appendChild(el("label", { dataset: { field: name } }, el("span", { text: fieldLabel(name) }),
         input, el("small", { class: "field-error" })));
     });
-    $("f-lon").value = f.lon;
-    $("f-lat").value = f.lat;
+    $("f-lon").value = Number(f.lon).toFixed(7);
+    $("f-lat").value = Number(f.lat).toFixed(7);
     $("f-crs").value = "wgs84";
     $("form-error").textContent = "";
     show($("facility-form"), true);
@@ -595,7 +597,8 @@
       if (JSON.stringify(before === undefined ? null : before) !== JSON.stringify(value)) changes[name] = value;
     });
     var lon = Number($("f-lon").value), lat = Number($("f-lat").value), crs = $("f-crs").value;
-    if (crs !== "wgs84" || Math.abs(lon - f.lon) > 1e-9 || Math.abs(lat - f.lat) > 1e-9) {
+    // the form shows 7 decimals (about 1 cm): a smaller difference is no move
+    if (crs !== "wgs84" || Math.abs(lon - f.lon) > 1e-7 || Math.abs(lat - f.lat) > 1e-7) {
       changes.lon = lon;
       changes.lat = lat;
     }
@@ -752,7 +755,7 @@
     api("GET", "/keys").then(function (r) {
       table.appendChild(el("thead", null, el("tr", null, el("th", { text: t("key_name") }),
         el("th", { text: t("scopes") }), el("th", { text: t("organizations") }),
-        el("th", { text: t("status") }), el("th"))));
+        el("th", { text: t("key_status") }), el("th"))));
       var body = el("tbody");
       r.body.keys.forEach(function (k) {
         body.appendChild(el("tr", { dataset: { name: k.name } }, el("td", { text: k.name }),
@@ -802,6 +805,9 @@
       if (session) $("who").textContent = t("signed_in", { name: session.name });
       if (imported && imported.result) renderDryRun(imported.result);
       if (selected) fillForm(selected.facility);
+      var open = document.querySelector("#tabs button.on");
+      if (session && open && open.dataset.tab !== "edit") openTab(open.dataset.tab);
+      if (session && $("history-list").children.length) showHistory($("history-id").value.trim());
     });
     $("signin-form").addEventListener("submit", signIn);
     $("signout").addEventListener("click", function () { signOut(); });

@@ -135,6 +135,16 @@ def test_clerk_imports_a_gbk_list_fixes_a_cell_and_finds_it_nearest(
         time.sleep(0.2)
     assert names == ["导入测试驿站乙"]
 
+    key = edit_live.keys.org_a_editor
+    stored = "() => [JSON.stringify(sessionStorage), JSON.stringify(localStorage), document.cookie]"
+    in_tab, kept, cookies = page.evaluate(stored)
+    assert key in in_tab and key not in kept + cookies
+    page.click("#signout")
+    page.reload()
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#tabs")).to_be_hidden()
+    assert key not in "".join(page.evaluate(stored))
+
 
 def test_dragging_the_marker_moves_the_stored_point_by_the_dragged_distance(
     browser_pages: Callable[..., tuple[Any, PageLog]], edit_live: Live
@@ -149,7 +159,7 @@ def test_dragging_the_marker_moves_the_stored_point_by_the_dragged_distance(
     page.mouse.down()
     page.mouse.move(x + dx_px, y, steps=15)
     page.mouse.up()
-    expect(page.locator("#f-lon")).not_to_have_value(str(facility["lon"]))
+    expect(page.locator("#f-lon")).not_to_have_value(f"{facility['lon']:.7f}")
     expect(page.locator("#f-gcj")).to_contain_text("GCJ-02")
     page.click("#facility-form button[type=submit]")
     expect(page.locator("#toast")).to_have_text("已保存")
