@@ -37,7 +37,7 @@
       keep_mine: "保留我的修改", take_theirs: "采用对方的版本", facility_id: "设施编号",
       show: "查看", org_changes: "最近的修改", export_title: "导出与打印",
       export_hint: "只包含本密钥可以看到的设施。", district: "区",
-      print_atlas: "覆盖情况图集（PDF，每区一页）", keys_title: "API 密钥", new_key: "新建密钥",
+      print_sheet: "打印本区覆盖情况图（PDF）", print_atlas: "覆盖情况图集（PDF，每区一页）", keys_title: "API 密钥", new_key: "新建密钥",
       key_name: "名称", scopes: "权限", organizations: "单位（逗号分隔）", member: "工会会员",
       expires: "最后有效日", create: "创建",
       secret_once: "这是新密钥，只显示这一次，请立即复制保存：",
@@ -77,6 +77,7 @@
       take_theirs: "Take their version", facility_id: "Facility id", show: "Show",
       org_changes: "Recent changes", export_title: "Export and print",
       export_hint: "Only the facilities this key may see.", district: "District",
+      print_sheet: "Print the district's coverage sheet (PDF)",
       print_atlas: "Coverage atlas (PDF, a page per district)", keys_title: "API keys", new_key: "New key",
       key_name: "Name", scopes: "Scopes", organizations: "Organisations (comma separated)",
       member: "Union member", expires: "Last valid day", create: "Create",
@@ -268,6 +269,7 @@
     if (name === "edit") enterEdit();
     if (name === "history") loadOrgChanges();
     if (name === "keys") loadKeys();
+    if (name === "export") loadDistricts();
   }
 
   /* ---- import -------------------------------------------------------------------------- */
@@ -737,6 +739,23 @@
         "facilities." + format);
     }).catch(failed("export-error"));
   }
+  function loadDistricts() {
+    var select = $("print-district");
+    if (select.options.length) return;
+    api("GET", "/collections/districts/items?limit=1000").then(function (r) {
+      r.body.features.forEach(function (f) {
+        select.appendChild(el("option", { value: f.id, text: f.properties.name || f.id }));
+      });
+    }).catch(failed("export-error"));
+  }
+  function printSheet(event) {
+    event.preventDefault();
+    var adcode = $("print-district").value;
+    $("export-error").textContent = "";
+    api("GET", "/coverage/sheet.pdf?adcode=" + encodeURIComponent(adcode)).then(function (r) {
+      download(r.body, "coverage-" + adcode + ".pdf");
+    }).catch(failed("export-error"));
+  }
   function printAtlas() {
     $("export-error").textContent = "";
     api("GET", "/coverage/atlas.pdf").then(function (r) {
@@ -844,6 +863,7 @@
     document.querySelectorAll("[data-export]").forEach(function (b) {
       b.addEventListener("click", function () { exportAs(b.dataset.export); });
     });
+    $("print-form").addEventListener("submit", printSheet);
     $("print-atlas").addEventListener("click", printAtlas);
     $("key-form").addEventListener("submit", createKey);
     start();

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -166,3 +168,26 @@ def test_session_names_the_key(edit_live: Live) -> None:
     }
     with edit_live.client("fk_nope") as wrong:
         assert wrong.get("/admin/session").status_code == 401
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> tuple[str, str]:
+    out = tmp_path / "sheet.pdf"
+    out.write_bytes(content)
+    info = subprocess.run(["pdfinfo", str(out)], check=True, capture_output=True, text=True)
+    text = subprocess.run(["pdftotext", str(out), "-"], check=True, capture_output=True, text=True)
+    return info.stdout, "".join(text.stdout.split())
+
+
+def test_district_sheet_counts_what_the_key_may_see(edit_live: Live, tmp_path: Path) -> None:
+    with edit_live.client() as anon:
+        public = anon.get("/coverage/sheet.pdf", params={"adcode": "310101"}, timeout=300)
+        assert anon.get("/coverage/sheet.pdf", params={"adcode": "310199"}).status_code == 404
+    with edit_live.client(edit_live.keys.org_a) as org_a:
+        private = org_a.get("/coverage/sheet.pdf", params={"adcode": "310101"}, timeout=300)
+    assert public.headers["content-type"] == private.headers["content-type"] == "application/pdf"
+    (info, public_text), (_, private_text) = (
+        _pdf_text(public.content, tmp_path),
+        _pdf_text(private.content, tmp_path),
+    )
+    assert "Pages:           1" in info and "黄浦区" in public_text
+    assert "仅计对公众开放的设施" in public_text and "仅计对公众开放的设施" not in private_text
