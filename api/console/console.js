@@ -460,7 +460,7 @@
       }));
       drawClusters();
       search();
-    }).catch(failed("form-error"));
+    }).catch(function (error) { toast(error.message); });
   }
   function drawClusters() {
     if (!index || !markers) return;
