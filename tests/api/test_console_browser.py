@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from api_support import SECRET_ID, SECRET_NAME, Live
 from browser_support import PHONE, PageLog, open_page
 from playwright.sync_api import expect
 from pyproj import Geod
+
+from api.auth import create_api_key
 
 pytestmark = pytest.mark.browser
 
@@ -98,9 +101,10 @@ def test_clerk_imports_a_gbk_list_fixes_a_cell_and_finds_it_nearest(
 ) -> None:
     listing = tmp_path / "驿站名单.csv"
     listing.write_bytes(
-        "名称,类型,经度,纬度,开放对象,地址\n"
-        "导入测试驿站甲,工会驿站,121.3500,31.1000,public,测试路1号\n"
-        "导入测试驿站乙,工会驿站,121.35O5,31.1000,public,测试路2号\n".encode("gbk")
+        "编号,名称,类型,经度,纬度,开放对象,地址\n"
+        ",导入测试驿站甲,工会驿站,121.3500,31.1000,public,测试路1号\n"
+        ",导入测试驿站乙,工会驿站,121.35O5,31.1000,public,测试路2号\n"
+        "public-1,公开爱心驿站,rest_stop,121.4745,31.2304,public,人民大道3号乙\n".encode("gbk")
     )
     page, _ = browser_pages(edit_live.keys.org_a_editor)
     page.set_input_files("#import-file", str(listing))
@@ -110,21 +114,28 @@ def test_clerk_imports_a_gbk_list_fixes_a_cell_and_finds_it_nearest(
     bad = page.locator('#rejected-table tr[data-row="3"]')
     expect(bad.locator("td.reason")).to_contain_text("121.35O5")
     expect(bad.locator("td.bad input")).to_have_attribute("data-header", "经度")
-    expect(page.locator("#accepted-table tbody tr")).to_have_count(1)
+    expect(page.locator("#accepted-table tbody tr")).to_have_count(2)
+    update = page.locator('#accepted-table tr[data-row="4"]')
+    expect(update).to_have_class("s-updated")
+    expect(update.locator("li").filter(has_text="地址")).to_have_text(
+        "地址 人民大道3号 → 人民大道3号乙"
+    )
     assert edit_live.store.frame()["name"].eq("导入测试驿站甲").sum() == 0  # nothing written
+    assert edit_live.store.get("public-1").address == "人民大道3号"
 
     cell = bad.locator('input[data-header="经度"]')
     cell.fill("121.3505")
     cell.press("Tab")
     page.click("#import-recheck")
-    expect(page.locator("#accepted-table tbody tr")).to_have_count(2)
+    expect(page.locator("#accepted-table tbody tr")).to_have_count(3)
     expect(page.locator("#rejected-table tbody tr")).to_have_count(0)
     page.click("#import-commit")
-    expect(page.locator("#import-final")).to_contain_text("新增 2")
+    expect(page.locator("#import-final")).to_contain_text("新增 2，更新 1")
     with page.expect_download() as download:
         page.click("#import-report")
     report = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
-    assert (report["inserted"], report["rejected"], report["dry_run"]) == (2, 0, False)
+    assert (report["inserted"], report["updated"], report["rejected"]) == (2, 1, 0)
+    assert edit_live.store.get("public-1").address == "人民大道3号乙"
 
     deadline = time.monotonic() + 30
     names: list[str] = []
@@ -292,3 +303,26 @@ def test_phone_size_keeps_the_edit_and_history_pages_usable(
     for selector in ("#history-list .entry >> nth=0", "#history-list button.revert"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+
+def test_an_admin_key_creates_a_key_shown_once_and_revokes_it(
+    browser_pages: Callable[..., tuple[Any, PageLog]], edit_live: Live
+) -> None:
+    page, _ = browser_pages(create_api_key(edit_live.keys_file, "browser-admin", ["admin"]))
+    expect(page.locator('#tabs [data-tab="edit"]')).to_be_hidden()
+    expect(page.locator("#keys-table tr[data-name='editor']")).to_be_visible()
+    page.fill("#k-name", "新职员")
+    page.check('#k-scopes input[value="edit"]')
+    page.fill("#k-orgs", "OrgN")
+    page.click("#key-form button[type=submit]")
+    secret = page.locator("#key-secret-text")
+    expect(secret).to_have_text(re.compile(r"^fk_"))
+    key = secret.inner_text()
+    with edit_live.client(key) as clerk:
+        assert clerk.get("/admin/session").json()["organizations"] == ["OrgN"]
+    page.locator("#keys-table tr[data-name='新职员'] button").click()
+    expect(page.locator("#keys-table tr[data-name='新职员'] td").nth(3)).to_have_text("已吊销")
+    with edit_live.client(key) as clerk:
+        assert clerk.get("/admin/session").status_code == 401
+    page.click("#signout")
+    expect(secret).to_be_empty()
