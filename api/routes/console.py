@@ -31,13 +31,14 @@ from api.auth import ANONYMOUS_PRINCIPAL, SCOPES
 from api.deps import PrincipalDep, StateDep
 from api.errors import ApiProblem, problem_responses
 from api.routes.basemap import vector_tiles
-from api.routes.common import CRS_NAMES, JSONBytesResponse, lonlat_in, lonlat_out
-from api.routes.nearest import CrsParam
+from api.routes.common import JSONBytesResponse, lonlat_in, lonlat_out
 from api.routes.webmap import STATIC_URL
+from geodata.crs import CRS_NAMES, CrsName
+from geodata.kinds import kind_labels
 from geodata.schema import ACCESS_CLASSES, AMENITIES, FORMATS, KINDS, STATUSES
 from maps.assets import ASSETS, BASEMAP_ASSETS, Asset
 from maps.basemap import ATTRIBUTION_HTML
-from maps.webmap import ACCESS_LABELS, AMENITY_LABELS, KIND_LABELS
+from maps.webmap import ACCESS_LABELS, AMENITY_LABELS
 
 #: The console's page, script and stylesheet.
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
@@ -65,7 +66,7 @@ def _vocabulary() -> dict[str, Any]:
         "scopes": SCOPES,
         "labels": {
             language: {
-                "kind": KIND_LABELS[language],
+                "kind": kind_labels(language),
                 "access": ACCESS_LABELS[language],
                 "amenity": AMENITY_LABELS[language],
             }
@@ -153,7 +154,7 @@ def console_session(principal: PrincipalDep) -> Response:
 def console_point(
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
-    crs: Annotated[CrsParam, Query(description="system of lon/lat")] = "wgs84",
+    crs: Annotated[CrsName, Query(description="system of lon/lat")] = "wgs84",
 ) -> Response:
     """``{system: [lon, lat]}`` for wgs84, cgcs2000, gcj02 and bd09 (400 outside China for the
     Chinese systems, as everywhere in the API)."""
