@@ -702,12 +702,15 @@
     openTabIfNeeded("history");
     $("history-id").value = id;
     $("history-error").textContent = "";
+    $("history-title").textContent = "";
     var list = clear($("history-list"));
-    Promise.all([api("GET", "/facilities/" + encodeURIComponent(id)),
-      api("GET", "/facilities/" + encodeURIComponent(id) + "/audit")]).then(function (rs) {
-      $("history-title").textContent = t("history_of", { name: rs[0].body.name, id: id });
-      if (!rs[1].body.entries.length) list.appendChild(el("li", { text: t("no_entries") }));
-      rs[1].body.entries.forEach(function (e) { list.appendChild(entryNode(e, true, id)); });
+    var path = "/facilities/" + encodeURIComponent(id);
+    api("GET", path).then(function (facility) {
+      return api("GET", path + "/audit").then(function (trail) {
+        $("history-title").textContent = t("history_of", { name: facility.body.name, id: id });
+        if (!trail.body.entries.length) list.appendChild(el("li", { text: t("no_entries") }));
+        trail.body.entries.forEach(function (e) { list.appendChild(entryNode(e, true, id)); });
+      });
     }).catch(failed("history-error"));
   }
   function revert(id, seq) {
