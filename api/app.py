@@ -40,12 +40,15 @@ from api.live import EventWriter, LiveDoors
 from api.protocol import ProtocolMiddleware
 from api.routes import (
     basemap,
+    console,
     coverage,
     docs,
     doors,
+    export,
     facilities,
     features,
     health,
+    keys,
     nearest,
     photos,
     reports,
@@ -333,8 +336,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(basemap.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.include_router(console.router)
+    app.include_router(keys.router)
+    app.include_router(export.router)
     webmap.mount_static(app)
     docs.mount_docs_static(app)
+    console.mount_console_static(app)
     _install_openapi(app)
     app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:

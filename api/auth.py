@@ -22,6 +22,9 @@ when ``member`` is true. Its scopes say what it may *do*:
     sees; the key's ``name`` is the actor in the audit trail.
 ``read-all``
     see every facility (administrators, planners; with ``edit``, write every facility).
+``admin``
+    list, create and revoke keys through the API (``/keys``, the console's keys page); it
+    opens no facility by itself.
 
 Without a key a client is anonymous and sees ``public`` facilities only; so does a key with
 neither ``read-private``, ``edit`` nor ``read-all``. Every route filters facilities through
@@ -67,7 +70,7 @@ from geodata.schema import ANONYMOUS, Viewer
 
 logger = logging.getLogger(__name__)
 
-SCOPES: tuple[str, ...] = ("edit", "read-private", "read-all")
+SCOPES: tuple[str, ...] = ("edit", "read-private", "read-all", "admin")
 #: The scopes under which a key's ``organizations`` and ``member`` open non-public facilities.
 _OPENING_SCOPES = frozenset({"edit", "read-private"})
 KEY_PREFIX = "fk_"

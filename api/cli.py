@@ -162,9 +162,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the store as GeoJSON, CSV (formulas quoted, :mod:`geodata.cells`) or GeoPackage
     (WGS-84)."""
-    import geopandas as gpd
-
-    from geodata.cells import frame_to_csv
+    from geodata.export import export_bytes
     from geodata.store import GeoPackageStore
 
     store = _open_store(args)
@@ -175,14 +173,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.public_only:
         frame = frame[frame["access"] == "public"]
     out = Path(args.out)
-    if args.format == "csv":
-        frame_to_csv(frame, out)
-    elif args.format == "geojson":
-        gdf = gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
-        )
-        gdf["star_rating"] = gdf["star_rating"].astype("float")
-        gdf.to_file(out, driver="GeoJSON")
+    if args.format in ("csv", "geojson"):
+        out.write_bytes(export_bytes(frame, args.format))
     else:
         if out.exists():
             out.unlink()
