@@ -29,13 +29,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from api.auth import KeyRing
+from api.ratelimit import SourceLimiter
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
@@ -46,6 +48,9 @@ from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
 from geodata.schema import COLUMNS, Facility
 from geodata.store import FacilityStore, GeoPackageStore
+
+if TYPE_CHECKING:
+    from api.live import EventWriter, LiveDoors
 
 logger = logging.getLogger(__name__)
 
@@ -535,15 +540,23 @@ class AppState:
     province, city or county, and (``regions.places``, loaded on first use) the boundaries that
     name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
     walking network (``None`` when no network file is configured); ``basemap`` the served
-    vector base map (``None`` when none is configured).
+    vector base map (``None`` when none is configured); ``doors`` the live door and sensor
+    state and ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
+    doors: LiveDoors
+    events: EventWriter
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
     regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None
+
+    @cached_property
+    def report_limiter(self) -> SourceLimiter:
+        """The throttle of users' reports, per client address (``FINDER_REPORTS_PER_HOUR``)."""
+        return SourceLimiter(self.settings.reports_per_hour)
