@@ -96,6 +96,7 @@ class LiveDoors:
         self._locked: tuple[tuple[int, dt.date], frozenset[str]] | None = None
         self._signals: dict[str, tuple[ReportSignal, ...]] = {}
         self._signals_at = 0.0
+        self._reading_signals = threading.Lock()
         try:
             for event in log.latest():
                 self._fold(event.facility_id, event.type, event.at)
@@ -184,7 +185,12 @@ class LiveDoors:
         self._signals_at = time.monotonic()
         if self.read_signals is None:
             return
-        signals = self.read_signals()
+        # one read at a time: a poller's read that began before a report must not replace the
+        # signals read after it
+        with self._reading_signals:
+            self._install_signals(self.read_signals())
+
+    def _install_signals(self, signals: dict[str, tuple[ReportSignal, ...]]) -> None:
         with self._lock:
             changed = [
                 fid
