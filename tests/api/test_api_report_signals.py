@@ -136,7 +136,9 @@ def test_two_sources_flip_nearest_and_open_now_on_both_servers_one_does_not(pair
     _report(pair, "sig-station-1")
     two = _answer(pair, pair.a, lon, lat)  # the reporting worker reads the signals at once
     two_open = _open_now(pair, pair.a, lon, lat)
+    started = time.monotonic()
     other = _until_state(pair, pair.b, lon, lat, "reported_locked")
+    print(f"the other server said reported locked after {time.monotonic() - started:.2f} s")
     assert (one["live_state"], one["reported_by"]) == ("open", None)
     assert "sig-station-1" in one_open
     assert two["live_state"] == "reported_locked"
