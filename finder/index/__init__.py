@@ -33,18 +33,20 @@ coordinates in the system the caller names (``"wgs84"``, ``"cgcs2000"``, ``"gcj0
 """
 
 from finder.index.facility_index import FacilityIndex
-from finder.index.filters import DEFAULT_STATUSES
+from finder.index.filters import DEFAULT_STATUSES, MAP_STATUSES, FacilityFilter
 from finder.index.live import LiveIndex
 from finder.index.results import WALK_SPEED_M_S, BatchNearest, BatchWithin, NearestResult
 from finder.index.search import MAX_K, RADIUS_TOLERANCE_M
 
 __all__ = [
     "DEFAULT_STATUSES",
+    "MAP_STATUSES",
     "MAX_K",
     "RADIUS_TOLERANCE_M",
     "WALK_SPEED_M_S",
     "BatchNearest",
     "BatchWithin",
+    "FacilityFilter",
     "FacilityIndex",
     "LiveIndex",
     "NearestResult",

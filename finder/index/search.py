@@ -6,8 +6,7 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+from typing import Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,15 +16,17 @@ from finder.facility_columns import (
     canonical_crs,
 )
 from finder.index.base import IndexBase
-from finder.index.filters import DEFAULT_STATUSES, FILTER_CACHE_SIZE, CompiledFilter
+from finder.index.filters import (
+    FILTER_CACHE_SIZE,
+    CompiledFilter,
+    FacilityFilter,
+    FilterFields,
+    Positions,
+)
 from finder.index.results import BatchNearest, BatchWithin, NearestResult
-from finder.index.trees import Positions, Searcher
+from finder.index.trees import Searcher
 from geodata.errors import (
     InvalidQuery,
-)
-from geodata.schema import (
-    ANONYMOUS,
-    Viewer,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,20 +79,23 @@ class NearestQueries(IndexBase):
 
     def _subset_searcher(self, flt: CompiledFilter) -> Searcher:
         """A KD-tree over the facilities passing the static filters (cached per filter)."""
-        with self._lock:
-            cached = self._subsets.get(flt.static_key)
-            if cached is not None:
-                self._subsets.move_to_end(flt.static_key)
-                return cached
+        cached = self._subsets.get(flt.static_key)
+        if cached is not None:
+            return cached
         positions = np.flatnonzero(self._static_mask(flt, None)).astype(np.int64)
         searcher = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
         logger.debug("KD-tree over the %d facilities passing a filter", positions.size)
-        with self._lock:
-            self._subsets[flt.static_key] = searcher
-            # Keep at most as many points in filter trees as in the main tree (LRU eviction).
-            while sum(t.size for t in self._subsets.values()) > max(len(self), searcher.size):
-                self._subsets.popitem(last=False)
+        self._subsets.put(flt.static_key, searcher)
         return searcher
+
+    def _region_searcher(self, where: FacilityFilter) -> Searcher:
+        """A KD-tree over the facilities passing ``where`` (a region, no moment; cached)."""
+        cached = self._subsets.get(where)
+        if cached is None:
+            positions = self.select(where)
+            cached = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
+            self._subsets.put(where, cached)
+        return cached
 
     def _searcher_for_single(self, flt: CompiledFilter) -> tuple[Searcher, bool]:
         """The tree for a single query and whether its candidates still need the static filters.
@@ -102,11 +106,10 @@ class NearestQueries(IndexBase):
         """
         if flt.static_trivial:
             return self._searcher, False
+        cached = self._subsets.get(flt.static_key)
+        if cached is not None:
+            return cached, False
         with self._lock:
-            cached = self._subsets.get(flt.static_key)
-            if cached is not None:
-                self._subsets.move_to_end(flt.static_key)
-                return cached, False
             if len(self._uses) > FILTER_CACHE_SIZE:
                 self._uses.clear()
             uses = self._uses.get(flt.static_key, 0) + 1
@@ -118,11 +121,13 @@ class NearestQueries(IndexBase):
             ).start()
         return self._searcher, True
 
-    def _searcher_for(self, flt: CompiledFilter) -> Searcher:
-        """The KD-tree holding exactly the facilities that pass ``flt`` (for batch queries)."""
-        if flt.open_at is None:
+    def _searcher_for(self, where: FacilityFilter, flt: CompiledFilter) -> Searcher:
+        """The KD-tree holding exactly the facilities that pass ``where`` (for batch queries)."""
+        if where.open_at is None:
+            if where.has_region:
+                return self._region_searcher(where)
             return self._searcher if flt.static_trivial else self._subset_searcher(flt)
-        positions = self._passing(flt)
+        positions = self.select(where)
         return Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
 
     def nearest(
@@ -132,14 +137,9 @@ class NearestQueries(IndexBase):
         *,
         k: int = 1,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
         max_distance_m: float | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> list[NearestResult]:
         """The ``k`` nearest facilities that pass the filters, nearest first.
 
@@ -153,8 +153,9 @@ class NearestQueries(IndexBase):
             Coordinate system of the query and of the returned ``lon``/``lat``.
         max_distance_m
             Keep only facilities at most this far (geodesic metres, inclusive).
-        kinds, amenities, access, open_at, min_stars, statuses, viewer
-            Filters, see :class:`FacilityIndex`.
+        where, **filters
+            Which facilities: a :class:`~finder.index.filters.FacilityFilter`, or its fields as
+            keywords (``kinds=``, ``amenities=``, ``viewer=``, ...), not both.
 
         Returns
         -------
@@ -172,9 +173,13 @@ class NearestQueries(IndexBase):
         crs_name = canonical_crs(crs)
         k = _check_k(k)
         max_d = _check_distance(max_distance_m, "max_distance_m")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_point(lon, lat, crs_name)
-        searcher, check_static = self._searcher_for_single(flt)
+        if where.has_region:
+            searcher, check_static = self._region_searcher(where.replace(open_at=None)), False
+        else:
+            searcher, check_static = self._searcher_for_single(flt)
         rows = self._nearest_one(searcher, qlon, qlat, k, flt, check_static, max_d)
         return self._results_of_rows(rows, crs_name)
 
@@ -287,14 +292,9 @@ class NearestQueries(IndexBase):
         *,
         k: int = 1,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
         max_distance_m: float | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> BatchNearest:
         """The ``k`` nearest passing facilities of many query points at once.
 
@@ -310,9 +310,10 @@ class NearestQueries(IndexBase):
         crs_name = canonical_crs(crs)
         k = _check_k(k)
         max_d = _check_distance(max_distance_m, "max_distance_m")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_points(lon, lat, crs_name)
-        searcher = self._searcher_for(flt)
+        searcher = self._searcher_for(where, flt)
         return self._nearest_many(searcher, qlon, qlat, k, max_d)
 
     def _nearest_many(
@@ -372,14 +373,9 @@ class NearestQueries(IndexBase):
         radius_m: float,
         *,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
         limit: int | None = None,
+        **filters: Unpack[FilterFields],
     ) -> list[NearestResult]:
         """Every passing facility within ``radius_m`` geodesic metres (inclusive), nearest first.
 
@@ -397,15 +393,12 @@ class NearestQueries(IndexBase):
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise InvalidQuery(f"limit must be an integer >= 0, not {limit!r}", field="limit")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
         qlon, qlat = self._input_point(lon, lat, crs_name)
         q = np.array(geodesy.ecef_point(qlon, qlat))
         searcher = self._searcher
         hits = searcher.tree.query_ball_point(q, radius + RADIUS_TOLERANCE_M + geodesy.SLACK_M)
-        pos = searcher.positions[np.array(hits, dtype=np.intp)]
-        pos = pos[self._static_mask(flt, pos)]
-        if open_at is not None:
-            pos = pos[self._open_keep(open_at, pos)]
+        pos = self._keep(where, searcher.positions[np.array(hits, dtype=np.intp)])
         dist, bearing = geodesy.geodesic_from(qlon, qlat, self._c.lon[pos], self._c.lat[pos])
         inside = dist <= radius + RADIUS_TOLERANCE_M
         pos, dist, bearing = pos[inside], dist[inside], bearing[inside]
@@ -419,20 +412,16 @@ class NearestQueries(IndexBase):
         radius_m: float,
         *,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> BatchWithin:
         """:meth:`within` for arrays of points (degrees in ``crs``); see :class:`BatchWithin`."""
         crs_name = canonical_crs(crs)
         radius = _check_radius(radius_m)
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_points(lon, lat, crs_name)
-        searcher = self._searcher_for(flt)
+        searcher = self._searcher_for(where, flt)
         n = qlon.size
         if n == 0 or searcher.size == 0:
             return BatchWithin(
