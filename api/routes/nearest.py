@@ -50,7 +50,7 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S
+from finder.index import WALK_SPEED_M_S, FacilityFilter
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
 from geodata.validate import require_in_service_region
@@ -310,6 +310,13 @@ async def nearest(request: Request) -> Response:
     snapshot = lookup.snapshot
     lon, lat, crs, k = q.lon, q.lat, q.crs, q.k
     now = local_minute()
+    where = FacilityFilter(
+        kinds=q.kind,
+        amenities=q.amenity,
+        viewer=lookup.viewer,
+        min_stars=q.min_stars,
+        open_at=now if q.open_now else None,
+    )
     fallback = ""
     if q.metric == "walk":
         service = (await get_state(request)).walk
@@ -319,32 +326,14 @@ async def nearest(request: Request) -> Response:
             origin = lonlat_in(lon, lat, crs)
             try:
                 hits = nearest_on_foot(
-                    service,
-                    snapshot,
-                    lookup.viewer,
-                    *origin,
-                    k=k,
-                    kinds=tuple(q.kind or ()),
-                    amenities=tuple(q.amenity or ()),
-                    min_stars=q.min_stars,
-                    open_at=now if q.open_now else None,
-                    max_walk_m=q.max_distance_m,
+                    service, snapshot, *origin, k=k, where=where, max_walk_m=q.max_distance_m
                 )
             except OffNetwork:
                 fallback = "off-network"
             else:
                 return _walk_answer(snapshot, hits, q, origin, now)
     results = snapshot.index.nearest(
-        lon,
-        lat,
-        k=k,
-        crs=crs,
-        kinds=q.kind,
-        amenities=q.amenity,
-        open_at=now if q.open_now else None,
-        min_stars=q.min_stars,
-        max_distance_m=q.max_distance_m,
-        viewer=lookup.viewer,
+        lon, lat, k=k, crs=crs, max_distance_m=q.max_distance_m, where=where
     )
     states = _open_states(snapshot, [r.position for r in results], now)
     crs_json = json.dumps(crs)

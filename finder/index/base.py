@@ -134,6 +134,17 @@ class IndexBase:
         pos = np.asarray(positions, dtype=np.int64)
         return self._output_coords(self._c.lon[pos], self._c.lat[pos], canonical_crs(crs))
 
+    def classes(
+        self, positions: ArrayLike
+    ) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.object_]]:
+        """Kind, access class and status (names) of facilities, one array each."""
+        code = self._c.cls[np.asarray(positions, dtype=np.int64)]
+        return (
+            np.array(KINDS, dtype=object)[code >> 4],
+            np.array(ACCESS_CLASSES, dtype=object)[(code >> 2) & 3],
+            np.array(STATUSES, dtype=object)[code & 3],
+        )
+
     def record(self, position: int) -> dict[str, Any]:
         """One facility as a facility-frame row (WGS-84 ``lon``/``lat``, ``;``-joined amenities)."""
         c = self._c
