@@ -42,11 +42,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from pyproj import Geod, Transformer
+from pyproj import Transformer
 from scipy.spatial import cKDTree
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from finder.facility_columns import check_points
+from finder.geodesy import GEOD
 from finder.index import FacilityFilter, FacilityIndex
 from geodata.boundaries import assign_adcode
 from geodata.errors import InvalidInput, UnknownDistrict
@@ -54,7 +56,6 @@ from geodata.schema import ACCESS_CLASSES, KINDS, STATUSES
 
 FloatArray = NDArray[np.float64]
 
-_GEOD = Geod(ellps="WGS84")
 _AEQD = "+proj=aeqd +lat_0={lat:.9f} +lon_0={lon:.9f} +ellps=WGS84"
 #: Metres per degree of latitude, a lower bound (at the equator) used for conservative margins.
 _M_PER_DEG_LAT = 110_574.0
@@ -322,7 +323,7 @@ def _to_local(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
 def _geodesic_area_km2(geometry: BaseGeometry) -> float:
     if geometry.is_empty:
         return 0.0
-    return abs(_GEOD.geometry_area_perimeter(shapely.make_valid(geometry))[0]) / 1e6
+    return abs(GEOD.geometry_area_perimeter(shapely.make_valid(geometry))[0]) / 1e6
 
 
 def _land_geometry(land_mask: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries) -> BaseGeometry:
@@ -638,15 +639,10 @@ def check_lonlat(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray
     Raises
     ------
     InvalidInput
-        On different lengths or values outside [-180, 180] x [-90, 90].
+        On different lengths or values outside [-180, 180] x [-90, 90]
+        (:func:`finder.facility_columns.check_points`, the one lon/lat check).
     """
-    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
-    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
-    if lon_arr.shape != lat_arr.shape:
-        raise InvalidInput("lon and lat must have the same length", field="lat")
-    if not (np.all(np.abs(lon_arr) <= 180.0) and np.all(np.abs(lat_arr) <= 90.0)):
-        raise InvalidInput("facility coordinates must be WGS-84 degrees", field="lon")
-    return lon_arr, lat_arr
+    return check_points(lon, lat)
 
 
 def check_radius(radius_m: float) -> float:

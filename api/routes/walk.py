@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pyproj import Geod
 from shapely.geometry import mapping
 from starlette.responses import Response
 
@@ -38,6 +37,7 @@ from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, problem_responses
 from api.routes.common import GeoJSONResponse
 from api.state import AppState, Snapshot, WalkService
+from finder.geodesy import GEOD
 from finder.hours import OpenState
 from finder.index import FacilityFilter
 from finder.walk import DEFAULT_SPEED_KMH, WalkResult, isochrone, nearest_walk
@@ -48,7 +48,6 @@ router = APIRouter(tags=["Walking"])
 
 MIN_MINUTES = 1.0
 MAX_MINUTES = 60.0
-_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +165,7 @@ def isochrone_feature(
                 slug="off-network",
                 errors=[{"parameter": "facility_id", "reason": "off the walking network"}],
             ) from None
-        area_m2 = abs(_GEOD.geometry_area_perimeter(area)[0]) if not area.is_empty else 0.0
+        area_m2 = abs(GEOD.geometry_area_perimeter(area)[0]) if not area.is_empty else 0.0
         return {
             "type": "Feature",
             "id": fid,
