@@ -107,6 +107,8 @@ BOUNDARY_SIMPLIFY_DEG = 0.0002
 
 _TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _REQUIRED_COLUMNS = ("name", "kind", "lon", "lat")
+#: FacilityFilter fields as the map's parameters name them in errors.
+_MAP_FIELDS = {"kinds": "kind", "amenities": "amenity"}
 
 KIND_LABELS: dict[str, dict[str, str]] = {
     "zh": {
@@ -472,13 +474,17 @@ def filter_facilities(
     missing = [c for c in ("id", *_REQUIRED_COLUMNS) if c not in facilities.columns]
     if missing:
         raise InvalidInput(f"facility frame lacks column(s) {', '.join(missing)}", field="columns")
-    where = FacilityFilter(
-        kinds=kinds,
-        amenities=amenities,
-        viewer=Viewer(see_all=True) if viewer is None else viewer,
-        statuses=MAP_STATUSES,
-        adcodes=None if districts is None else _district_adcodes(districts, boundaries),
-    )
+    try:
+        where = FacilityFilter(
+            kinds=kinds,
+            amenities=amenities,
+            viewer=Viewer(see_all=True) if viewer is None else viewer,
+            statuses=MAP_STATUSES,
+            adcodes=None if districts is None else _district_adcodes(districts, boundaries),
+        )
+    except InvalidInput as exc:  # named as the map's (and /map's) parameters
+        field = exc.field or ""
+        raise InvalidInput(str(exc), field=_MAP_FIELDS.get(field, field)) from exc
     index = FacilityIndex.from_frame(facilities)
     rows = np.searchsorted(index.ids, facilities["id"].to_numpy(dtype=object))
     return facilities.loc[index.mask(where)[rows]]

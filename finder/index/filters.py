@@ -149,10 +149,10 @@ class FacilityFilter:
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        put(self, "kinds", _names(self.kinds, KINDS, "kind"))
-        put(self, "amenities", _names(self.amenities, AMENITIES, "amenity") or frozenset())
+        put(self, "kinds", _names(self.kinds, KINDS, "kinds"))
+        put(self, "amenities", _names(self.amenities, AMENITIES, "amenities") or frozenset())
         put(self, "access", _names(self.access, ACCESS_CLASSES, "access"))
-        put(self, "statuses", _names(self.statuses, STATUSES, "status"))
+        put(self, "statuses", _names(self.statuses, STATUSES, "statuses"))
         stars = self.min_stars
         if stars is not None and (
             isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5

@@ -45,6 +45,8 @@ _SUBSET_SWITCH_HITS = 4096
 _PROMOTE_AFTER = 64
 #: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
 _SCALAR_GEODESICS = 8
+#: Up to this many candidates, chords are computed on Python floats.
+_SCALAR_CHORDS = 16
 #: Guessed share of facilities open at a given moment, for sizing the first search ball.
 _OPEN_SHARE_GUESS = 0.5
 
@@ -205,7 +207,8 @@ class NearestQueries(IndexBase):
             return []
         check_static = check_static and flt is not None and not flt.static_trivial
         open_at = flt.open_at if flt is not None else None
-        q = np.array(geodesy.ecef_point(qlon, qlat))
+        q_xyz = geodesy.ecef_point(qlon, qlat)
+        q = np.array(q_xyz)
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
         need = 1.2 * (k + 2)
         if check_static and flt is not None:
@@ -239,21 +242,24 @@ class NearestQueries(IndexBase):
                 continue
             if n_pass == 0:
                 return []
-            diff = tree.data[tidx] - q
-            chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            if n_pass <= _SCALAR_CHORDS:
+                # A few candidates (the usual case): plain floats beat numpy's per-call cost.
+                chords = [math.dist(q_xyz, xyz) for xyz in tree.data[tidx].tolist()]
+                c_k = sorted(chords)[min(k, n_pass) - 1]
+            else:
+                diff = tree.data[tidx] - q
+                chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                c_k = float(np.partition(chord, min(k, n_pass) - 1)[min(k, n_pass) - 1])
             if n_pass >= k:
-                if k == 1:
-                    c_k = float(chord.min())
-                elif n_pass > k:
-                    c_k = float(np.partition(chord, k - 1)[k - 1])
-                else:
-                    c_k = float(chord.max())
                 bound = geodesy.geodesic_upper_bound_m(c_k)
                 if bound >= r and not exhausted:
                     r = bound * (1.0 + 1e-9) + 1.0
                     continue
                 if n_pass > k:
-                    pos = pos[chord <= bound]
+                    if n_pass <= _SCALAR_CHORDS:
+                        pos = pos[[c <= bound for c in chords]]
+                    else:
+                        pos = pos[chord <= bound]
             return self._ranked(qlon, qlat, pos, k, max_d)
 
     def _ranked(

@@ -182,9 +182,9 @@ def test_nearest_in_a_region_is_the_nearest_of_its_mask(index: FacilityIndex) ->
 @pytest.mark.parametrize(
     ("fields", "error", "field"),
     [
-        ({"kinds": ["bakery"]}, InvalidQuery, "kind"),
-        ({"amenities": "sauna"}, InvalidQuery, "amenity"),
-        ({"statuses": ["gone"]}, InvalidQuery, "status"),
+        ({"kinds": ["bakery"]}, InvalidQuery, "kinds"),
+        ({"amenities": "sauna"}, InvalidQuery, "amenities"),
+        ({"statuses": ["gone"]}, InvalidQuery, "statuses"),
         ({"access": ["everyone"]}, InvalidQuery, "access"),
         ({"min_stars": 6}, InvalidQuery, "min_stars"),
         ({"min_stars": True}, InvalidQuery, "min_stars"),
