@@ -1,8 +1,8 @@
 """The one least-recently-used cache of the project (compiled filters, KD-trees, answers, pages).
 
-:class:`LRUCache` is thread-safe: lookups and insertions take a lock, values are built outside
-it (two threads may build the same value once each; the later one is kept), so a slow build
-never blocks readers of other keys.
+:class:`LRUCache` is thread-safe: insertions take a lock (lookups need none), values are built
+outside it (two threads may build the same value once each; the later one is kept), so a slow
+build never blocks readers of other keys.
 
 Examples
 --------
@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -60,12 +61,17 @@ class LRUCache(Generic[K, V]):
         return key in self._entries
 
     def get(self, key: K) -> V | None:
-        """The value of ``key`` (now the most recently used), or ``None``."""
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
+        """The value of ``key`` (now the most recently used), or ``None``.
+
+        Without the lock: each ``OrderedDict`` call is atomic under the GIL, and an entry evicted
+        between the lookup and the move is simply not moved.
+        """
+        entries = self._entries
+        value = entries.get(key)
+        if value is not None:
+            with contextlib.suppress(KeyError):
+                entries.move_to_end(key)
+        return value
 
     def put(self, key: K, value: V) -> None:
         """Keep ``value`` under ``key`` and evict the least recently used beyond the limits."""

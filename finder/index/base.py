@@ -29,6 +29,7 @@ from finder.index.filters import (
     FilterFields,
     Positions,
     compile_static,
+    filter_of,
     output_coords,
     region_mask,
     static_mask,
@@ -93,7 +94,7 @@ class IndexBase:
             FILTER_CACHE_SIZE, weight=lambda s: s.size, max_weight=n
         )
         self._uses: dict[tuple[Any, ...], int] = {}
-        self._filters: LRUCache[tuple[Any, ...], CompiledFilter] = LRUCache(FILTER_CACHE_SIZE)
+        self._filters: LRUCache[Hashable, CompiledFilter] = LRUCache(FILTER_CACHE_SIZE)
         self._masks: LRUCache[FacilityFilter, NDArray[np.bool_]] = LRUCache(_MASK_CACHE_SIZE)
         self._open_cache: LRUCache[datetime, NDArray[np.int8]] = LRUCache(_OPEN_CACHE_SIZE)
         self._frame: pd.DataFrame | None = None
@@ -249,7 +250,7 @@ class IndexBase:
     def _where(self, where: FacilityFilter | None, filters: FilterFields) -> FacilityFilter:
         """The question of a query: ``where`` or the filter keywords (not both)."""
         if where is None:
-            return FacilityFilter(**filters)
+            return filter_of(filters)
         if filters:
             raise InvalidQuery(
                 f"give where= or filter keywords, not both ({', '.join(filters)})",

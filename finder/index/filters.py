@@ -23,8 +23,8 @@ filter.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -33,6 +33,7 @@ import shapely
 from numpy.typing import NDArray
 
 from finder.facility_columns import PLAIN_CRS, FacilityColumns, canonical_crs, check_point
+from finder.lru import LRUCache
 from geodata.crs import from_wgs84
 from geodata.errors import InvalidCoordinate, InvalidQuery
 from geodata.schema import (
@@ -54,8 +55,27 @@ FILTER_CACHE_SIZE = 256
 #: Facilities sampled to estimate the share passing a filter.
 SHARE_SAMPLE = 2048
 
+#: Filters built from keywords (:func:`filter_of`), shared by every index.
+_FILTERS_OF_FIELDS: LRUCache[tuple[Any, ...], FacilityFilter] = LRUCache(1024)
+
 #: Facility positions inside the index (int32 below 2**31 facilities, else int64).
 Positions = NDArray[np.signedinteger[Any]]
+
+
+class _Key:
+    """A tuple as a dictionary key, its hash computed once (filters are looked up per query)."""
+
+    __slots__ = ("_hash", "fields")
+
+    def __init__(self, fields: tuple[Any, ...]) -> None:
+        self.fields = fields
+        self._hash = hash(fields)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self._hash == other._hash and self.fields == other.fields
 
 
 class FilterFields(TypedDict, total=False):
@@ -146,6 +166,8 @@ class FacilityFilter:
     polygon: shapely.Geometry | None = None
     adcodes: Collection[str] | None = None
     crs: str = "wgs84"
+    _static_key: _Key = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -177,11 +199,18 @@ class FacilityFilter:
             if min_lon > max_lon or min_lat > max_lat:
                 raise InvalidCoordinate("the box's minimum exceeds its maximum", field="bbox")
             put(self, "bbox", (min_lon, min_lat, max_lon, max_lat))
+        static = (self.kinds, self.amenities, self.access, self.viewer, self.statuses, stars)
+        put(self, "_static_key", _Key(static))
+        region = (self.open_at, self.bbox, self.polygon, self.adcodes, self.crs)
+        put(self, "_hash", hash((static, region)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
-    def static_key(self) -> tuple[Any, ...]:
+    def static_key(self) -> Hashable:
         """The part compiled into lookup tables (everything but the moment and the region)."""
-        return (self.kinds, self.amenities, self.access, self.viewer, self.statuses, self.min_stars)
+        return self._static_key
 
     @property
     def has_region(self) -> bool:
@@ -191,6 +220,26 @@ class FacilityFilter:
     def replace(self, **changes: Any) -> FacilityFilter:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def filter_of(fields: FilterFields) -> FacilityFilter:
+    """``FacilityFilter(**fields)``, the same object for the same fields (the last 1,024 kept).
+
+    The index queries take filter keywords on every call; building and validating a filter
+    costs more than a cache lookup.
+    """
+    try:
+        key = tuple(
+            (name, tuple(value) if isinstance(value, list) else value)
+            for name, value in fields.items()
+        )
+        cached = _FILTERS_OF_FIELDS.get(key)
+    except TypeError:  # an unhashable value: build it, let the filter say what is wrong
+        return FacilityFilter(**fields)
+    if cached is None:
+        cached = FacilityFilter(**fields)
+        _FILTERS_OF_FIELDS.put(key, cached)
+    return cached
 
 
 def amenity_mask(amenities: Iterable[str]) -> int:

@@ -142,7 +142,7 @@ subsets = st.none() | st.sets(st.sampled_from(KINDS), min_size=1)
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
