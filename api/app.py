@@ -20,6 +20,7 @@ Routes (see ``docs/api.md``):
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
@@ -48,10 +49,10 @@ from api.routes import (
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
-from finder.coverage import build_sample_grid
+from finder.coverage import RegionGrids, build_sample_grid
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
-from geodata.boundaries import load_districts
+from geodata.boundaries import load_districts, load_places
 from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
@@ -252,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             calendar = load_calendar(settings)
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
             districts = load_districts(settings.boundaries)
+            grid = build_sample_grid(districts)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
@@ -260,7 +262,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 live=live,
                 districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
-                grid=build_sample_grid(districts),
+                grid=grid,
+                regions=RegionGrids(
+                    grid,
+                    functools.partial(
+                        load_places, settings.boundaries, cache_dir=settings.boundaries_cache_dir()
+                    ),
+                ),
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),

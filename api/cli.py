@@ -84,6 +84,33 @@ def _districts(args: argparse.Namespace) -> Any:
     return load_districts(path)
 
 
+def _places(args: argparse.Namespace) -> Any:
+    """The boundaries that name points: ``--boundaries``, else the national ones (the china
+    extra, cached beside the store), else Shanghai's (:func:`geodata.boundaries.load_places`)."""
+    from api.settings import Settings
+    from geodata.boundaries import load_places
+
+    settings = Settings()
+    path = getattr(args, "boundaries", None) or settings.boundaries
+    store = getattr(args, "store", None)
+    cache_dir = Path(store).parent if store else settings.boundaries_cache_dir()
+    return load_places(path, cache_dir=cache_dir)
+
+
+def _print_place(args: argparse.Namespace) -> None:
+    """Say on standard error which province, city and district the query point lies in."""
+    from geodata.boundaries import place_points
+    from geodata.crs import to_wgs84
+
+    lon, lat = to_wgs84(args.lon, args.lat, args.crs)
+    place = place_points([lon], [lat], _places(args)).iloc[0]
+    if place["adcode"] is None:
+        print(f"warning: {place['unplaced']}", file=sys.stderr)
+        return
+    names = " ".join(dict.fromkeys(n for n in place[["province", "city", "district"]] if n))
+    print(f"point in {names} (adcode {place['adcode']})", file=sys.stderr)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a facility list; print the counts; write the reject report."""
     from api.settings import Settings
@@ -101,7 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             kind=args.kind,
             access=args.access,
             actor=args.actor,
-            districts=_districts(args),
+            districts=_places(args),
             dry_run=args.dry_run,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
             limits=Settings().read_limits(),
@@ -173,6 +200,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         index = FacilityIndex.from_store(store)
     finally:
         store.close()
+    _print_place(args)
     where = FacilityFilter(kinds=args.kind, viewer=_viewer(args))
     results = index.nearest(args.lon, args.lat, k=args.k, crs=args.crs, where=where)
     rows = []
@@ -311,13 +339,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
     Standard output holds only the table; messages go to standard error.
     """
-    from finder.coverage import coverage_layers, coverage_table, rounded_table
+    from finder.coverage import (
+        RegionGrids,
+        coverage_layers,
+        coverage_table,
+        region_coverage,
+        rounded_table,
+    )
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
     grid, counted = _coverage_inputs(args)
     lon, lat, kind = counted.lon, counted.lat, counted.kind
-    result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
+    adcodes = None
+    if args.district:
+        grids = RegionGrids(grid, _places(args))
+        result = region_coverage(grids, args.district, lon, lat, radius_m=args.radius, kind=kind)
+        adcodes = result.table["adcode"].tolist()
+        grid = grids.grid_for(adcodes)
+    else:
+        result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind)
     if args.walk_minutes:
         import dataclasses
 
@@ -325,17 +366,17 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
-            frame_to_csv(rounded_table(result.table), args.out)
+            frame_to_csv(rounded_table(result.table_with_regions()), args.out)
             _wrote(args.out)
         else:
-            print(frame_to_csv(rounded_table(result.table)), end="")
+            print(frame_to_csv(rounded_table(result.table_with_regions())), end="")
     else:
         document = result.to_json()
         document["metadata"]["counted"] = counted.summary
         _write_json(document, args.out)
     if args.gaps:
         gaps = coverage_layers(
-            grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
+            grid, lon, lat, radius_m=args.radius, adcodes=adcodes, simplify_m=GAP_SIMPLIFY_M
         )["gaps"]
         gaps["metadata"]["counted"] = counted.summary
         if args.basemap:
@@ -355,7 +396,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             lat,
             kind,
             radius_m=args.radius,
-            adcode=args.district[0] if args.district and len(args.district) == 1 else None,
+            adcode=adcodes[0] if adcodes and len(adcodes) == 1 else None,
             coverage=result,
         ).save(args.map)
         _wrote(args.map)
@@ -390,10 +431,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     """Propose new sites that cover the most of a district (maximal covering location)."""
     import pandas as pd
 
+    from finder.coverage import RegionGrids
     from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
     grid, counted = _coverage_inputs(args)
+    grids = RegionGrids(grid, _places(args))
     lon, lat = counted.lon, counted.lat
     cand_lon = cand_lat = None
     if args.candidates:
@@ -410,9 +453,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             pd.to_numeric(table["lat"]).to_numpy(float),
             args.crs,
         )
+    region = grids.region(args.district)
     result = suggest_sites(
-        grid,
-        args.district,
+        grids.merged_grid(region),
+        region.adcode,
         lon,
         lat,
         n_sites=args.n,
@@ -441,6 +485,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         print("finder print: give --district ADCODE or --all-districts", file=sys.stderr)
         return 2
     grid, counted = _coverage_inputs(args)
+    adcode = None
+    if args.district:
+        from finder.coverage import RegionGrids
+
+        grids = RegionGrids(grid, _places(args))
+        region = grids.region(args.district)
+        grid = grids.grid_for(region.counties, exact=region.level != "county")
+        adcode = region.adcode if region.level == "county" else None
     options: dict[str, Any] = {
         "radius_m": args.radius,
         "paper": args.paper,
@@ -454,7 +506,7 @@ def cmd_print(args: argparse.Namespace) -> int:
         print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
         return 0
     printed = print_coverage_map(
-        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=args.district, **options
+        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=adcode, **options
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -656,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="include members/employees facilities (administrators)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--boundaries", help="district boundary file naming the point's place")
 
     p = add("map", cmd_map, "write a standalone (offline) HTML facility map")
     p.add_argument("--out", required=True)
@@ -707,7 +760,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
     basemap_option(p)
-    p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
+    p.add_argument(
+        "--district",
+        action="append",
+        help="adcode of a province (41), city (4101) or county (410102); repeatable "
+        "(default all districts); a province or city adds its aggregate row",
+    )
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="table file (default: standard output)")
     p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
@@ -721,7 +779,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("suggest", cmd_suggest, "propose new sites for a district")
     coverage_options(p)
-    p.add_argument("--district", required=True, help="adcode")
+    p.add_argument(
+        "--district", required=True, help="adcode of a county, city (4101) or province (41)"
+    )
     p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
     p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
@@ -731,7 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
     coverage_options(p)
     basemap_option(p)
-    p.add_argument("--district", help="adcode, e.g. 310106")
+    p.add_argument("--district", help="adcode of a county (310106), city (4101) or province")
     p.add_argument(
         "--all-districts",
         action="store_true",

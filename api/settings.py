@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         """The GeoPackage path, falling back to the user's data directory copy of the sample."""
         return self.store if self.store is not None else default_store_path()
 
+    def boundaries_cache_dir(self) -> Path | None:
+        """Where the national boundaries are cached: beside the GeoPackage store, or the user
+        cache directory (``None``) with PostGIS."""
+        return None if self.database_url else self.store_path().parent
+
     def streets_path(self) -> Path | None:
         """The walking network file to load: ``streets``, else ``<store>.streets.npz`` beside
         the GeoPackage store when it exists (the file ``finder streets`` writes), else ``None``.

@@ -36,7 +36,7 @@ import pandas as pd
 
 from api.auth import KeyRing
 from api.settings import Settings
-from finder.coverage import SampleGrid
+from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityIndex
 from finder.lru import LRUCache
@@ -514,9 +514,11 @@ class WalkService:
 class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
-    ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
-    (``None`` when no network file is configured); ``basemap`` the served vector base map
-    (``None`` when none is configured).
+    ``grid`` is the coverage sample grid of ``districts``; ``regions`` the grids of any
+    province, city or county, and (``regions.places``, loaded on first use) the boundaries that
+    name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
+    walking network (``None`` when no network file is configured); ``basemap`` the served
+    vector base map (``None`` when none is configured).
     """
 
     settings: Settings
@@ -525,5 +527,6 @@ class AppState:
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
+    regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None

@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import place_points, same_district
 from geodata.cells import escape_cell
 from geodata.readers import DEFAULT_LIMITS, ReadLimits, read_table
 from geodata.schema import Viewer
@@ -127,30 +127,53 @@ class ImportReport:
 
 
 def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
-    """Set adcode (and empty district / city / province names) by point-in-polygon."""
+    """Set adcode (and empty district / city / province names) by point-in-polygon; warn about
+    points in no district and about a list's district text that names another district."""
     if frame.empty:
         return
-    found = assign_adcode(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), districts)
+    places = place_points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), districts)
+    found = places["adcode"].to_numpy(object)
     given = frame["adcode"].to_numpy(object)
     hit = np.array([a is not None for a in found], dtype=bool)
     differs = hit & np.array([g is not None and g != f for g, f in zip(given, found, strict=True)])
+    rows = frame[ROW].to_numpy()
     for i in np.flatnonzero(differs):
         issues.append(
             Issue(
-                int(frame[ROW].iloc[i]),
+                int(rows[i]),
                 "adcode",
                 str(given[i]),
                 f"the point lies in district {found[i]}, not {given[i]}; {found[i]} is used",
                 "warning",
             )
         )
+    for i in np.flatnonzero(~hit):
+        where = f"{frame['lon'].iloc[i]}, {frame['lat'].iloc[i]}"
+        issues.append(Issue(int(rows[i]), "lon", where, str(places["unplaced"].iloc[i]), "warning"))
+    text = frame["district"].to_numpy(object)
+    polygon = places["district"].to_numpy(object)
+    wrong = np.array(
+        [
+            h and t is not None and not pd.isna(t) and p is not None and not same_district(t, p)
+            for h, t, p in zip(hit, text, polygon, strict=True)
+        ],
+        dtype=bool,
+    )
+    for i in np.flatnonzero(wrong):
+        issues.append(
+            Issue(
+                int(rows[i]),
+                "district",
+                str(text[i]),
+                f"the list says district {text[i]} but the point lies in {polygon[i]} "
+                f"({found[i]}); {polygon[i]} is used",
+                "warning",
+            )
+        )
+    frame["district"] = np.where(wrong, polygon, text)
     frame["adcode"] = np.where(hit, found, given)
-    lookup = districts.set_index("adcode")
     for col in ("district", "city", "province"):
-        source = "name" if col == "district" else col
-        if source not in lookup:
-            continue
-        names = frame["adcode"].map(lookup[source].to_dict())
+        names = places[col].set_axis(frame.index)
         empty = frame[col].isna()
         frame.loc[empty, col] = names[empty]
         frame[col] = frame[col].where(frame[col].notna(), None)

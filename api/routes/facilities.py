@@ -35,7 +35,7 @@ from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import place_points
 from geodata.crs import CrsName
 from geodata.errors import (
     FacilityNotFound,
@@ -211,14 +211,13 @@ def _with_district(values: dict[str, Any], districts: Any) -> dict[str, Any]:
     the body gives a position but no adcode, as the bulk import does."""
     if values.get("adcode") or values.get("lon") is None or values.get("lat") is None:
         return values
-    found = assign_adcode([values["lon"]], [values["lat"]], districts)[0]
-    if found is None:
+    place = place_points([values["lon"]], [values["lat"]], districts).iloc[0]
+    if place["adcode"] is None:
         return values
-    row = districts.loc[districts["adcode"] == found].iloc[0]
-    out = values | {"adcode": found}
-    for key, source in (("district", "name"), ("city", "city"), ("province", "province")):
-        if not out.get(key) and row.get(source) is not None:
-            out[key] = row[source]
+    out = values | {"adcode": place["adcode"]}
+    for key in ("district", "city", "province"):
+        if not out.get(key) and place[key] is not None:
+            out[key] = place[key]
     return out
 
 
@@ -260,7 +259,7 @@ def create_facility(
             slug="invalid-body",
             errors=[{"field": "id", "reason": "must be empty for this key"}],
         )
-    facility = _writable(_validated(_with_district(values, state.districts)), editor)
+    facility = _writable(_validated(_with_district(values, state.regions.places)), editor)
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
     location = f"/collections/facilities/items/{created.id}"
@@ -295,7 +294,7 @@ def replace_facility(
     """Replace every editable field (the body's ``id`` must be the path's)."""
     values = _with_district(
         _in_wgs84(body.model_dump(), crs),  # type: ignore[attr-defined]
-        state.districts,
+        state.regions.places,
     )
     if values["id"] != facility_id:
         raise ApiProblem(
@@ -348,7 +347,9 @@ def patch_facility(
     if ("lon" in changes or "lat" in changes) and "adcode" not in changes:
         point = {"lon": current.lon, "lat": current.lat} | changes
         blank = dict.fromkeys(("adcode", "district", "city", "province"))
-        filled = _with_district({"lon": point["lon"], "lat": point["lat"]} | blank, state.districts)
+        filled = _with_district(
+            {"lon": point["lon"], "lat": point["lat"]} | blank, state.regions.places
+        )
         changes["adcode"] = filled["adcode"]
         for key in ("district", "city", "province"):
             if key not in changes and filled[key] is not None:
@@ -585,7 +586,7 @@ def _import_upload(
             kind=options.kind,
             access=options.access,
             actor=editor.name,
-            districts=state.districts,
+            districts=state.regions.places,
             source_name=Path(filename).name,
             dry_run=options.dry_run,
             viewer=editor.viewer,
