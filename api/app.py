@@ -13,6 +13,8 @@ Routes (see ``docs/api.md``):
 * ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
 * ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
 * ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
+* ``/facilities/{id}/events`` (signed device events), ``/live`` (server-sent live state) and
+  ``/usage`` (visits per facility, day and hour, CSV);
 * ``/map`` and ``/static/...`` - the web map; ``/basemap/{z}/{x}/{y}.mvt`` - its base map tiles;
   ``/health``; ``/openapi.json`` (OpenAPI 3.0);
 * ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), from files bundled in ``api/static``.
@@ -34,14 +36,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
+from api.live import EventWriter, LiveDoors
 from api.protocol import ProtocolMiddleware
 from api.routes import (
     basemap,
+    console,
     coverage,
     docs,
+    doors,
+    export,
     facilities,
     features,
     health,
+    keys,
     nearest,
     walk,
     webmap,
@@ -53,6 +60,7 @@ from finder.coverage import RegionGrids, build_sample_grid
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
 from geodata.boundaries import load_districts, load_places
+from geodata.events import event_log
 from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
@@ -252,6 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             calendar = load_calendar(settings)
             live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
+            log = event_log(store)
             districts = load_districts(settings.boundaries)
             grid = build_sample_grid(districts)
             streets_path = settings.streets_path()
@@ -260,6 +269,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 live=live,
+                doors=LiveDoors(log),
+                events=EventWriter(
+                    log,
+                    replay_window_s=settings.event_window_s,
+                    per_device_per_s=settings.device_events_per_s,
+                    per_device_burst=settings.device_event_burst,
+                ),
                 districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
                 grid=grid,
@@ -289,7 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             nearest.warm_fragments(live.current())
             gc.collect()
             gc.freeze()
-            with live.polling():
+            with live.polling(), app.state.finder.doors.polling():
                 yield
         finally:
             gc.unfreeze()
@@ -311,12 +327,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(facilities.audit_router)
     app.include_router(coverage.router)
     app.include_router(walk.router)
+    app.include_router(doors.router)
     app.include_router(webmap.router)
     app.include_router(basemap.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.include_router(console.router)
+    app.include_router(keys.router)
+    app.include_router(export.router)
     webmap.mount_static(app)
     docs.mount_docs_static(app)
+    console.mount_console_static(app)
     _install_openapi(app)
     app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:

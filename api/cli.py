@@ -22,6 +22,10 @@
                          [--expires YYYY-MM-DD | --days N]
     finder keys list [--json]
     finder keys revoke NAME
+    finder devices add FACILITY_ID     (prints the device's secret once)
+    finder devices list [--facility ID] [--json]
+    finder devices revoke DEVICE_ID
+    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -158,9 +162,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the store as GeoJSON, CSV (formulas quoted, :mod:`geodata.cells`) or GeoPackage
     (WGS-84)."""
-    import geopandas as gpd
-
-    from geodata.cells import frame_to_csv
+    from geodata.export import export_bytes
     from geodata.store import GeoPackageStore
 
     store = _open_store(args)
@@ -171,14 +173,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.public_only:
         frame = frame[frame["access"] == "public"]
     out = Path(args.out)
-    if args.format == "csv":
-        frame_to_csv(frame, out)
-    elif args.format == "geojson":
-        gdf = gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
-        )
-        gdf["star_rating"] = gdf["star_rating"].astype("float")
-        gdf.to_file(out, driver="GeoJSON")
+    if args.format in ("csv", "geojson"):
+        out.write_bytes(export_bytes(frame, args.format))
     else:
         if out.exists():
             out.unlink()
@@ -562,6 +558,72 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    """Add, list or revoke door and sensor devices; a new device's secret is printed once."""
+    from api.auth import create_device
+    from geodata.events import event_log
+
+    store = _open_store(args)
+    try:
+        log = event_log(store)
+        if args.action == "list":
+            rows = [d._asdict() for d in log.devices(args.facility)]
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            elif not rows:
+                print("no devices")
+            for i, row in enumerate([] if args.json else rows):
+                if i == 0:
+                    print("\t".join(row))
+                print("\t".join("-" if v is None else str(v) for v in row.values()))
+            return 0
+        if args.action == "revoke":
+            device = log.revoke_device(args.device_id)
+            print(
+                f"device {device.device_id} of {device.facility_id} revoked at {device.revoked_at}"
+            )
+            return 0
+        device, secret = create_device(log, args.facility_id)
+    finally:
+        store.close()
+    print(secret)
+    print(
+        f"device {device.device_id} added for facility {device.facility_id}; this is the only "
+        "time its secret is shown. It signs each event body with HMAC-SHA256 under the key "
+        "SHA-256(secret) (see docs/live.md)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    """Visits per facility, day and hour of a district, from door entry events (CSV)."""
+    import datetime as dt
+
+    from finder.hours import local_today
+    from finder.usage import usage_from_log
+    from geodata.cells import frame_to_csv
+    from geodata.events import event_log
+
+    last = dt.date.fromisoformat(args.to) if args.to else local_today()
+    first = dt.date.fromisoformat(args.from_) if args.from_ else last - dt.timedelta(days=6)
+    store = _open_store(args)
+    try:
+        frame = store.frame()
+        if not args.all_access:
+            frame = frame[frame["access"] == "public"]
+        frame = frame[frame["adcode"] == args.district]
+        table = usage_from_log(event_log(store), frame, first, last)
+    finally:
+        store.close()
+    if args.out:
+        frame_to_csv(table, args.out)
+        _wrote(args.out)
+    else:
+        print(frame_to_csv(table), end="")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Create or migrate the PostGIS schema (Alembic) of FINDER_DATABASE_URL."""
     from api.settings import Settings
@@ -828,6 +890,26 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("name")
     for action in (key_add, key_list, key_revoke):
         action.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+
+    p = add("devices", cmd_devices, "manage door and sensor devices (secrets stored hashed)")
+    device_actions = p.add_subparsers(dest="action", required=True)
+    device_add = device_actions.add_parser("add", help="add a device; its secret is printed once")
+    device_add.add_argument("facility_id")
+    device_list = device_actions.add_parser("list", help="every device, never its secret")
+    device_list.add_argument("--facility", help="only the devices of this facility")
+    device_list.add_argument("--json", action="store_true")
+    device_actions.add_parser("revoke", help="refuse a device from now on").add_argument(
+        "device_id"
+    )
+
+    p = add("usage", cmd_usage, "visits per facility, day and hour of a district (CSV)")
+    p.add_argument("--district", required=True, help="adcode")
+    p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (6 days ago)")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default today, China time)")
+    p.add_argument("--out", help="CSV file (default: standard output)")
+    p.add_argument(
+        "--all-access", action="store_true", help="count members/employees facilities too"
+    )
 
     p = add("calendar", cmd_calendar, "load or show the holiday calendar (official arrangements)")
     p.add_argument("action", choices=("load", "show"))

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,14 +38,17 @@ from api.auth import KeyRing
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
-from finder.index import FacilityIndex
+from finder.index import FacilityFilter, FacilityIndex
 from finder.lru import LRUCache
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
 from geodata.basemap import BasemapArchive
 from geodata.crs import from_wgs84
 from geodata.navigation import NAVIGATION_SOURCE, uri_component
-from geodata.schema import COLUMNS, Facility
+from geodata.schema import COLUMNS, Facility, Viewer
 from geodata.store import FacilityStore, GeoPackageStore
+
+if TYPE_CHECKING:
+    from api.live import EventWriter, LiveDoors
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +187,11 @@ class Snapshot:
         else:
             frame = kept
         return Snapshot.from_index(frame, index, counter, self.shared)
+
+    def visible_frame(self, viewer: Viewer) -> pd.DataFrame:
+        """The rows of ``frame`` that ``viewer`` may see, whatever their status: the index's
+        mask of ``FacilityFilter(viewer=viewer, statuses=None)``, as every surface selects."""
+        return self.frame[self.index.mask(FacilityFilter(viewer=viewer, statuses=None))]
 
     def stamp(self, position: int) -> tuple[str, tuple[Any, ...]]:
         """Id and a stamp of the facility's state at a position: (version, created, updated).
@@ -518,12 +526,15 @@ class AppState:
     province, city or county, and (``regions.places``, loaded on first use) the boundaries that
     name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
     walking network (``None`` when no network file is configured); ``basemap`` the served
-    vector base map (``None`` when none is configured).
+    vector base map (``None`` when none is configured); ``doors`` the live door and sensor
+    state and ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
+    doors: LiveDoors
+    events: EventWriter
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid

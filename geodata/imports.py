@@ -24,13 +24,15 @@ import pandas as pd
 
 from geodata.boundaries import place_points, same_district
 from geodata.cells import escape_cell
+from geodata.errors import InvalidInput
 from geodata.readers import DEFAULT_LIMITS, ReadLimits, read_table
 from geodata.schema import Viewer
-from geodata.store import FacilityStore
+from geodata.store import FacilityStore, field_diff
 from geodata.validate import (
     REPORT_COLUMNS,
     ROW,
     Issue,
+    map_headers,
     new_facility_id,
     stable_id,
     validate_frame,
@@ -39,6 +41,10 @@ from geodata.validate import (
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+#: The most accepted rows a dry run describes one by one (:attr:`ImportReport.rows`), and the
+#: most rejected rows whose cells the JSON report repeats.
+MAX_ROW_PREVIEW = 10_000
 
 
 @dataclass
@@ -55,6 +61,12 @@ class ImportReport:
     dry_run: bool = False
     #: The input's own cells of the rejected rows (its headers, in its order) and ``_row``.
     rejected_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: ``{input header: facility field}`` of the columns understood (to mark rejected cells).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: What a dry run would do with each accepted row (the first :data:`MAX_ROW_PREVIEW`):
+    #: ``row``, ``id``, ``name``, ``status`` (``new`` / ``updated`` / ``unchanged``) and
+    #: ``diff`` (``{field: [stored, imported]}`` of an update).
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -89,7 +101,27 @@ class ImportReport:
                 for i in self.issues[:max_issues]
             ],
             "issues_truncated": len(self.issues) > max_issues,
+            "headers": self.headers,
+            "rows": self.rows,
+            "rows_truncated": self.dry_run and len(self.rows) < self.accepted,
+            "rejected_rows": [
+                {"row": int(row), "cells": cells}
+                for row, cells in self._rejected_row_cells()[:MAX_ROW_PREVIEW]
+            ],
         }
+
+    def _rejected_row_cells(self) -> list[tuple[int, dict[str, str]]]:
+        """``(row, {header: text})`` of each rejected row the reader could split, by row."""
+        own = [c for c in self.rejected_cells.columns if c != ROW]
+        found = [
+            (int(row), {h: "" if pd.isna(v) else str(v) for h, v in zip(own, values, strict=True)})
+            for row, values in zip(
+                self.rejected_cells.get(ROW, ()),
+                self.rejected_cells[own].itertuples(index=False, name=None),
+                strict=True,
+            )
+        ]
+        return sorted(found, key=lambda item: item[0])
 
     def write_csv(self, out: BinaryIO) -> None:
         """Write the rejects report: CSV in UTF-8 with BOM, which Excel on Chinese Windows opens.
@@ -107,14 +139,7 @@ class ImportReport:
             if issue.level == "rejected":
                 rejected.setdefault(issue.row, []).append(issue)
         own = [c for c in self.rejected_cells.columns if c != ROW]
-        cells = {
-            int(row): ["" if pd.isna(v) else v for v in values]
-            for row, values in zip(
-                self.rejected_cells.get(ROW, ()),
-                self.rejected_cells[own].itertuples(index=False, name=None),
-                strict=True,
-            )
-        }
+        cells = {row: list(found.values()) for row, found in self._rejected_row_cells()}
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
         writer.writerow([escape_cell(c) for c in (*own, *REPORT_COLUMNS)])
@@ -124,6 +149,50 @@ class ImportReport:
             line = [*cells.get(row, [""] * len(own)), fields, reasons, row]
             writer.writerow([escape_cell(c) for c in line])
         text.detach()
+
+
+def apply_fixes(raw: pd.DataFrame, fixes: Mapping[int, Mapping[str, str]]) -> pd.DataFrame:
+    """The raw frame with the cells a clerk corrected: ``{row number: {header: text}}``.
+
+    Row numbers are those of the report (spreadsheet rows, header = 1) and headers the file's
+    own; an empty text empties the cell. Raises :class:`~geodata.errors.InvalidInput` for a row
+    or header the file does not have (a row that could not be split into cells has none).
+    """
+    out = raw.copy()
+    rows = out[ROW].to_numpy()
+    for row, cells in fixes.items():
+        hits = np.flatnonzero(rows == int(row))
+        if len(hits) == 0:
+            raise InvalidInput(f"fixes: the file has no readable row {row}", field="fixes")
+        for header, text in cells.items():
+            if header.startswith("_") or header not in out.columns:
+                raise InvalidInput(f"fixes: the file has no column {header!r}", field="fixes")
+            value = str(text).strip()
+            out.loc[out.index[hits[0]], header] = value or None
+    return out
+
+
+def _preview(store: FacilityStore, accepted: pd.DataFrame) -> list[dict[str, Any]]:
+    """What writing ``accepted`` would do to each row (the first :data:`MAX_ROW_PREVIEW`),
+    compared as :meth:`~geodata.store.FacilityStore.upsert_frame` compares."""
+    head = accepted.head(MAX_ROW_PREVIEW)
+    frame = head.drop(columns=[ROW, "version"])
+    stored = store.frame_of(frame["id"].tolist()).set_index("id", drop=False)
+    out = []
+    for row, values in zip(head[ROW], frame.to_dict("records"), strict=True):
+        record = {str(k): v for k, v in values.items()}
+        diff: dict[str, list[Any]] = {}
+        if record["id"] in stored.index:
+            before = {str(k): v for k, v in stored.loc[record["id"]].to_dict().items()}
+            diff = field_diff(before, record)
+            status = "updated" if diff else "unchanged"
+        else:
+            status = "new"
+        out.append(
+            {"row": int(row), "id": record["id"], "name": record["name"], "status": status}
+            | {"diff": diff}
+        )
+    return out
 
 
 def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
@@ -258,6 +327,7 @@ def import_file(
     progress: Progress | None = None,
     viewer: Viewer | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    fixes: Mapping[int, Mapping[str, str]] | None = None,
 ) -> ImportReport:
     """Import a CSV / XLSX / GeoJSON / GeoPackage / Shapefile list of facilities into ``store``.
 
@@ -291,6 +361,9 @@ def import_file(
     limits
         What the file may expand to; past them :class:`~geodata.errors.FileTooLarge` (naming
         ``source_name``) is raised before the store is touched.
+    fixes
+        Cells corrected since the file was saved, ``{row number: {header: text}}``
+        (:func:`apply_fixes`), as the console sends them with the file.
 
     A row with a ``version`` (the facility's ETag, as ``finder export`` writes it) that differs
     from the stored one is rejected ("changed since version N was read"); the checks hold
@@ -301,6 +374,8 @@ def import_file(
     t0 = time.perf_counter()
     raw = read_table(path, name=name, limits=limits)
     say(f"read {len(raw):,} rows from {name} in {time.perf_counter() - t0:.1f} s")
+    if fixes:
+        raw = apply_fixes(raw, fixes)
     return import_frame(
         store,
         raw,
@@ -366,12 +441,16 @@ def import_frame(
         issues=issues,
         dry_run=dry_run,
         rejected_cells=raw.loc[rejected, [*own, ROW]],
+        headers=map_headers(raw.columns, columns)[0],
     )
     say(
         f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "
         f"in {time.perf_counter() - t0:.1f} s"
     )
-    if dry_run or accepted.empty:
+    if dry_run:
+        report.rows = _preview(store, accepted)
+        return report
+    if accepted.empty:
         return report
     t1 = time.perf_counter()
     say(f"writing {len(accepted):,} facilities in one transaction ...")

@@ -12,7 +12,8 @@ access classes, statuses, number of facilities) and what the area shares refer t
 * ``GET /coverage/gaps`` - the parts of districts out of reach, GeoJSON polygons (WGS-84);
 * ``GET /coverage/suggest`` - proposed new sites (:func:`finder.siting.suggest_sites`);
 * ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`);
-* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`).
+* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`);
+* ``GET /coverage/sheet.pdf`` - the printable sheet of one district (:mod:`maps.printmap`).
 
 The sample grid is built once in the lifespan; answers are cached per snapshot, caller
 visibility and parameters (a few per snapshot).
@@ -51,6 +52,7 @@ from geodata.schema import Kind, Viewer
 from maps.atlas import print_atlas
 from maps.coveragemap import coverage_map_html
 from maps.paper import Orientation, Paper
+from maps.printmap import print_coverage_map
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -352,4 +354,55 @@ def coverage_atlas(
         _cached(snapshot, key, build),
         media_type="application/pdf",
         headers={"Content-Disposition": 'inline; filename="coverage-atlas.pdf"'},
+    )
+
+
+@router.get(
+    "/sheet.pdf",
+    summary="Printable coverage sheet of one district (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "one A4 / A3 sheet"},
+        **problem_responses(400, 404),
+    },
+)
+def coverage_sheet_pdf(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    adcode: Annotated[str, Query(pattern=r"^\d{6}$", description="district to print")],
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+    paper: Annotated[Paper, Query(description="paper size")] = "A4",
+    orientation: Annotated[Orientation, Query(description="page orientation")] = "landscape",
+) -> Response:
+    """The sheet of ``finder print --district`` (:func:`maps.printmap.print_coverage_map`) for
+    the facilities the caller may see (404 for an unknown district); the console's print
+    button."""
+    kinds = _kinds_key(kind)
+    state.grid.district(adcode)  # 404 for an unknown district
+
+    def build() -> bytes:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        with tempfile.TemporaryDirectory() as folder:
+            printed = print_coverage_map(
+                Path(folder) / "sheet.pdf",
+                state.grid,
+                counted.lon,
+                counted.lat,
+                counted.kind,
+                adcode=adcode,
+                radius_m=radius_m,
+                paper=paper,
+                orientation=orientation,
+                approval_number=state.settings.approval_no or None,
+                counted=counted.summary,
+            )
+            return printed.path.read_bytes()
+
+    key = ("sheet", viewer, kinds, radius_m, paper, orientation, adcode)
+    return Response(
+        _cached(snapshot, key, build),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="coverage-{adcode}.pdf"'},
     )

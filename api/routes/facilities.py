@@ -15,6 +15,7 @@ Coordinates in bodies are WGS-84 unless the ``crs`` query parameter names anothe
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -339,6 +340,18 @@ def patch_facility(
 ) -> Response:
     """Change the fields present in the body; the result is validated as a whole."""
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    return _patched(state, editor, facility_id, changes, if_match, crs)
+
+
+def _patched(
+    state: AppState,
+    editor: Principal,
+    facility_id: str,
+    changes: dict[str, Any],
+    if_match: str | None,
+    crs: str = "wgs84",
+) -> Response:
+    """Apply a merge patch as ``PATCH`` does (a revert is one too) and answer the facility."""
     current = _visible(state.store, facility_id, editor)
     version = _matched_version(if_match, current)
     if ("lon" in changes) != ("lat" in changes) and crs != "wgs84":
@@ -414,6 +427,43 @@ def facility_audit(
     return JSONBytesResponse({"facility_id": facility_id, "entries": entries})
 
 
+#: Actions of the audit trail that a revert can undo (a change of fields of a facility).
+_REVERTIBLE = ("update", "patch", "replace")
+#: How far back in a facility's audit trail a change can be reverted.
+_REVERT_DEPTH = 1000
+
+
+@router.post(
+    "/{facility_id}/audit/{seq}/revert",
+    summary="Undo one change (as a new change)",
+    response_class=JSONBytesResponse,
+    responses={200: _FACILITY_OUT, **_EDIT_RESPONSES},
+)
+def revert_change(
+    facility_id: str, seq: int, editor: EditorDep, state: StateDep, if_match: IfMatch = None
+) -> Response:
+    """Set the fields of audit entry ``seq`` back to their old values, as a ``PATCH`` with
+    ``If-Match`` would (same rights, same validation); the audit trail records it as a new
+    change. Only changes of fields (update, patch, replace) of the facility's latest 1,000
+    entries can be reverted (422 for a create or delete, 404 for an unknown entry).
+    """
+    _visible(state.store, facility_id, editor)
+    entry = next(
+        (e for e in state.store.audit(facility_id, limit=_REVERT_DEPTH) if e["seq"] == seq), None
+    )
+    if entry is None:
+        raise ApiProblem(404, f"facility {facility_id!r} has no change {seq}", slug="not-found")
+    if entry["action"] not in _REVERTIBLE or not entry["changes"]:
+        raise ApiProblem(
+            422,
+            f"change {seq} is a {entry['action']}; only changes of fields can be reverted",
+            slug="invalid-body",
+            errors=[{"parameter": "seq", "reason": "not a change of fields"}],
+        )
+    changes = {name: values[0] for name, values in entry["changes"].items()}
+    return _patched(state, editor, facility_id, changes, if_match)
+
+
 class ImportForm(BaseModel):
     """The fields of a bulk-import form besides ``file``."""
 
@@ -430,6 +480,11 @@ class ImportForm(BaseModel):
         None, description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"
     )
     dry_run: bool = Field(False, description="validate only, write nothing")
+    fixes: str | None = Field(
+        None,
+        description='cells corrected since the file was saved, as JSON {"<row>": {"<header>": '
+        '"<text>"}} (row numbers of the report, the file\'s own headers)',
+    )
     report: Literal["json", "csv"] = Field(
         "json",
         description="json: counts and every issue; csv: the rejected rows with their own cells, "
@@ -555,6 +610,26 @@ async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> R
         await form.close()
 
 
+def _parsed_fixes(text: str | None) -> dict[int, dict[str, str]] | None:
+    """The ``fixes`` form field as ``{row: {header: text}}`` (400 problem if malformed)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        fixes = {int(row): dict(cells) for row, cells in data.items()}
+        if not all(
+            isinstance(h, str) and isinstance(v, str) for c in fixes.values() for h, v in c.items()
+        ):
+            raise ValueError("cells must be text")
+    except (ValueError, TypeError) as exc:
+        raise invalid_parameter(
+            "fixes", f'expected {{"<row>": {{"<header>": "<text>"}}}}: {exc}'
+        ) from None
+    return fixes
+
+
 def _import_upload(
     state: AppState, editor: Principal, file: UploadFile, options: ImportForm
 ) -> Response:
@@ -591,6 +666,7 @@ def _import_upload(
             dry_run=options.dry_run,
             viewer=editor.viewer,
             limits=state.settings.read_limits(),
+            fixes=_parsed_fixes(options.fixes),
         )
     if not options.dry_run:
         state.live.refresh()
@@ -606,6 +682,8 @@ def _import_upload(
 
 
 audit_router = APIRouter(tags=["Editing"])
+#: How many of the service's latest audit entries an organisation's trail is picked from.
+_ORG_AUDIT_SCAN = 10_000
 
 
 @audit_router.get(
@@ -616,12 +694,24 @@ audit_router = APIRouter(tags=["Editing"])
 )
 def audit_trail(
     editor: EditorDep,
-    store: StoreDep,
+    state: StateDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """The latest audit entries of all facilities, newest first (``read-all`` keys)."""
-    if not editor.viewer.see_all:
+    """The latest audit entries, newest first: of all facilities for ``read-all`` keys; of the
+    facilities of the key's organisations (as they are now) among the service's latest
+    10,000 entries for a key with organisations.
+    """
+    if editor.viewer.see_all:
+        return JSONBytesResponse({"entries": state.store.audit(None, limit=limit)})
+    organizations = editor.viewer.organizations
+    if not organizations:
         raise ApiProblem(
-            403, "the whole audit trail needs a key with the 'read-all' scope", slug="forbidden"
+            403,
+            "the audit trail needs a key with the 'read-all' scope or with organisations",
+            slug="forbidden",
         )
-    return JSONBytesResponse({"entries": store.audit(None, limit=limit)})
+    frame = state.live.current().visible_frame(editor.viewer)
+    ours = set(frame.loc[frame["organization"].isin(organizations), "id"])
+    latest = state.store.audit(None, limit=_ORG_AUDIT_SCAN)
+    entries = [e for e in latest if e["facility_id"] in ours]
+    return JSONBytesResponse({"entries": entries[:limit]})

@@ -42,7 +42,6 @@ from api.errors import ApiProblem, status_of
 from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
 from api.state import AppState
-from finder.index import FacilityFilter
 from finder.lru import LRUCache
 from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
@@ -228,7 +227,7 @@ def web_map(
     def build() -> str:
         settings = state.settings
         return facility_map_html(
-            snapshot.frame[snapshot.index.mask(FacilityFilter(viewer=viewer, statuses=None))],
+            snapshot.visible_frame(viewer),
             viewer=viewer,
             kinds=kind,
             districts=district,
@@ -243,6 +242,7 @@ def web_map(
             asset_mode="served",
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
+            live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
 
