@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from api.auth import KeyRing
+from api.ratelimit import SourceLimiter
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
@@ -541,3 +543,8 @@ class AppState:
     regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None
+
+    @cached_property
+    def report_limiter(self) -> SourceLimiter:
+        """The throttle of users' reports, per client address (``FINDER_REPORTS_PER_HOUR``)."""
+        return SourceLimiter(self.settings.reports_per_hour)

@@ -226,8 +226,10 @@ def web_map(
 
     def build() -> str:
         settings = state.settings
+        shown = snapshot.visible_frame(viewer)
+        photos = state.store.photo_counts()
         return facility_map_html(
-            snapshot.visible_frame(viewer),
+            shown.assign(photos=shown["id"].map(photos).fillna(0).astype(int)),
             viewer=viewer,
             kinds=kind,
             districts=district,
@@ -242,6 +244,7 @@ def web_map(
             asset_mode="served",
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
+            facility_url=request.app.url_path_for("create_facility"),
             live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
