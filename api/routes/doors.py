@@ -29,7 +29,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from api.auth import visible
 from api.deps import StateDep, ViewerDep, get_lookup, get_state
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.live import answer_of, live_fields
@@ -167,13 +166,13 @@ _PAYLOADS = "live-payloads"
 
 def _message(state: AppState, viewer: Viewer, facility_id: str, minute: dt.datetime) -> str:
     """One facility's ``state`` event, or ``""`` when the viewer may not see it (or it is
-    gone). Rendered once per facility, door state and minute in the snapshot's memo, so that a
-    thousand streams cost one rendering, not a thousand."""
+    gone). Rendered once per facility, door state, report signals and minute in the snapshot's
+    memo, so that a thousand streams cost one rendering, not a thousand."""
     snapshot = state.live.current()
-    door = state.doors.state(facility_id)
+    door = (state.doors.state(facility_id), state.doors.signals(facility_id))
     cache: dict[str, tuple[Any, ...]] = snapshot.memo.setdefault(_PAYLOADS, {})
     found = cache.get(facility_id)
-    if found is None or found[0] is not door or found[1] != minute:
+    if found is None or found[0] != door or found[1] != minute:
         try:
             position = snapshot.index.position_of(facility_id)
         except FacilityNotFound:
@@ -273,5 +272,5 @@ async def usage(
 def _usage(
     state: AppState, viewer: Viewer, district: str, first: dt.date, last: dt.date
 ) -> pd.DataFrame:
-    frame = visible(state.live.current().frame, viewer)
+    frame = state.live.current().visible_frame(viewer)
     return usage_from_log(state.events.log, frame[frame["adcode"] == district], first, last)

@@ -8,8 +8,10 @@ unknown; Asia/Shanghai time and the Chinese holiday calendar), the calendar that
 not loaded, where only the statutory holidays are known, or ``null`` when the hours need no
 calendar), the one honest answer of its timetable, door and sensor events and last verification
 (``live_state``, ``live_source``, ``live_since``, ``live_detail``, ``occupied``,
-``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``: see
-:func:`finder.truth.live_answer`; ``open_now`` leaves out facilities locked today) and
+``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``,
+``reported_by``, ``report_confirmed_by_staff``: see :func:`finder.truth.live_answer` and
+:func:`api.live.live_fields`; ``open_now`` leaves out facilities locked today or reported
+locked) and
 ``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
 (WGS-84).
 
@@ -55,7 +57,7 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.index import WALK_SPEED_M_S, FacilityFilter, NearestResult
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
@@ -248,6 +250,8 @@ _NEAREST_FEATURE = feature_schema(
         },
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "confidence_label": {"type": "string", "enum": ["high", "medium", "low"]},
+        "reported_by": {"type": "integer", "minimum": 1, "nullable": True},
+        "report_confirmed_by_staff": {"type": "boolean"},
         "crs": {"type": "string"},
         "navigation": {
             "type": "object",
@@ -362,8 +366,16 @@ async def nearest(request: Request) -> Response:
     now = local_minute()
     doors = (await get_state(request)).doors
     moment = dt.datetime.now(dt.UTC)
-    # open_now leaves out facilities locked today: ask for as many more, then drop them
-    blocked = doors.locked_today(moment) if q.open_now else frozenset()
+    # open_now leaves out facilities locked today or reported locked: ask for as many more,
+    # then drop them
+    blocked = doors.not_open(moment) if q.open_now else frozenset()
+    where = FacilityFilter(
+        kinds=q.kind,
+        amenities=q.amenity,
+        viewer=lookup.viewer,
+        min_stars=q.min_stars,
+        open_at=now if q.open_now else None,
+    )
     fallback = ""
     if q.metric == "walk":
         service = (await get_state(request)).walk
@@ -375,13 +387,9 @@ async def nearest(request: Request) -> Response:
                 hits = nearest_on_foot(
                     service,
                     snapshot,
-                    lookup.viewer,
                     *origin,
                     k=k + len(blocked),
-                    kinds=tuple(q.kind or ()),
-                    amenities=tuple(q.amenity or ()),
-                    min_stars=q.min_stars,
-                    open_at=now if q.open_now else None,
+                    where=where,
                     max_walk_m=q.max_distance_m,
                 )
             except OffNetwork:
@@ -390,16 +398,7 @@ async def nearest(request: Request) -> Response:
                 hits = _usable(snapshot, hits, blocked, k)
                 return _walk_answer(snapshot, hits, q, origin, now, doors, moment)
     results = snapshot.index.nearest(
-        lon,
-        lat,
-        k=k + len(blocked),
-        crs=crs,
-        kinds=q.kind,
-        amenities=q.amenity,
-        open_at=now if q.open_now else None,
-        min_stars=q.min_stars,
-        max_distance_m=q.max_distance_m,
-        viewer=lookup.viewer,
+        lon, lat, k=k + len(blocked), crs=crs, max_distance_m=q.max_distance_m, where=where
     )
     results = _usable(snapshot, results, blocked, k)
     positions = [r.position for r in results]
