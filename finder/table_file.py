@@ -1,0 +1,173 @@
+"""The facility table as a file, shared by every process on a machine.
+
+A service worker or CLI process does not parse the whole store: :func:`columns_of_store` looks for
+the table file of the store's current change counter in a table directory and memory-maps it; only
+when there is none does it read the store, code the columns (:mod:`finder.facility_columns`) and
+write the file for everyone else. The operating system keeps one copy of the mapped pages in its
+page cache, shared by all processes that map the file.
+
+The file is Arrow IPC (uncompressed, so every column maps without a copy):
+
+* ``lon``, ``lat``, ``cls``, ``amenity_bits``, ``stars``, ``org``, ``hours``, ``adcode`` as
+  primitive Arrow arrays, read as read-only numpy views of the mapping;
+* ``id`` as fixed-size binary holding the ids' UCS-4 text, read as a numpy unicode array;
+* the uncoded columns (name, address, version, timestamps, ...) as ordinary Arrow arrays;
+* the vocabularies of the coded text columns as JSON in the schema metadata.
+
+The name of a file holds a digest of the store's identity (:meth:`FacilityStore.identity`) and
+the change counter, ``facilities-v1-<digest>-<counter>.arrow``: a write by any process bumps the
+counter and so leads to a new file. A file is written under a temporary name and renamed into
+place, so a reader sees a whole file or none. Files of older counters of the same store are
+removed once a newer one is written (processes that still map one keep their pages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+from numpy.typing import NDArray
+
+from finder.facility_columns import FacilityColumns, columns_from_frame
+
+logger = logging.getLogger(__name__)
+
+#: Part of every file name: a change of the layout gives new names instead of misread files.
+FORMAT = "v1"
+_NUMERIC = ("lon", "lat", "cls", "amenity_bits", "stars", "org", "hours", "adcode")
+_VOCABULARIES = ("orgs", "hours_exprs", "adcodes")
+_META = b"facility-table"
+
+
+class TableSource(Protocol):
+    """What :func:`columns_of_store` needs of a store (:class:`geodata.store.FacilityStore`)."""
+
+    def identity(self) -> str: ...
+
+    def change_counter(self) -> int: ...
+
+    def frame(self) -> pd.DataFrame: ...
+
+
+def table_path(table_dir: Path, identity: str, counter: int) -> Path:
+    """The table file of a store (by its identity) at a change counter, in ``table_dir``."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return table_dir / f"facilities-{FORMAT}-{digest}-{counter}.arrow"
+
+
+def write_table(columns: FacilityColumns, path: Path) -> None:
+    """Write the columns to ``path`` atomically (a temporary file renamed into place)."""
+    width = max(int(columns.ids.dtype.itemsize) // 4, 1)
+    ids = np.ascontiguousarray(columns.ids, dtype=f"<U{width}")
+    arrays: dict[str, pa.Array] = {
+        "id": pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(4 * width), len(ids), [None, pa.py_buffer(ids.tobytes())]
+        ),
+    }
+    arrays.update({name: pa.array(getattr(columns, name)) for name in _NUMERIC})
+    arrays.update({f"extra.{name}": values for name, values in columns.extra.items()})
+    meta = {name: list(getattr(columns, name)) for name in _VOCABULARIES}
+    table = pa.Table.from_pydict(arrays).replace_schema_metadata(
+        {_META: json.dumps({"width": width, **meta}, ensure_ascii=False).encode()}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            with ipc.new_file(out, table.schema) as writer:
+                writer.write_table(table)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _numpy(column: pa.ChunkedArray) -> NDArray[Any]:
+    return column.combine_chunks().to_numpy(zero_copy_only=True)
+
+
+def read_table(path: Path) -> FacilityColumns:
+    """Memory-map a table file written by :func:`write_table` (no copy of the columns).
+
+    Raises
+    ------
+    OSError, pyarrow.ArrowInvalid, KeyError, ValueError
+        When the file is missing, truncated or not a table file.
+    """
+    with pa.memory_map(str(path), "r") as source:
+        table = ipc.open_file(source).read_all()
+    meta = json.loads((table.schema.metadata or {})[_META])
+    width = int(meta["width"])
+    id_chunk = table.column("id").combine_chunks()
+    ids = np.frombuffer(id_chunk.buffers()[1], dtype=f"<U{width}", count=len(id_chunk))
+    return FacilityColumns(
+        ids=ids,
+        **{name: _numpy(table.column(name)) for name in _NUMERIC},
+        **{name: tuple(meta[name]) for name in _VOCABULARIES},
+        extra={
+            name.removeprefix("extra."): table.column(name).combine_chunks()
+            for name in table.column_names
+            if name.startswith("extra.")
+        },
+    )
+
+
+def _remove_older(table_dir: Path, identity: str, counter: int) -> None:
+    prefix = table_path(table_dir, identity, 0).name.rsplit("-", 1)[0] + "-"
+    for old in table_dir.glob(f"{prefix}*.arrow"):
+        stem = old.name.removeprefix(prefix).removesuffix(".arrow")
+        if stem.isdigit() and int(stem) < counter:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def columns_of_store(store: TableSource, table_dir: Path) -> tuple[FacilityColumns, int]:
+    """The facility columns of a store and the change counter they belong to.
+
+    Maps the table file of the current counter from ``table_dir`` when one exists; otherwise
+    reads the store, codes its facility frame and writes the file, unless the counter moved
+    while the store was read (then the columns are returned without a file: they may be newer
+    than the counter, and the caller's next look at the counter rebuilds).
+
+    Raises
+    ------
+    InvalidInput, InvalidCoordinate
+        When the store holds a malformed facility (see :func:`columns_from_frame`).
+    """
+    identity = store.identity()
+    counter = store.change_counter()
+    path = table_path(table_dir, identity, counter)
+    try:
+        columns = read_table(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, pa.ArrowException, KeyError, ValueError):
+        logger.warning("facility table %s is unreadable; writing it again", path, exc_info=True)
+    else:
+        logger.info("mapped %d facilities of change %d from %s", len(columns), counter, path)
+        return columns, counter
+    columns = columns_from_frame(store.frame(), "wgs84")
+    if store.change_counter() != counter:
+        return columns, counter
+    try:
+        write_table(columns, path)
+    except OSError:
+        logger.warning("cannot write the facility table %s", path, exc_info=True)
+        return columns, counter
+    _remove_older(table_dir, identity, counter)
+    logger.info("wrote %d facilities of change %d to %s", len(columns), counter, path)
+    # Serve from the mapping, so this process shares its pages with the others.
+    return read_table(path), counter
