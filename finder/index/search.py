@@ -1,0 +1,458 @@
+"""Nearest and within queries: growing search balls certified by the geodesic bounds."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from finder import geodesy
+from finder.facility_columns import (
+    canonical_crs,
+)
+from finder.index.base import IndexBase
+from finder.index.filters import DEFAULT_STATUSES, FILTER_CACHE_SIZE, CompiledFilter
+from finder.index.results import BatchNearest, BatchWithin, NearestResult
+from finder.index.trees import Positions, Searcher
+from geodata.errors import (
+    InvalidQuery,
+)
+from geodata.schema import (
+    ANONYMOUS,
+    Viewer,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Largest ``k`` a nearest query accepts.
+MAX_K = 1000
+#: A facility lies within a radius when its geodesic distance is at most the radius plus this
+#: tolerance (one micrometre), which absorbs the round-off of the geodesic solver (nanometres):
+#: a facility placed exactly on the radius with ``Geod.fwd`` counts as inside.
+RADIUS_TOLERANCE_M = 1e-6
+
+#: A nearest query whose search ball holds this many facilities without finding ``k`` that pass
+#: the filters switches to a KD-tree over just the passing facilities.
+_SUBSET_SWITCH_HITS = 4096
+#: Single queries with the same filters this many times get a KD-tree of their own.
+_PROMOTE_AFTER = 64
+#: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
+_SCALAR_GEODESICS = 8
+#: Guessed share of facilities open at a given moment, for sizing the first search ball.
+_OPEN_SHARE_GUESS = 0.5
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
+        raise InvalidQuery(f"k must be an integer in [1, {MAX_K}], not {k!r}", field="k")
+    return int(k)
+
+
+def _check_distance(value: float | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidQuery(f"{field} must be a number of metres", field=field) from exc
+    if not (math.isfinite(out) and out >= 0.0):
+        raise InvalidQuery(f"{field} must be a finite distance >= 0 m, not {value!r}", field=field)
+    return out
+
+
+def _check_radius(radius_m: float) -> float:
+    radius = _check_distance(radius_m, "radius_m")
+    if radius is None:
+        raise InvalidQuery("radius_m is required", field="radius_m")
+    return radius
+
+
+class NearestQueries(IndexBase):
+    """Nearest / within queries, single and batch."""
+
+    def _subset_searcher(self, flt: CompiledFilter) -> Searcher:
+        """A KD-tree over the facilities passing the static filters (cached per filter)."""
+        with self._lock:
+            cached = self._subsets.get(flt.static_key)
+            if cached is not None:
+                self._subsets.move_to_end(flt.static_key)
+                return cached
+        positions = np.flatnonzero(self._static_mask(flt, None)).astype(np.int64)
+        searcher = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
+        logger.debug("KD-tree over the %d facilities passing a filter", positions.size)
+        with self._lock:
+            self._subsets[flt.static_key] = searcher
+            # Keep at most as many points in filter trees as in the main tree (LRU eviction).
+            while sum(t.size for t in self._subsets.values()) > max(len(self), searcher.size):
+                self._subsets.popitem(last=False)
+        return searcher
+
+    def _searcher_for_single(self, flt: CompiledFilter) -> tuple[Searcher, bool]:
+        """The tree for a single query and whether its candidates still need the static filters.
+
+        A filter combination asked :data:`_PROMOTE_AFTER` times gets its own KD-tree (built in a
+        background thread, published when complete), so that the usual requests of a service
+        search only the facilities they may see.
+        """
+        if flt.static_trivial:
+            return self._searcher, False
+        with self._lock:
+            cached = self._subsets.get(flt.static_key)
+            if cached is not None:
+                self._subsets.move_to_end(flt.static_key)
+                return cached, False
+            if len(self._uses) > FILTER_CACHE_SIZE:
+                self._uses.clear()
+            uses = self._uses.get(flt.static_key, 0) + 1
+            self._uses[flt.static_key] = uses
+        if uses == _PROMOTE_AFTER:
+            # Built off the request path; queries use the main tree until it is ready.
+            threading.Thread(
+                target=self._subset_searcher, args=(flt,), name="filter-kd-tree", daemon=True
+            ).start()
+        return self._searcher, True
+
+    def _searcher_for(self, flt: CompiledFilter) -> Searcher:
+        """The KD-tree holding exactly the facilities that pass ``flt`` (for batch queries)."""
+        if flt.open_at is None:
+            return self._searcher if flt.static_trivial else self._subset_searcher(flt)
+        positions = self._passing(flt)
+        return Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
+
+    def nearest(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        k: int = 1,
+        crs: str = "wgs84",
+        kinds: Iterable[str] | str | None = None,
+        amenities: Iterable[str] | str | None = None,
+        access: Iterable[str] | str | None = None,
+        open_at: datetime | None = None,
+        min_stars: int | None = None,
+        max_distance_m: float | None = None,
+        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
+        viewer: Viewer = ANONYMOUS,
+    ) -> list[NearestResult]:
+        """The ``k`` nearest facilities that pass the filters, nearest first.
+
+        Parameters
+        ----------
+        lon, lat
+            Query point in degrees, in coordinate system ``crs``.
+        k
+            How many facilities (1 to :data:`MAX_K`).
+        crs
+            Coordinate system of the query and of the returned ``lon``/``lat``.
+        max_distance_m
+            Keep only facilities at most this far (geodesic metres, inclusive).
+        kinds, amenities, access, open_at, min_stars, statuses, viewer
+            Filters, see :class:`FacilityIndex`.
+
+        Returns
+        -------
+        list of NearestResult
+            Up to ``k`` results ordered by geodesic distance, ties by id. Fewer than ``k`` only
+            when fewer pass the filters within ``max_distance_m``.
+
+        Raises
+        ------
+        InvalidCoordinate
+            When ``lon``/``lat`` is not finite or out of range.
+        InvalidQuery
+            When ``k``, ``max_distance_m`` or a filter value is out of its domain.
+        """
+        crs_name = canonical_crs(crs)
+        k = _check_k(k)
+        max_d = _check_distance(max_distance_m, "max_distance_m")
+        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        qlon, qlat = self._input_point(lon, lat, crs_name)
+        searcher, check_static = self._searcher_for_single(flt)
+        rows = self._nearest_one(searcher, qlon, qlat, k, flt, check_static, max_d)
+        return self._results_of_rows(rows, crs_name)
+
+    def _nearest_one(
+        self,
+        searcher: Searcher,
+        qlon: float,
+        qlat: float,
+        k: int,
+        flt: CompiledFilter | None,
+        check_static: bool,
+        max_d: float | None,
+    ) -> list[tuple[float, int, float]]:
+        """Exact k nearest in ``searcher`` by growing a search ball until the bounds certify it.
+
+        Returns (distance_m, position, bearing_deg) rows, nearest first, ties by id.
+
+        Facilities outside a ball of chord radius ``r`` have geodesic distance > ``r``; once the
+        ``k``-th passing chord ``c_k`` has ``U(c_k) < r``, no facility outside can be nearer than
+        the ``k``-th, and the geodesic is computed for the candidates with chord ``<= U(c_k)``.
+        """
+        if searcher.size == 0:
+            return []
+        check_static = check_static and flt is not None and not flt.static_trivial
+        open_at = flt.open_at if flt is not None else None
+        q = np.array(geodesy.ecef_point(qlon, qlat))
+        limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
+        need = 1.2 * (k + 2)
+        if check_static and flt is not None:
+            need /= flt.pass_share
+        if open_at is not None:
+            need /= _OPEN_SHARE_GUESS
+        r = searcher.grid.radius_m(qlon, qlat, need)
+        tree = searcher.tree
+        while True:
+            r = min(r, limit, 1.01 * geodesy.MAX_CHORD_M)
+            exhausted = r >= limit or r >= geodesy.MAX_CHORD_M
+            hits = tree.query_ball_point(q, r)
+            n_hits = len(hits)
+            tidx = np.array(hits, dtype=np.intp)
+            pos = searcher.positions[tidx]
+            if check_static and flt is not None and n_hits:
+                keep = self._static_mask(flt, pos)
+                tidx, pos = tidx[keep], pos[keep]
+            if open_at is not None and pos.size:
+                keep = self._open_keep(open_at, pos)
+                tidx, pos = tidx[keep], pos[keep]
+            n_pass = int(pos.size)
+            if n_pass < k and not exhausted:
+                if check_static and flt is not None and n_hits > _SUBSET_SWITCH_HITS:
+                    subset = self._subset_searcher(flt)
+                    return self._nearest_one(subset, qlon, qlat, k, flt, False, max_d)
+                if n_pass == 0:
+                    r *= 4.0 if n_hits == 0 else 2.0
+                else:
+                    r *= max(1.5, 1.2 * math.sqrt(k / n_pass))
+                continue
+            if n_pass == 0:
+                return []
+            diff = tree.data[tidx] - q
+            chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            if n_pass >= k:
+                if k == 1:
+                    c_k = float(chord.min())
+                elif n_pass > k:
+                    c_k = float(np.partition(chord, k - 1)[k - 1])
+                else:
+                    c_k = float(chord.max())
+                bound = geodesy.geodesic_upper_bound_m(c_k)
+                if bound >= r and not exhausted:
+                    r = bound * (1.0 + 1e-9) + 1.0
+                    continue
+                if n_pass > k:
+                    pos = pos[chord <= bound]
+            return self._ranked(qlon, qlat, pos, k, max_d)
+
+    def _ranked(
+        self, qlon: float, qlat: float, pos: Positions, k: int, max_d: float | None
+    ) -> list[tuple[float, int, float]]:
+        """(distance_m, position, bearing_deg) of the ``k`` nearest of ``pos``, ties by id."""
+        if pos.size <= _SCALAR_GEODESICS:
+            lon, lat, inv = self._c.lon, self._c.lat, geodesy.GEOD.inv
+            rows = []
+            for p in pos.tolist():
+                az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))
+                rows.append((dist, p, az12 % 360.0))
+            rows.sort()
+        else:
+            dist_a, bearing_a = geodesy.geodesic_from(
+                qlon, qlat, self._c.lon[pos], self._c.lat[pos]
+            )
+            order = np.lexsort((pos, dist_a))[:k]
+            rows = list(
+                zip(
+                    dist_a[order].tolist(),
+                    pos[order].tolist(),
+                    bearing_a[order].tolist(),
+                    strict=True,
+                )
+            )
+        rows = rows[:k]
+        if max_d is not None:
+            rows = [row for row in rows if row[0] <= max_d + RADIUS_TOLERANCE_M]
+        return rows
+
+    def nearest_batch(
+        self,
+        lon: ArrayLike,
+        lat: ArrayLike,
+        *,
+        k: int = 1,
+        crs: str = "wgs84",
+        kinds: Iterable[str] | str | None = None,
+        amenities: Iterable[str] | str | None = None,
+        access: Iterable[str] | str | None = None,
+        open_at: datetime | None = None,
+        min_stars: int | None = None,
+        max_distance_m: float | None = None,
+        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
+        viewer: Viewer = ANONYMOUS,
+    ) -> BatchNearest:
+        """The ``k`` nearest passing facilities of many query points at once.
+
+        Same parameters and answers as :meth:`nearest`, for arrays ``lon``/``lat`` (degrees in
+        ``crs``); see :class:`BatchNearest` for the layout. Exact: equal to :meth:`nearest` for
+        every point.
+
+        Raises
+        ------
+        InvalidCoordinate, InvalidQuery
+            As :meth:`nearest`; the message names the first bad element.
+        """
+        crs_name = canonical_crs(crs)
+        k = _check_k(k)
+        max_d = _check_distance(max_distance_m, "max_distance_m")
+        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        qlon, qlat = self._input_points(lon, lat, crs_name)
+        searcher = self._searcher_for(flt)
+        return self._nearest_many(searcher, qlon, qlat, k, max_d)
+
+    def _nearest_many(
+        self,
+        searcher: Searcher,
+        qlon: NDArray[np.float64],
+        qlat: NDArray[np.float64],
+        k: int,
+        max_d: float | None,
+    ) -> BatchNearest:
+        n = qlon.size
+        positions = np.full((n, k), -1, dtype=np.int64)
+        distance = np.full((n, k), np.nan, dtype=np.float64)
+        if n == 0 or searcher.size == 0:
+            return BatchNearest(positions, distance)
+        order = geodesy.spatial_order(qlon, qlat) if n > 64 else np.arange(n)
+        slon, slat = qlon[order], qlat[order]
+        limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
+        chord, tidx = searcher.tree.query(
+            geodesy.ecef_from_lonlat(slon, slat), k=k + 1, distance_upper_bound=limit, workers=-1
+        )
+        found = tidx[:, :k] < searcher.size
+        pos = np.where(found, searcher.positions[np.minimum(tidx[:, :k], searcher.size - 1)], -1)
+        bound = geodesy.geodesic_upper_bounds_m(chord[:, k - 1])
+        ambiguous = np.isfinite(chord[:, k]) & (chord[:, k] <= bound)
+        rows, cols = np.nonzero(found)
+        dist = np.full((n, k), np.inf)
+        dist[rows, cols], _bearing = geodesy.geodesic_inverse(
+            slon[rows], slat[rows], self._c.lon[pos[rows, cols]], self._c.lat[pos[rows, cols]]
+        )
+        if max_d is not None:
+            outside = dist > max_d + RADIUS_TOLERANCE_M
+            dist[outside] = np.inf
+            pos[outside] = -1
+        if k > 1:
+            tie_key = np.where(pos >= 0, pos, np.iinfo(np.int64).max)
+            sort = np.lexsort((tie_key, dist), axis=1)
+            pos = np.take_along_axis(pos, sort, axis=1)
+            dist = np.take_along_axis(dist, sort, axis=1)
+        for row in np.flatnonzero(ambiguous).tolist():
+            exact = self._nearest_one(
+                searcher, float(slon[row]), float(slat[row]), k, None, False, max_d
+            )
+            pos[row] = -1
+            dist[row] = np.inf
+            pos[row, : len(exact)] = [p for _d, p, _b in exact]
+            dist[row, : len(exact)] = [d for d, _p, _b in exact]
+        dist[pos < 0] = np.nan
+        positions[order] = pos
+        distance[order] = dist
+        return BatchNearest(positions, distance)
+
+    def within(
+        self,
+        lon: float,
+        lat: float,
+        radius_m: float,
+        *,
+        crs: str = "wgs84",
+        kinds: Iterable[str] | str | None = None,
+        amenities: Iterable[str] | str | None = None,
+        access: Iterable[str] | str | None = None,
+        open_at: datetime | None = None,
+        min_stars: int | None = None,
+        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
+        viewer: Viewer = ANONYMOUS,
+        limit: int | None = None,
+    ) -> list[NearestResult]:
+        """Every passing facility within ``radius_m`` geodesic metres (inclusive), nearest first.
+
+        A facility exactly on the circle counts as inside (see :data:`RADIUS_TOLERANCE_M`).
+        ``limit`` keeps only the nearest ``limit`` results. Other parameters as :meth:`nearest`.
+
+        Raises
+        ------
+        InvalidCoordinate, InvalidQuery
+            For a bad point, a negative or non-finite radius, or a bad filter.
+        """
+        crs_name = canonical_crs(crs)
+        radius = _check_radius(radius_m)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidQuery(f"limit must be an integer >= 0, not {limit!r}", field="limit")
+        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        qlon, qlat = self._input_point(lon, lat, crs_name)
+        q = np.array(geodesy.ecef_point(qlon, qlat))
+        searcher = self._searcher
+        hits = searcher.tree.query_ball_point(q, radius + RADIUS_TOLERANCE_M + geodesy.SLACK_M)
+        pos = searcher.positions[np.array(hits, dtype=np.intp)]
+        pos = pos[self._static_mask(flt, pos)]
+        if open_at is not None:
+            pos = pos[self._open_keep(open_at, pos)]
+        dist, bearing = geodesy.geodesic_from(qlon, qlat, self._c.lon[pos], self._c.lat[pos])
+        inside = dist <= radius + RADIUS_TOLERANCE_M
+        pos, dist, bearing = pos[inside], dist[inside], bearing[inside]
+        order = np.lexsort((pos, dist))[:limit]
+        return self._results(pos[order], dist[order], bearing[order], crs_name)
+
+    def within_batch(
+        self,
+        lon: ArrayLike,
+        lat: ArrayLike,
+        radius_m: float,
+        *,
+        crs: str = "wgs84",
+        kinds: Iterable[str] | str | None = None,
+        amenities: Iterable[str] | str | None = None,
+        access: Iterable[str] | str | None = None,
+        open_at: datetime | None = None,
+        min_stars: int | None = None,
+        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
+        viewer: Viewer = ANONYMOUS,
+    ) -> BatchWithin:
+        """:meth:`within` for arrays of points (degrees in ``crs``); see :class:`BatchWithin`."""
+        crs_name = canonical_crs(crs)
+        radius = _check_radius(radius_m)
+        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        qlon, qlat = self._input_points(lon, lat, crs_name)
+        searcher = self._searcher_for(flt)
+        n = qlon.size
+        if n == 0 or searcher.size == 0:
+            return BatchWithin(
+                np.zeros(n + 1, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+            )
+        hits = searcher.tree.query_ball_point(
+            geodesy.ecef_from_lonlat(qlon, qlat),
+            radius + RADIUS_TOLERANCE_M + geodesy.SLACK_M,
+            workers=-1,
+        )
+        lengths = np.fromiter(map(len, hits), dtype=np.int64, count=n)
+        flat = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.intp)
+        rows = np.repeat(np.arange(n), lengths)
+        pos = searcher.positions[flat]
+        dist, _bearing = geodesy.geodesic_inverse(
+            qlon[rows], qlat[rows], self._c.lon[pos], self._c.lat[pos]
+        )
+        inside = dist <= radius + RADIUS_TOLERANCE_M
+        rows, pos, dist = rows[inside], pos[inside], dist[inside]
+        order = np.lexsort((pos, dist, rows))
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+        return BatchWithin(offsets, pos[order].astype(np.int64), dist[order])
