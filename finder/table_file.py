@@ -134,19 +134,23 @@ def _remove_older(table_dir: Path, identity: str, counter: int) -> None:
                 old.unlink()
 
 
-def columns_of_store(store: TableSource, table_dir: Path) -> tuple[FacilityColumns, int]:
+def columns_of_store(store: TableSource, table_dir: Path | None) -> tuple[FacilityColumns, int]:
     """The facility columns of a store and the change counter they belong to.
 
     Maps the table file of the current counter from ``table_dir`` when one exists; otherwise
     reads the store, codes its facility frame and writes the file, unless the counter moved
     while the store was read (then the columns are returned without a file: they may be newer
-    than the counter, and the caller's next look at the counter rebuilds).
+    than the counter, and the caller's next look at the counter rebuilds). With ``table_dir``
+    ``None`` the store is read and no file is written.
 
     Raises
     ------
     InvalidInput, InvalidCoordinate
         When the store holds a malformed facility (see :func:`columns_from_frame`).
     """
+    if table_dir is None:
+        counter = store.change_counter()
+        return columns_from_frame(store.frame(), "wgs84"), counter
     identity = store.identity()
     counter = store.change_counter()
     path = table_path(table_dir, identity, counter)

@@ -70,7 +70,8 @@ def counted_facilities(
 ) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
     facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
-    return count_open_visible(snapshot.frame, visible_mask(snapshot.frame, viewer), kinds)
+    frame = snapshot.index.frame
+    return count_open_visible(frame, visible_mask(frame, viewer), kinds)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:

@@ -201,8 +201,8 @@ def _facility_bounds(
 ) -> tuple[float, float, float, float] | None:
     if not mask.any():
         return None
-    lon = snapshot.frame["lon"].to_numpy(float)[mask]
-    lat = snapshot.frame["lat"].to_numpy(float)[mask]
+    lon = snapshot.index.columns.lon[mask]
+    lat = snapshot.index.columns.lat[mask]
     return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
@@ -216,7 +216,7 @@ def _collections(
             "facilities",
             "Facilities",
             "Mother rooms, worker stations and outdoor rest stops you may use",
-            _facility_bounds(snapshot, visible_mask(snapshot.frame, viewer)),
+            _facility_bounds(snapshot, visible_mask(snapshot.index.frame, viewer)),
         ),
         "districts": _collection(
             request,
@@ -421,7 +421,7 @@ def facility_items(
 ) -> Response:
     """The facilities the caller may see, filtered, one page at a time."""
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
-    frame = snapshot.frame
+    frame = snapshot.index.frame
     mask = visible_mask(frame, viewer)
     for name, values in (("kind", kind), ("access", access), ("status", status)):
         if values:

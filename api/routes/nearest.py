@@ -107,7 +107,7 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
         found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
-        if len(cache) > 2 * len(snapshot.frame) + 1000:  # deleted facilities pile up
+        if len(cache) > 2 * len(snapshot.index) + 1000:  # deleted facilities pile up
             cache.clear()
         cache[fid] = found
     return found[1], found[2]
@@ -124,10 +124,9 @@ def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> 
     if minute != now:
         states = {}
         snapshot.memo[_OPEN_STATES] = (now, states)
-    hours = snapshot.hours()
     out = []
     for position in positions:
-        expr = hours[position]
+        expr = snapshot.opening_hours(position)
         members = states.get(expr)
         if members is None:
             try:
@@ -141,12 +140,6 @@ def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> 
             states[expr] = members
         out.append(members)
     return out
-
-
-def warm_fragments(snapshot: Snapshot) -> None:
-    """Render the fragments of every facility (the lifespan does it once at start-up)."""
-    for position in range(len(snapshot.frame)):
-        _fragments(snapshot, position)
 
 
 class NearestQuery(BaseModel):

@@ -68,7 +68,7 @@ def eligible_positions(
     min_stars: int | None,
 ) -> np.ndarray:
     """Snapshot positions of the open facilities ``viewer`` may see that pass the filters."""
-    frame = snapshot.frame
+    frame = snapshot.index.frame
     mask = visible_mask(frame, viewer) & (frame["status"] == "open").to_numpy(bool)
     if kinds:
         mask &= frame["kind"].isin(kinds).to_numpy(bool)
@@ -185,8 +185,8 @@ def isochrone_feature(
             slug="no-network",
         )
     fid, stamp = snapshot.stamp(position)
-    lon = float(snapshot.frame["lon"].iat[position])
-    lat = float(snapshot.frame["lat"].iat[position])
+    columns = snapshot.index.columns
+    lon, lat = float(columns.lon[position]), float(columns.lat[position])
 
     def build() -> dict[str, Any]:
         try:

@@ -204,7 +204,7 @@ def web_map(
     if html is None:
         settings = state.settings
         html = facility_map_html(
-            visible(snapshot.frame, viewer),
+            visible(snapshot.index.frame, viewer),
             viewer=viewer,
             kinds=kind,
             districts=district,
