@@ -17,18 +17,21 @@ The file is Arrow IPC (uncompressed, so every column maps without a copy):
 The name of a file holds a digest of the store's identity (:meth:`FacilityStore.identity`) and
 the change counter, ``facilities-v1-<digest>-<counter>.arrow``: a write by any process bumps the
 counter and so leads to a new file. A file is written under a temporary name and renamed into
-place, so a reader sees a whole file or none. Files of older counters of the same store are
-removed once a newer one is written (processes that still map one keep their pages).
+place, so a reader sees a whole file or none; a lock file beside it lets one process build it
+while the others started at the same time wait for it. Files of older counters of the same
+store are removed once a newer one is written (processes that still map one keep their pages).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,7 +69,8 @@ def table_path(table_dir: Path, identity: str, counter: int) -> Path:
 
 
 def write_table(columns: FacilityColumns, path: Path) -> None:
-    """Write the columns to ``path`` atomically (a temporary file renamed into place)."""
+    """Write the columns to ``path`` (in an existing directory) atomically: a temporary file
+    renamed into place."""
     width = max(int(columns.ids.dtype.itemsize) // 4, 1)
     ids = np.ascontiguousarray(columns.ids, dtype=f"<U{width}")
     arrays: dict[str, pa.Array] = {
@@ -80,7 +84,6 @@ def write_table(columns: FacilityColumns, path: Path) -> None:
     table = pa.Table.from_pydict(arrays).replace_schema_metadata(
         {_META: json.dumps({"width": width, **meta}, ensure_ascii=False).encode()}
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -107,12 +110,12 @@ def read_table(path: Path) -> FacilityColumns:
     OSError, pyarrow.ArrowInvalid, KeyError, ValueError
         When the file is missing, truncated or not a table file.
     """
-    with pa.memory_map(str(path), "r") as source:
-        table = ipc.open_file(source).read_all()
+    table = ipc.open_file(pa.memory_map(str(path), "r")).read_all()
     meta = json.loads((table.schema.metadata or {})[_META])
     width = int(meta["width"])
     id_chunk = table.column("id").combine_chunks()
     ids = np.frombuffer(id_chunk.buffers()[1], dtype=f"<U{width}", count=len(id_chunk))
+    ids.flags.writeable = False  # the mapping is read-only: a write would crash the process
     return FacilityColumns(
         ids=ids,
         **{name: _numpy(table.column(name)) for name in _NUMERIC},
@@ -127,21 +130,45 @@ def read_table(path: Path) -> FacilityColumns:
 
 def _remove_older(table_dir: Path, identity: str, counter: int) -> None:
     prefix = table_path(table_dir, identity, 0).name.rsplit("-", 1)[0] + "-"
-    for old in table_dir.glob(f"{prefix}*.arrow"):
-        stem = old.name.removeprefix(prefix).removesuffix(".arrow")
+    for old in table_dir.glob(f"{prefix}*.arrow*"):
+        stem = old.name.removeprefix(prefix).split(".", 1)[0]
         if stem.isdigit() and int(stem) < counter:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+def _mapped(path: Path) -> FacilityColumns | None:
+    """The columns of a table file, or ``None`` when there is none (or it is unreadable)."""
+    try:
+        return read_table(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowException, KeyError, ValueError):
+        logger.warning("facility table %s is unreadable; writing it again", path, exc_info=True)
+        return None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed): one process builds a file while
+    the others started with it wait and then map what it wrote."""
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def columns_of_store(store: TableSource, table_dir: Path | None) -> tuple[FacilityColumns, int]:
     """The facility columns of a store and the change counter they belong to.
 
     Maps the table file of the current counter from ``table_dir`` when one exists; otherwise
-    reads the store, codes its facility frame and writes the file, unless the counter moved
-    while the store was read (then the columns are returned without a file: they may be newer
-    than the counter, and the caller's next look at the counter rebuilds). With ``table_dir``
-    ``None`` the store is read and no file is written.
+    reads the store, codes its facility frame and writes the file (one process at a time: the
+    others wait and map it), unless the counter moved while the store was read: then the
+    columns are returned without a file, as they may be newer than the counter, and the
+    caller's next look at the counter rebuilds. With ``table_dir`` ``None``, or a directory
+    that cannot be written, the store is read and no file is written.
 
     Raises
     ------
@@ -154,22 +181,24 @@ def columns_of_store(store: TableSource, table_dir: Path | None) -> tuple[Facili
     identity = store.identity()
     counter = store.change_counter()
     path = table_path(table_dir, identity, counter)
-    try:
-        columns = read_table(path)
-    except FileNotFoundError:
-        pass
-    except (OSError, pa.ArrowException, KeyError, ValueError):
-        logger.warning("facility table %s is unreadable; writing it again", path, exc_info=True)
-    else:
+    columns = _mapped(path)
+    if columns is not None:
         logger.info("mapped %d facilities of change %d from %s", len(columns), counter, path)
         return columns, counter
-    columns = columns_from_frame(store.frame(), "wgs84")
-    if store.change_counter() != counter:
-        return columns, counter
     try:
-        write_table(columns, path)
+        table_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive(path.with_name(path.name + ".lock")):
+            columns = _mapped(path)
+            if columns is not None:
+                return columns, counter
+            columns = columns_from_frame(store.frame(), "wgs84")
+            if store.change_counter() != counter:
+                return columns, counter
+            write_table(columns, path)
     except OSError:
         logger.warning("cannot write the facility table %s", path, exc_info=True)
+        if columns is None:
+            return columns_from_frame(store.frame(), "wgs84"), counter
         return columns, counter
     _remove_older(table_dir, identity, counter)
     logger.info("wrote %d facilities of change %d to %s", len(columns), counter, path)

@@ -1,0 +1,196 @@
+"""Benchmark a service worker's start-up and memory, and what a second worker adds.
+
+One command::
+
+    python bench/startup.py                     # 1,000,000 facilities
+    python bench/startup.py --quick             # 100,000 facilities
+    python bench/startup.py --code /tmp/main    # the same measurement of another checkout
+
+Builds (once, kept in ``--store-dir``) a GeoPackage store of synthetic facilities
+(:func:`geodata.sample.sample_frame`), then starts ``uvicorn api.app:create_app --factory`` (one
+worker, the production entry point) of the code in ``--code`` (default: this checkout) over it
+and measures
+
+* **first answer**: the time from starting the process to its first answered
+  ``GET /nearest`` (the process imports the service, reads or maps the facilities, builds the
+  index and answers), three cases: a *cold* worker (a fresh table directory: it reads the
+  store and writes the table file), a *warm* worker (the table file of the store's change
+  counter exists: it maps it), and a *second* worker started while the warm one runs;
+* **memory** of each worker after its first answer, from ``/proc/PID/smaps_rollup``: RSS,
+  PSS (shared pages divided among the processes that map them) and USS (private pages:
+  what the process alone holds). What a second worker adds is its USS, and the growth of
+  the two workers' PSS sum over the first worker's PSS alone.
+
+The reference is the code of another checkout measured by the same command (``--code``):
+export it with ``git archive main | tar -x -C /tmp/main``. Code without the table file ignores
+``FINDER_TABLE_DIR``, so its warm and cold cases are the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUERY = "/nearest?lon=121.4737&lat=31.2304&k=5"
+TIMEOUT_S = 600.0
+
+
+def build_store(path: Path, total: int) -> None:
+    """A GeoPackage store of ``total`` synthetic facilities (kept for the next run)."""
+    from geodata.sample import sample_frame
+    from geodata.store import GeoPackageStore
+
+    tmp = path.with_name(path.name + ".part")
+    tmp.unlink(missing_ok=True)
+    store = GeoPackageStore(tmp)
+    try:
+        store.upsert_frame(sample_frame(total), actor="bench")
+    finally:
+        store.close()
+    tmp.rename(path)
+
+
+def smaps(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS of a process, MB (``/proc/PID/smaps_rollup``)."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {"rss": fields["Rss"] / 1024, "pss": fields["Pss"] / 1024, "uss": uss / 1024}
+
+
+class Worker:
+    """One ``uvicorn api.app:create_app`` process of the code in ``code``, on a free port."""
+
+    def __init__(self, code: Path, env: dict[str, str], log: Path) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.app:create_app",
+                    "--factory",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env={**os.environ, **env, "PYTHONPATH": str(code)},
+                cwd=code,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def first_answer_s(self) -> float:
+        """Seconds from the start to the first answered ``/nearest``."""
+        deadline = self.started + TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {self.process.returncode}")
+            try:
+                if httpx.get(self.url + QUERY, timeout=5).status_code == 200:
+                    return time.monotonic() - self.started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("no answer within the time limit")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure(code: Path, store: Path, work: Path) -> dict[str, dict[str, float]]:
+    """First-answer time and memory of a cold, a warm and a second worker."""
+    table_dir = work / "tables"
+    shutil.rmtree(table_dir, ignore_errors=True)
+    env = {
+        "FINDER_STORE": str(store),
+        "FINDER_TABLE_DIR": str(table_dir),
+        "FINDER_LOG_LEVEL": "WARNING",
+        "FINDER_INDEX_POLL_S": "1",
+    }
+    out: dict[str, dict[str, float]] = {}
+    cold = Worker(code, env, work / "cold.log")
+    try:
+        out["cold"] = {"first_s": cold.first_answer_s(), **smaps(cold.process.pid)}
+    finally:
+        cold.stop()
+    warm = Worker(code, env, work / "warm.log")
+    try:
+        out["warm"] = {"first_s": warm.first_answer_s(), **smaps(warm.process.pid)}
+        second = Worker(code, env, work / "second.log")
+        try:
+            out["second"] = {"first_s": second.first_answer_s(), **smaps(second.process.pid)}
+            out["warm_with_second"] = smaps(warm.process.pid)
+        finally:
+            second.stop()
+    finally:
+        warm.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facilities", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 facilities")
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout to measure")
+    parser.add_argument("--store-dir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args(argv)
+    total = 100_000 if args.quick else args.facilities
+    store = args.store_dir / f"bench-startup-{total}.gpkg"
+    if not store.exists():
+        print(f"building a store of {total:,} facilities in {store} ...", flush=True)
+        build_store(store, total)
+    code = args.code.resolve()
+    print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"code: {code}; {total:,} facilities; load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        result = measure(code, store, Path(tmp))
+    print(f"{'worker':<28}{'first answer s':>15}{'RSS MB':>9}{'PSS MB':>9}{'USS MB':>9}")
+    for name, label in (
+        ("cold", "cold (reads the store)"),
+        ("warm", "warm (table file exists)"),
+        ("second", "second, beside the warm one"),
+        ("warm_with_second", "warm, with the second"),
+    ):
+        row = result[name]
+        first = f"{row['first_s']:.1f}" if "first_s" in row else ""
+        print(f"{label:<28}{first:>15}{row['rss']:>9.0f}{row['pss']:>9.0f}{row['uss']:>9.0f}")
+    added = result["warm_with_second"]["pss"] + result["second"]["pss"] - result["warm"]["pss"]
+    print(
+        f"a second worker adds {result['second']['uss']:.0f} MB private (USS), "
+        f"{added:.0f} MB to the PSS sum"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
