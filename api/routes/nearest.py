@@ -21,9 +21,9 @@ Coordinates: the query point is read in ``crs`` and the features' geometries are
 map directly. RFC 7946 GeoJSON is WGS-84 only; an answer in another system says so in its
 ``crs`` member and in every feature's ``crs`` property.
 
-The answer is assembled from pre-rendered JSON fragments of each facility (cached by facility id
-and version, see :meth:`api.state.Snapshot.stamp`), which keeps this route close to the speed of
-a bare KD-tree lookup.
+The answer is assembled from JSON fragments of each facility, rendered when the facility is first
+answered and cached (by facility id and version, see :meth:`api.state.Snapshot.stamp`), which
+keeps this route close to the speed of a bare KD-tree lookup.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ NEAREST_FIELDS: tuple[str, ...] = (
 )
 LINE_MARK = ',"metric":"line"'
 _FRAGMENTS = "nearest-fragments"
+#: Most facilities whose rendered JSON a worker keeps (about 600 bytes each).
+FRAGMENT_CACHE_SIZE = 200_000
 _OPEN_STATES = "nearest-open-states"
 
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
@@ -95,9 +97,15 @@ def local_minute() -> dt.datetime:
 def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
     """(``"id"`` as JSON, the static properties' JSON without braces) of one facility.
 
-    Cached by facility id and version in the cache the snapshots share, so a facility's
-    fragments are rendered once until it changes.
+    Rendered when a facility is first answered, then cached twice: by position in the
+    snapshot's own ``memo`` (no check needed: the snapshot does not change), and by facility id
+    and stamp in the cache the snapshots share, so a facility's fragments are rendered once
+    until it changes. Each cache holds at most :data:`FRAGMENT_CACHE_SIZE` facilities.
     """
+    local: dict[int, tuple[str, str]] = snapshot.memo.setdefault(_FRAGMENTS, {})
+    hit = local.get(position)
+    if hit is not None:
+        return hit
     cache: dict[str, tuple[tuple[Any, ...], str, str]] = snapshot.shared.setdefault(_FRAGMENTS, {})
     fid, stamp = snapshot.stamp(position)
     found = cache.get(fid)
@@ -107,10 +115,13 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
         found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
-        if len(cache) > 2 * len(snapshot.index) + 1000:  # deleted facilities pile up
+        if len(cache) >= FRAGMENT_CACHE_SIZE:  # also drops the facilities deleted since
             cache.clear()
         cache[fid] = found
-    return found[1], found[2]
+    if len(local) >= FRAGMENT_CACHE_SIZE:
+        local.clear()
+    local[position] = hit = (found[1], found[2])
+    return hit
 
 
 def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> list[str]:
