@@ -98,8 +98,13 @@ def write_table(columns: FacilityColumns, path: Path) -> None:
         raise
 
 
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """The one chunk of a column as written (``combine_chunks`` would copy it)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _numpy(column: pa.ChunkedArray) -> NDArray[Any]:
-    return column.combine_chunks().to_numpy(zero_copy_only=True)
+    return _array(column).to_numpy(zero_copy_only=True)
 
 
 def read_table(path: Path) -> FacilityColumns:
@@ -113,7 +118,7 @@ def read_table(path: Path) -> FacilityColumns:
     table = ipc.open_file(pa.memory_map(str(path), "r")).read_all()
     meta = json.loads((table.schema.metadata or {})[_META])
     width = int(meta["width"])
-    id_chunk = table.column("id").combine_chunks()
+    id_chunk = _array(table.column("id"))
     ids = np.frombuffer(id_chunk.buffers()[1], dtype=f"<U{width}", count=len(id_chunk))
     ids.flags.writeable = False  # the mapping is read-only: a write would crash the process
     return FacilityColumns(
@@ -121,7 +126,7 @@ def read_table(path: Path) -> FacilityColumns:
         **{name: _numpy(table.column(name)) for name in _NUMERIC},
         **{name: tuple(meta[name]) for name in _VOCABULARIES},
         extra={
-            name.removeprefix("extra."): table.column(name).combine_chunks()
+            name.removeprefix("extra."): _array(table.column(name))
             for name in table.column_names
             if name.startswith("extra.")
         },

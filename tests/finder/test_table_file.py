@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from postgres import synthetic_frame
 
 from finder.index import FacilityIndex
-from finder.table_file import columns_of_store, table_path
+from finder.table_file import columns_of_store, read_table, table_path
 from geodata.store import FacilityStore, GeoPackageStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +85,15 @@ def test_mapped_table_equals_the_store(store: FacilityStore, tmp_path: Path) -> 
     for array in (mapped.ids, mapped.lon, mapped.lat, mapped.cls, mapped.hours):
         assert not array.flags.owndata
         assert not array.flags.writeable
+
+
+def test_mapping_copies_nothing(store: FacilityStore, tmp_path: Path) -> None:
+    _filled(store)
+    _, counter = columns_of_store(store, tmp_path)
+    before = pa.total_allocated_bytes()
+    columns = read_table(table_path(tmp_path, store.identity(), counter))
+    assert pa.total_allocated_bytes() == before  # every column is a view of the mapping
+    assert len(columns) == 80
 
 
 def test_second_process_maps_instead_of_reading(store: FacilityStore, tmp_path: Path) -> None:
