@@ -82,7 +82,7 @@ NEAREST_FIELDS: tuple[str, ...] = (
 LINE_MARK = ',"metric":"line"'
 _FRAGMENTS = "nearest-fragments"
 #: Most facilities whose rendered JSON a worker keeps (about 600 bytes each).
-FRAGMENT_CACHE_SIZE = 200_000
+FRAGMENT_CACHE_SIZE = 100_000
 _OPEN_STATES = "nearest-open-states"
 
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
