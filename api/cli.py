@@ -46,10 +46,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from geodata.crs import CRS_NAMES
 from geodata.errors import FinderError
 from geodata.schema import ACCESS_CLASSES, ANONYMOUS, KINDS, Viewer
+from maps.paper import ORIENTATIONS, PAPERS
 
-CRS_CHOICES = ("wgs84", "cgcs2000", "gcj02", "bd09")
 #: Gap outlines in ``finder coverage --gaps`` are simplified to this, metres (0.2 mm at 1:25,000).
 GAP_SIMPLIFY_M = 5.0
 logger = logging.getLogger("finder")
@@ -622,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument(
         "--crs",
-        choices=CRS_CHOICES,
+        choices=CRS_NAMES,
         help="coordinate system of the file's coordinates (default: what the coordinate "
         "headers name, as lng_gcj02 or 经度(GCJ02), else wgs84)",
     )
@@ -651,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("nearest", cmd_nearest, "the nearest facilities to a point")
     p.add_argument("lon", type=float)
     p.add_argument("lat", type=float)
-    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84")
+    p.add_argument("--crs", choices=CRS_NAMES, default="wgs84")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--kind", choices=KINDS, action="append")
     p.add_argument(
@@ -728,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", required=True, help="adcode")
     p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
-    p.add_argument("--crs", choices=CRS_CHOICES, default="wgs84", help="of the candidates")
+    p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
     p.add_argument("--objective", choices=("area", "population"), default="area")
     p.add_argument("--out", help="write the proposed sites as GeoJSON")
 
@@ -741,8 +742,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="an atlas (PDF): overview of the city, then one page per district",
     )
-    p.add_argument("--paper", choices=("A4", "A3"), default="A4")
-    p.add_argument("--orientation", choices=("landscape", "portrait"), default="landscape")
+    p.add_argument("--paper", choices=PAPERS, default="A4")
+    p.add_argument("--orientation", choices=ORIENTATIONS, default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,12 +41,16 @@ import httpx
 from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from live_server import ServerProcess, serve_app  # noqa: E402
 
 #: Query points are drawn in this WGS-84 box (central Shanghai and suburbs).
 BOX = (121.10, 30.90, 121.80, 31.45)
 CONNECTIONS = 16
 K = 5
+#: The request both servers answer once ready.
+READY = "/nearest?lon=121.47&lat=31.23"
 
 _WRK_SCRIPT = """
 math.randomseed(20261126)
@@ -77,42 +81,6 @@ def create_bare_app(store_path: str) -> FastAPI:
         }
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            args, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _parse_ms(text: str) -> float:
@@ -211,15 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-bare", nargs=2, metavar=("STORE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
-        import uvicorn
-
-        uvicorn.run(
-            create_bare_app(args.serve_bare[0]),
-            host="127.0.0.1",
-            port=int(args.serve_bare[1]),
-            log_level="warning",
-            access_log=False,
-        )
+        serve_app(create_bare_app(args.serve_bare[0]), int(args.serve_bare[1]))
         return 0
     total = args.facilities or (10_000 if args.quick else 100_000)
     seconds = args.seconds or (4.0 if args.quick else 15.0)
@@ -229,60 +189,37 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build_store(store, total)
         print(f"store: {total:,} facilities built in {time.perf_counter() - t0:.1f} s")
-        servers = {}
-        ours_port, bare_port = _free_port(), _free_port()
-        servers["ours"] = (
-            _start(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ours_port),
-                    "--workers",
-                    "1",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+        servers = {
+            "ours": ServerProcess(
                 {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "INFO"},
-                work / "ours.log",
+                ready=READY,
+                timeout_s=300,
+                log=work / "ours.log",
             ),
-            f"http://127.0.0.1:{ours_port}",
-        )
-        servers["bare"] = (
-            _start(
-                [
+            "bare": ServerProcess(
+                command=lambda port: [
                     sys.executable,
                     str(Path(__file__).resolve()),
                     "--serve-bare",
                     str(store),
-                    str(bare_port),
+                    str(port),
                 ],
-                {},
-                work / "bare.log",
+                ready=READY,
+                timeout_s=300,
+                log=work / "bare.log",
             ),
-            f"http://127.0.0.1:{bare_port}",
-        )
+        }
         results: dict[str, dict[str, float]] = {}
-        try:
-            for process, url in servers.values():
-                _wait(url + "/nearest?lon=121.47&lat=31.23", process)
+        with contextlib.ExitStack() as running:
+            urls = {name: running.enter_context(server) for name, server in servers.items()}
             drive = (lambda u, s: drive_wrk(u, s, work)) if args.client == "wrk" else drive_httpx
-            for _, url in servers.values():
+            for url in urls.values():
                 drive(url, 2.0)  # warm-up: caches, connections
             for _ in range(args.rounds):  # alternate, keep each server's best round
-                for name, (_, url) in servers.items():
+                for name, url in urls.items():
                     run = drive(url, seconds)
                     if name not in results or run["rps"] > results[name]["rps"]:
                         results[name] = run
-        finally:
-            for process, _ in servers.values():
-                _stop(process)
         logged = sum(1 for _ in (work / "ours.log").open(encoding="utf-8", errors="replace"))
     print(
         f"/nearest, k={K}, {CONNECTIONS} connections, best of {args.rounds} x {seconds:.0f} s, "

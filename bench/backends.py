@@ -29,9 +29,6 @@ import importlib.util
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from live_server import ServerProcess  # noqa: E402
 from postgres import TempPostgres, synthetic_frame  # noqa: E402
 
 from geodata.postgis import PostGISStore  # noqa: E402
@@ -54,61 +52,18 @@ from geodata.store import GeoPackageStore  # noqa: E402
 ROUNDS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def uvicorn_workers(env: dict[str, str], workers: int) -> Iterator[tuple[int, float, float]]:
     """Run the API with ``workers`` processes; yields the port, the seconds until it first
     answered and the mean resident memory of a worker (MB)."""
-    port = _free_port()
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+    server = ServerProcess(
+        env, workers, ready="/nearest?lon=121.47&lat=31.23&k=1", timeout_s=float("inf")
     )
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("uvicorn exited at start-up")
-            try:
-                con = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                con.request("GET", "/nearest?lon=121.47&lat=31.23&k=1")
-                if con.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        ready_s = time.perf_counter() - started
+    with server:
+        assert server.process is not None
         # Both workers build their index; give the slower one time to finish before measuring.
         time.sleep(2.0)
-        yield port, ready_s, worker_rss_mb(proc.pid)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        yield server.port, server.ready_s, worker_rss_mb(server.process.pid)
 
 
 def worker_rss_mb(parent: int) -> float:

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from finder.coverage import build_sample_grid, coverage_table, select_facilities
 from finder.siting import suggest_sites
-from geodata.boundaries import load_districts
+from geodata.boundaries import BOUNDARY_CRS, load_districts
 
 T = TypeVar("T")
 UTM51N = "EPSG:32651"
@@ -293,7 +293,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small run (CI)")
     parser.add_argument("--spopt", action="store_true", help="also solve with spopt MCLP")
     parser.add_argument("--national-boundaries", help="county boundaries file (adcode, name)")
-    parser.add_argument("--national-crs", default="wgs84", choices=["wgs84", "gcj02"])
+    parser.add_argument("--national-crs", default="wgs84", choices=BOUNDARY_CRS)
     parser.add_argument("--national-cells", type=int, default=5_000)
     parser.add_argument("--naive-twice-max", type=int, default=10_000)
     args = parser.parse_args()

@@ -25,6 +25,7 @@ reference (the floor of our own middleware stack). Prints requests/s, p50 and p9
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
@@ -40,7 +41,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from live_server import ServerProcess, serve_app  # noqa: E402
 
 from geodata.basemap import BasemapArchive, basemap_from_osm  # noqa: E402
 
@@ -121,16 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-bare", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
-        import uvicorn
-
         archive, paths_file, port = args.serve_bare
-        uvicorn.run(
-            create_bare_app(archive, paths_file),
-            host="127.0.0.1",
-            port=int(port),
-            log_level="warning",
-            access_log=False,
-        )
+        serve_app(create_bare_app(archive, paths_file), int(port))
         return 0
     bench_api = _bench_api()
     load_before = ", ".join(f"{v:.1f}" for v in os.getloadavg())
@@ -146,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         (work / "paths.txt").write_text("\n".join(addresses))
         script = work / "tiles.lua"
         script.write_text(_WRK_SCRIPT % ", ".join(f'"/basemap/{a}.mvt"' for a in addresses))
-        ours_port, bare_port = bench_api._free_port(), bench_api._free_port()
+        first = f"/basemap/{addresses[0]}.mvt"
         servers = {
-            "ours": bench_api._start(
-                [
+            "ours": ServerProcess(
+                {"FINDER_BASEMAP": str(summary.path)},
+                command=lambda port: [
                     sys.executable,
                     "-m",
                     "api.cli",
@@ -159,36 +155,36 @@ def main(argv: list[str] | None = None) -> int:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(ours_port),
+                    str(port),
                     "--workers",
                     "1",
                 ],
-                {"FINDER_BASEMAP": str(summary.path)},
-                work / "ours.log",
+                ready=first,
+                timeout_s=300,
+                log=work / "ours.log",
             ),
-            "bare": bench_api._start(
-                [
+            "bare": ServerProcess(
+                command=lambda port: [
                     sys.executable,
                     str(Path(__file__).resolve()),
                     "--serve-bare",
                     str(summary.path),
                     str(work / "paths.txt"),
-                    str(bare_port),
+                    str(port),
                 ],
-                {},
-                work / "bare.log",
+                ready=first,
+                timeout_s=300,
+                log=work / "bare.log",
             ),
         }
-        first = f"/basemap/{addresses[0]}.mvt"
-        runs = {
-            "ours tiles": (f"http://127.0.0.1:{ours_port}", script),
-            "bare tiles": (f"http://127.0.0.1:{bare_port}", script),
-            "ours /health": (f"http://127.0.0.1:{ours_port}/health", None),
-        }
         results: dict[str, dict[str, float]] = {}
-        try:
-            bench_api._wait(f"http://127.0.0.1:{ours_port}{first}", servers["ours"])
-            bench_api._wait(f"http://127.0.0.1:{bare_port}{first}", servers["bare"])
+        with contextlib.ExitStack() as running:
+            ours, bare = (running.enter_context(servers[name]) for name in ("ours", "bare"))
+            runs = {
+                "ours tiles": (ours, script),
+                "bare tiles": (bare, script),
+                "ours /health": (f"{ours}/health", None),
+            }
             for url, lua in runs.values():
                 bench_api.run_wrk(url, 2.0, lua)  # warm-up
             for _ in range(args.rounds):  # alternate, keep each one's best round
@@ -196,9 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                     run = bench_api.run_wrk(url, args.seconds, lua)
                     if name not in results or run["rps"] > results[name]["rps"]:
                         results[name] = run
-        finally:
-            for process in servers.values():
-                bench_api._stop(process)
     load_after = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     model = next(
         (

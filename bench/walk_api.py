@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from live_server import ServerProcess  # noqa: E402
 
 #: Query points and the moved facilities lie in this WGS-84 box (inside the OSM extract).
 BOX = (121.463, 31.2215, 121.484, 31.2395)
@@ -80,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="duration of each measured run")
     parser.add_argument("--rounds", type=int, default=2, help="measured runs per query (best kept)")
     args = parser.parse_args(argv)
-    bench_api = _bench_api()
     total = args.facilities or (2_000 if args.quick else 10_000)
     seconds = args.seconds or (4.0 if args.quick else 15.0)
     queries = {
@@ -99,30 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             f"store: {total:,} facilities and the walking network"
             f" in {time.perf_counter() - t0:.1f} s"
         )
-        port = bench_api._free_port()  # type: ignore[attr-defined]
-        process = bench_api._start(  # type: ignore[attr-defined]
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+        server = ServerProcess(
             {"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "WARNING"},
-            work / "server.log",
+            ready="/nearest?lon=121.47&lat=31.23&metric=walk",
+            timeout_s=300,
+            log=work / "server.log",
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            bench_api._wait(url + "/nearest?lon=121.47&lat=31.23&metric=walk", process)  # type: ignore[attr-defined]
+        with server as url:
             for query in queries.values():
                 drive(url, query, 2.0, work)  # warm-up: walking tables, connections
             for _ in range(args.rounds):
@@ -130,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
                     run = drive(url, query, seconds, work)
                     if name not in results or run["rps"] > results[name]["rps"]:
                         results[name] = run
-        finally:
-            bench_api._stop(process)  # type: ignore[attr-defined]
     print(
         f"/nearest from random points of the Jing'an extract, {CONNECTIONS} connections, best of "
         f"{args.rounds} x {seconds:.0f} s, wrk, one uvicorn worker, {os.cpu_count()} CPUs "

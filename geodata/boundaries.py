@@ -25,7 +25,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +48,8 @@ DISTRICT_COLUMNS: tuple[str, ...] = ("adcode", "name", "province", "city", "popu
 COORDINATE_DECIMALS = 7
 
 BoundaryCrs = Literal["wgs84", "gcj02"]
+#: The systems a boundary file may be in (a subset of :data:`geodata.crs.CRS_NAMES`).
+BOUNDARY_CRS: tuple[str, ...] = get_args(BoundaryCrs)
 
 
 def _read_index(index_csv: str | Path) -> dict[str, dict[str, str]]:
@@ -216,7 +218,7 @@ def load_districts(
     InvalidInput
         If the file lacks ``adcode``/``name`` or ``crs`` is not supported.
     """
-    if crs not in ("wgs84", "gcj02"):
+    if crs not in BOUNDARY_CRS:
         raise InvalidInput(f"unsupported boundary crs {crs!r}; use 'wgs84' or 'gcj02'", field="crs")
     frame = gpd.read_file(SHANGHAI_DISTRICTS if path is None else path)
     missing = {"adcode", "name"} - set(frame.columns)

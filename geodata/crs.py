@@ -76,7 +76,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -88,7 +88,7 @@ from geodata.errors import InvalidInput, UnknownCRS
 CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 """Canonical name of a supported coordinate system."""
 
-CRS_NAMES: tuple[CrsName, ...] = ("wgs84", "cgcs2000", "gcj02", "bd09")
+CRS_NAMES: tuple[CrsName, ...] = get_args(CrsName)
 """All supported systems, in the order shown to users."""
 
 SERVICE_REGION = "mainland China, Hong Kong, Macau and Taiwan (with coastal waters)"

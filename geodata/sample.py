@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 
 from geodata.boundaries import load_districts
+from geodata.kinds import KIND_BY_NAME
 from geodata.schema import AMENITY_BIT, COLUMNS
 
 SEED = 20261126
@@ -101,11 +102,6 @@ _AMENITIES = {
         "wifi",
     ],
 }
-_NAME = {
-    "mother_room": "爱心妈咪小屋",
-    "worker_station": "工会驿站",
-    "rest_stop": "户外劳动者爱心驿站",
-}
 _HOSTS = [
     "科技",
     "金融",
@@ -179,7 +175,7 @@ def sample_frame(
             rows.append(
                 {
                     "id": f"sample-{district['adcode']}-{i + 1:04d}",
-                    "name": f"{host}{_NAME[kind]}（示例）",
+                    "name": f"{host}{KIND_BY_NAME[kind].label_zh}（示例）",
                     "kind": kind,
                     "format": _choice(rng, _FORMATS[kind]),
                     "address": f"上海市{district['name']}示例路{int(rng.integers(1, 2000))}号",

@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Kind = Literal["mother_room", "worker_station", "rest_stop"]
+from geodata.crs import CrsName as CrsName
+from geodata.kinds import KINDS as KINDS
+
+if TYPE_CHECKING:
+    Kind = str
+else:
+    # the kinds live in geodata.kinds; pydantic and FastAPI see a Literal (an enum in OpenAPI)
+    Kind = Literal[KINDS]
 Format = Literal["room", "corner", "box", "mobile"]
 Access = Literal["public", "members", "employees"]
 Status = Literal["open", "temporarily_closed", "closed"]
-CrsName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 
-KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS: tuple[str, ...] = get_args(Format)
 ACCESS_CLASSES: tuple[str, ...] = get_args(Access)
 STATUSES: tuple[str, ...] = get_args(Status)

@@ -53,6 +53,7 @@ from geodata.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from geodata.kinds import kind_check_sql
 from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
 
 logger = logging.getLogger(__name__)
@@ -537,7 +538,7 @@ class GeoPackageStore(StoreBase):
               "id" TEXT NOT NULL UNIQUE,
               {cols},
               CHECK (lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90),
-              CHECK (kind IN ('mother_room','worker_station','rest_stop')),
+              CHECK ({kind_check_sql()}),
               CHECK (access IN ('public','members','employees')),
               CHECK (status IN ('open','temporarily_closed','closed')),
               CHECK (star_rating IS NULL OR star_rating BETWEEN 1 AND 5),

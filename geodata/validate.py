@@ -27,6 +27,7 @@ import pandas as pd
 
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
+from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
     ACCESS_CLASSES,
     ADCODE_RE,
@@ -140,12 +141,8 @@ HEADER_ALIASES: dict[str, str] = {
     "数据来源": "source",
 }
 
-# Value vocabularies: (pattern, canonical) tried in order; the first match wins.
-_KIND_RULES: tuple[tuple[str, str], ...] = (
-    (r"mother|nursing|妈咪|母婴|妈妈|哺乳|爱心小屋", "mother_room"),
-    (r"rest.?stop|outdoor|户外|劳动者|爱心驿站|休息点|暖心驿站", "rest_stop"),
-    (r"worker.?station|station|工会驿站|职工驿站|职工之家|驿站", "worker_station"),
-)
+# Value vocabularies: (pattern, canonical) tried in order; the first match wins. The kinds' are
+# in geodata.kinds.
 _ACCESS_RULES: tuple[tuple[str, str], ...] = (
     (r"^(public|open|yes|true|是)$|公开|对外开放|公众|社会开放|所有人", "public"),
     (r"^(members?|union)$|会员", "members"),
@@ -398,7 +395,7 @@ def _rule_mapper(rules: tuple[tuple[str, str], ...]) -> Callable[[str], str | No
     return mapper
 
 
-map_kind = _rule_mapper(_KIND_RULES)
+map_kind = _rule_mapper(kind_alias_rules())
 map_access = _rule_mapper(_ACCESS_RULES)
 map_status = _rule_mapper(_STATUS_RULES)
 map_format = _rule_mapper(_FORMAT_RULES)
@@ -563,8 +560,6 @@ def outside_region_reason(lon: object, lat: object) -> str:
     return f"the point lon={lon}, lat={lat} is outside the service region ({SERVICE_REGION})"
 
 
-_ID_PREFIX = {"mother_room": "mr", "worker_station": "ws", "rest_stop": "rs"}
-
 #: Makes the id of a row that comes without one: ``(kind, name, address, lon, lat) -> id``.
 IdMaker = Callable[[str, str, str | None, float, float], str]
 
@@ -572,7 +567,7 @@ IdMaker = Callable[[str, str, str | None, float, float], str]
 def stable_id(kind: str, name: str, address: str | None, lon: float, lat: float) -> str:
     """A deterministic id for rows that come without one: the same row gives the same id."""
     key = f"{kind}|{name}|{address or ''}|{lon:.5f}|{lat:.5f}"
-    return f"{_ID_PREFIX[kind]}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    return f"{KIND_BY_NAME[kind].id_prefix}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
 
 def new_facility_id(kind: str, *_row: object) -> str:
@@ -582,7 +577,7 @@ def new_facility_id(kind: str, *_row: object) -> str:
     an id never tells them whether a hidden facility exists. Takes the arguments of
     :data:`IdMaker` and uses only ``kind``.
     """
-    return f"{_ID_PREFIX[kind]}-{secrets.token_hex(8)}"
+    return f"{KIND_BY_NAME[kind].id_prefix}-{secrets.token_hex(8)}"
 
 
 class _Collector:

@@ -33,6 +33,8 @@ import folium
 import numpy as np
 from branca.element import Element
 
+from geodata.kinds import KIND_SPECS
+
 AssetMode = Literal["inline", "served"]
 AssetKind = Literal["js", "css"]
 
@@ -166,6 +168,20 @@ def asset_tags(
             tag = "style" if asset.kind == "css" else "script"
             tags.append(f"<{tag}>\n{text}\n</{tag}>")
     return tags
+
+
+def kind_css() -> str:
+    """The per-kind rules of the map page, from :data:`geodata.kinds.KIND_SPECS`.
+
+    A colour variable ``--fm-c-{kind}`` for every kind (cluster rings mix them) and a class
+    ``fm-k-{kind}`` setting ``--fm-colour``, which ``facilitymap.css`` paints markers and swatches
+    with; the shapes are its ``fm-shape-*`` classes.
+    """
+    root = " ".join(f"--fm-c-{k.name}: {k.colour};" for k in KIND_SPECS)
+    rules = "".join(
+        f"\n.fm-k-{k.name} {{ --fm-colour: var(--fm-c-{k.name}); }}" for k in KIND_SPECS
+    )
+    return f":root {{ {root} }}{rules}"
 
 
 def _attr(value: str) -> str:

@@ -32,6 +32,7 @@ from shapely.ops import polylabel
 from finder.coverage import CoverageResult, SampleGrid, coverage_layers
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
+from geodata.kinds import KIND_BY_NAME, KIND_SPECS
 from maps.assets import (
     BASEMAP_ASSETS,
     Asset,
@@ -44,7 +45,6 @@ from maps.assets import (
 )
 from maps.basemap import VectorBaseLayer, VectorTiles
 from maps.printmap import (
-    KIND_STYLE,
     SITE_COLOUR,
     area_basis_zh,
     map_inputs,
@@ -135,8 +135,10 @@ def _legend_html(radius_m: float, area_basis: str, *, with_no_data: bool, with_s
         f'<rect width="14" height="14" fill="url(#{_HATCH_ID})"/></svg>'
         f"服务空白（{radius_m:,.0f} 米内无设施）</div>"
     )
-    for label, _, colour in KIND_STYLE.values():
-        rows.append(f'<div><i class="dot" style="background:{colour}"></i>{label}</div>')
+    for spec in KIND_SPECS:
+        rows.append(
+            f'<div><i class="dot" style="background:{spec.colour}"></i>{spec.label_zh}</div>'
+        )
     if with_sites:
         rows.append(f'<div><i class="dot" style="background:{SITE_COLOUR}"></i>建议新址</div>')
     rows.append(f'<div class="note">面积基准：{html.escape(area_basis_zh(area_basis))}</div>')
@@ -279,7 +281,7 @@ def coverage_map(
         "features": [
             {
                 "type": "Feature",
-                "properties": {"kind": str(k), "label": KIND_STYLE[str(k)][0]},
+                "properties": {"kind": str(k), "label": KIND_BY_NAME[str(k)].label_zh},
                 "geometry": {"type": "Point", "coordinates": [round(x, 6), round(y, 6)]},
             }
             for x, y, k in zip(lon_arr.tolist(), lat_arr.tolist(), kinds.tolist(), strict=True)
@@ -291,7 +293,7 @@ def coverage_map(
         name="设施",
         marker=folium.CircleMarker(radius=3, weight=1, fill=True),
         style_function=lambda f: {
-            "fillColor": KIND_STYLE[f["properties"]["kind"]][2],
+            "fillColor": KIND_BY_NAME[f["properties"]["kind"]].colour,
             "color": "white",
             "fillOpacity": 1.0,
         },

@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import matplotlib
@@ -51,24 +51,15 @@ from finder.coverage import (
 )
 from finder.siting import SitingResult
 from geodata.errors import InvalidInput
+from geodata.kinds import KIND_BY_NAME, KIND_SPECS
 from geodata.osmcontext import MapContext, nearest_road_names
 from maps.fonts import register_print_font
+from maps.paper import ORIENTATIONS, PAPER_MM, Orientation, Paper
 from maps.webmap import ACCESS_LABELS
 
-Paper = Literal["A4", "A3"]
-Orientation = Literal["portrait", "landscape"]
-
-#: Paper sizes, portrait width x height, millimetres (ISO 216).
-PAPER_MM: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
 MM_PER_INCH = 25.4
 AEQD = "+proj=aeqd +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 
-#: Facility kinds: (label, marker, colour).
-KIND_STYLE: dict[str, tuple[str, str, str]] = {
-    "mother_room": ("爱心妈咪小屋", "o", "#c2255c"),
-    "worker_station": ("工会驿站", "s", "#1864ab"),
-    "rest_stop": ("户外劳动者爱心驿站", "^", "#e67700"),
-}
 REACH_COLOUR = "#b2dfc0"
 GAP_COLOUR = "#f5c2bd"
 SITE_COLOUR = "#e03131"
@@ -166,7 +157,7 @@ def page_size_mm(paper: Paper, orientation: Orientation) -> tuple[float, float]:
     """
     if paper not in PAPER_MM:
         raise InvalidInput(f"paper must be one of {sorted(PAPER_MM)}", field="paper")
-    if orientation not in ("portrait", "landscape"):
+    if orientation not in ORIENTATIONS:
         raise InvalidInput("orientation must be 'portrait' or 'landscape'", field="orientation")
     width, height = PAPER_MM[paper]
     return (width, height) if orientation == "portrait" else (height, width)
@@ -293,7 +284,7 @@ def counted_zh(summary: dict[str, Any], *, mapped: str) -> str:
     """What a map counts, in words: access classes, statuses, kinds (from
     :attr:`finder.coverage.CountedFacilities.summary`)."""
     access = "、".join(ACCESS_LABELS["zh"][a] for a in summary["access"])
-    kinds = "、".join(KIND_STYLE[k][0] for k in summary["kinds"])
+    kinds = "、".join(KIND_BY_NAME[k].label_zh for k in summary["kinds"])
     only = "仅计" if summary["access"] == ["public"] else "计入"
     return (
         f"统计口径：{only}{access}的设施，状态为“开放”（不含暂停开放、已关闭）；{kinds}；"
@@ -361,7 +352,7 @@ def map_inputs(
         if kind is None
         else np.asarray(kind, dtype=object).ravel()
     )
-    unknown = set(kinds.tolist()) - set(KIND_STYLE)
+    unknown = set(kinds.tolist()) - set(KIND_BY_NAME)
     if unknown:
         raise InvalidInput(f"unknown facility kind(s): {sorted(unknown)}", field="kind")
     adcodes = None if adcode is None else [grid.district(adcode).adcode]
@@ -525,7 +516,7 @@ def coverage_sheet(
     rows_shown = coverage.table[
         coverage.table["adcode"].isin(adcodes if adcodes is not None else coverage.table["adcode"])
     ]
-    legend_counts = {k: int(rows_shown[f"n_{k}"].fillna(0).sum()) for k in KIND_STYLE}
+    legend_counts = {k: int(rows_shown[f"n_{k}"].fillna(0).sum()) for k in KIND_BY_NAME}
 
     scale = max(page_w, page_h) / 297.0  # text sizes grow with the paper (A4 = 1)
     names = (
@@ -614,7 +605,8 @@ def coverage_sheet(
     in_view = (fx >= xlim[0]) & (fx <= xlim[1]) & (fy >= ylim[0]) & (fy <= ylim[1])
     marker_pt = MARKER_MM / MM_PER_INCH * 72
     where = "区内" if adcodes is not None else "全市"
-    for key, (label, marker, colour) in KIND_STYLE.items():
+    for spec in KIND_SPECS:
+        key, marker, colour = spec.name, spec.print_marker, spec.colour
         mine = in_view & (kinds == key)
         if mine.any():
             ax.scatter(
@@ -637,7 +629,7 @@ def coverage_sheet(
                 color=colour,
                 markeredgecolor="white",
                 markersize=marker_pt,
-                label=f"{label}（{where} {legend_counts[key]:,}）",
+                label=f"{spec.label_zh}（{where} {legend_counts[key]:,}）",
             )
         )
     for number, gap in enumerate(numbered, start=1):

@@ -56,6 +56,7 @@ from branca.element import Figure, MacroElement
 
 from geodata.crs import from_wgs84, in_mainland_china
 from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
+from geodata.kinds import KIND_SPECS, kind_labels
 from geodata.navigation import NAVIGATION_SOURCE
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
 from maps.assets import (
@@ -68,6 +69,7 @@ from maps.assets import (
     asset_tags,
     cjk_characters,
     cjk_font_face_css,
+    kind_css,
 )
 from maps.basemap import VectorBaseLayer, VectorTiles
 
@@ -77,6 +79,8 @@ if TYPE_CHECKING:
     from finder.hours import HolidayCalendar
 
 BaseMap = Literal["none", "vector", "osm", "tianditu", "amap"]
+#: The systems the browser draws in: WGS-84, or GCJ-02 on the Amap base map.
+DisplayCrs = Literal["wgs84", "gcj02"]
 Language = Literal["zh", "en"]
 BASE_MAPS: tuple[str, ...] = ("none", "vector", "osm", "tianditu", "amap")
 LANGUAGES: tuple[str, ...] = ("zh", "en")
@@ -107,18 +111,6 @@ BOUNDARY_SIMPLIFY_DEG = 0.0002
 _TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _REQUIRED_COLUMNS = ("name", "kind", "lon", "lat")
 
-KIND_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "mother_room": "爱心妈咪小屋",
-        "worker_station": "工会驿站",
-        "rest_stop": "户外劳动者爱心驿站",
-    },
-    "en": {
-        "mother_room": "Mother room",
-        "worker_station": "Union worker station",
-        "rest_stop": "Outdoor workers' rest stop",
-    },
-}
 ACCESS_LABELS: dict[str, dict[str, str]] = {
     "zh": {"public": "对公众开放", "members": "限工会会员", "employees": "限本单位职工"},
     "en": {
@@ -324,7 +316,7 @@ class BaseMapSpec:
     coordinate system its tiles use."""
 
     key: str
-    crs: Literal["wgs84", "gcj02"]
+    crs: DisplayCrs
     tiles: tuple[TileSource, ...]
     max_zoom: int
     vector: VectorTiles | None = None
@@ -591,7 +583,7 @@ def facility_payload(
     facilities: pd.DataFrame,
     *,
     language: Language,
-    display_crs: Literal["wgs84", "gcj02"],
+    display_crs: DisplayCrs,
     now: dt.datetime,
     calendar: HolidayCalendar,
     attributions: Sequence[str] = (),
@@ -639,7 +631,6 @@ def facility_payload(
         decided by :func:`geodata.crs.in_mainland_china`). ``mainland`` carries the polygons of
         that decision for positions the browser learns itself (the user's).
     """
-    kinds = KIND_LABELS[language]
     stars = pd.to_numeric(_column(facilities, "star_rating"), errors="coerce").fillna(0)
     hours_codes, expressions, state_flags = _open_states(
         _column(facilities, "opening_hours"), _column(facilities, "status"), now, calendar
@@ -660,8 +651,8 @@ def facility_payload(
         "lang": language,
         "labels": UI_LABELS[language],
         "kinds": [
-            {"key": k, "label": kinds[k], "count": int(c)}
-            for k, c in zip(KINDS, counts, strict=True)
+            {"key": k.name, "label": k.label(language), "shape": k.web_shape, "count": int(c)}
+            for k, c in zip(KIND_SPECS, counts, strict=True)
         ],
         "access": [ACCESS_LABELS[language][a] for a in ACCESS_CLASSES],
         "states": list(STATE_LABELS[language]),
@@ -778,9 +769,7 @@ class _FacilityLayer(MacroElement):
         figure.script.add_child(RawHtml(script), name=name)
 
 
-def _boundaries_geojson(
-    boundaries: gpd.GeoDataFrame, display_crs: Literal["wgs84", "gcj02"]
-) -> dict[str, Any]:
+def _boundaries_geojson(boundaries: gpd.GeoDataFrame, display_crs: DisplayCrs) -> dict[str, Any]:
     """District polygons, simplified (~20 m), in the display system; property ``adcode`` only."""
     geometries = shapely.simplify(
         np.asarray(boundaries.geometry.to_numpy()), BOUNDARY_SIMPLIFY_DEG, preserve_topology=True
@@ -806,7 +795,7 @@ def _boundaries_geojson(
 
 @functools.cache
 def _bundled_boundaries_geojson(
-    display_crs: Literal["wgs84", "gcj02"],
+    display_crs: DisplayCrs,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """:func:`_boundaries_geojson` of the bundled districts and their names (read once)."""
     from geodata.boundaries import load_districts
@@ -1047,11 +1036,15 @@ def facility_map(
 
     # an empty icon, so the browser does not ask the server for /favicon.ico
     assets = ASSETS if spec.vector is None else ASSETS + BASEMAP_ASSETS
-    head = ['<link rel="icon" href="data:,">', *asset_tags(asset_mode, static_url, assets)]
+    head = [
+        '<link rel="icon" href="data:,">',
+        *asset_tags(asset_mode, static_url, assets),
+        f"<style>{kind_css()}</style>",
+    ]
     if embed_cjk_font:
         visible_text = [
             *UI_LABELS[language].values(),
-            *KIND_LABELS[language].values(),
+            *kind_labels(language).values(),
             *ACCESS_LABELS[language].values(),
             *STATE_LABELS[language],
             *AMENITY_LABELS[language].values(),
@@ -1150,9 +1143,7 @@ def _geometries_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     raise InvalidInput("an extra layer must be GeoJSON", field="extra_layers")
 
 
-def _extra_layer_geojson(
-    document: dict[str, Any], display_crs: Literal["wgs84", "gcj02"]
-) -> dict[str, Any]:
+def _extra_layer_geojson(document: dict[str, Any], display_crs: DisplayCrs) -> dict[str, Any]:
     """The geometries of a GeoJSON document as a FeatureCollection in the display system."""
     geometries = np.array(
         [shapely.from_geojson(json.dumps(g)) for g in _geometries_of(document)], dtype=object

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,9 @@ from types import TracebackType
 
 import numpy as np
 import pandas as pd
+from live_server import free_port
+
+from geodata.kinds import KINDS
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
@@ -68,7 +70,7 @@ _DISTRICTS = (
     ("310113", "宝山区"),
     ("310115", "浦东新区"),
 )
-_KINDS = np.array(["mother_room", "worker_station", "rest_stop"], dtype=object)
+_KINDS = np.array(KINDS, dtype=object)
 _HOURS = np.array(["24/7", "Mo-Fr 08:30-17:30; PH off", "Mo-Su 07:00-21:00"], dtype=object)
 _AMENITY_SETS = np.array(
     [
@@ -87,7 +89,7 @@ def synthetic_frame(n: int, *, seed: int = 0, id_prefix: str = "syn") -> pd.Data
     Ids are ``{id_prefix}-0000000`` upwards; ``source`` says the rows are synthetic.
     """
     rng = np.random.default_rng(seed)
-    kind = _KINDS[rng.integers(0, 3, n)]
+    kind = _KINDS[rng.integers(0, len(_KINDS), n)]
     access = np.where(
         kind == "mother_room", "employees", np.where(rng.random(n) < 0.7, "public", "members")
     ).astype(object)
@@ -130,12 +132,6 @@ def synthetic_frame(n: int, *, seed: int = 0, id_prefix: str = "syn") -> pd.Data
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _as_server_user(args: list[str]) -> list[str]:
     if pwd.getpwuid(os.geteuid()).pw_name == SERVER_USER:
         return args
@@ -163,7 +159,7 @@ class TempPostgres:
         user = pwd.getpwnam(SERVER_USER)
         os.chown(root, user.pw_uid, user.pw_gid)
         os.chmod(root, 0o700)
-        server = cls(root=root, port=_free_port())
+        server = cls(root=root, port=free_port())
         try:
             server._run(
                 [

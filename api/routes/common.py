@@ -13,7 +13,6 @@ from api.errors import invalid_parameter
 from geodata.crs import from_wgs84, to_wgs84
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
-CRS_NAMES: tuple[str, ...] = ("wgs84", "cgcs2000", "gcj02", "bd09")
 
 
 def dumps(document: Any) -> bytes:

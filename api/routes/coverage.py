@@ -43,6 +43,7 @@ from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
 from maps.atlas import print_atlas
 from maps.coveragemap import coverage_map_html
+from maps.paper import Orientation, Paper
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -302,10 +303,8 @@ def coverage_atlas(
     viewer: ViewerDep,
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
-    paper: Annotated[Literal["A4", "A3"], Query(description="paper size")] = "A4",
-    orientation: Annotated[
-        Literal["landscape", "portrait"], Query(description="page orientation")
-    ] = "landscape",
+    paper: Annotated[Paper, Query(description="paper size")] = "A4",
+    orientation: Annotated[Orientation, Query(description="page orientation")] = "landscape",
 ) -> Response:
     """The atlas of ``finder print --all-districts`` (:func:`maps.atlas.print_atlas`) for the
     facilities the caller may see: an overview page, then one coverage sheet per district."""

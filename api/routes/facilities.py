@@ -36,6 +36,7 @@ from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
 from geodata.boundaries import assign_adcode
+from geodata.crs import CrsName
 from geodata.errors import (
     FacilityNotFound,
     InvalidCoordinate,
@@ -49,7 +50,6 @@ from geodata.validate import new_facility_id, parse_column_map, require_in_servi
 
 router = APIRouter(prefix="/facilities", tags=["Editing"])
 
-CrsParam = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"([0-9]{1,18})"\s*$')
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
 _CHUNK = 1 << 20
@@ -241,7 +241,7 @@ def create_facility(
     body: Annotated[FacilityNew, Body()],  # type: ignore[valid-type]
     editor: EditorDep,
     state: StateDep,
-    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+    crs: Annotated[CrsName, Query(description="coordinate system of lon/lat")] = "wgs84",
 ) -> Response:
     """Add a facility. Without an ``id`` the server assigns one (``Location`` names it).
 
@@ -290,7 +290,7 @@ def replace_facility(
     editor: EditorDep,
     state: StateDep,
     if_match: IfMatch = None,
-    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+    crs: Annotated[CrsName, Query(description="coordinate system of lon/lat")] = "wgs84",
 ) -> Response:
     """Replace every editable field (the body's ``id`` must be the path's)."""
     values = _with_district(
@@ -336,7 +336,7 @@ def patch_facility(
     editor: EditorDep,
     state: StateDep,
     if_match: IfMatch = None,
-    crs: Annotated[CrsParam, Query(description="coordinate system of lon/lat")] = "wgs84",
+    crs: Annotated[CrsName, Query(description="coordinate system of lon/lat")] = "wgs84",
 ) -> Response:
     """Change the fields present in the body; the result is validated as a whole."""
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
@@ -416,7 +416,7 @@ def facility_audit(
 class ImportForm(BaseModel):
     """The fields of a bulk-import form besides ``file``."""
 
-    crs: CrsParam | None = Field(
+    crs: CrsName | None = Field(
         None,
         description="coordinate system of the file (default: what the coordinate headers name, "
         "as lng_gcj02 or 经度(GCJ02), else wgs84)",

@@ -51,6 +51,7 @@ from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
 from finder.index import WALK_SPEED_M_S
+from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
 from geodata.validate import require_in_service_region
@@ -86,7 +87,6 @@ FRAGMENT_CACHE_SIZE = 100_000
 _OPEN_STATES = "nearest-open-states"
 
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
-CrsParam = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 
 
 def local_minute() -> dt.datetime:
@@ -160,7 +160,7 @@ class NearestQuery(BaseModel):
 
     lon: float = Field(ge=-180, le=180, description="longitude of the point (crs)")
     lat: float = Field(ge=-90, le=90, description="latitude of the point (crs)")
-    crs: CrsParam = Field(
+    crs: CrsName = Field(
         "wgs84", description="coordinate system of the point and of the answer's geometries"
     )
     k: int = Field(5, ge=1, le=MAX_K, description="how many facilities (1-100)")

@@ -41,7 +41,7 @@ from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, status_of
 from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
-from geodata.crs import to_wgs84
+from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
@@ -157,9 +157,7 @@ def web_map(
         float | None,
         Query(ge=-90, le=90, description="viewer's latitude (the map's centre), degrees in crs"),
     ] = None,
-    crs: Annotated[
-        Literal["wgs84", "cgcs2000", "gcj02", "bd09"], Query(description="system of lon/lat")
-    ] = "wgs84",
+    crs: Annotated[CrsName, Query(description="system of lon/lat")] = "wgs84",
     zoom: Annotated[int | None, Query(ge=0, le=18, description="initial zoom")] = None,
     isochrone: Annotated[
         str | None, Query(description="facility id whose walking isochrone to draw")

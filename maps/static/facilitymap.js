@@ -145,6 +145,11 @@
   }
 
   // ---- DOM helpers (text only) ----
+  /** The classes of a kind's marker or swatch: its colour (fm-k-KEY) and its shape. */
+  function kindClasses(kind) {
+    return "fm-k-" + kind.key + " fm-shape-" + kind.shape;
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) {
@@ -217,7 +222,7 @@
     box.appendChild(el("div", "fm-name", d.name[i]));
     var kind = doc.kinds[d.kind[i]];
     var meta = el("div", "fm-meta");
-    meta.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
+    meta.appendChild(el("span", "fm-swatch " + kindClasses(kind)));
     meta.appendChild(document.createTextNode(kind.label + " · " + doc.access[d.access[i]]));
     box.appendChild(meta);
     row(box, L10N.address, d.addr[i]);
@@ -281,13 +286,13 @@
       var body = el("div", "fm-legend-body");
       doc.kinds.forEach(function (kind, k) {
         var line = el("div", "fm-legend-row");
-        line.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
+        line.appendChild(el("span", "fm-swatch " + kindClasses(kind)));
         line.appendChild(el("span", "fm-legend-label", kind.label));
         line.appendChild(el("span", "fm-legend-count", String(counts[k])));
         body.appendChild(line);
       });
       var closed = el("div", "fm-legend-row");
-      closed.appendChild(el("span", "fm-swatch fm-k-" + doc.kinds[0].key + " fm-closed"));
+      closed.appendChild(el("span", "fm-swatch " + kindClasses(doc.kinds[0]) + " fm-closed"));
       closed.appendChild(el("span", "fm-legend-label", doc.labels.closed_now));
       body.appendChild(closed);
       var mix = el("div", "fm-legend-row");
@@ -397,9 +402,9 @@
     return L.divIcon({ html: badge, className: "fm-cluster", iconSize: L.point(size, size) });
   }
 
-  function markerIcon(kindKey, closed) {
+  function markerIcon(kind, closed) {
     return L.divIcon({
-      className: "fm-marker fm-k-" + kindKey + (closed ? " fm-closed" : ""),
+      className: "fm-marker " + kindClasses(kind) + (closed ? " fm-closed" : ""),
       iconSize: [MARKER_PX, MARKER_PX],
       iconAnchor: [MARKER_PX / 2, MARKER_PX / 2],
       popupAnchor: [0, -MARKER_PX / 2],
@@ -563,15 +568,15 @@
     var choices = [{ k: -1, label: L10N.all_kinds }];
     doc.kinds.forEach(function (kind, k) {
       if (kind.count > 0) {
-        choices.push({ k: k, label: kind.label, key: kind.key });
+        choices.push({ k: k, label: kind.label, kind: kind });
       }
     });
     var tabButtons = choices.map(function (choice) {
       var tab = button("fm-tab", choice.label);
       tab.setAttribute("role", "tab");
       tab.setAttribute("aria-selected", String(choice.k === -1));
-      if (choice.key) {
-        tab.insertBefore(el("span", "fm-swatch fm-k-" + choice.key), tab.firstChild);
+      if (choice.kind) {
+        tab.insertBefore(el("span", "fm-swatch " + kindClasses(choice.kind)), tab.firstChild);
       }
       L.DomEvent.on(tab, "click", function () {
         tabButtons.forEach(function (other) {
@@ -636,7 +641,7 @@
     target.appendChild(el("span", "fm-item-name", entry.name));
     var meta = el("span", "fm-item-meta");
     var kind = doc.kinds[entry.kind];
-    meta.appendChild(el("span", "fm-swatch fm-k-" + kind.key));
+    meta.appendChild(el("span", "fm-swatch " + kindClasses(kind)));
     var parts = [kind.label];
     if (entry.distance_m !== undefined) {
       parts.push(formatDistance(L10N, entry.distance_m));
@@ -703,7 +708,7 @@
         }
       }
       var icons = doc.kinds.map(function (kind) {
-        return [markerIcon(kind.key, false), markerIcon(kind.key, true)];
+        return [markerIcon(kind, false), markerIcon(kind, true)];
       });
       var markers = new Map();
       var container = map.getContainer();

@@ -16,17 +16,14 @@ restore what they change or use their own ids.
 from __future__ import annotations
 
 import functools
-import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+from live_server import ServerProcess as ServerProcess
+from live_server import free_port as free_port
 from pyproj import Geod
 
 from api.auth import create_api_key
@@ -137,78 +134,6 @@ class Live:
         """An httpx client for the server, with ``key`` as Bearer token."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """``uvicorn api.app:create_app --factory`` in a subprocess on 127.0.0.1 (a free port).
-
-    A separate process, as in production: clients that hold the GIL while they wait for an
-    answer (GDAL through pyogrio) would stall a server thread in the test process.
-
-    Parameters
-    ----------
-    env
-        ``FINDER_*`` settings of the server.
-    workers
-        uvicorn worker processes.
-    """
-
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env}
-        self.workers = workers
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> str:
-        url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--workers",
-                str(self.workers),
-            ],
-            env=self.env,
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with status {self.process.returncode}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("the server did not start within 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def make_keys(path: Path) -> Keys:

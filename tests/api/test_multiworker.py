@@ -6,85 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from api_support import make_keys
+from live_server import ServerProcess
 from postgres import synthetic_frame
 
 from geodata.postgis import PostGISStore
 
 pytestmark = pytest.mark.postgis
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Query point south-west of every synthetic facility (they lie in 121.10-121.90, 30.85-31.45).
 QUERY = {"lon": 121.0, "lat": 30.75, "k": 1}
 VISIBLE_WITHIN_S = 1.0
 CONCURRENT = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _uvicorn(env: dict[str, str], workers: int) -> Iterator[str]:
-    """``uvicorn api.app:create_app --factory --workers N`` on 127.0.0.1; yields its base URL."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, "uvicorn exited at start-up"
-            assert time.monotonic() < deadline, "uvicorn did not answer /health"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def _nearest_id(base: str) -> str:
@@ -149,8 +90,7 @@ def test_an_edit_through_one_worker_reaches_every_worker_within_a_second(
     store = PostGISStore(postgis_url, migrate=False, application_name="test-setup")
     store.upsert_frame(frame, actor="setup")
     keys = make_keys(tmp_path / "keys.json")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINDER_")}
-    env |= {
+    env = {
         "FINDER_DATABASE_URL": postgis_url,
         "FINDER_API_KEYS_FILE": str(tmp_path / "keys.json"),
         "FINDER_LOG_LEVEL": "WARNING",
@@ -160,7 +100,7 @@ def test_an_edit_through_one_worker_reaches_every_worker_within_a_second(
     moved, moved_by_other = str(public.iloc[0]), str(public.iloc[1])
 
     try:
-        with _uvicorn(env, workers=2) as base:
+        with ServerProcess(env, workers=2) as base:
             before = {_nearest_id(base) for _ in range(10)}
             assert moved not in before and len(before) == 1
             # An edit through the API (served by one of the two workers).
@@ -185,5 +125,5 @@ def test_an_edit_through_one_worker_reaches_every_worker_within_a_second(
     finally:
         store.close()
 
-    with _uvicorn(env, workers=2) as base:
+    with ServerProcess(env, workers=2) as base:
         assert _nearest_id(base) == moved_by_other

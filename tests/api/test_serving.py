@@ -7,9 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import ROOT, free_port
+from live_server import ROOT, ServerProcess
 
 from geodata.sample import write_sample
 
@@ -30,8 +28,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``finder serve`` with short limits; yields ``host:port``."""
     tmp = tmp_path_factory.mktemp("serve")
     write_sample(tmp / "store.gpkg", 50)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINDER_")} | {
+    env = {
         "FINDER_STORE": str(tmp / "store.gpkg"),
         "FINDER_LOG_LEVEL": "WARNING",
         "FINDER_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
@@ -39,32 +36,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "FINDER_LIMIT_CONCURRENCY": "4",
         "FINDER_MAX_REQUESTS_PER_CONNECTION": "3",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = ServerProcess(
+        env,
+        command=lambda port: [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        timeout_s=60,
+        log=Path(os.devnull),
     )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "finder serve exited"
-            assert time.monotonic() < deadline, "finder serve did not start"
-            try:
-                if httpx.get(f"http://{address}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield address
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with server as url:
+        yield url.removeprefix("http://")
 
 
 def _connect(address: str) -> socket.socket:

@@ -1,7 +1,8 @@
 """The served base map in headless Chromium at phone size, from a real uvicorn server.
 
 The service (``create_app`` with a GeoPackage store and the base map built from the Jing'an
-extract) runs in a thread of this process on a free 127.0.0.1 port; Chromium is another process.
+extract) runs in a subprocess on a free 127.0.0.1 port (``live_server``); Chromium is another
+process.
 The screenshot is written to ``artifacts/maps/basemap_phone.png``.
 """
 
@@ -9,9 +10,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import socket
-import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +18,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-import uvicorn
+from live_server import ServerProcess
 from PIL import Image
 
-from api.app import create_app
-from api.settings import Settings
 from geodata.basemap import ROAD_CLASSES, basemap_from_osm
 from geodata.sample import sample_frame
 from geodata.store import GeoPackageStore
@@ -53,25 +49,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     writer.upsert_frame(frame, actor="fixture")
     writer.close()
     basemap_from_osm(JINGAN, tmp / "store.gpkg.basemap.pmtiles")  # found beside the store
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    app = create_app(Settings(store=store, log_level="WARNING"))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with ServerProcess({"FINDER_STORE": str(store), "FINDER_LOG_LEVEL": "WARNING"}) as url:
+        yield url
 
 
 def _roads() -> list[tuple[str, list[tuple[float, float]]]]:

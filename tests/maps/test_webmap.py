@@ -24,6 +24,7 @@ from finder.hours import HolidayCalendar, OpenState, state_at
 from geodata.boundaries import load_districts
 from geodata.crs import from_wgs84, in_mainland_china
 from geodata.errors import InvalidInput
+from geodata.kinds import kind_labels
 from geodata.sample import sample_frame
 from geodata.schema import ACCESS_CLASSES, AMENITIES, KINDS, Viewer
 from maps import webmap
@@ -423,12 +424,12 @@ def test_base_map_tiles_and_attribution() -> None:
 
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_labels_cover_the_vocabularies(language: str) -> None:
-    assert set(webmap.KIND_LABELS[language]) == set(KINDS)
     assert set(webmap.ACCESS_LABELS[language]) == set(ACCESS_CLASSES)
     assert set(webmap.AMENITY_LABELS[language]) == set(AMENITIES)
     assert set(webmap.UI_LABELS[language]) == set(webmap.UI_LABELS["zh"])
     document = _payload(facility_map_html(_few(), now=NOW, language=language))
     assert document["amenities"] == [webmap.AMENITY_LABELS[language][a] for a in AMENITIES]
+    assert [k["label"] for k in document["kinds"]] == list(kind_labels(language).values())
 
 
 def test_embedded_font_covers_every_chinese_character(sample: pd.DataFrame) -> None:
