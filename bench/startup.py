@@ -34,16 +34,14 @@ import os
 import platform
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from live_server import ServerProcess, service_command  # noqa: E402
 
 QUERY = "/nearest?lon=121.4737&lat=31.2304&k=5"
 #: Facilities imported into a new benchmark store; more are shifted copies of these.
@@ -92,58 +90,20 @@ def smaps(pid: int) -> dict[str, float]:
     return {"rss": fields["Rss"] / 1024, "pss": fields["Pss"] / 1024, "uss": uss / 1024}
 
 
-class Worker:
-    """One ``uvicorn api.app:create_app`` process of the code in ``code``, on a free port."""
+def _worker(code: Path, env: dict[str, str], log: Path) -> ServerProcess:
+    """One worker of the code in ``code``, ready once it answers ``/nearest``."""
+    return ServerProcess(
+        env,
+        command=lambda port: [*service_command(port), "--app-dir", str(code)],
+        ready=QUERY,
+        timeout_s=TIMEOUT_S,
+        log=log,
+    )
 
-    def __init__(self, code: Path, env: dict[str, str], log: Path) -> None:
-        import socket
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.started = time.monotonic()
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                env={**os.environ, **env, "PYTHONPATH": str(code)},
-                cwd=code,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def first_answer_s(self) -> float:
-        """Seconds from the start to the first answered ``/nearest``."""
-        deadline = self.started + TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited with {self.process.returncode}")
-            try:
-                if httpx.get(self.url + QUERY, timeout=5).status_code == 200:
-                    return time.monotonic() - self.started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("no answer within the time limit")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def _measured(server: ServerProcess) -> dict[str, float]:
+    assert server.process is not None
+    return {"first_s": server.ready_s, **smaps(server.process.pid)}
 
 
 def measure(code: Path, store: Path, work: Path) -> dict[str, dict[str, float]]:
@@ -157,22 +117,13 @@ def measure(code: Path, store: Path, work: Path) -> dict[str, dict[str, float]]:
         "FINDER_INDEX_POLL_S": "1",
     }
     out: dict[str, dict[str, float]] = {}
-    cold = Worker(code, env, work / "cold.log")
-    try:
-        out["cold"] = {"first_s": cold.first_answer_s(), **smaps(cold.process.pid)}
-    finally:
-        cold.stop()
-    warm = Worker(code, env, work / "warm.log")
-    try:
-        out["warm"] = {"first_s": warm.first_answer_s(), **smaps(warm.process.pid)}
-        second = Worker(code, env, work / "second.log")
-        try:
-            out["second"] = {"first_s": second.first_answer_s(), **smaps(second.process.pid)}
-            out["warm_with_second"] = smaps(warm.process.pid)
-        finally:
-            second.stop()
-    finally:
-        warm.stop()
+    with (cold := _worker(code, env, work / "cold.log")):
+        out["cold"] = _measured(cold)
+    with (warm := _worker(code, env, work / "warm.log")):
+        out["warm"] = _measured(warm)
+        with (second := _worker(code, env, work / "second.log")):
+            out["second"] = _measured(second)
+            out["warm_with_second"] = smaps(warm.process.pid)  # type: ignore[union-attr]
     return out
 
 
