@@ -90,13 +90,13 @@ def smaps(pid: int) -> dict[str, float]:
     return {"rss": fields["Rss"] / 1024, "pss": fields["Pss"] / 1024, "uss": uss / 1024}
 
 
-def _worker(code: Path, env: dict[str, str], log: Path) -> ServerProcess:
+def _worker(code: Path, env: dict[str, str], log: Path, timeout_s: float) -> ServerProcess:
     """One worker of the code in ``code``, ready once it answers ``/nearest``."""
     return ServerProcess(
         env,
         command=lambda port: [*service_command(port), "--app-dir", str(code)],
         ready=QUERY,
-        timeout_s=TIMEOUT_S,
+        timeout_s=timeout_s,
         log=log,
     )
 
@@ -106,8 +106,11 @@ def _measured(server: ServerProcess) -> dict[str, float]:
     return {"first_s": server.ready_s, **smaps(server.process.pid)}
 
 
-def measure(code: Path, store: Path, work: Path) -> dict[str, dict[str, float]]:
-    """First-answer time and memory of a cold, a warm and a second worker."""
+def measure(
+    code: Path, store: Path, work: Path, *, cold: bool = True, timeout_s: float = TIMEOUT_S
+) -> dict[str, dict[str, float]]:
+    """First-answer time and memory of a cold (unless ``cold`` is false), a warm and a second
+    worker."""
     table_dir = work / "tables"
     shutil.rmtree(table_dir, ignore_errors=True)
     env = {
@@ -117,11 +120,12 @@ def measure(code: Path, store: Path, work: Path) -> dict[str, dict[str, float]]:
         "FINDER_INDEX_POLL_S": "1",
     }
     out: dict[str, dict[str, float]] = {}
-    with (cold := _worker(code, env, work / "cold.log")):
-        out["cold"] = _measured(cold)
-    with (warm := _worker(code, env, work / "warm.log")):
+    if cold:
+        with (first := _worker(code, env, work / "cold.log", timeout_s)):
+            out["cold"] = _measured(first)
+    with (warm := _worker(code, env, work / "warm.log", timeout_s)):
         out["warm"] = _measured(warm)
-        with (second := _worker(code, env, work / "second.log")):
+        with (second := _worker(code, env, work / "second.log", timeout_s)):
             out["second"] = _measured(second)
             out["warm_with_second"] = smaps(warm.process.pid)  # type: ignore[union-attr]
     return out
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 facilities")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout to measure")
     parser.add_argument("--store-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--no-cold", action="store_true", help="skip the cold worker (code without table files)"
+    )
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per worker")
     args = parser.parse_args(argv)
     total = 100_000 if args.quick else args.facilities
     store = args.store_dir / f"bench-startup-{total}.gpkg"
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"code: {code}; {total:,} facilities; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
-        result = measure(code, store, Path(tmp))
+        result = measure(code, store, Path(tmp), cold=not args.no_cold, timeout_s=args.timeout)
     print(f"{'worker':<28}{'first answer s':>15}{'RSS MB':>9}{'PSS MB':>9}{'USS MB':>9}")
     for name, label in (
         ("cold", "cold (reads the store)"),
@@ -152,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         ("second", "second, beside the warm one"),
         ("warm_with_second", "warm, with the second"),
     ):
-        row = result[name]
+        row = result.get(name)
+        if row is None:
+            continue
         first = f"{row['first_s']:.1f}" if "first_s" in row else ""
         print(f"{label:<28}{first:>15}{row['rss']:>9.0f}{row['pss']:>9.0f}{row['uss']:>9.0f}")
     added = result["warm_with_second"]["pss"] + result["second"]["pss"] - result["warm"]["pss"]
