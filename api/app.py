@@ -13,6 +13,8 @@ Routes (see ``docs/api.md``):
 * ``/facilities...`` - editing, bulk import, audit (API key with the ``edit`` scope);
 * ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
 * ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
+* ``/facilities/{id}/events`` (signed device events), ``/live`` (server-sent live state) and
+  ``/usage`` (visits per facility, day and hour, CSV);
 * ``/map`` and ``/static/...`` - the web map; ``/basemap/{z}/{x}/{y}.mvt`` - its base map tiles;
   ``/health``; ``/openapi.json`` (OpenAPI 3.0);
 * ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), from files bundled in ``api/static``.
@@ -20,6 +22,7 @@ Routes (see ``docs/api.md``):
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
@@ -33,14 +36,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
+from api.live import EventWriter, LiveDoors
 from api.protocol import ProtocolMiddleware
 from api.routes import (
     basemap,
+    console,
     coverage,
     docs,
+    doors,
+    export,
     facilities,
     features,
     health,
+    keys,
     nearest,
     walk,
     webmap,
@@ -48,10 +56,11 @@ from api.routes import (
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
-from finder.coverage import build_sample_grid
+from finder.coverage import RegionGrids, build_sample_grid
 from finder.walk import WalkNetwork
 from geodata.basemap import BasemapArchive
-from geodata.boundaries import load_districts
+from geodata.boundaries import load_districts, load_places
+from geodata.events import event_log
 from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
@@ -253,16 +262,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live = LiveFacilities(
                 store, calendar, poll_s=settings.index_poll_s, table_dir=settings.table_path()
             )
+            log = event_log(store)
             districts = load_districts(settings.boundaries)
+            grid = build_sample_grid(districts)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
                 settings=settings,
                 store=store,
                 live=live,
+                doors=LiveDoors(log),
+                events=EventWriter(
+                    log,
+                    replay_window_s=settings.event_window_s,
+                    per_device_per_s=settings.device_events_per_s,
+                    per_device_burst=settings.device_event_burst,
+                ),
                 districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
-                grid=build_sample_grid(districts),
+                grid=grid,
+                regions=RegionGrids(
+                    grid,
+                    functools.partial(
+                        load_places, settings.boundaries, cache_dir=settings.boundaries_cache_dir()
+                    ),
+                ),
                 walk=None
                 if streets_path is None
                 else WalkService(WalkNetwork(load_network(streets_path))),
@@ -282,7 +306,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # of them here would cost 5 s and about 70 MB per 100,000 in every worker.)
             gc.collect()
             gc.freeze()
-            with live.polling():
+            with live.polling(), app.state.finder.doors.polling():
                 yield
         finally:
             gc.unfreeze()
@@ -304,12 +328,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(facilities.audit_router)
     app.include_router(coverage.router)
     app.include_router(walk.router)
+    app.include_router(doors.router)
     app.include_router(webmap.router)
     app.include_router(basemap.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.include_router(console.router)
+    app.include_router(keys.router)
+    app.include_router(export.router)
     webmap.mount_static(app)
     docs.mount_docs_static(app)
+    console.mount_console_static(app)
     _install_openapi(app)
     app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:

@@ -22,6 +22,9 @@ when ``member`` is true. Its scopes say what it may *do*:
     sees; the key's ``name`` is the actor in the audit trail.
 ``read-all``
     see every facility (administrators, planners; with ``edit``, write every facility).
+``admin``
+    list, create and revoke keys through the API (``/keys``, the console's keys page); it
+    opens no facility by itself.
 
 Without a key a client is anonymous and sees ``public`` facilities only; so does a key with
 neither ``read-private``, ``edit`` nor ``read-all``. Every route filters facilities through
@@ -62,11 +65,12 @@ import pandas as pd
 
 from finder.hours import LOCAL_TIMEZONE
 from geodata.errors import InvalidInput, NotFound
+from geodata.events import Device, EventLog
 from geodata.schema import ANONYMOUS, Viewer
 
 logger = logging.getLogger(__name__)
 
-SCOPES: tuple[str, ...] = ("edit", "read-private", "read-all")
+SCOPES: tuple[str, ...] = ("edit", "read-private", "read-all", "admin")
 #: The scopes under which a key's ``organizations`` and ``member`` open non-public facilities.
 _OPENING_SCOPES = frozenset({"edit", "read-private"})
 KEY_PREFIX = "fk_"
@@ -469,3 +473,30 @@ def visible(frame: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
     if viewer.see_all:
         return frame
     return frame[visible_mask(frame, viewer)]
+
+
+#: Prefix of a device secret (``finder devices add``), as ``fk_`` marks API keys.
+DEVICE_SECRET_PREFIX = "fd_"
+
+
+def device_signing_key(secret: str) -> bytes:
+    """The key a device signs its events with: the SHA-256 of its secret (:func:`hash_key`).
+
+    The store keeps this hash, as the key file keeps API keys' hashes; the secret itself is
+    shown once and stored nowhere. HMAC needs the same key on both sides, so whoever reads the
+    device table can sign events (not learn the secret): revoke and re-add devices after a leak.
+    """
+    return bytes.fromhex(hash_key(secret))
+
+
+def create_device(log: EventLog, facility_id: str) -> tuple[Device, str]:
+    """Register a new device for a facility; the device and its secret (returned once).
+
+    Raises
+    ------
+    FacilityNotFound
+        When the store has no such facility.
+    """
+    secret = DEVICE_SECRET_PREFIX + secrets.token_urlsafe(32)
+    device = log.add_device("dev-" + secrets.token_hex(6), facility_id, hash_key(secret))
+    return device, secret

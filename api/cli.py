@@ -22,6 +22,10 @@
                          [--expires YYYY-MM-DD | --days N]
     finder keys list [--json]
     finder keys revoke NAME
+    finder devices add FACILITY_ID     (prints the device's secret once)
+    finder devices list [--facility ID] [--json]
+    finder devices revoke DEVICE_ID
+    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -91,6 +95,33 @@ def _districts(args: argparse.Namespace) -> Any:
     return load_districts(path)
 
 
+def _places(args: argparse.Namespace) -> Any:
+    """The boundaries that name points: ``--boundaries``, else the national ones (the china
+    extra, cached beside the store), else Shanghai's (:func:`geodata.boundaries.load_places`)."""
+    from api.settings import Settings
+    from geodata.boundaries import load_places
+
+    settings = Settings()
+    path = getattr(args, "boundaries", None) or settings.boundaries
+    store = getattr(args, "store", None)
+    cache_dir = Path(store).parent if store else settings.boundaries_cache_dir()
+    return load_places(path, cache_dir=cache_dir)
+
+
+def _print_place(args: argparse.Namespace) -> None:
+    """Say on standard error which province, city and district the query point lies in."""
+    from geodata.boundaries import place_points
+    from geodata.crs import to_wgs84
+
+    lon, lat = to_wgs84(args.lon, args.lat, args.crs)
+    place = place_points([lon], [lat], _places(args)).iloc[0]
+    if place["adcode"] is None:
+        print(f"warning: {place['unplaced']}", file=sys.stderr)
+        return
+    names = " ".join(dict.fromkeys(n for n in place[["province", "city", "district"]] if n))
+    print(f"point in {names} (adcode {place['adcode']})", file=sys.stderr)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a facility list; print the counts; write the reject report."""
     from api.settings import Settings
@@ -108,7 +139,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             kind=args.kind,
             access=args.access,
             actor=args.actor,
-            districts=_districts(args),
+            districts=_places(args),
             dry_run=args.dry_run,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
             limits=Settings().read_limits(),
@@ -138,9 +169,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the store as GeoJSON, CSV (formulas quoted, :mod:`geodata.cells`) or GeoPackage
     (WGS-84)."""
-    import geopandas as gpd
-
-    from geodata.cells import frame_to_csv
+    from geodata.export import export_bytes
     from geodata.store import GeoPackageStore
 
     store = _open_store(args)
@@ -151,14 +180,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.public_only:
         frame = frame[frame["access"] == "public"]
     out = Path(args.out)
-    if args.format == "csv":
-        frame_to_csv(frame, out)
-    elif args.format == "geojson":
-        gdf = gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
-        )
-        gdf["star_rating"] = gdf["star_rating"].astype("float")
-        gdf.to_file(out, driver="GeoJSON")
+    if args.format in ("csv", "geojson"):
+        out.write_bytes(export_bytes(frame, args.format))
     else:
         if out.exists():
             out.unlink()
@@ -180,6 +203,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         index = FacilityIndex.from_store(store, table_dir=_table_dir(args))
     finally:
         store.close()
+    _print_place(args)
     viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
     results = index.nearest(
         args.lon, args.lat, k=args.k, crs=args.crs, kinds=args.kind or None, viewer=viewer
@@ -316,13 +340,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
     Standard output holds only the table; messages go to standard error.
     """
-    from finder.coverage import coverage_layers, coverage_table, rounded_table
+    from finder.coverage import (
+        RegionGrids,
+        coverage_layers,
+        coverage_table,
+        region_coverage,
+        rounded_table,
+    )
     from geodata.cells import frame_to_csv
     from maps.coveragemap import coverage_map
 
     grid, counted = _coverage_inputs(args)
     lon, lat, kind = counted.lon, counted.lat, counted.kind
-    result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind, adcodes=args.district)
+    adcodes = None
+    if args.district:
+        grids = RegionGrids(grid, _places(args))
+        result = region_coverage(grids, args.district, lon, lat, radius_m=args.radius, kind=kind)
+        adcodes = result.table["adcode"].tolist()
+        grid = grids.grid_for(adcodes)
+    else:
+        result = coverage_table(grid, lon, lat, radius_m=args.radius, kind=kind)
     if args.walk_minutes:
         import dataclasses
 
@@ -330,17 +367,17 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         result = dataclasses.replace(result, table=table)
     if args.format == "csv":
         if args.out:
-            frame_to_csv(rounded_table(result.table), args.out)
+            frame_to_csv(rounded_table(result.table_with_regions()), args.out)
             _wrote(args.out)
         else:
-            print(frame_to_csv(rounded_table(result.table)), end="")
+            print(frame_to_csv(rounded_table(result.table_with_regions())), end="")
     else:
         document = result.to_json()
         document["metadata"]["counted"] = counted.summary
         _write_json(document, args.out)
     if args.gaps:
         gaps = coverage_layers(
-            grid, lon, lat, radius_m=args.radius, adcodes=args.district, simplify_m=GAP_SIMPLIFY_M
+            grid, lon, lat, radius_m=args.radius, adcodes=adcodes, simplify_m=GAP_SIMPLIFY_M
         )["gaps"]
         gaps["metadata"]["counted"] = counted.summary
         if args.basemap:
@@ -360,7 +397,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             lat,
             kind,
             radius_m=args.radius,
-            adcode=args.district[0] if args.district and len(args.district) == 1 else None,
+            adcode=adcodes[0] if adcodes and len(adcodes) == 1 else None,
             coverage=result,
         ).save(args.map)
         _wrote(args.map)
@@ -395,10 +432,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     """Propose new sites that cover the most of a district (maximal covering location)."""
     import pandas as pd
 
+    from finder.coverage import RegionGrids
     from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
     grid, counted = _coverage_inputs(args)
+    grids = RegionGrids(grid, _places(args))
     lon, lat = counted.lon, counted.lat
     cand_lon = cand_lat = None
     if args.candidates:
@@ -415,9 +454,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             pd.to_numeric(table["lat"]).to_numpy(float),
             args.crs,
         )
+    region = grids.region(args.district)
     result = suggest_sites(
-        grid,
-        args.district,
+        grids.merged_grid(region),
+        region.adcode,
         lon,
         lat,
         n_sites=args.n,
@@ -446,6 +486,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         print("finder print: give --district ADCODE or --all-districts", file=sys.stderr)
         return 2
     grid, counted = _coverage_inputs(args)
+    adcode = None
+    if args.district:
+        from finder.coverage import RegionGrids
+
+        grids = RegionGrids(grid, _places(args))
+        region = grids.region(args.district)
+        grid = grids.grid_for(region.counties, exact=region.level != "county")
+        adcode = region.adcode if region.level == "county" else None
     options: dict[str, Any] = {
         "radius_m": args.radius,
         "paper": args.paper,
@@ -459,7 +507,7 @@ def cmd_print(args: argparse.Namespace) -> int:
         print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
         return 0
     printed = print_coverage_map(
-        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=args.district, **options
+        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=adcode, **options
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -512,6 +560,72 @@ def cmd_keys(args: argparse.Namespace) -> int:
         + "; this is the only time the key is shown",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """Add, list or revoke door and sensor devices; a new device's secret is printed once."""
+    from api.auth import create_device
+    from geodata.events import event_log
+
+    store = _open_store(args)
+    try:
+        log = event_log(store)
+        if args.action == "list":
+            rows = [d._asdict() for d in log.devices(args.facility)]
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            elif not rows:
+                print("no devices")
+            for i, row in enumerate([] if args.json else rows):
+                if i == 0:
+                    print("\t".join(row))
+                print("\t".join("-" if v is None else str(v) for v in row.values()))
+            return 0
+        if args.action == "revoke":
+            device = log.revoke_device(args.device_id)
+            print(
+                f"device {device.device_id} of {device.facility_id} revoked at {device.revoked_at}"
+            )
+            return 0
+        device, secret = create_device(log, args.facility_id)
+    finally:
+        store.close()
+    print(secret)
+    print(
+        f"device {device.device_id} added for facility {device.facility_id}; this is the only "
+        "time its secret is shown. It signs each event body with HMAC-SHA256 under the key "
+        "SHA-256(secret) (see docs/live.md)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    """Visits per facility, day and hour of a district, from door entry events (CSV)."""
+    import datetime as dt
+
+    from finder.hours import local_today
+    from finder.usage import usage_from_log
+    from geodata.cells import frame_to_csv
+    from geodata.events import event_log
+
+    last = dt.date.fromisoformat(args.to) if args.to else local_today()
+    first = dt.date.fromisoformat(args.from_) if args.from_ else last - dt.timedelta(days=6)
+    store = _open_store(args)
+    try:
+        frame = store.frame()
+        if not args.all_access:
+            frame = frame[frame["access"] == "public"]
+        frame = frame[frame["adcode"] == args.district]
+        table = usage_from_log(event_log(store), frame, first, last)
+    finally:
+        store.close()
+    if args.out:
+        frame_to_csv(table, args.out)
+        _wrote(args.out)
+    else:
+        print(frame_to_csv(table), end="")
     return 0
 
 
@@ -661,6 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="include members/employees facilities (administrators)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--boundaries", help="district boundary file naming the point's place")
 
     p = add("map", cmd_map, "write a standalone (offline) HTML facility map")
     p.add_argument("--out", required=True)
@@ -712,7 +827,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
     basemap_option(p)
-    p.add_argument("--district", action="append", help="adcode; repeatable (default all)")
+    p.add_argument(
+        "--district",
+        action="append",
+        help="adcode of a province (41), city (4101) or county (410102); repeatable "
+        "(default all districts); a province or city adds its aggregate row",
+    )
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="table file (default: standard output)")
     p.add_argument("--gaps", help="write the out-of-reach areas as GeoJSON")
@@ -726,7 +846,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("suggest", cmd_suggest, "propose new sites for a district")
     coverage_options(p)
-    p.add_argument("--district", required=True, help="adcode")
+    p.add_argument(
+        "--district", required=True, help="adcode of a county, city (4101) or province (41)"
+    )
     p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
     p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
@@ -736,7 +858,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
     coverage_options(p)
     basemap_option(p)
-    p.add_argument("--district", help="adcode, e.g. 310106")
+    p.add_argument("--district", help="adcode of a county (310106), city (4101) or province")
     p.add_argument(
         "--all-districts",
         action="store_true",
@@ -773,6 +895,26 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("name")
     for action in (key_add, key_list, key_revoke):
         action.add_argument("--keys-file", help="key file (default FINDER_API_KEYS_FILE)")
+
+    p = add("devices", cmd_devices, "manage door and sensor devices (secrets stored hashed)")
+    device_actions = p.add_subparsers(dest="action", required=True)
+    device_add = device_actions.add_parser("add", help="add a device; its secret is printed once")
+    device_add.add_argument("facility_id")
+    device_list = device_actions.add_parser("list", help="every device, never its secret")
+    device_list.add_argument("--facility", help="only the devices of this facility")
+    device_list.add_argument("--json", action="store_true")
+    device_actions.add_parser("revoke", help="refuse a device from now on").add_argument(
+        "device_id"
+    )
+
+    p = add("usage", cmd_usage, "visits per facility, day and hour of a district (CSV)")
+    p.add_argument("--district", required=True, help="adcode")
+    p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (6 days ago)")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default today, China time)")
+    p.add_argument("--out", help="CSV file (default: standard output)")
+    p.add_argument(
+        "--all-access", action="store_true", help="count members/employees facilities too"
+    )
 
     p = add("calendar", cmd_calendar, "load or show the holiday calendar (official arrangements)")
     p.add_argument("action", choices=("load", "show"))

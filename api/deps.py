@@ -1,7 +1,7 @@
 """Dependencies of the routes: the app state, the caller, the current snapshot.
 
 Routes declare what they need with the typed aliases (``StoreDep``, ``SnapshotDep``,
-``PrincipalDep``, ``ViewerDep``, ``EditorDep``); each fails with a clear problem
+``PrincipalDep``, ``ViewerDep``, ``EditorDep``, ``AdminDep``); each fails with a clear problem
 when it is missing rather than with an ``AttributeError`` deep in a route. The dependencies are
 ``async`` (they do no I/O beyond a file stat), so FastAPI runs them on the event loop instead of
 handing each to the thread pool.
@@ -103,6 +103,22 @@ async def get_editor(request: Request, principal: PrincipalDep) -> Principal:
     return principal
 
 
+async def get_admin(principal: PrincipalDep) -> Principal:
+    """The caller, who must hold a key with the ``admin`` scope."""
+    if principal is ANONYMOUS_PRINCIPAL:
+        raise ApiProblem(
+            401,
+            "managing keys needs an API key with the 'admin' scope",
+            slug="unauthorized",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not principal.has("admin"):
+        raise ApiProblem(
+            403, f"the key {principal.name!r} lacks the 'admin' scope", slug="forbidden"
+        )
+    return principal
+
+
 @dataclass(frozen=True)
 class Lookup:
     """What a read-only lookup needs, resolved in one call (``/nearest`` calls
@@ -123,3 +139,4 @@ StoreDep = Annotated[FacilityStore, Depends(get_store)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 EditorDep = Annotated[Principal, Depends(get_editor)]
+AdminDep = Annotated[Principal, Depends(get_admin)]

@@ -35,6 +35,7 @@ from geodata.errors import (
     FileTooLarge,
     FinderError,
     InvalidInput,
+    NationalBoundariesMissing,
     NotFound,
     OffNetwork,
     StoreBusy,
@@ -55,6 +56,7 @@ _TYPE_PREFIX = "tag:zhigong-finder,2026:problem/"
 #: Domain error class -> (HTTP status, problem slug). The most specific class wins (MRO order).
 DEFAULT_STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     FacilityNotFound: (404, "not-found"),
+    NationalBoundariesMissing: (404, "boundaries-not-installed"),
     UnknownDistrict: (404, "not-found"),
     CalendarYearNotCovered: (404, "not-found"),
     NotFound: (404, "not-found"),

@@ -46,6 +46,10 @@ FINDER_LIMIT_CONCURRENCY   ``finder serve``: connections + requests in progress 
                            which requests are answered 503 at once (1000)
 FINDER_MAX_REQUESTS_PER_CONNECTION  ``finder serve``: a keep-alive connection is closed after this
                            many requests, so clients spread over the workers again (1000)
+FINDER_EVENT_WINDOW_S      a device event whose ``at`` is further than this from now is refused
+                           as stale, s (300); also how long replay keys are kept (twice this)
+FINDER_DEVICE_EVENTS_PER_S events one device may post per second and worker (20), beyond a burst
+FINDER_DEVICE_EVENT_BURST  of this many (100); then 429 for that device only
 =========================  =========================================================================
 """
 
@@ -109,6 +113,9 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0)
     limit_concurrency: int = Field(default=1000, ge=1)
     max_requests_per_connection: int = Field(default=1000, ge=1)
+    event_window_s: float = Field(default=300.0, ge=1.0, le=86400.0)
+    device_events_per_s: float = Field(default=20.0, gt=0.0)
+    device_event_burst: int = Field(default=100, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -149,6 +156,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The GeoPackage path, falling back to the user's data directory copy of the sample."""
         return self.store if self.store is not None else default_store_path()
+
+    def boundaries_cache_dir(self) -> Path | None:
+        """Where the national boundaries are cached: beside the GeoPackage store, or the user
+        cache directory (``None``) with PostGIS."""
+        return None if self.database_url else self.store_path().parent
 
     def streets_path(self) -> Path | None:
         """The walking network file to load: ``streets``, else ``<store>.streets.npz`` beside

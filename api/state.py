@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -40,7 +40,7 @@ import pandas as pd
 
 from api.auth import KeyRing
 from api.settings import Settings
-from finder.coverage import SampleGrid
+from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityIndex
 from finder.table_file import columns_of_store
@@ -50,6 +50,9 @@ from geodata.crs import from_wgs84
 from geodata.navigation import links_from_positions
 from geodata.schema import COLUMNS, Facility
 from geodata.store import FacilityStore, GeoPackageStore
+
+if TYPE_CHECKING:
+    from api.live import EventWriter, LiveDoors
 
 logger = logging.getLogger(__name__)
 
@@ -502,16 +505,22 @@ class WalkService:
 class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
-    ``grid`` is the coverage sample grid of ``districts``; ``walk`` the walking network
-    (``None`` when no network file is configured); ``basemap`` the served vector base map
-    (``None`` when none is configured).
+    ``grid`` is the coverage sample grid of ``districts``; ``regions`` the grids of any
+    province, city or county, and (``regions.places``, loaded on first use) the boundaries that
+    name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
+    walking network (``None`` when no network file is configured); ``basemap`` the served
+    vector base map (``None`` when none is configured); ``doors`` the live door and sensor
+    state and ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
     store: FacilityStore
     live: LiveFacilities
+    doors: LiveDoors
+    events: EventWriter
     districts: gpd.GeoDataFrame
     keyring: KeyRing
     grid: SampleGrid
+    regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None

@@ -30,10 +30,12 @@ Coastal Shanghai districts include estuary and sea water (8,012 km2 of polygons 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +49,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import Region, assign_adcode, resolve_region
 from geodata.errors import InvalidInput, UnknownDistrict
 from geodata.schema import ACCESS_CLASSES, KINDS
 
@@ -585,6 +587,7 @@ class CoverageResult:
     population_basis: str | None
     facility_count: int
     computed_at: dt.datetime
+    regions: tuple[dict[str, Any], ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Radius, bases, count and time as a JSON-ready dict."""
@@ -597,8 +600,19 @@ class CoverageResult:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The result as a JSON-ready dict: ``metadata`` and ``districts`` (one dict per row)."""
-        return {"metadata": self.metadata(), "districts": _records(self.table)}
+        """The result as a JSON-ready dict: ``metadata`` and ``districts`` (one dict per row),
+        and ``regions`` (the aggregate of each province or city asked for) when there are any."""
+        document = {"metadata": self.metadata(), "districts": _records(self.table)}
+        if self.regions:
+            document["regions"] = _records(pd.DataFrame(list(self.regions)))
+        return document
+
+    def table_with_regions(self) -> pd.DataFrame:
+        """The per-county table followed by one aggregate row per province or city (CSV)."""
+        if not self.regions:
+            return self.table
+        regions = pd.DataFrame(list(self.regions)).astype({"counties": "Int64"})
+        return pd.concat([self.table, regions], ignore_index=True)
 
     def to_geojson(self, districts: gpd.GeoDataFrame) -> dict[str, Any]:
         """District polygons (WGS-84) with the table's figures as properties (a choropleth layer).
@@ -804,6 +818,181 @@ def coverage_table(
         facility_count=int(lon_arr.size),
         computed_at=dt.datetime.now(dt.UTC),
     )
+
+
+class RegionGrids:
+    """Sample grids for adcodes of any level: the base grid when it holds every county asked
+    for, else a grid of those counties built on first use (the last few kept).
+
+    Parameters
+    ----------
+    grid
+        The base grid (e.g. the service's districts).
+    places
+        Boundaries that resolve any adcode (:func:`geodata.boundaries.load_places`), or a
+        function loading them on first use (the national ones take a few hundred MB).
+    keep
+        Number of built grids kept.
+    """
+
+    def __init__(
+        self,
+        grid: SampleGrid,
+        places: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame],
+        *,
+        keep: int = 8,
+    ) -> None:
+        self.grid = grid
+        self._places = places
+        self._keep = keep
+        self._built: dict[tuple[str, ...], SampleGrid] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def places(self) -> gpd.GeoDataFrame:
+        """The boundaries that resolve any adcode (loaded on first use)."""
+        with self._lock:
+            if not isinstance(self._places, gpd.GeoDataFrame):
+                self._places = self._places()
+            return self._places
+
+    def region(self, code: str) -> Region:
+        """The region of an adcode of any level (:func:`geodata.boundaries.resolve_region`),
+        looked up in the base grid's districts first."""
+        try:
+            return resolve_region(self.grid.districts, code)
+        except UnknownDistrict:
+            return resolve_region(self.places, code)
+
+    def grid_for(self, counties: Sequence[str], *, exact: bool = False) -> SampleGrid:
+        """A grid holding every one of ``counties`` (adcodes); with ``exact``, those only."""
+        known = set(self.grid.districts["adcode"].astype(str))
+        if set(counties) == known or (not exact and set(counties) <= known):
+            return self.grid
+        return self._build(tuple(sorted(counties)), merged=False)
+
+    def merged_grid(self, region: Region) -> SampleGrid:
+        """A grid with ``region`` as one district (its counties' union, population summed):
+        for questions asked of a whole city or province, such as new sites."""
+        if region.level == "county":
+            return self.grid_for(region.counties)
+        return self._build((region.adcode,), merged=True, region=region)
+
+    def _build(
+        self, key: tuple[str, ...], *, merged: bool, region: Region | None = None
+    ) -> SampleGrid:
+        if key not in self._built:
+            wanted = region.counties if region is not None else key
+            counties = self.places[self.places["adcode"].isin(wanted)].reset_index(drop=True)
+            if merged and region is not None:
+                population = counties["population"]
+                counties = gpd.GeoDataFrame(
+                    {
+                        "adcode": [region.adcode],
+                        "name": [region.name],
+                        "population": pd.array(
+                            [int(population.sum()) if population.notna().any() else None],
+                            dtype="Int64",
+                        ),
+                    },
+                    geometry=[shapely.union_all(np.asarray(counties.geometry.values))],
+                    crs=counties.crs,
+                )
+            while len(self._built) >= self._keep:
+                self._built.pop(next(iter(self._built)))
+            self._built[key] = build_sample_grid(counties)
+        return self._built[key]
+
+
+def region_coverage(
+    grids: RegionGrids,
+    codes: Sequence[str],
+    lon: ArrayLike,
+    lat: ArrayLike,
+    *,
+    radius_m: float = 1000.0,
+    kind: Sequence[str] | NDArray[Any] | None = None,
+) -> CoverageResult:
+    """Coverage of provinces, cities and counties: their counties' table plus one aggregate
+    row per province or city (:attr:`CoverageResult.regions`, see :func:`aggregate_coverage`).
+
+    Parameters
+    ----------
+    grids
+        Grids of any region.
+    codes
+        Adcodes of any level (``41``, ``4101``, ``410102``).
+    lon, lat, radius_m, kind
+        As :func:`coverage_table`.
+
+    Raises
+    ------
+    UnknownDistrict
+        For an adcode with no county (:class:`geodata.errors.NationalBoundariesMissing` when
+        the national boundaries would have it).
+    InvalidInput
+        For a malformed adcode, bad coordinates, radius or kinds.
+    """
+    regions = [grids.region(c) for c in codes]
+    counties = tuple(dict.fromkeys(c for r in regions for c in r.counties))
+    result = coverage_table(
+        grids.grid_for(counties), lon, lat, radius_m=radius_m, kind=kind, adcodes=counties
+    )
+    aggregates = [aggregate_coverage(result.table, r) for r in regions if r.level != "county"]
+    return dataclasses.replace(result, regions=tuple(aggregates))
+
+
+def aggregate_coverage(table: pd.DataFrame, region: Region) -> dict[str, Any]:
+    """One row for a province or city from its counties' rows of a coverage table.
+
+    Counts and populations are sums; area shares are weighted by county area, population
+    shares by county population (the share of the region's area or people reached); the
+    largest gap is the largest of the counties' (with its place); ``facilities_per_10k`` is
+    recomputed from the sums.
+    """
+    rows = table[table["adcode"].isin(region.counties)]
+    area = rows["area_km2"].to_numpy(dtype=np.float64)
+    population = rows["population"].astype("Float64").fillna(0).to_numpy(dtype=np.float64)
+
+    def weighted(column: str, weight: NDArray[Any]) -> float:
+        values = rows[column].to_numpy(dtype=float)
+        known = ~np.isnan(values) & (weight > 0)
+        return (
+            float(np.sum(values[known] * weight[known]) / np.sum(weight[known]))
+            if known.any()
+            else math.nan
+        )
+
+    out: dict[str, Any] = {
+        "adcode": region.adcode,
+        "name": region.name,
+        "level": region.level,
+        "counties": len(rows),
+        "population": int(population.sum()) if rows["population"].notna().any() else None,
+        "area_km2": float(area.sum()),
+        "facilities": int(rows["facilities"].sum()),
+    }
+    for column in [c for c in rows.columns if c.startswith("n_")]:
+        values = rows[column]
+        out[column] = None if values.isna().all() else int(values.sum())
+    out["facilities_per_10k"] = (
+        out["facilities"] / out["population"] * 1e4 if out["population"] else math.nan
+    )
+    out["covered_share"] = weighted("covered_share", area)
+    out["covered_twice_share"] = weighted("covered_twice_share", area)
+    gaps = rows["largest_gap_m"].to_numpy(dtype=float)
+    if np.isnan(gaps).all():
+        out.update(largest_gap_m=math.nan, gap_lon=math.nan, gap_lat=math.nan)
+    else:
+        worst = rows.iloc[int(np.nanargmax(gaps))]
+        out.update(
+            largest_gap_m=float(worst["largest_gap_m"]),
+            gap_lon=float(worst["gap_lon"]),
+            gap_lat=float(worst["gap_lat"]),
+        )
+    out["pop_covered_share"] = weighted("pop_covered_share", population)
+    out["pop_covered_twice_share"] = weighted("pop_covered_twice_share", population)
+    return out
 
 
 def _district_figures(

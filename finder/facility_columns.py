@@ -117,6 +117,10 @@ class FacilityColumns:
     def __len__(self) -> int:
         return int(self.ids.size)
 
+    def kind(self, position: int) -> str:
+        """The kind of the facility at a position (decoded from the class byte)."""
+        return KINDS[int(self.cls[position]) >> 4]
+
     def extra_value(self, name: str, position: int) -> Any:
         """The value of an uncoded column at a position as a Python object (``None`` if missing)."""
         values = self.extra.get(name)

@@ -27,6 +27,11 @@ class UnknownDistrict(NotFound):
     """A district adcode is not among the loaded district boundaries."""
 
 
+class NationalBoundariesMissing(UnknownDistrict):
+    """An adcode outside the loaded boundaries was asked for and the national boundaries (the
+    optional ``china`` extra) are not installed; the message names ``pip install ".[china]"``."""
+
+
 class InvalidStreetNetwork(InvalidInput):
     """A street network file (OSM extract or saved ``.npz``) is unreadable or holds no streets."""
 

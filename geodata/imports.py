@@ -22,15 +22,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import place_points, same_district
 from geodata.cells import escape_cell
+from geodata.errors import InvalidInput
 from geodata.readers import DEFAULT_LIMITS, ReadLimits, read_table
 from geodata.schema import Viewer
-from geodata.store import FacilityStore
+from geodata.store import FacilityStore, field_diff
 from geodata.validate import (
     REPORT_COLUMNS,
     ROW,
     Issue,
+    map_headers,
     new_facility_id,
     stable_id,
     validate_frame,
@@ -39,6 +41,10 @@ from geodata.validate import (
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+#: The most accepted rows a dry run describes one by one (:attr:`ImportReport.rows`), and the
+#: most rejected rows whose cells the JSON report repeats.
+MAX_ROW_PREVIEW = 10_000
 
 
 @dataclass
@@ -55,6 +61,12 @@ class ImportReport:
     dry_run: bool = False
     #: The input's own cells of the rejected rows (its headers, in its order) and ``_row``.
     rejected_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: ``{input header: facility field}`` of the columns understood (to mark rejected cells).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: What a dry run would do with each accepted row (the first :data:`MAX_ROW_PREVIEW`):
+    #: ``row``, ``id``, ``name``, ``status`` (``new`` / ``updated`` / ``unchanged``) and
+    #: ``diff`` (``{field: [stored, imported]}`` of an update).
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -89,7 +101,27 @@ class ImportReport:
                 for i in self.issues[:max_issues]
             ],
             "issues_truncated": len(self.issues) > max_issues,
+            "headers": self.headers,
+            "rows": self.rows,
+            "rows_truncated": self.dry_run and len(self.rows) < self.accepted,
+            "rejected_rows": [
+                {"row": int(row), "cells": cells}
+                for row, cells in self._rejected_row_cells()[:MAX_ROW_PREVIEW]
+            ],
         }
+
+    def _rejected_row_cells(self) -> list[tuple[int, dict[str, str]]]:
+        """``(row, {header: text})`` of each rejected row the reader could split, by row."""
+        own = [c for c in self.rejected_cells.columns if c != ROW]
+        found = [
+            (int(row), {h: "" if pd.isna(v) else str(v) for h, v in zip(own, values, strict=True)})
+            for row, values in zip(
+                self.rejected_cells.get(ROW, ()),
+                self.rejected_cells[own].itertuples(index=False, name=None),
+                strict=True,
+            )
+        ]
+        return sorted(found, key=lambda item: item[0])
 
     def write_csv(self, out: BinaryIO) -> None:
         """Write the rejects report: CSV in UTF-8 with BOM, which Excel on Chinese Windows opens.
@@ -107,14 +139,7 @@ class ImportReport:
             if issue.level == "rejected":
                 rejected.setdefault(issue.row, []).append(issue)
         own = [c for c in self.rejected_cells.columns if c != ROW]
-        cells = {
-            int(row): ["" if pd.isna(v) else v for v in values]
-            for row, values in zip(
-                self.rejected_cells.get(ROW, ()),
-                self.rejected_cells[own].itertuples(index=False, name=None),
-                strict=True,
-            )
-        }
+        cells = {row: list(found.values()) for row, found in self._rejected_row_cells()}
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
         writer.writerow([escape_cell(c) for c in (*own, *REPORT_COLUMNS)])
@@ -126,31 +151,98 @@ class ImportReport:
         text.detach()
 
 
+def apply_fixes(raw: pd.DataFrame, fixes: Mapping[int, Mapping[str, str]]) -> pd.DataFrame:
+    """The raw frame with the cells a clerk corrected: ``{row number: {header: text}}``.
+
+    Row numbers are those of the report (spreadsheet rows, header = 1) and headers the file's
+    own; an empty text empties the cell. Raises :class:`~geodata.errors.InvalidInput` for a row
+    or header the file does not have (a row that could not be split into cells has none).
+    """
+    out = raw.copy()
+    rows = out[ROW].to_numpy()
+    for row, cells in fixes.items():
+        hits = np.flatnonzero(rows == int(row))
+        if len(hits) == 0:
+            raise InvalidInput(f"fixes: the file has no readable row {row}", field="fixes")
+        for header, text in cells.items():
+            if header.startswith("_") or header not in out.columns:
+                raise InvalidInput(f"fixes: the file has no column {header!r}", field="fixes")
+            value = str(text).strip()
+            out.loc[out.index[hits[0]], header] = value or None
+    return out
+
+
+def _preview(store: FacilityStore, accepted: pd.DataFrame) -> list[dict[str, Any]]:
+    """What writing ``accepted`` would do to each row (the first :data:`MAX_ROW_PREVIEW`),
+    compared as :meth:`~geodata.store.FacilityStore.upsert_frame` compares."""
+    head = accepted.head(MAX_ROW_PREVIEW)
+    frame = head.drop(columns=[ROW, "version"])
+    stored = store.frame_of(frame["id"].tolist()).set_index("id", drop=False)
+    out = []
+    for row, values in zip(head[ROW], frame.to_dict("records"), strict=True):
+        record = {str(k): v for k, v in values.items()}
+        diff: dict[str, list[Any]] = {}
+        if record["id"] in stored.index:
+            before = {str(k): v for k, v in stored.loc[record["id"]].to_dict().items()}
+            diff = field_diff(before, record)
+            status = "updated" if diff else "unchanged"
+        else:
+            status = "new"
+        out.append(
+            {"row": int(row), "id": record["id"], "name": record["name"], "status": status}
+            | {"diff": diff}
+        )
+    return out
+
+
 def _fill_districts(frame: pd.DataFrame, districts: gpd.GeoDataFrame, issues: list[Issue]) -> None:
-    """Set adcode (and empty district / city / province names) by point-in-polygon."""
+    """Set adcode (and empty district / city / province names) by point-in-polygon; warn about
+    points in no district and about a list's district text that names another district."""
     if frame.empty:
         return
-    found = assign_adcode(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), districts)
+    places = place_points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), districts)
+    found = places["adcode"].to_numpy(object)
     given = frame["adcode"].to_numpy(object)
     hit = np.array([a is not None for a in found], dtype=bool)
     differs = hit & np.array([g is not None and g != f for g, f in zip(given, found, strict=True)])
+    rows = frame[ROW].to_numpy()
     for i in np.flatnonzero(differs):
         issues.append(
             Issue(
-                int(frame[ROW].iloc[i]),
+                int(rows[i]),
                 "adcode",
                 str(given[i]),
                 f"the point lies in district {found[i]}, not {given[i]}; {found[i]} is used",
                 "warning",
             )
         )
+    for i in np.flatnonzero(~hit):
+        where = f"{frame['lon'].iloc[i]}, {frame['lat'].iloc[i]}"
+        issues.append(Issue(int(rows[i]), "lon", where, str(places["unplaced"].iloc[i]), "warning"))
+    text = frame["district"].to_numpy(object)
+    polygon = places["district"].to_numpy(object)
+    wrong = np.array(
+        [
+            h and t is not None and not pd.isna(t) and p is not None and not same_district(t, p)
+            for h, t, p in zip(hit, text, polygon, strict=True)
+        ],
+        dtype=bool,
+    )
+    for i in np.flatnonzero(wrong):
+        issues.append(
+            Issue(
+                int(rows[i]),
+                "district",
+                str(text[i]),
+                f"the list says district {text[i]} but the point lies in {polygon[i]} "
+                f"({found[i]}); {polygon[i]} is used",
+                "warning",
+            )
+        )
+    frame["district"] = np.where(wrong, polygon, text)
     frame["adcode"] = np.where(hit, found, given)
-    lookup = districts.set_index("adcode")
     for col in ("district", "city", "province"):
-        source = "name" if col == "district" else col
-        if source not in lookup:
-            continue
-        names = frame["adcode"].map(lookup[source].to_dict())
+        names = places[col].set_axis(frame.index)
         empty = frame[col].isna()
         frame.loc[empty, col] = names[empty]
         frame[col] = frame[col].where(frame[col].notna(), None)
@@ -235,6 +327,7 @@ def import_file(
     progress: Progress | None = None,
     viewer: Viewer | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    fixes: Mapping[int, Mapping[str, str]] | None = None,
 ) -> ImportReport:
     """Import a CSV / XLSX / GeoJSON / GeoPackage / Shapefile list of facilities into ``store``.
 
@@ -268,6 +361,9 @@ def import_file(
     limits
         What the file may expand to; past them :class:`~geodata.errors.FileTooLarge` (naming
         ``source_name``) is raised before the store is touched.
+    fixes
+        Cells corrected since the file was saved, ``{row number: {header: text}}``
+        (:func:`apply_fixes`), as the console sends them with the file.
 
     A row with a ``version`` (the facility's ETag, as ``finder export`` writes it) that differs
     from the stored one is rejected ("changed since version N was read"); the checks hold
@@ -278,6 +374,8 @@ def import_file(
     t0 = time.perf_counter()
     raw = read_table(path, name=name, limits=limits)
     say(f"read {len(raw):,} rows from {name} in {time.perf_counter() - t0:.1f} s")
+    if fixes:
+        raw = apply_fixes(raw, fixes)
     return import_frame(
         store,
         raw,
@@ -343,12 +441,16 @@ def import_frame(
         issues=issues,
         dry_run=dry_run,
         rejected_cells=raw.loc[rejected, [*own, ROW]],
+        headers=map_headers(raw.columns, columns)[0],
     )
     say(
         f"validated: {report.accepted:,} accepted, {report.rejected:,} rejected "
         f"in {time.perf_counter() - t0:.1f} s"
     )
-    if dry_run or accepted.empty:
+    if dry_run:
+        report.rows = _preview(store, accepted)
+        return report
+    if accepted.empty:
         return report
     t1 = time.perf_counter()
     say(f"writing {len(accepted):,} facilities in one transaction ...")

@@ -197,7 +197,7 @@ def _refusals(timeouts: DatabaseTimeouts) -> Iterator[None]:
 
 
 def _compared(column: str, table: str) -> str:
-    """A column as :func:`geodata.store._diff` compares it: empty text equals NULL."""
+    """A column as :func:`geodata.store.field_diff` compares it: empty text equals NULL."""
     ref = f"{table}.{_ident(column)}"
     return ref if column in _NUMERIC or column == "verified_at" else f"NULLIF({ref}, '')"
 
@@ -214,7 +214,7 @@ def _differs_sql(columns: Sequence[str]) -> str:
 def _diff_sql(columns: Sequence[str]) -> str:
     """A ``jsonb`` ``{field: [old, new]}`` of staged row ``s`` against stored row ``f``.
 
-    The same rules as :func:`geodata.store._diff`: empty text equals NULL, numbers compare as
+    The same rules as :func:`geodata.store.field_diff`: empty text equals NULL, numbers compare as
     numbers, dates as ISO text.
     """
     parts = []

@@ -360,7 +360,7 @@ def merged_edit(
         k: v for k, v in changes.items() if k in EDITABLE_COLUMNS
     }
     after = Facility.model_validate(_clean_row(merged)).to_row()
-    return after, _diff(before, after)
+    return after, field_diff(before, after)
 
 
 #: SQLite primary result codes (``sqlite_errorcode & 0xFF``) of a store that cannot answer now.
@@ -678,7 +678,7 @@ class GeoPackageStore(StoreBase):
                 for after_row, (_, before_row) in zip(
                     old.to_dict("records"), before.iterrows(), strict=True
                 ):
-                    diff = _diff(before_row.to_dict(), after_row)
+                    diff = field_diff(before_row.to_dict(), after_row)
                     if diff:
                         changed_rows.append(after_row)
                         audit.append(
@@ -944,7 +944,7 @@ def facility_from_row(row: dict[str, Any]) -> Facility:
     return Facility.model_validate(_clean_row(row))
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+def field_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """The editable fields whose value differs: ``{field: [old, new]}``."""
     out: dict[str, list[Any]] = {}
     for key in EDITABLE_COLUMNS:

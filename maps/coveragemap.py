@@ -297,7 +297,10 @@ def coverage_map(
             "color": "white",
             "fillOpacity": 1.0,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+        # folium refuses a tooltip field on an empty layer (a city without facilities yet)
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False)
+        if points["features"]
+        else None,
     ).add_to(fmap)
     if sites is not None and sites.lon.size:
         folium.GeoJson(

@@ -219,6 +219,27 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "locate_hint": "点「定位」查看离您最近的设施",
         "no_results": "没有找到符合条件的设施",
         "nearby_failed": "暂时无法获取附近设施",
+        "live": "实时",
+        "live_state_open": "开放中",
+        "live_state_closed": "已关门",
+        "live_state_unknown": "状态不明",
+        "live_state_locked": "门已上锁",
+        "live_state_occupied": "有人使用",
+        "live_state_reported_locked": "多人报告锁门",
+        "live_source_timetable": "按开放时间",
+        "live_source_door": "门禁",
+        "live_source_sensor": "传感器",
+        "live_source_reports": "用户报告",
+        "verified_by_staff_visit": "工作人员到访",
+        "verified_by_door_activity": "门禁记录",
+        "verified_by_user_confirmation": "用户确认",
+        "last_verified": "最近核实：{}，{}",
+        "confidence_high": "信息可信",
+        "confidence_medium": "信息可能已变，去前可电话确认",
+        "confidence_low": "信息久未核实，去前请电话确认",
+        "just_now": "刚刚",
+        "minutes_ago": "{}分钟前",
+        "hours_ago": "{}小时前",
         "metres": "{} 米",
         "kilometres": "{} 公里",
         "walk_minutes": "步行约 {} 分钟",
@@ -261,6 +282,27 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "locate_hint": "Tap “Locate me” to list the facilities nearest to you",
         "no_results": "No facility matches",
         "nearby_failed": "Nearby facilities are not available now",
+        "live": "Live",
+        "live_state_open": "Open",
+        "live_state_closed": "Closed",
+        "live_state_unknown": "Unknown",
+        "live_state_locked": "Locked",
+        "live_state_occupied": "Occupied",
+        "live_state_reported_locked": "Reported locked",
+        "live_source_timetable": "by the timetable",
+        "live_source_door": "door",
+        "live_source_sensor": "sensor",
+        "live_source_reports": "users' reports",
+        "verified_by_staff_visit": "staff visit",
+        "verified_by_door_activity": "door activity",
+        "verified_by_user_confirmation": "user confirmation",
+        "last_verified": "Last verified: {}, {}",
+        "confidence_high": "Up to date",
+        "confidence_medium": "May have changed: call before you go",
+        "confidence_low": "Not verified for long: call before you go",
+        "just_now": "just now",
+        "minutes_ago": "{} minutes ago",
+        "hours_ago": "{} hours ago",
         "metres": "{} m",
         "kilometres": "{} km",
         "walk_minutes": "{} min walk",
@@ -838,6 +880,7 @@ def facility_map(
     extra_layers: Sequence[tuple[str, dict[str, Any]]] = (),
     origin: tuple[float, float] | None = None,
     nearby_url: str | None = None,
+    live_url: str | None = None,
 ) -> folium.Map:
     """Build the facility web map.
 
@@ -906,6 +949,9 @@ def facility_map(
         :data:`NEARBY_K` facilities nearest to the viewer (``origin`` or the browser's position
         after 定位), asked of that route with the map's kind and amenity filters, so the list is
         the route's answer; without it (a standalone file) 定位 only centres the map.
+    live_url
+        URL of the service's ``/live`` (server-sent events) on the page's origin: popups and
+        the list then show each facility's live door and sensor state as it changes.
 
     Returns
     -------
@@ -952,6 +998,7 @@ def facility_map(
             "k": NEARBY_K,
             "kind": list(KINDS if kinds is None else [k for k in KINDS if k in set(kinds)]),
             "amenity": sorted(amenities or ()),
+            "live": live_url,
         }
     document = facility_payload(
         shown,

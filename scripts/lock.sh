@@ -9,4 +9,4 @@ python -m pip install -q --root-user-action=ignore uv==0.13.9
 args=(pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
       --native-tls --quiet "$@")
 uv "${args[@]}" -o requirements/serve.lock.txt
-uv "${args[@]}" --extra test -o requirements/test.lock.txt
+uv "${args[@]}" --extra test --extra china -o requirements/test.lock.txt

@@ -98,6 +98,14 @@ def districts():  # type: ignore[no-untyped-def]
     return load_districts()
 
 
+@pytest.fixture(scope="session")
+def national_districts():  # type: ignore[no-untyped-def]
+    """Every mainland county (the ``china`` extra), from the user cache (built on first use)."""
+    from geodata.boundaries import NATIONAL, load_districts
+
+    return load_districts(NATIONAL)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright's ``executable_path`` (no downloaded

@@ -228,10 +228,11 @@ class TempPostgres:
         return self.url(name)
 
     def empty_store_database(self, name: str) -> None:
-        """Delete every facility, audit entry, import and calendar day of a store database, reset
-        counters."""
+        """Delete every facility, audit entry, import, calendar day, device and event of a store
+        database, reset counters."""
         self.execute(
             "TRUNCATE facilities, facility_audit, imports, holiday_calendar RESTART IDENTITY; "
+            "TRUNCATE devices, facility_events, event_replays RESTART IDENTITY; "
             "UPDATE store_state SET change_counter = 0",
             name,
         )

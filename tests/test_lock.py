@@ -29,7 +29,7 @@ def _pins(lock: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("lock", "groups"),
-    [("serve.lock.txt", ("dependencies",)), ("test.lock.txt", ("dependencies", "test"))],
+    [("serve.lock.txt", ("dependencies",)), ("test.lock.txt", ("dependencies", "test", "china"))],
 )
 def test_lock_satisfies_pyproject(lock: str, groups: tuple[str, ...]) -> None:
     pins = _pins(lock)

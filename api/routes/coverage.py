@@ -11,7 +11,8 @@ access classes, statuses, number of facilities) and what the area shares refer t
 * ``GET /coverage/gaps`` - the parts of districts out of reach, GeoJSON polygons (WGS-84);
 * ``GET /coverage/suggest`` - proposed new sites (:func:`finder.siting.suggest_sites`);
 * ``GET /coverage/map`` - the coverage web map (:func:`maps.coveragemap.coverage_map_html`);
-* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`).
+* ``GET /coverage/atlas.pdf`` - the printable atlas of every district (:mod:`maps.atlas`);
+* ``GET /coverage/sheet.pdf`` - the printable sheet of one district (:mod:`maps.printmap`).
 
 The sample grid is built once in the lifespan; answers are cached per snapshot, caller
 visibility and parameters (a few per snapshot).
@@ -36,7 +37,14 @@ from api.routes.basemap import vector_tiles
 from api.routes.common import GeoJSONResponse, JSONBytesResponse
 from api.routes.webmap import STATIC_URL
 from api.state import AppState, Snapshot
-from finder.coverage import CountedFacilities, coverage_layers, coverage_table, rounded_table
+from finder.coverage import (
+    CountedFacilities,
+    SampleGrid,
+    coverage_layers,
+    coverage_table,
+    region_coverage,
+    rounded_table,
+)
 from finder.coverage import counted_facilities as count_open_visible
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
@@ -44,6 +52,7 @@ from geodata.schema import Kind, Viewer
 from maps.atlas import print_atlas
 from maps.coveragemap import coverage_map_html
 from maps.paper import Orientation, Paper
+from maps.printmap import print_coverage_map
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -60,9 +69,13 @@ RadiusParam = Annotated[
     Query(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="reach, geodesic metres (100-5000)"),
 ]
 KindParam = Annotated[list[Kind] | None, Query(description="facility kinds to count (default all)")]
+ADCODE_ANY_LEVEL = r"^\d{2}(\d{2}){0,2}$"
 AdcodeParam = Annotated[
     str,
-    Query(pattern=r"^\d{6}$", description="district adcode (six digits), e.g. 310101"),
+    Query(
+        pattern=ADCODE_ANY_LEVEL,
+        description="adcode of a county (310101), city (4101) or province (41)",
+    ),
 ]
 
 
@@ -112,34 +125,39 @@ def coverage(
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
     adcode: Annotated[
-        str | None, Query(pattern=r"^\d{6}$", description="one district (default all)")
+        str | None,
+        Query(
+            pattern=ADCODE_ANY_LEVEL,
+            description="a county, city (4101) or province (41): its counties and, for a city "
+            "or province, the aggregate in `regions` (default all districts)",
+        ),
     ] = None,
     f: Annotated[Literal["json", "csv", "geojson"], Query(description="output format")] = "json",
 ) -> Response:
     """Per district: area (and population) shares within ``radius_m`` of a counted facility,
     shares reached twice, the largest gap, facilities per kind and per 10,000 residents."""
     kinds = _kinds_key(kind)
-    adcodes = None if adcode is None else (adcode,)
 
     def build() -> tuple[Any, CountedFacilities]:
         counted = counted_facilities(snapshot, viewer, kinds)
-        result = coverage_table(
-            state.grid,
-            counted.lon,
-            counted.lat,
-            radius_m=radius_m,
-            kind=counted.kind,
-            adcodes=adcodes,
-        )
+        lon, lat = counted.lon, counted.lat
+        if adcode is None:
+            result = coverage_table(state.grid, lon, lat, radius_m=radius_m, kind=counted.kind)
+        else:
+            result = region_coverage(
+                state.regions, [adcode], lon, lat, radius_m=radius_m, kind=counted.kind
+            )
         return result, counted
 
-    result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcodes), build)
+    result, counted = _cached(snapshot, ("table", viewer, kinds, radius_m, adcode), build)
     if f == "csv":
         return Response(
-            frame_to_csv(rounded_table(result.table)), media_type="text/csv; charset=utf-8"
+            frame_to_csv(rounded_table(result.table_with_regions())),
+            media_type="text/csv; charset=utf-8",
         )
     if f == "geojson":
-        document = result.to_geojson(state.districts)
+        grid = state.regions.grid_for(result.table["adcode"].tolist())
+        document = result.to_geojson(grid.districts)
         document["metadata"]["counted"] = counted.summary
         return GeoJSONResponse(document)
     document = result.to_json()
@@ -164,13 +182,19 @@ def coverage_gaps(
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
 ) -> Response:
-    """The gap polygons of one district (largest first; ``area_m2`` per polygon)."""
+    """The gap polygons of a county, or of every county of a city or province (largest first;
+    ``area_m2`` per polygon)."""
     kinds = _kinds_key(kind)
+    region = state.regions.region(adcode)
 
     def build() -> dict[str, Any]:
         counted = counted_facilities(snapshot, viewer, kinds)
         gaps = coverage_layers(
-            state.grid, counted.lon, counted.lat, radius_m=radius_m, adcodes=[adcode]
+            state.regions.grid_for(region.counties),
+            counted.lon,
+            counted.lat,
+            radius_m=radius_m,
+            adcodes=list(region.counties),
         )["gaps"]
         gaps["metadata"]["counted"] = counted.summary
         gaps["metadata"]["adcode"] = adcode
@@ -210,12 +234,13 @@ def coverage_suggest(
     without and with the proposed sites.
     """
     kinds = _kinds_key(kind)
+    region = state.regions.region(adcode)
 
     def build() -> dict[str, Any]:
         counted = counted_facilities(snapshot, viewer, kinds)
         result = suggest_sites(
-            state.grid,
-            adcode,
+            state.regions.merged_grid(region),
+            region.adcode,
             counted.lon,
             counted.lat,
             n_sites=n,
@@ -246,7 +271,10 @@ def coverage_map(
     viewer: ViewerDep,
     adcode: Annotated[
         str | None,
-        Query(pattern=r"^\d{6}$", description="district whose reach and gaps to draw"),
+        Query(
+            pattern=ADCODE_ANY_LEVEL,
+            description="county whose reach and gaps to draw, or a city or province to map",
+        ),
     ] = None,
     radius_m: RadiusParam = 1000.0,
     kind: KindParam = None,
@@ -256,17 +284,21 @@ def coverage_map(
     Scripts and stylesheets come from ``/static`` (no third-party request).
     """
     kinds = _kinds_key(kind)
-    if adcode is not None:
-        state.grid.district(adcode)  # 404 for an unknown district
+    grid, county = state.grid, None
+    if adcode is not None:  # 404 for an unknown district
+        region = state.regions.region(adcode)
+        grid = state.regions.grid_for(region.counties, exact=region.level != "county")
+        county = region.adcode if region.level == "county" else None
 
     def build() -> str:
-        return _coverage_page(state, snapshot, viewer, kinds, radius_m, adcode)
+        return _coverage_page(state, grid, snapshot, viewer, kinds, radius_m, county)
 
     return HTMLResponse(_cached(snapshot, ("map", viewer, kinds, radius_m, adcode), build))
 
 
 def _coverage_page(
     state: AppState,
+    grid: SampleGrid,
     snapshot: Snapshot,
     viewer: Viewer,
     kinds: tuple[str, ...],
@@ -275,7 +307,7 @@ def _coverage_page(
 ) -> str:
     counted = counted_facilities(snapshot, viewer, kinds)
     return coverage_map_html(
-        state.grid,
+        grid,
         counted.lon,
         counted.lat,
         kind=counted.kind,
@@ -332,4 +364,55 @@ def coverage_atlas(
         _cached(snapshot, key, build),
         media_type="application/pdf",
         headers={"Content-Disposition": 'inline; filename="coverage-atlas.pdf"'},
+    )
+
+
+@router.get(
+    "/sheet.pdf",
+    summary="Printable coverage sheet of one district (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "one A4 / A3 sheet"},
+        **problem_responses(400, 404),
+    },
+)
+def coverage_sheet_pdf(
+    state: StateDep,
+    snapshot: SnapshotDep,
+    viewer: ViewerDep,
+    adcode: Annotated[str, Query(pattern=r"^\d{6}$", description="district to print")],
+    radius_m: RadiusParam = 1000.0,
+    kind: KindParam = None,
+    paper: Annotated[Paper, Query(description="paper size")] = "A4",
+    orientation: Annotated[Orientation, Query(description="page orientation")] = "landscape",
+) -> Response:
+    """The sheet of ``finder print --district`` (:func:`maps.printmap.print_coverage_map`) for
+    the facilities the caller may see (404 for an unknown district); the console's print
+    button."""
+    kinds = _kinds_key(kind)
+    state.grid.district(adcode)  # 404 for an unknown district
+
+    def build() -> bytes:
+        counted = counted_facilities(snapshot, viewer, kinds)
+        with tempfile.TemporaryDirectory() as folder:
+            printed = print_coverage_map(
+                Path(folder) / "sheet.pdf",
+                state.grid,
+                counted.lon,
+                counted.lat,
+                counted.kind,
+                adcode=adcode,
+                radius_m=radius_m,
+                paper=paper,
+                orientation=orientation,
+                approval_number=state.settings.approval_no or None,
+                counted=counted.summary,
+            )
+            return printed.path.read_bytes()
+
+    key = ("sheet", viewer, kinds, radius_m, paper, orientation, adcode)
+    return Response(
+        _cached(snapshot, key, build),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="coverage-{adcode}.pdf"'},
     )

@@ -15,6 +15,7 @@ Coordinates in bodies are WGS-84 unless the ``crs`` query parameter names anothe
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -29,13 +30,13 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
-from api.auth import Principal
+from api.auth import Principal, visible
 from api.deps import EditorDep, StateDep, StoreDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
-from geodata.boundaries import assign_adcode
+from geodata.boundaries import place_points
 from geodata.crs import CrsName
 from geodata.errors import (
     FacilityNotFound,
@@ -211,14 +212,13 @@ def _with_district(values: dict[str, Any], districts: Any) -> dict[str, Any]:
     the body gives a position but no adcode, as the bulk import does."""
     if values.get("adcode") or values.get("lon") is None or values.get("lat") is None:
         return values
-    found = assign_adcode([values["lon"]], [values["lat"]], districts)[0]
-    if found is None:
+    place = place_points([values["lon"]], [values["lat"]], districts).iloc[0]
+    if place["adcode"] is None:
         return values
-    row = districts.loc[districts["adcode"] == found].iloc[0]
-    out = values | {"adcode": found}
-    for key, source in (("district", "name"), ("city", "city"), ("province", "province")):
-        if not out.get(key) and row.get(source) is not None:
-            out[key] = row[source]
+    out = values | {"adcode": place["adcode"]}
+    for key in ("district", "city", "province"):
+        if not out.get(key) and place[key] is not None:
+            out[key] = place[key]
     return out
 
 
@@ -260,7 +260,7 @@ def create_facility(
             slug="invalid-body",
             errors=[{"field": "id", "reason": "must be empty for this key"}],
         )
-    facility = _writable(_validated(_with_district(values, state.districts)), editor)
+    facility = _writable(_validated(_with_district(values, state.regions.places)), editor)
     created = state.store.create(facility, actor=editor.name)
     state.live.applied([created], [])
     location = f"/collections/facilities/items/{created.id}"
@@ -295,7 +295,7 @@ def replace_facility(
     """Replace every editable field (the body's ``id`` must be the path's)."""
     values = _with_district(
         _in_wgs84(body.model_dump(), crs),  # type: ignore[attr-defined]
-        state.districts,
+        state.regions.places,
     )
     if values["id"] != facility_id:
         raise ApiProblem(
@@ -340,6 +340,18 @@ def patch_facility(
 ) -> Response:
     """Change the fields present in the body; the result is validated as a whole."""
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    return _patched(state, editor, facility_id, changes, if_match, crs)
+
+
+def _patched(
+    state: AppState,
+    editor: Principal,
+    facility_id: str,
+    changes: dict[str, Any],
+    if_match: str | None,
+    crs: str = "wgs84",
+) -> Response:
+    """Apply a merge patch as ``PATCH`` does (a revert is one too) and answer the facility."""
     current = _visible(state.store, facility_id, editor)
     version = _matched_version(if_match, current)
     if ("lon" in changes) != ("lat" in changes) and crs != "wgs84":
@@ -348,7 +360,9 @@ def patch_facility(
     if ("lon" in changes or "lat" in changes) and "adcode" not in changes:
         point = {"lon": current.lon, "lat": current.lat} | changes
         blank = dict.fromkeys(("adcode", "district", "city", "province"))
-        filled = _with_district({"lon": point["lon"], "lat": point["lat"]} | blank, state.districts)
+        filled = _with_district(
+            {"lon": point["lon"], "lat": point["lat"]} | blank, state.regions.places
+        )
         changes["adcode"] = filled["adcode"]
         for key in ("district", "city", "province"):
             if key not in changes and filled[key] is not None:
@@ -413,6 +427,43 @@ def facility_audit(
     return JSONBytesResponse({"facility_id": facility_id, "entries": entries})
 
 
+#: Actions of the audit trail that a revert can undo (a change of fields of a facility).
+_REVERTIBLE = ("update", "patch", "replace")
+#: How far back in a facility's audit trail a change can be reverted.
+_REVERT_DEPTH = 1000
+
+
+@router.post(
+    "/{facility_id}/audit/{seq}/revert",
+    summary="Undo one change (as a new change)",
+    response_class=JSONBytesResponse,
+    responses={200: _FACILITY_OUT, **_EDIT_RESPONSES},
+)
+def revert_change(
+    facility_id: str, seq: int, editor: EditorDep, state: StateDep, if_match: IfMatch = None
+) -> Response:
+    """Set the fields of audit entry ``seq`` back to their old values, as a ``PATCH`` with
+    ``If-Match`` would (same rights, same validation); the audit trail records it as a new
+    change. Only changes of fields (update, patch, replace) of the facility's latest 1,000
+    entries can be reverted (422 for a create or delete, 404 for an unknown entry).
+    """
+    _visible(state.store, facility_id, editor)
+    entry = next(
+        (e for e in state.store.audit(facility_id, limit=_REVERT_DEPTH) if e["seq"] == seq), None
+    )
+    if entry is None:
+        raise ApiProblem(404, f"facility {facility_id!r} has no change {seq}", slug="not-found")
+    if entry["action"] not in _REVERTIBLE or not entry["changes"]:
+        raise ApiProblem(
+            422,
+            f"change {seq} is a {entry['action']}; only changes of fields can be reverted",
+            slug="invalid-body",
+            errors=[{"parameter": "seq", "reason": "not a change of fields"}],
+        )
+    changes = {name: values[0] for name, values in entry["changes"].items()}
+    return _patched(state, editor, facility_id, changes, if_match)
+
+
 class ImportForm(BaseModel):
     """The fields of a bulk-import form besides ``file``."""
 
@@ -429,6 +480,11 @@ class ImportForm(BaseModel):
         None, description=f"access class for rows without one: {', '.join(ACCESS_CLASSES)}"
     )
     dry_run: bool = Field(False, description="validate only, write nothing")
+    fixes: str | None = Field(
+        None,
+        description='cells corrected since the file was saved, as JSON {"<row>": {"<header>": '
+        '"<text>"}} (row numbers of the report, the file\'s own headers)',
+    )
     report: Literal["json", "csv"] = Field(
         "json",
         description="json: counts and every issue; csv: the rejected rows with their own cells, "
@@ -554,6 +610,26 @@ async def bulk_import(request: Request, editor: EditorDep, state: StateDep) -> R
         await form.close()
 
 
+def _parsed_fixes(text: str | None) -> dict[int, dict[str, str]] | None:
+    """The ``fixes`` form field as ``{row: {header: text}}`` (400 problem if malformed)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        fixes = {int(row): dict(cells) for row, cells in data.items()}
+        if not all(
+            isinstance(h, str) and isinstance(v, str) for c in fixes.values() for h, v in c.items()
+        ):
+            raise ValueError("cells must be text")
+    except (ValueError, TypeError) as exc:
+        raise invalid_parameter(
+            "fixes", f'expected {{"<row>": {{"<header>": "<text>"}}}}: {exc}'
+        ) from None
+    return fixes
+
+
 def _import_upload(
     state: AppState, editor: Principal, file: UploadFile, options: ImportForm
 ) -> Response:
@@ -585,11 +661,12 @@ def _import_upload(
             kind=options.kind,
             access=options.access,
             actor=editor.name,
-            districts=state.districts,
+            districts=state.regions.places,
             source_name=Path(filename).name,
             dry_run=options.dry_run,
             viewer=editor.viewer,
             limits=state.settings.read_limits(),
+            fixes=_parsed_fixes(options.fixes),
         )
     if not options.dry_run:
         state.live.refresh()
@@ -605,6 +682,8 @@ def _import_upload(
 
 
 audit_router = APIRouter(tags=["Editing"])
+#: How many of the service's latest audit entries an organisation's trail is picked from.
+_ORG_AUDIT_SCAN = 10_000
 
 
 @audit_router.get(
@@ -615,12 +694,24 @@ audit_router = APIRouter(tags=["Editing"])
 )
 def audit_trail(
     editor: EditorDep,
-    store: StoreDep,
+    state: StateDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """The latest audit entries of all facilities, newest first (``read-all`` keys)."""
-    if not editor.viewer.see_all:
+    """The latest audit entries, newest first: of all facilities for ``read-all`` keys; of the
+    facilities of the key's organisations (as they are now) among the service's latest
+    10,000 entries for a key with organisations.
+    """
+    if editor.viewer.see_all:
+        return JSONBytesResponse({"entries": state.store.audit(None, limit=limit)})
+    organizations = editor.viewer.organizations
+    if not organizations:
         raise ApiProblem(
-            403, "the whole audit trail needs a key with the 'read-all' scope", slug="forbidden"
+            403,
+            "the audit trail needs a key with the 'read-all' scope or with organisations",
+            slug="forbidden",
         )
-    return JSONBytesResponse({"entries": store.audit(None, limit=limit)})
+    frame = visible(state.live.current().index.frame, editor.viewer)
+    ours = set(frame.loc[frame["organization"].isin(organizations), "id"])
+    latest = state.store.audit(None, limit=_ORG_AUDIT_SCAN)
+    entries = [e for e in latest if e["facility_id"] in ours]
+    return JSONBytesResponse({"entries": entries[:limit]})

@@ -37,6 +37,7 @@ from api.routes.common import (
     parse_bbox,
 )
 from api.state import Snapshot
+from geodata.boundaries import children_of
 from geodata.errors import FacilityNotFound
 from geodata.schema import ACCESS_CLASSES, ADCODE_RE, KINDS, STATUSES, Access, Kind, Status
 
@@ -531,11 +532,19 @@ def district_items(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
     adcode: AdcodeParam = None,
+    parent: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{2}(\d{2}){0,2}$",
+            description="a province (41) or city (4101): list its cities or counties instead",
+        ),
+    ] = None,
     f: FormatParam = None,
 ) -> Response:
-    """The district boundaries, filtered by bbox (intersection) or adcode."""
+    """The district boundaries, filtered by bbox (intersection) or adcode; with ``parent``, the
+    cities of a province or the counties of a city, anywhere in China (the ``china`` extra)."""
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
-    districts = state.districts
+    districts = state.districts if parent is None else children_of(state.regions.places, parent)
     mask = np.ones(len(districts), dtype=bool)
     if adcode:
         mask &= districts["adcode"].isin(adcode).to_numpy()

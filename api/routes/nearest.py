@@ -6,7 +6,11 @@ Each feature carries the facility's public fields and, seen from the query point
 unknown; Asia/Shanghai time and the Chinese holiday calendar), the calendar that state rests on
 (``open_state_calendar``: ``official``, ``provisional`` for a year whose official arrangement is
 not loaded, where only the statutory holidays are known, or ``null`` when the hours need no
-calendar) and ``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
+calendar), the one honest answer of its timetable, door and sensor events and last verification
+(``live_state``, ``live_source``, ``live_since``, ``live_detail``, ``occupied``,
+``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``: see
+:func:`finder.truth.live_answer`; ``open_now`` leaves out facilities locked today) and
+``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
 (WGS-84).
 
 With ``metric=walk`` the facilities are the nearest on foot along the street network
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -39,6 +43,7 @@ from starlette.responses import Response
 
 from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
+from api.live import LiveDoors, answer_of, live_members
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
@@ -50,7 +55,8 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S
+from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
 from geodata.schema import AMENITIES, KINDS, Kind
@@ -124,8 +130,11 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
     return hit
 
 
-def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> list[str]:
-    """Open state now of facilities as JSON members ``"open_state":..,"open_state_calendar":..``.
+def _open_states(
+    snapshot: Snapshot, positions: list[int], now: dt.datetime
+) -> list[tuple[str, OpenState]]:
+    """Open state now of facilities by their timetable, as JSON members
+    ``"open_state":..,"open_state_calendar":..`` and as the state.
 
     Each opening-hours expression is evaluated once a minute. ``open_state_calendar`` is the
     holiday calendar the state rests on: ``"official"``, ``"provisional"`` (statutory holidays
@@ -146,11 +155,36 @@ def _open_states(snapshot: Snapshot, positions: list[int], now: dt.datetime) -> 
                 state, source = OpenState.UNKNOWN, None
             members = (
                 f'"open_state":"{state.value}",'
-                f'"open_state_calendar":{json.dumps(source and source.value)}'
+                f'"open_state_calendar":{json.dumps(source and source.value)}',
+                state,
             )
             states[expr] = members
         out.append(members)
     return out
+
+
+_Hit = TypeVar("_Hit", WalkHit, NearestResult)
+
+
+def _usable(snapshot: Snapshot, hits: list[_Hit], blocked: frozenset[str], k: int) -> list[_Hit]:
+    """The first ``k`` hits whose facility is not in ``blocked``."""
+    if blocked:
+        hits = [h for h in hits if snapshot.stamp(h.position)[0] not in blocked]
+    return hits[:k]
+
+
+def _live_members(
+    snapshot: Snapshot,
+    positions: list[int],
+    states: list[tuple[str, OpenState]],
+    doors: LiveDoors,
+    moment: dt.datetime,
+) -> list[str]:
+    """The honest answer of each facility (:func:`api.live.live_members`)."""
+    return [
+        live_members(answer_of(snapshot, p, doors, s, moment))
+        for p, (_, s) in zip(positions, states, strict=True)
+    ]
 
 
 class NearestQuery(BaseModel):
@@ -202,6 +236,19 @@ _NEAREST_FEATURE = feature_schema(
             "nullable": True,
             "enum": [*(s.value for s in CalendarSource), None],
         },
+        "live_state": {"type": "string", "enum": [s.value for s in LiveState]},
+        "live_source": {"type": "string", "enum": ["timetable", "door", "sensor", "reports"]},
+        "live_since": {"type": "string", "format": "date-time", "nullable": True},
+        "live_detail": {"type": "string"},
+        "occupied": {"type": "boolean", "nullable": True},
+        "last_verified_at": {"type": "string", "format": "date-time", "nullable": True},
+        "last_verified_by": {
+            "type": "string",
+            "nullable": True,
+            "enum": [*(v.value for v in VerifiedBy), None],
+        },
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "confidence_label": {"type": "string", "enum": ["high", "medium", "low"]},
         "crs": {"type": "string"},
         "navigation": {
             "type": "object",
@@ -314,6 +361,10 @@ async def nearest(request: Request) -> Response:
     snapshot = lookup.snapshot
     lon, lat, crs, k = q.lon, q.lat, q.crs, q.k
     now = local_minute()
+    doors = (await get_state(request)).doors
+    moment = dt.datetime.now(dt.UTC)
+    # open_now leaves out facilities locked today: ask for as many more, then drop them
+    blocked = doors.locked_today(moment) if q.open_now else frozenset()
     fallback = ""
     if q.metric == "walk":
         service = (await get_state(request)).walk
@@ -327,7 +378,7 @@ async def nearest(request: Request) -> Response:
                     snapshot,
                     lookup.viewer,
                     *origin,
-                    k=k,
+                    k=k + len(blocked),
                     kinds=tuple(q.kind or ()),
                     amenities=tuple(q.amenity or ()),
                     min_stars=q.min_stars,
@@ -337,11 +388,12 @@ async def nearest(request: Request) -> Response:
             except OffNetwork:
                 fallback = "off-network"
             else:
-                return _walk_answer(snapshot, hits, q, origin, now)
+                hits = _usable(snapshot, hits, blocked, k)
+                return _walk_answer(snapshot, hits, q, origin, now, doors, moment)
     results = snapshot.index.nearest(
         lon,
         lat,
-        k=k,
+        k=k + len(blocked),
         crs=crs,
         kinds=q.kind,
         amenities=q.amenity,
@@ -350,17 +402,20 @@ async def nearest(request: Request) -> Response:
         max_distance_m=q.max_distance_m,
         viewer=lookup.viewer,
     )
-    states = _open_states(snapshot, [r.position for r in results], now)
+    results = _usable(snapshot, results, blocked, k)
+    positions = [r.position for r in results]
+    states = _open_states(snapshot, positions, now)
+    lives = _live_members(snapshot, positions, states, doors, moment)
     crs_json = json.dumps(crs)
     marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
     features = []
-    for r, open_json in zip(results, states, strict=True):
+    for r, (open_json, _), live_json in zip(results, states, lives, strict=True):
         id_json, props = _fragments(snapshot, r.position)
         features.append(
             f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
             f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
             f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
-            f'"walk_s_est":{r.walk_s_est:.0f},{open_json},'
+            f'"walk_s_est":{r.walk_s_est:.0f},{open_json},{live_json},'
             f'"crs":{crs_json}{marks}}}}}'
         )
     query = json.dumps(
@@ -381,16 +436,19 @@ def _walk_answer(
     q: NearestQuery,
     origin: tuple[float, float],
     now: dt.datetime,
+    doors: LiveDoors,
+    moment: dt.datetime,
 ) -> Response:
     """The ``/nearest`` answer of facilities reached on foot (``metric: "walk"``)."""
     positions = [h.position for h in hits]
     states = _open_states(snapshot, positions, now)
+    lives = _live_members(snapshot, positions, states, doors, moment)
     x, y = snapshot.index.lonlat(positions, crs=q.crs)
     wlon, wlat = snapshot.index.lonlat(positions)
     line_m, bearing = geodesic_from(origin[0], origin[1], wlon, wlat)
     crs_json = json.dumps(q.crs)
     features = []
-    for i, (hit, open_json) in enumerate(zip(hits, states, strict=True)):
+    for i, (hit, (open_json, _), live_json) in enumerate(zip(hits, states, lives, strict=True)):
         id_json, props = _fragments(snapshot, hit.position)
         w = hit.walk
         features.append(
@@ -400,7 +458,7 @@ def _walk_answer(
             f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
             f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
             f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
-            f'{open_json},"crs":{crs_json},"metric":"walk"}}}}'
+            f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"}}}}'
         )
     query = json.dumps(
         {"lon": q.lon, "lat": q.lat, "crs": q.crs, "k": q.k, "metric": "walk"},

@@ -24,6 +24,7 @@ problem+json (:class:`MapPageRoute`).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -41,6 +42,7 @@ from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, status_of
 from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
+from api.state import AppState
 from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
@@ -55,6 +57,19 @@ _PAGE_PROBLEMS = {
     "off-network": "off_network",
     "unauthorized": "unauthorized",
 }
+
+
+def _counties_of(state: AppState, districts: list[str]) -> tuple[list[str], Any]:
+    """Names as given, adcodes of any level as their counties; and the boundaries that hold
+    them (the service's districts, or the national ones for counties beyond them)."""
+    out: list[str] = []
+    for value in districts:
+        if re.fullmatch(r"\d{2}(\d{2}){0,2}", value):
+            out.extend(state.regions.region(value).counties)
+        else:
+            out.append(value)
+    known = set(state.districts["adcode"]) | set(state.districts["name"])
+    return out, state.districts if set(out) <= known else state.regions.places
 
 
 def _error_page(request: Request, exc: Exception) -> Response:
@@ -142,7 +157,12 @@ def web_map(
     snapshot: SnapshotDep,
     viewer: ViewerDep,
     kind: Annotated[list[Kind] | None, Query(description="facility kinds to show")] = None,
-    district: Annotated[list[str] | None, Query(description="adcodes or district names")] = None,
+    district: Annotated[
+        list[str] | None,
+        Query(
+            description="district names, or adcodes of counties, cities (4101) or provinces (41)"
+        ),
+    ] = None,
     amenity: Annotated[list[Amenity] | None, Query(description="amenities to require")] = None,
     base_map: Annotated[
         BaseMap | None,
@@ -168,6 +188,9 @@ def web_map(
 ) -> Response:
     """An HTML page with the facilities (clustered markers, popups, navigation links) and the
     ones nearest to the viewer."""
+    boundaries = state.districts
+    if district:
+        district, boundaries = _counties_of(state, district)
     tiles = vector_tiles(state)
     if base_map is None:
         base_map = "none" if tiles is None else "vector"
@@ -210,13 +233,14 @@ def web_map(
             base_map=base_map,
             language=lang,
             calendar=snapshot.index.calendar,
-            boundaries=state.districts,
+            boundaries=boundaries,
             tianditu_key=settings.tianditu_key or None,
             vector_tiles=tiles,
             approval_no=settings.approval_no or None,
             asset_mode="served",
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
+            live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
         pages[key] = html

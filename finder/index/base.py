@@ -137,7 +137,7 @@ class IndexBase:
             id=str(c.ids[i]),
             lon=float(c.lon[i]),
             lat=float(c.lat[i]),
-            kind=KINDS[int(c.cls[i]) >> 4],
+            kind=c.kind(i),
             access=ACCESS_CLASSES[(int(c.cls[i]) >> 2) & 3],
             organization=c.orgs[int(c.org[i])] if c.org[i] >= 0 else None,
             status=STATUSES[int(c.cls[i]) & 3],

@@ -213,7 +213,46 @@
     return line;
   }
 
-  function buildPopup(doc, i) {
+  /** Minutes since an ISO time, in words ("12分钟前"); "" without a time. */
+  function agoText(L10N, iso) {
+    if (!iso) {
+      return "";
+    }
+    var minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
+    if (minutes < 1) {
+      return L10N.just_now;
+    }
+    if (minutes < 120) {
+      return fill(L10N.minutes_ago, String(minutes));
+    }
+    return fill(L10N.hours_ago, String(Math.round(minutes / 60)));
+  }
+
+  /**
+   * The honest state of a facility from /nearest or /live ("有人使用 · 传感器 3分钟前"), and
+   * when and how it was last verified with the confidence that leaves, said plainly.
+   */
+  function liveLine(doc, live) {
+    var L10N = doc.labels;
+    var box = el("span", "fm-live");
+    var line = el("span", "fm-state-line");
+    line.appendChild(el("span", "fm-state fm-live-" + live.live_state, L10N["live_state_" + live.live_state]));
+    var source = L10N["live_source_" + live.live_source] || "";
+    var when = agoText(L10N, live.live_since);
+    line.appendChild(el("span", "fm-next", [source, when].filter(Boolean).join(" ")));
+    box.appendChild(line);
+    if (live.last_verified_by) {
+      var verified = fill(
+        fill(L10N.last_verified, L10N["verified_by_" + live.last_verified_by]),
+        agoText(L10N, live.last_verified_at) || live.last_verified_at.slice(0, 10)
+      );
+      box.appendChild(el("div", "fm-verified", verified));
+    }
+    box.appendChild(el("div", "fm-confidence fm-confidence-" + live.confidence_label, L10N["confidence_" + live.confidence_label]));
+    return box;
+  }
+
+  function buildPopup(doc, i, live) {
     var d = doc.data;
     var L10N = doc.labels;
     var lon = d.lon[i] / 1e6;
@@ -238,6 +277,9 @@
       hours.appendChild(el("div", "fm-verified", fill(L10N.verified, d.verified[i])));
     }
     row(box, L10N.hours, hours);
+    if (live) {
+      row(box, L10N.live, liveLine(doc, live));
+    }
 
     var mask = d.amen[i];
     var names = [];
@@ -659,6 +701,10 @@
       line.appendChild(el("span", "fm-state " + STATE_CLASSES[code || 0], doc.states[code || 0]));
       target.appendChild(line);
     }
+    var live = (state.live && state.live.get(entry.id)) || entry.live;
+    if (live) {
+      target.appendChild(liveLine(doc, live));
+    }
     if (entry.address) {
       target.appendChild(el("span", "fm-item-address", entry.address));
     }
@@ -777,6 +823,8 @@
         me: null,
         meWgs84: null,
         nearby: null,
+        live: new Map(),
+        popupIndex: null,
         ready: false,
       };
 
@@ -787,7 +835,26 @@
       function openPopup(index) {
         var at = L.latLng(positions.lat[index], positions.lng[index]);
         makeRoomForPopup();
-        popup.setLatLng(at).setContent(buildPopup(doc, index)).openOn(map);
+        state.popupIndex = index;
+        popup.setLatLng(at).setContent(buildPopup(doc, index, state.live.get(d.id[index]))).openOn(map);
+      }
+
+      // the live state of doors and sensors, pushed by the service (/live, server-sent events):
+      // an open popup and the list follow it
+      if (doc.nearby && doc.nearby.live && window.EventSource) {
+        var liveCount = 0;
+        new EventSource(doc.nearby.live).addEventListener("state", function (message) {
+          var live = JSON.parse(message.data);
+          state.live.set(live.id, live);
+          var index = byId.get(live.id);
+          if (index !== undefined && index === state.popupIndex && popup.isOpen()) {
+            popup.setContent(buildPopup(doc, index, live));
+          }
+          if (ui && state.nearby && state.nearby.indexOf(live.id) >= 0) {
+            state.refreshList();
+          }
+          container.setAttribute("data-fm-live", String(++liveCount));
+        });
       }
 
       state.markerFor = function (index) {
@@ -1019,6 +1086,7 @@
                 index: byId.get(String(f.id)), id: String(f.id), name: p.name, kind: kindCode(p.kind),
                 address: p.address, distance_m: p.distance_m, walk_s: p.walk_s_est,
                 open_state: p.open_state, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1],
+                live: p.live_state ? p : undefined,
               };
             });
             state.nearby = entries.map(function (e) {

@@ -81,4 +81,5 @@ def test_wrong_key_is_a_page_with_its_challenge(live: object, anon: httpx.Client
 def test_map_page_says_where_to_ask_for_the_nearest(anon: httpx.Client) -> None:
     page = anon.get("/map", params={"lon": "121.4737", "lat": "31.2304"}).text
     assert '"nearby":{"url":"/nearest","k":3' in page
+    assert '"live":"/live"}' in page
     assert '"origin":[121.4737,31.2304]' in page

@@ -65,6 +65,8 @@ def test_bundled_districts_are_16_valid_wgs84_multipolygons(districts: gpd.GeoDa
         "province",
         "city",
         "population",
+        "city_adcode",
+        "province_adcode",
         "geometry",
     ]
     assert districts.crs.to_epsg() == 4326

@@ -1,0 +1,320 @@
+"""Live door and sensor state in every worker, the batched event writer, the honest answer.
+
+:class:`LiveDoors` holds the :class:`~finder.truth.DoorState` of every facility with devices
+and the devices' signing keys, kept fresh the way :class:`api.state.LiveFacilities` keeps the
+facilities: a poller thread reads the events appended since the last one it saw
+(:meth:`geodata.events.EventLog.since`, every ``poll_s``, at most 0.25 s), so an event posted to
+any worker shows in every worker's answers well within a second. Signing keys are re-read every
+second: a device added or revoked with ``finder devices`` counts in every worker within a second.
+Events accepted by this worker are folded in at once. Server-sent-event streams wait on
+:meth:`LiveDoors.changes` for the facilities whose state changed.
+
+:class:`EventWriter` appends events to the store in batches: every request waits until the
+transaction holding its event committed (durable before the 200), and the requests that arrive
+while one batch is written go together in the next (group commit).
+
+:func:`live_members` renders the honest answer (:func:`finder.truth.live_answer`) of one
+facility as the JSON members that ``/nearest`` and ``/live`` share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.state import Snapshot
+from finder.hours import LOCAL_TIMEZONE, OpenState
+from finder.truth import DoorState, LiveAnswer, live_answer
+from geodata.events import EventLog, NewEvent, StoredEvent
+
+logger = logging.getLogger(__name__)
+_ZONE = ZoneInfo(LOCAL_TIMEZONE)
+
+#: Longest interval between two looks for new events, seconds.
+MAX_POLL_S = 0.25
+#: Interval between two reads of the devices' signing keys, seconds.
+KEYS_EVERY_S = 1.0
+#: Most events one transaction of :class:`EventWriter` appends.
+MAX_BATCH = 2_000
+
+
+class LiveDoors:
+    """The live state of the facilities' devices in this worker.
+
+    Parameters
+    ----------
+    log
+        The store's event log.
+    poll_s
+        Interval between two looks for events appended by other workers, seconds (at most
+        :data:`MAX_POLL_S`).
+    """
+
+    def __init__(self, log: EventLog, *, poll_s: float = 0.1) -> None:
+        self.log = log
+        self.poll_s = min(max(poll_s, 0.02), MAX_POLL_S)
+        self._lock = threading.Lock()
+        self._states: dict[str, DoorState] = {}
+        self._seq = 0
+        self._version = 0
+        self._changed: deque[tuple[int, str]] = deque(maxlen=50_000)
+        self._keys: dict[str, list[tuple[str, bytes]]] = {}
+        self._keys_at = 0.0
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._failing = False
+        self._locked: tuple[tuple[int, dt.date], frozenset[str]] | None = None
+        try:
+            for event in log.latest():
+                self._fold(event.facility_id, event.type, event.at)
+                self._seq = max(self._seq, event.seq)
+            self._read_keys()
+        except Exception:  # the facilities are served all the same; the poller tries again
+            logger.error("reading door events failed", exc_info=True)
+            self._failing = True
+
+    # -- state -----------------------------------------------------------------------------------
+    def state(self, facility_id: str) -> DoorState | None:
+        """The live state of a facility's devices (``None`` when it has sent no event)."""
+        return self._states.get(facility_id)
+
+    def known(self) -> list[str]:
+        """The facilities that have a live state."""
+        return list(self._states)
+
+    def signing_keys(self, facility_id: str) -> list[tuple[str, bytes]]:
+        """``(device_id, HMAC key)`` of each device of the facility that is not revoked."""
+        return self._keys.get(facility_id, [])
+
+    def locked_today(self, now: dt.datetime) -> frozenset[str]:
+        """Facilities whose door was locked today and has not opened since: ``open_now``
+        leaves them out (:meth:`finder.truth.DoorState.locked_today`)."""
+        key = (self._version, now.astimezone(_ZONE).date())
+        memo = self._locked
+        if memo is None or memo[0] != key:
+            states = list(self._states.items())
+            memo = (key, frozenset(fid for fid, s in states if s.locked_today(now)))
+            self._locked = memo
+        return memo[1]
+
+    @property
+    def version(self) -> int:
+        """Grows with every change of a facility's live state in this worker."""
+        return self._version
+
+    def changed_since(self, version: int) -> list[str] | None:
+        """Facilities whose state changed after ``version`` (``None``: too long ago to tell)."""
+        with self._lock:
+            if self._changed and self._changed[0][0] > version + 1 and version < self._version:
+                return None
+            return list(dict.fromkeys(fid for v, fid in self._changed if v > version))
+
+    def _fold(self, facility_id: str, type_: str, at: dt.datetime) -> bool:
+        before = self._states.get(facility_id, DoorState())
+        after = before.with_event(type_, at)
+        if after == before:
+            return False
+        self._states[facility_id] = after
+        self._version += 1
+        self._changed.append((self._version, facility_id))
+        return True
+
+    def applied(self, events: list[StoredEvent]) -> None:
+        """Fold in events (accepted by this worker, or read from the store) and wake the
+        streams when a state changed."""
+        with self._lock:
+            changed = [self._fold(e.facility_id, e.type, e.at) for e in events]
+        if any(changed):
+            self._wake()
+
+    # -- following the store ---------------------------------------------------------------------
+    def _read_keys(self) -> None:
+        self._keys = {
+            fid: [(device_id, bytes.fromhex(key)) for device_id, key in devices]
+            for fid, devices in self.log.signing_keys().items()
+        }
+        self._keys_at = time.monotonic()
+
+    def poll(self) -> None:
+        """Read the events appended since the last look (and the keys, once a second)."""
+        try:
+            while True:
+                events = self.log.since(self._seq)
+                if not events:
+                    break
+                self._seq = events[-1].seq
+                self.applied(events)
+            if time.monotonic() - self._keys_at >= KEYS_EVERY_S:
+                self._read_keys()
+        except Exception:
+            if not self._failing:
+                logger.error("reading door events failed", exc_info=True)
+            self._failing = True
+            return
+        if self._failing:
+            logger.warning("reading door events works again")
+        self._failing = False
+
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        """Run the poller thread while the block runs (the service's lifetime)."""
+        stop = threading.Event()
+
+        def poll_until_stopped() -> None:
+            while not stop.wait(self.poll_s):
+                self.poll()
+
+        thread = threading.Thread(target=poll_until_stopped, daemon=True, name="door-poller")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5.0)
+
+    # -- waking the streams ----------------------------------------------------------------------
+    def _wake(self) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # the loop closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def changes(self, version: int, timeout_s: float) -> bool:
+        """Wait until the state version passes ``version`` (True) or ``timeout_s`` (False)."""
+        event = asyncio.Event()
+        with self._lock:
+            if self._version > version:
+                return True
+            self._waiters.append((asyncio.get_running_loop(), event))
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            with self._lock:
+                if (asyncio.get_running_loop(), event) in self._waiters:
+                    self._waiters.remove((asyncio.get_running_loop(), event))
+            return self._version > version
+        return True
+
+
+class EventWriter:
+    """Appends events to the store in batches; see the module docstring.
+
+    Parameters
+    ----------
+    log
+        The store's event log.
+    replay_window_s
+        Events older than this are refused anyway, so their replay keys are pruned.
+    """
+
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        replay_window_s: float,
+        per_device_per_s: float,
+        per_device_burst: int,
+    ) -> None:
+        self.log = log
+        self.replay_window_s = replay_window_s
+        self.per_device_per_s = per_device_per_s
+        self.per_device_burst = per_device_burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._pending: list[tuple[NewEvent, asyncio.Future[int | None]]] = []
+        self._running = False
+
+    def admit(self, device_id: str) -> int | None:
+        """Take one event from the device's allowance (a token bucket: ``per_device_burst``
+        events, refilled at ``per_device_per_s``); ``None`` when admitted, else the seconds to
+        wait. Each device has its own bucket, so one device's flood costs others nothing."""
+        now = time.monotonic()
+        tokens, then = self._buckets.get(device_id, (float(self.per_device_burst), now))
+        tokens = min(float(self.per_device_burst), tokens + (now - then) * self.per_device_per_s)
+        if tokens < 1.0:
+            self._buckets[device_id] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / self.per_device_per_s))
+        self._buckets[device_id] = (tokens - 1.0, now)
+        return None
+
+    async def write(self, event: NewEvent) -> int | None:
+        """Append one event; its ``seq`` once committed, or ``None`` for a replay."""
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                prune = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * self.replay_window_s)
+                try:
+                    seqs = await asyncio.to_thread(
+                        self.log.append, [e for e, _ in batch], prune_before=prune
+                    )
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), seq in zip(batch, seqs, strict=True):
+                    if not future.done():
+                        future.set_result(seq)
+        finally:
+            self._running = False
+
+
+def answer_of(
+    snapshot: Snapshot,
+    position: int,
+    doors: LiveDoors,
+    timetable: OpenState,
+    now: dt.datetime,
+) -> LiveAnswer:
+    """The honest answer of the facility at a snapshot position (no reports yet)."""
+    record_id, _ = snapshot.stamp(position)
+    columns = snapshot.index.columns
+    verified = columns.extra_value("verified_at", position)
+    staff_visit = dt.date.fromisoformat(str(verified)[:10]) if verified else None
+    return live_answer(
+        timetable,
+        now=now,
+        kind=columns.kind(position),
+        door=doors.state(record_id),
+        staff_visit=staff_visit,
+    )
+
+
+def live_fields(answer: LiveAnswer) -> dict[str, Any]:
+    """The answer's fields as ``/nearest`` and ``/live`` show them."""
+    return {
+        "live_state": answer.state.value,
+        "live_source": answer.source,
+        "live_since": answer.since.isoformat(timespec="seconds") if answer.since else None,
+        "live_detail": answer.detail,
+        "occupied": answer.occupied,
+        "last_verified_at": (
+            answer.verified_at.isoformat(timespec="seconds") if answer.verified_at else None
+        ),
+        "last_verified_by": answer.verified_by.value if answer.verified_by else None,
+        "confidence": answer.confidence,
+        "confidence_label": answer.confidence_label,
+    }
+
+
+def live_members(answer: LiveAnswer) -> str:
+    """:func:`live_fields` as JSON object members (no braces), to splice into an answer."""
+    return json.dumps(live_fields(answer), ensure_ascii=False, separators=(",", ":"))[1:-1]
