@@ -50,6 +50,8 @@ from api.routes import (
     health,
     keys,
     nearest,
+    photos,
+    reports,
     walk,
     webmap,
 )
@@ -326,6 +328,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(facilities.router)
     app.include_router(facilities.audit_router)
+    app.include_router(reports.router)
+    app.include_router(photos.router)
     app.include_router(coverage.router)
     app.include_router(walk.router)
     app.include_router(doors.router)

@@ -44,6 +44,9 @@ FINDER_HEADER_TIMEOUT_S    ``finder serve``: a connection must send a request's 
 FINDER_BODY_TIMEOUT_S      longest wait for the next part of a request body, s (30); then 408
 FINDER_LIMIT_CONCURRENCY   ``finder serve``: connections + requests in progress per worker beyond
                            which requests are answered 503 at once (1000)
+FINDER_REPORTS_PER_HOUR    users' reports one client address may send per hour and worker (6, all
+                           of them at once if it likes)
+FINDER_PHOTO_MAX_MB        largest photo upload, MB (10)
 FINDER_MAX_REQUESTS_PER_CONNECTION  ``finder serve``: a keep-alive connection is closed after this
                            many requests, so clients spread over the workers again (1000)
 FINDER_EVENT_WINDOW_S      a device event whose ``at`` is further than this from now is refused
@@ -113,6 +116,8 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0)
     limit_concurrency: int = Field(default=1000, ge=1)
     max_requests_per_connection: int = Field(default=1000, ge=1)
+    reports_per_hour: int = Field(default=6, ge=1, le=100_000)
+    photo_max_mb: int = Field(default=10, ge=1, le=100)
     event_window_s: float = Field(default=300.0, ge=1.0, le=86400.0)
     device_events_per_s: float = Field(default=20.0, gt=0.0)
     device_event_burst: int = Field(default=100, ge=1)

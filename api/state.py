@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from api.auth import KeyRing
+from api.ratelimit import SourceLimiter
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
@@ -524,3 +526,8 @@ class AppState:
     regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None
+
+    @cached_property
+    def report_limiter(self) -> SourceLimiter:
+        """The throttle of users' reports, per client address (``FINDER_REPORTS_PER_HOUR``)."""
+        return SourceLimiter(self.settings.reports_per_hour)

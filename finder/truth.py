@@ -44,7 +44,7 @@ from finder.hours import LOCAL_TIMEZONE, OpenState
 REPORTS_TO_FLIP = 2
 REPORT_WINDOW = dt.timedelta(hours=24)
 #: Report kinds that say the facility cannot be entered.
-LOCKED_REPORT_KINDS = frozenset({"locked", "closed_for_good"})
+LOCKED_REPORT_KINDS = frozenset({"locked_during_hours", "closed_for_good"})
 #: The report kind of a user confirming the facility is as described (a verification).
 CONFIRMATION_KIND = "confirmed"
 #: An ``occupied`` reading older than this is not believed (a sensor that stopped reporting).

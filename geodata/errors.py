@@ -54,6 +54,19 @@ class FacilityNotFound(NotFound):
     """No facility has the given id (or the caller may not see it)."""
 
 
+class ReportNotFound(NotFound):
+    """No report has the given id (or the token does not match it, or the caller may not see
+    its facility)."""
+
+
+class PhotoNotFound(NotFound):
+    """A facility has no photo with the given number."""
+
+
+class InvalidPhoto(InvalidInput):
+    """An uploaded photo is not a readable JPEG, PNG or WebP image, or is too large."""
+
+
 class StoreError(FinderError, RuntimeError):
     """The store cannot do what was asked (bad file, refused row, unknown schema version)."""
 

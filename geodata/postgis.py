@@ -7,8 +7,9 @@ errors and audit entries; see :class:`geodata.store.FacilityStore`) and keeps
   ``geography(Point, 4326)`` generated from ``lon``/``lat`` with a GiST index, and the same CHECK
   constraints as the GeoPackage;
 * ``facility_audit`` (``changes`` as ``jsonb``), ``imports``, ``store_state`` (the change
-  counter) and ``holiday_calendar`` (loaded official holiday arrangements), all created by the
-  Alembic migrations in :mod:`geodata.migrations`.
+  counter and the report salt), ``holiday_calendar`` (loaded official holiday arrangements),
+  ``facility_reports`` (users' reports) and ``facility_photos`` (JPEG ``bytea``), all created by
+  the Alembic migrations in :mod:`geodata.migrations`.
 
 Writes: every write is one transaction that first increments the change counter. That row lock
 makes writers take turns (as the GeoPackage's single writer does), so an edit based on an old
@@ -382,6 +383,23 @@ class PostGISStore(StoreBase):
                 raise StoreError("the store_state row is missing: the schema is damaged")
             yield cur
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(row[0])))
+
+    @contextmanager
+    def _side_write(self) -> Iterator[psycopg.Cursor[Any]]:
+        """One write transaction outside the writers' turn, leaving the change counter alone
+        (reports, photos: they are not facility data)."""
+        with _refusals(self.timeouts), self._begun() as con, con.cursor() as cur:
+            yield cur
+
+    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._reading(lambda con: con.execute(query, params or None).fetchall())
+
+    def _time_text(self, column: str) -> str:
+        return f"{_utc_text(column)} AS {column}"
+
+    def report_salt(self) -> str:
+        """The store's secret for keyed hashes of report sources (made by the migration)."""
+        return str(self._rows("SELECT report_salt FROM store_state")[0][0])
 
     def close(self) -> None:
         """Close the idle connections; those in use close when their call returns."""

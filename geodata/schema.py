@@ -21,13 +21,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geodata.crs import CrsName as CrsName
+from geodata.entry_methods import ENTRY_METHODS as ENTRY_METHODS
 from geodata.kinds import KINDS as KINDS
 
 if TYPE_CHECKING:
     Kind = str
+    EntryMethod = str
 else:
-    # the kinds live in geodata.kinds; pydantic and FastAPI see a Literal (an enum in OpenAPI)
+    # the kinds live in geodata.kinds, the entry methods in geodata.entry_methods; pydantic and
+    # FastAPI see a Literal (an enum in OpenAPI)
     Kind = Literal[KINDS]
+    EntryMethod = Literal[ENTRY_METHODS]
 Format = Literal["room", "corner", "box", "mobile"]
 Access = Literal["public", "members", "employees"]
 Status = Literal["open", "temporarily_closed", "closed"]
@@ -94,6 +98,9 @@ COLUMNS: tuple[str, ...] = (
     "star_rating",
     "area_m2",
     "phone",
+    "entry_method",
+    "entry_phone",
+    "entry_note",
     "operator",
     "status",
     "verified_at",
@@ -115,7 +122,8 @@ class Facility(BaseModel):
     """One facility, validated.
 
     ``lon``/``lat`` are WGS-84 degrees. ``access == "employees"`` requires ``organization``, the
-    host organisation whose employees may use the room.
+    host organisation whose employees may use the room; ``entry_method == "call_keeper"``
+    requires ``entry_phone``, the number that gets the door opened.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -139,6 +147,11 @@ class Facility(BaseModel):
     star_rating: int | None = Field(default=None, ge=1, le=5)
     area_m2: float | None = Field(default=None, gt=0, le=100_000)
     phone: str | None = Field(default=None, max_length=50)
+    entry_method: EntryMethod | None = Field(default=None, description="how to get in")
+    entry_phone: str | None = Field(
+        default=None, max_length=50, description="the number to call to be let in (call_keeper)"
+    )
+    entry_note: ShortText | None = Field(default=None, description="how to get in, in words")
     operator: ShortText | None = None
     status: Status = "open"
     verified_at: dt.date | None = None
@@ -168,6 +181,12 @@ class Facility(BaseModel):
     def _organisation_for_employees(self) -> Facility:
         if self.access == "employees" and not self.organization:
             raise ValueError("access 'employees' needs the host organization")
+        return self
+
+    @model_validator(mode="after")
+    def _number_for_call_keeper(self) -> Facility:
+        if self.entry_method == "call_keeper" and not self.entry_phone:
+            raise ValueError("entry_method 'call_keeper' needs the number to call (entry_phone)")
         return self
 
     def to_row(self) -> dict[str, Any]:
@@ -201,3 +220,35 @@ class Viewer(BaseModel):
 
 
 ANONYMOUS = Viewer()
+
+
+ReportType = Literal[
+    "locked_during_hours", "closed_for_good", "moved", "wrong_details", "missing_amenity", "other"
+]
+ReportStatus = Literal["pending", "confirmed", "dismissed"]
+#: What a user may report about a facility (``POST /facilities/{id}/reports``).
+REPORT_TYPES: tuple[str, ...] = get_args(ReportType)
+#: What became of a report: staff confirm or dismiss a pending one.
+REPORT_STATUSES: tuple[str, ...] = get_args(ReportStatus)
+
+
+class Report(BaseModel):
+    """One user's report about a facility, as stored.
+
+    ``source`` is a keyed hash of where the report came from (never the address itself);
+    ``token_hash`` the SHA-256 of the token that lets the reporter see what became of it.
+    Times are timezone-aware UTC.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    report_id: int
+    facility_id: str
+    type: ReportType
+    note: str | None = Field(default=None, max_length=500)
+    source: str
+    token_hash: str
+    created_at: dt.datetime
+    status: ReportStatus = "pending"
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None

@@ -44,8 +44,11 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
+from geodata.entry_methods import entry_check_sql
 from geodata.errors import (
     FacilityNotFound,
+    PhotoNotFound,
+    ReportNotFound,
     StoreBusy,
     StoreError,
     StoreFull,
@@ -54,7 +57,14 @@ from geodata.errors import (
     VersionConflict,
 )
 from geodata.kinds import kind_check_sql
-from geodata.schema import COLUMNS, EDITABLE_COLUMNS, Facility
+from geodata.schema import (
+    COLUMNS,
+    EDITABLE_COLUMNS,
+    REPORT_STATUSES,
+    REPORT_TYPES,
+    Facility,
+    Report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +154,48 @@ class FacilityStore(Protocol):
         """The stored holiday calendar, ordered by day."""
         ...
 
+    def report_salt(self) -> str:
+        """The store's secret for keyed hashes of report sources (made with the store)."""
+        ...
+
+    def add_report(
+        self, facility_id: str, type_: str, *, note: str | None, source: str, token_hash: str
+    ) -> Report:
+        """Keep a user's report (pending); see :class:`geodata.schema.Report`."""
+        ...
+
+    def report(self, report_id: int) -> Report:
+        """One report; raises :class:`ReportNotFound`."""
+        ...
+
+    def reports(
+        self,
+        *,
+        facility_id: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int | None = 1000,
+    ) -> list[Report]:
+        """Reports, newest first, optionally of one facility, in one status, made (or resolved)
+        since; ``limit=None`` for all of them."""
+        ...
+
+    def resolve_report(self, report_id: int, status: str, *, actor: str) -> Report:
+        """Set a report's status (``confirmed`` / ``dismissed``) with who and when."""
+        ...
+
+    def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
+        """Keep a (re-encoded) photo of a facility; returns its number (0 is the first)."""
+        ...
+
+    def photo(self, facility_id: str, n: int, *, thumb: bool) -> bytes:
+        """The JPEG bytes of photo ``n`` (or its thumbnail); raises :class:`PhotoNotFound`."""
+        ...
+
+    def photo_counts(self) -> dict[str, int]:
+        """``{facility_id: number of photos}`` of the facilities with photos."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -157,6 +209,16 @@ class CalendarDay(NamedTuple):
     source: str
     loaded_at: str
     actor: str
+
+
+class StoredPhoto(NamedTuple):
+    """A photo as stored: JPEG ``image`` and ``thumb`` (re-encoded, no metadata) and the
+    image's size in pixels."""
+
+    image: bytes
+    thumb: bytes
+    width: int
+    height: int
 
 
 class ImportCounts(dict[str, int]):
@@ -347,6 +409,160 @@ class StoreBase(ABC):
                 [(day.isoformat(), kind, name, source, at, actor) for day, kind, name in rows],
             )
 
+    # -- user reports and photos: kept with the facilities, but not facility data (their
+    # writes leave the change counter alone, so they never rebuild the facility index) ----------
+    _REPORT_FIELDS = (
+        "report_id",
+        "facility_id",
+        "type",
+        "note",
+        "source",
+        "token_hash",
+        "created_at",
+        "status",
+        "resolved_at",
+        "resolved_by",
+    )
+
+    @abstractmethod
+    def _side_write(self) -> AbstractContextManager[Any]:
+        """One write transaction that leaves the change counter alone; yields an object with
+        ``execute`` (whose result has ``fetchone``)."""
+
+    @abstractmethod
+    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read query."""
+
+    def _time_text(self, column: str) -> str:
+        """A stored time column selected as ISO 8601 UTC text (:func:`now_utc`'s form)."""
+        return column
+
+    def _report_select(self) -> str:
+        times = ("created_at", "resolved_at")
+        return ", ".join(self._time_text(c) if c in times else c for c in self._REPORT_FIELDS)
+
+    def add_report(
+        self, facility_id: str, type_: str, *, note: str | None, source: str, token_hash: str
+    ) -> Report:
+        """Keep a user's report, pending; the store does not check that the facility exists."""
+        m = self._MARK
+        with self._side_write() as con:
+            row = con.execute(
+                "INSERT INTO facility_reports (facility_id, type, note, source, token_hash, "
+                f"created_at) VALUES ({m}, {m}, {m}, {m}, {m}, {m}) RETURNING report_id",
+                (facility_id, type_, note, source, token_hash, now_utc()),
+            ).fetchone()
+        return self.report(int(row[0]))
+
+    def report(self, report_id: int) -> Report:
+        """One report; raises :class:`ReportNotFound`."""
+        rows = self._rows(
+            f"SELECT {self._report_select()} FROM facility_reports WHERE report_id = {self._MARK}",
+            (int(report_id),),
+        )
+        if not rows:
+            raise ReportNotFound(f"no report {report_id}")
+        return self._report(rows[0])
+
+    def reports(
+        self,
+        *,
+        facility_id: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int | None = 1000,
+    ) -> list[Report]:
+        """Reports, newest first, optionally of one facility, in one status, made (or resolved)
+        since ``since`` (timezone-aware); ``limit=None`` for all of them."""
+        m = self._MARK
+        clauses: list[str] = []
+        params: list[Any] = []
+        if facility_id is not None:
+            clauses.append(f"facility_id = {m}")
+            params.append(facility_id)
+        if status is not None:
+            clauses.append(f"status = {m}")
+            params.append(status)
+        if since is not None:
+            clauses.append(f"(created_at >= {m} OR resolved_at >= {m})")
+            params += [since.astimezone(dt.UTC).isoformat(timespec="seconds")] * 2
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        if limit is not None:
+            where += f" ORDER BY report_id DESC LIMIT {m}"
+            params.append(int(limit))
+        else:
+            where += " ORDER BY report_id DESC"
+        rows = self._rows(f"SELECT {self._report_select()} FROM facility_reports {where}", params)
+        return [self._report(row) for row in rows]
+
+    def resolve_report(self, report_id: int, status: str, *, actor: str) -> Report:
+        """Set a report's status (``confirmed`` / ``dismissed``, or back to ``pending``) with
+        who and when; raises :class:`ReportNotFound`."""
+        if status not in REPORT_STATUSES:
+            raise StoreError(f"unknown report status {status!r}")
+        m = self._MARK
+        pending = status == "pending"
+        with self._side_write() as con:
+            row = con.execute(
+                f"UPDATE facility_reports SET status = {m}, resolved_at = {m}, resolved_by = {m} "
+                f"WHERE report_id = {m} RETURNING report_id",
+                (status, None if pending else now_utc(), None if pending else actor, report_id),
+            ).fetchone()
+        if row is None:
+            raise ReportNotFound(f"no report {report_id}")
+        return self.report(report_id)
+
+    def _report(self, row: Sequence[Any]) -> Report:
+        values = dict(zip(self._REPORT_FIELDS, row, strict=True))
+        for key in ("created_at", "resolved_at"):
+            if values[key] is not None:
+                values[key] = dt.datetime.fromisoformat(str(values[key]))
+        return Report.model_validate(values)
+
+    def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
+        """Keep a photo of a facility (already re-encoded); returns its number (0: the first)."""
+        m = self._MARK
+        with self._side_write() as con:
+            con.execute(
+                "INSERT INTO facility_photos (facility_id, image, thumb, width, height, "
+                f"created_at, actor) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
+                (
+                    facility_id,
+                    photo.image,
+                    photo.thumb,
+                    photo.width,
+                    photo.height,
+                    now_utc(),
+                    actor,
+                ),
+            )
+            row = con.execute(
+                f"SELECT count(*) FROM facility_photos WHERE facility_id = {m}", (facility_id,)
+            ).fetchone()
+        return int(row[0]) - 1
+
+    def photo(self, facility_id: str, n: int, *, thumb: bool) -> bytes:
+        """The JPEG bytes of photo ``n`` (0: the first) or its thumbnail."""
+        column = "thumb" if thumb else "image"
+        m = self._MARK
+        rows = (
+            self._rows(
+                f"SELECT {column} FROM facility_photos WHERE facility_id = {m} "
+                f"ORDER BY photo_id LIMIT 1 OFFSET {m}",
+                (facility_id, int(n)),
+            )
+            if n >= 0
+            else []
+        )
+        if not rows:
+            raise PhotoNotFound(f"facility {facility_id!r} has no photo {n}")
+        return bytes(rows[0][0])
+
+    def photo_counts(self) -> dict[str, int]:
+        """``{facility_id: number of photos}`` of the facilities with photos."""
+        rows = self._rows("SELECT facility_id, count(*) FROM facility_photos GROUP BY facility_id")
+        return {str(fid): int(n) for fid, n in rows}
+
 
 def merged_edit(
     before: dict[str, Any], changes: dict[str, Any]
@@ -410,6 +626,8 @@ class GeoPackageStore(StoreBase):
         with self._connection() as con:
             self._ensure_schema(con)
             self._ensure_calendar_table(con)
+            self._ensure_entry_columns(con)
+            self._ensure_report_tables(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -443,10 +661,27 @@ class GeoPackageStore(StoreBase):
         except sqlite3.OperationalError as exc:
             raise sqlite_failure(exc, self.path, self.lock_timeout_s) from exc
 
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction that raises the change counter (see :meth:`_writing`)."""
+        return self._writing(counted=True)
+
+    def _side_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction that leaves the change counter alone (reports, photos)."""
+        return self._writing(counted=False)
+
+    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._connection() as con:
+            return con.execute(query, params).fetchall()
+
+    def report_salt(self) -> str:
+        """The store's secret for keyed hashes of report sources (made with the store)."""
+        return str(self._rows("SELECT value FROM store_meta WHERE key = 'report_salt'")[0][0])
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self, *, counted: bool) -> Iterator[sqlite3.Connection]:
         """One write transaction, after waiting at most ``lock_timeout_s`` for the writers' turn
-        (this process's other writers, then SQLite's lock)."""
+        (this process's other writers, then SQLite's lock); ``counted`` raises the change
+        counter with it."""
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=self.lock_timeout_s):
             raise StoreBusy(
@@ -461,10 +696,11 @@ class GeoPackageStore(StoreBase):
                 con.execute("BEGIN IMMEDIATE")
                 try:
                     yield con
-                    con.execute(
-                        "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
-                        "WHERE key = 'change_counter'"
-                    )
+                    if counted:
+                        con.execute(
+                            "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
+                            "WHERE key = 'change_counter'"
+                        )
                     con.execute("COMMIT")
                 except BaseException:
                     if con.in_transaction:
@@ -542,7 +778,8 @@ class GeoPackageStore(StoreBase):
               CHECK (access IN ('public','members','employees')),
               CHECK (status IN ('open','temporarily_closed','closed')),
               CHECK (star_rating IS NULL OR star_rating BETWEEN 1 AND 5),
-              CHECK (access <> 'employees' OR organization IS NOT NULL));
+              CHECK (access <> 'employees' OR organization IS NOT NULL),
+              CHECK ({entry_check_sql()}));
             CREATE INDEX facilities_adcode ON facilities(adcode);
             CREATE INDEX facilities_lonlat ON facilities(lon, lat);
             CREATE TABLE facility_audit (
@@ -586,6 +823,57 @@ class GeoPackageStore(StoreBase):
             INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
               VALUES ('holiday_calendar', 'attributes', 'holiday_calendar',
                       'Official holiday arrangements loaded with finder calendar load');
+            COMMIT;
+            """
+        )
+
+    def _ensure_entry_columns(self, con: sqlite3.Connection) -> None:
+        """Add the how-to-get-in columns (``entry_*``) to a store made before them."""
+        have = {row[1] for row in con.execute("PRAGMA table_info(facilities)")}
+        if "entry_method" in have:
+            return
+        con.executescript(
+            f"""
+            BEGIN;
+            ALTER TABLE facilities ADD COLUMN entry_method TEXT CHECK ({entry_check_sql()});
+            ALTER TABLE facilities ADD COLUMN entry_phone TEXT;
+            ALTER TABLE facilities ADD COLUMN entry_note TEXT;
+            COMMIT;
+            """
+        )
+
+    def _ensure_report_tables(self, con: sqlite3.Connection) -> None:
+        """Add the users' reports and the photos (attributes tables) to a store without them."""
+        if con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='facility_reports'"
+        ).fetchone():
+            return
+        types = ", ".join(f"'{t}'" for t in REPORT_TYPES)
+        statuses = ", ".join(f"'{t}'" for t in REPORT_STATUSES)
+        con.executescript(
+            f"""
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS facility_reports (
+              report_id INTEGER PRIMARY KEY AUTOINCREMENT, facility_id TEXT NOT NULL,
+              type TEXT NOT NULL CHECK (type IN ({types})), note TEXT,
+              source TEXT NOT NULL, token_hash TEXT NOT NULL, created_at TEXT NOT NULL,
+              status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
+              resolved_at TEXT, resolved_by TEXT);
+            CREATE INDEX IF NOT EXISTS facility_reports_facility
+              ON facility_reports(facility_id, created_at);
+            CREATE INDEX IF NOT EXISTS facility_reports_created ON facility_reports(created_at);
+            CREATE TABLE IF NOT EXISTS facility_photos (
+              photo_id INTEGER PRIMARY KEY AUTOINCREMENT, facility_id TEXT NOT NULL,
+              image BLOB NOT NULL, thumb BLOB NOT NULL, width INTEGER NOT NULL,
+              height INTEGER NOT NULL, created_at TEXT NOT NULL, actor TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS facility_photos_facility
+              ON facility_photos(facility_id, photo_id);
+            INSERT OR IGNORE INTO store_meta VALUES ('report_salt', lower(hex(randomblob(32))));
+            INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
+              VALUES ('facility_reports', 'attributes', 'facility_reports',
+                      'Users reports about facilities'),
+                     ('facility_photos', 'attributes', 'facility_photos',
+                      'Photos of facilities (JPEG, metadata stripped)');
             COMMIT;
             """
         )

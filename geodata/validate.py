@@ -26,6 +26,7 @@ import opening_hours
 import pandas as pd
 
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
+from geodata.entry_methods import entry_alias_rules
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
 from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
@@ -33,6 +34,7 @@ from geodata.schema import (
     ADCODE_RE,
     AMENITIES,
     COLUMNS,
+    ENTRY_METHODS,
     FORMATS,
     ID_RE,
     KINDS,
@@ -127,6 +129,25 @@ HEADER_ALIASES: dict[str, str] = {
     "联系电话": "phone",
     "tel": "phone",
     "telephone": "phone",
+    "进入方式": "entry_method",
+    "入室方式": "entry_method",
+    "入站方式": "entry_method",
+    "进门方式": "entry_method",
+    "开门方式": "entry_method",
+    "使用方式": "entry_method",
+    "如何进入": "entry_method",
+    "entry": "entry_method",
+    "开门电话": "entry_phone",
+    "预约电话": "entry_phone",
+    "管理员电话": "entry_phone",
+    "值守电话": "entry_phone",
+    "联系人电话": "entry_phone",
+    "entry_tel": "entry_phone",
+    "进入说明": "entry_note",
+    "入室说明": "entry_note",
+    "开门说明": "entry_note",
+    "使用说明": "entry_note",
+    "进入备注": "entry_note",
     "运营单位": "operator",
     "管理单位": "operator",
     "负责单位": "operator",
@@ -399,6 +420,7 @@ map_kind = _rule_mapper(kind_alias_rules())
 map_access = _rule_mapper(_ACCESS_RULES)
 map_status = _rule_mapper(_STATUS_RULES)
 map_format = _rule_mapper(_FORMAT_RULES)
+map_entry_method = _rule_mapper(entry_alias_rules())
 
 
 @lru_cache(maxsize=4096)
@@ -674,6 +696,29 @@ def _map_column(
     out[col] = mapped
 
 
+def _entry_phones(out: pd.DataFrame, issues: _Collector) -> None:
+    """``call_keeper`` rows need the number to call: without an ``entry_phone``, the facility's
+    ``phone`` is taken (with a warning); with neither, the row is rejected."""
+    if "entry_phone" not in out:
+        out["entry_phone"] = None
+    calls = (out["entry_method"] == "call_keeper").to_numpy() & out["entry_phone"].isna().to_numpy()
+    phone = out["phone"] if "phone" in out else pd.Series([None] * len(out), index=out.index)
+    borrowed = calls & phone.notna().to_numpy()
+    issues.warn(
+        borrowed,
+        "entry_phone",
+        phone,
+        lambda v: f"entry by calling the keeper without a number to call: took the phone {v}",
+    )
+    out.loc[borrowed, "entry_phone"] = phone[borrowed]
+    issues.reject(
+        calls & ~borrowed,
+        "entry_phone",
+        None,
+        "entry by calling the keeper (电话联系) needs the number to call: give an 开门电话 column",
+    )
+
+
 def validate_frame(
     raw: pd.DataFrame,
     *,
@@ -790,6 +835,10 @@ def validate_frame(
     if "format" in out:
         _map_column(out, "format", map_format, FORMATS, issues, None)
 
+    if "entry_method" in out:
+        _map_column(out, "entry_method", map_entry_method, ENTRY_METHODS, issues, None)
+        _entry_phones(out, issues)
+
     if "organization" not in out:
         out["organization"] = None
     no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
@@ -869,6 +918,8 @@ def validate_frame(
     for col, limit in (
         ("address", 200),
         ("phone", 50),
+        ("entry_phone", 50),
+        ("entry_note", 200),
         ("operator", 200),
         ("organization", 200),
         ("province", 200),

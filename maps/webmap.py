@@ -55,10 +55,18 @@ import shapely
 from branca.element import Figure, MacroElement
 
 from geodata.crs import from_wgs84, in_mainland_china
+from geodata.entry_methods import ENTRY_METHODS, entry_labels
 from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
 from geodata.kinds import KIND_SPECS, kind_labels
 from geodata.navigation import NAVIGATION_SOURCE
-from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, KINDS, Viewer
+from geodata.schema import (
+    ACCESS_CLASSES,
+    AMENITIES,
+    AMENITY_BIT,
+    KINDS,
+    REPORT_TYPES,
+    Viewer,
+)
 from maps.assets import (
     ASSETS,
     BASEMAP_ASSETS,
@@ -117,6 +125,24 @@ ACCESS_LABELS: dict[str, dict[str, str]] = {
         "public": "Open to the public",
         "members": "Union members only",
         "employees": "Host organisation's employees only",
+    },
+}
+REPORT_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "locked_during_hours": "开放时间内锁门",
+        "closed_for_good": "已永久关闭",
+        "moved": "已搬迁",
+        "wrong_details": "信息有误",
+        "missing_amenity": "缺少所列设施",
+        "other": "其他问题",
+    },
+    "en": {
+        "locked_during_hours": "Locked during opening hours",
+        "closed_for_good": "Closed for good",
+        "moved": "Moved",
+        "wrong_details": "Wrong details",
+        "missing_amenity": "A listed amenity is missing",
+        "other": "Something else",
     },
 }
 STATE_LABELS: dict[str, tuple[str, str, str]] = {
@@ -248,6 +274,15 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "group": "此处 {} 个设施",
         "facilities": "设施",
         "cluster_legend": "圆圈数字为设施数，颜色为各类占比",
+        "entry": "进入方式",
+        "photo": "{} 的照片",
+        "report": "报告问题",
+        "report_type": "问题类型",
+        "report_note": "补充说明（可不填）",
+        "report_send": "提交",
+        "report_sent": "已收到，谢谢！报告编号 {}",
+        "report_status": "查看处理结果",
+        "report_failed": "提交失败，请稍后再试",
     },
     "en": {
         "title": "Trade-union facility map",
@@ -311,6 +346,15 @@ UI_LABELS: dict[str, dict[str, str]] = {
         "group": "{} facilities here",
         "facilities": "Facilities",
         "cluster_legend": "Circle: number of facilities, colours: their kinds",
+        "entry": "How to get in",
+        "photo": "Photo of {}",
+        "report": "Report a problem",
+        "report_type": "Problem",
+        "report_note": "More details (optional)",
+        "report_send": "Send",
+        "report_sent": "Received, thank you! Report no. {}",
+        "report_status": "See what became of it",
+        "report_failed": "Could not send the report; try again later",
     },
 }
 #: Messages of the map's error pages (:func:`error_page_html`), by problem.
@@ -555,6 +599,12 @@ def _codes(values: pd.Series, vocabulary: Sequence[str], field: str) -> list[int
     return [index[v] for v in values.tolist()]
 
 
+def _optional_codes(values: pd.Series, vocabulary: Sequence[str]) -> list[int]:
+    """Index of each value in ``vocabulary``; -1 for a missing (or unknown) value."""
+    index = {v: i for i, v in enumerate(vocabulary)}
+    return [index.get(v, -1) if isinstance(v, str) else -1 for v in values.tolist()]
+
+
 def _open_states(
     hours: pd.Series, status: pd.Series, now: dt.datetime, calendar: HolidayCalendar
 ) -> tuple[list[int], list[str], np.ndarray]:
@@ -631,6 +681,7 @@ def facility_payload(
     attributions: Sequence[str] = (),
     nearby: dict[str, Any] | None = None,
     origin: tuple[float, float] | None = None,
+    facility_url: str | None = None,
 ) -> dict[str, Any]:
     """The data document ``facilitymap.js`` reads (labels, vocabularies and facility columns).
 
@@ -656,13 +707,20 @@ def facility_payload(
         The viewer's position, WGS-84 ``(lon, lat)``, when the embedding app gave it.
         (:func:`facility_map` adds ``fit``, the display bounds ``[[south, west], [north,
         east]]`` the map starts fitted to, or None.)
+    facility_url
+        URL prefix of the service's facility routes (``/facilities``): popups then show the
+        first photo (``{url}/{id}/photos/0?size=thumb``) and a "report a problem" form that
+        posts to ``{url}/{id}/reports``. None where there is no service (a standalone file).
 
     Returns
     -------
     dict
         JSON-ready document. ``data`` holds one array per column: ``id``, ``lon``/``lat``
         (WGS-84 micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``,
-        ``addr``, ``phone`` (strings), ``verified`` (ISO date of the last check, ``""``),
+        ``addr``, ``phone``, ``entry_phone``, ``entry_note`` (strings), ``entry`` (index into
+        ``entry_methods``, the labels of :data:`geodata.entry_methods.ENTRY_METHODS`; -1 for not
+        given), ``photos`` (how many photos the facility has, from an optional ``photos``
+        column), ``verified`` (ISO date of the last check, ``""``),
         ``hours`` (index into ``hours_values`` and the parallel ``hours_words``, the hours in
         words of :func:`finder.hours.hours_in_words`, and ``hours_next``, the next change of
         state at ``now`` in words, ``""`` for none; -1 for no hours), ``amen``
@@ -703,6 +761,10 @@ def facility_payload(
         "attributions": list(attributions),
         "mainland": _mainland_region(),
         "nearby": nearby,
+        "facility_url": facility_url,
+        "entry_keys": list(ENTRY_METHODS),
+        "entry_methods": list(entry_labels(language).values()),
+        "report_types": [{"key": t, "label": REPORT_LABELS[language][t]} for t in REPORT_TYPES],
         "origin": None if origin is None else [float(origin[0]), float(origin[1])],
         "fit": None,
         "data": {
@@ -717,6 +779,13 @@ def facility_payload(
             "name": _texts(facilities["name"]),
             "addr": _texts(_column(facilities, "address")),
             "phone": _texts(_column(facilities, "phone")),
+            "entry": _optional_codes(_column(facilities, "entry_method"), ENTRY_METHODS),
+            "entry_phone": _texts(_column(facilities, "entry_phone")),
+            "entry_note": _texts(_column(facilities, "entry_note")),
+            "photos": pd.to_numeric(_column(facilities, "photos"), errors="coerce")
+            .fillna(0)
+            .astype(int)
+            .tolist(),
             "hours": hours_codes,
             "hours_values": expressions,
             "hours_words": hours_words,
@@ -880,6 +949,7 @@ def facility_map(
     extra_layers: Sequence[tuple[str, dict[str, Any]]] = (),
     origin: tuple[float, float] | None = None,
     nearby_url: str | None = None,
+    facility_url: str | None = None,
     live_url: str | None = None,
 ) -> folium.Map:
     """Build the facility web map.
@@ -949,6 +1019,10 @@ def facility_map(
         :data:`NEARBY_K` facilities nearest to the viewer (``origin`` or the browser's position
         after 定位), asked of that route with the map's kind and amenity filters, so the list is
         the route's answer; without it (a standalone file) 定位 only centres the map.
+    facility_url
+        URL prefix of the service's ``/facilities`` routes on the page's origin: popups show
+        each facility's first photo (``facilities`` may carry a ``photos`` count column) and a
+        "report a problem" form (see :func:`facility_payload`).
     live_url
         URL of the service's ``/live`` (server-sent events) on the page's origin: popups and
         the list then show each facility's live door and sensor state as it changes.
@@ -1009,6 +1083,7 @@ def facility_map(
         attributions=attributions,
         nearby=nearby,
         origin=origin,
+        facility_url=facility_url,
     )
 
     def to_display(lon: float, lat: float) -> tuple[float, float]:
@@ -1095,6 +1170,8 @@ def facility_map(
             *ACCESS_LABELS[language].values(),
             *STATE_LABELS[language],
             *AMENITY_LABELS[language].values(),
+            *entry_labels(language).values(),
+            *REPORT_LABELS[language].values(),
             *attributions,
             *document["data"]["hours_words"],
             *document["data"]["hours_next"],
@@ -1106,7 +1183,8 @@ def facility_map(
             visible_text += document["data"]["name"] + document["data"]["addr"]
         else:
             visible_text += _texts(visible["name"]) + _texts(_column(visible, "address"))
-        visible_text += _texts(pd.Series(_column(visible, "opening_hours").unique()))
+        for column in ("opening_hours", "entry_note"):
+            visible_text += _texts(pd.Series(_column(visible, column).unique()))
         font_css = cjk_font_face_css(cjk_characters(visible_text))
         if font_css:
             head.insert(1, f"<style>{font_css}</style>")

@@ -231,7 +231,8 @@ class TempPostgres:
         """Delete every facility, audit entry, import, calendar day, device and event of a store
         database, reset counters."""
         self.execute(
-            "TRUNCATE facilities, facility_audit, imports, holiday_calendar RESTART IDENTITY; "
+            "TRUNCATE facilities, facility_audit, imports, holiday_calendar, facility_reports, "
+            "facility_photos RESTART IDENTITY; "
             "TRUNCATE devices, facility_events, event_replays RESTART IDENTITY; "
             "UPDATE store_state SET change_counter = 0",
             name,

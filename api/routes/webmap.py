@@ -224,8 +224,10 @@ def web_map(
     html = pages.get(key)
     if html is None:
         settings = state.settings
+        shown = visible(snapshot.index.frame, viewer)
+        photos = state.store.photo_counts()
         html = facility_map_html(
-            visible(snapshot.index.frame, viewer),
+            shown.assign(photos=shown["id"].map(photos).fillna(0).astype(int)),
             viewer=viewer,
             kinds=kind,
             districts=district,
@@ -240,6 +242,7 @@ def web_map(
             asset_mode="served",
             static_url=STATIC_URL,
             nearby_url=request.app.url_path_for("nearest"),
+            facility_url=request.app.url_path_for("create_facility"),
             live_url=request.app.url_path_for("live_stream"),
             **extra,
         )

@@ -213,6 +213,101 @@
     return line;
   }
 
+  /** How to get in: the method ("电话联系管理员开门"), the number to call as a link, the note. */
+  function entryBox(doc, code, phone, note) {
+    if (code < 0 && !note) {
+      return null;
+    }
+    var box = el("span", "fm-entry");
+    if (code >= 0) {
+      box.appendChild(el("span", "fm-entry-method", doc.entry_methods[code]));
+    }
+    if (phone) {
+      var call = el("a", "fm-entry-phone", phone);
+      call.href = "tel:" + phone.replace(/[^0-9+]/g, "");
+      box.appendChild(document.createTextNode(" "));
+      box.appendChild(call);
+    }
+    if (note) {
+      box.appendChild(el("div", "fm-entry-note", note));
+    }
+    return box;
+  }
+
+  /** The URL of a facility's route under the service's /facilities. */
+  function facilityUrl(doc, id, path) {
+    return doc.facility_url + "/" + encodeURIComponent(id) + path;
+  }
+
+  /** "Report a problem": a form posting to the service; the answer's number and status link. */
+  function reportForm(doc, i) {
+    var L10N = doc.labels;
+    var box = el("div", "fm-report");
+    var open = button("fm-report-open", L10N.report);
+    box.appendChild(open);
+    L.DomEvent.on(open, "click", function () {
+      open.hidden = true;
+      var form = el("form", "fm-report-form");
+      var label = el("label", "fm-report-label", L10N.report_type);
+      var select = el("select", "fm-report-type");
+      doc.report_types.forEach(function (type) {
+        var option = el("option", null, type.label);
+        option.value = type.key;
+        select.appendChild(option);
+      });
+      label.appendChild(select);
+      form.appendChild(label);
+      var note = el("textarea", "fm-report-note");
+      note.rows = 2;
+      note.maxLength = 500;
+      note.placeholder = L10N.report_note;
+      note.setAttribute("aria-label", L10N.report_note);
+      form.appendChild(note);
+      var send = el("button", "fm-report-send", L10N.report_send);
+      send.type = "submit";
+      form.appendChild(send);
+      var message = el("p", "fm-report-message");
+      message.setAttribute("role", "status");
+      box.appendChild(form);
+      box.appendChild(message);
+      L.DomEvent.on(form, "submit", function (event) {
+        L.DomEvent.preventDefault(event);
+        send.disabled = true;
+        var body = { type: select.value };
+        if (note.value.trim()) {
+          body.note = note.value.trim();
+        }
+        fetch(facilityUrl(doc, doc.data.id[i], "/reports"), {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          credentials: "same-origin",
+          body: JSON.stringify(body),
+        })
+          .then(function (response) {
+            if (!response.ok) {
+              throw new Error("HTTP " + response.status);
+            }
+            return response.json();
+          })
+          .then(function (answer) {
+            box.removeChild(form);
+            message.textContent = fill(L10N.report_sent, String(answer.id));
+            var status = el("a", "fm-report-status", L10N.report_status);
+            status.href = answer.status_url;
+            status.target = "_blank";
+            status.rel = "noopener noreferrer";
+            message.appendChild(document.createTextNode(" "));
+            message.appendChild(status);
+          })
+          .catch(function () {
+            send.disabled = false;
+            message.textContent = L10N.report_failed;
+          });
+      });
+    });
+    return box;
+  }
+
   /** Minutes since an ISO time, in words ("12分钟前"); "" without a time. */
   function agoText(L10N, iso) {
     if (!iso) {
@@ -259,6 +354,12 @@
     var lat = d.lat[i] / 1e6;
     var box = el("div", "fm-popup");
     box.appendChild(el("div", "fm-name", d.name[i]));
+    if (doc.facility_url && d.photos[i] > 0) {
+      var photo = el("img", "fm-photo");
+      photo.alt = fill(L10N.photo, d.name[i]);
+      photo.src = facilityUrl(doc, d.id[i], "/photos/0?size=thumb");
+      box.appendChild(photo);
+    }
     var kind = doc.kinds[d.kind[i]];
     var meta = el("div", "fm-meta");
     meta.appendChild(el("span", "fm-swatch " + kindClasses(kind)));
@@ -299,6 +400,7 @@
       phone.href = "tel:" + d.phone[i].replace(/[^0-9+]/g, "");
       row(box, L10N.phone, phone);
     }
+    row(box, L10N.entry, entryBox(doc, d.entry[i], d.entry_phone[i], d.entry_note[i]));
     var links = navigationLinks(lon, lat, d.name[i], doc.nav_source, isMainland(d.flags[i]));
     var nav = el("div", "fm-nav");
     [["amap", L10N.nav_amap], ["baidu", L10N.nav_baidu], ["geo", L10N.nav_geo]].forEach(function (
@@ -311,6 +413,9 @@
       nav.appendChild(a);
     });
     box.appendChild(nav);
+    if (doc.facility_url) {
+      box.appendChild(reportForm(doc, i));
+    }
     return box;
   }
 
@@ -708,6 +813,9 @@
     if (entry.address) {
       target.appendChild(el("span", "fm-item-address", entry.address));
     }
+    if (entry.entry >= 0) {
+      target.appendChild(el("span", "fm-item-entry", doc.entry_methods[entry.entry]));
+    }
     if (entry.id) {
       target.setAttribute("data-id", entry.id);
     }
@@ -848,7 +956,14 @@
           state.live.set(live.id, live);
           var index = byId.get(live.id);
           if (index !== undefined && index === state.popupIndex && popup.isOpen()) {
-            popup.setContent(buildPopup(doc, index, live));
+            // only the live line changes: a report being written in the popup stays
+            var shown = popup.getContent();
+            var old = shown && shown.querySelector ? shown.querySelector(".fm-live") : null;
+            if (old) {
+              old.parentNode.replaceChild(liveLine(doc, live), old);
+            } else if (!(shown && shown.querySelector && shown.querySelector(".fm-report-form"))) {
+              popup.setContent(buildPopup(doc, index, live));
+            }
           }
           if (ui && state.nearby && state.nearby.indexOf(live.id) >= 0) {
             state.refreshList();
@@ -881,7 +996,7 @@
           entries.appendChild(
             listEntry(state, {
               index: index, id: d.id[index], name: d.name[index], kind: d.kind[index],
-              address: d.addr[index],
+              address: d.addr[index], entry: d.entry[index],
             })
           );
         });
@@ -1019,7 +1134,7 @@
             continue;
           }
           if (d.name[j].toLowerCase().indexOf(needle) >= 0 || d.addr[j].toLowerCase().indexOf(needle) >= 0) {
-            found.push({ index: j, id: d.id[j], name: d.name[j], kind: d.kind[j], address: d.addr[j] });
+            found.push({ index: j, id: d.id[j], name: d.name[j], kind: d.kind[j], address: d.addr[j], entry: d.entry[j] });
           }
         }
         return found;
@@ -1084,7 +1199,8 @@
               var p = f.properties;
               return {
                 index: byId.get(String(f.id)), id: String(f.id), name: p.name, kind: kindCode(p.kind),
-                address: p.address, distance_m: p.distance_m, walk_s: p.walk_s_est,
+                address: p.address, entry: doc.entry_keys.indexOf(p.entry_method),
+                distance_m: p.distance_m, walk_s: p.walk_s_est,
                 open_state: p.open_state, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1],
                 live: p.live_state ? p : undefined,
               };

@@ -1,0 +1,107 @@
+"""Photos of facilities: staff upload them, everyone who may see the facility sees them.
+
+``POST /facilities/{id}/photos`` takes the image itself as the body (``Content-Type:
+image/jpeg``, ``image/png`` or ``image/webp``, at most ``FINDER_PHOTO_MAX_MB``) from an ``edit``
+key that may write the facility; the photo is re-encoded as JPEG without metadata
+(:func:`geodata.photos.photo_from_bytes`: no GPS position, no camera) and kept in the store.
+``GET /facilities/{id}/photos/{n}`` serves photo ``n`` (0 is the first, which popups show),
+``?size=thumb`` its thumbnail, from our own origin. A facility the caller may not see answers
+exactly as a missing one (404).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.deps import EditorDep, PrincipalDep, StateDep
+from api.errors import ApiProblem, problem_responses
+from api.routes.common import JSONBytesResponse
+from api.routes.facilities import _capped, _MiB, _too_large, _visible, _writable
+from geodata.photos import PHOTO_TYPES, photo_from_bytes
+
+router = APIRouter(prefix="/facilities", tags=["Photos"])
+
+
+@router.post(
+    "/{facility_id}/photos",
+    status_code=201,
+    summary="Attach a photo to a facility",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403, 404, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES},
+        }
+    },
+)
+async def add_photo(
+    facility_id: str, request: Request, editor: EditorDep, state: StateDep
+) -> Response:
+    """Attach the body (a JPEG, PNG or WebP image) as the facility's next photo."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in PHOTO_TYPES:
+        raise ApiProblem(
+            415,
+            f"send the photo as the body with Content-Type {', '.join(PHOTO_TYPES)}",
+            slug="unsupported-media-type",
+            errors=[{"parameter": "Content-Type", "reason": "not an accepted image type"}],
+        )
+    facility = await run_in_threadpool(_visible, state.store, facility_id, editor)
+    _writable(facility, editor)
+    max_mb = state.settings.photo_max_mb
+    limit = max_mb * _MiB
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(max_mb)
+    data = b"".join([chunk async for chunk in _capped(request.stream(), limit, max_mb)])
+    photo = await run_in_threadpool(photo_from_bytes, data, media_type)
+    n = await run_in_threadpool(state.store.add_photo, facility_id, photo, actor=editor.name)
+    url = str(request.url_for("facility_photo", facility_id=facility_id, n=n).path)
+    return JSONBytesResponse(
+        {
+            "n": n,
+            "url": url,
+            "thumb_url": f"{url}?size=thumb",
+            "width": photo.width,
+            "height": photo.height,
+        },
+        status_code=201,
+        headers={"Location": url},
+    )
+
+
+@router.get(
+    "/{facility_id}/photos/{n}",
+    summary="A photo of a facility (JPEG)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The photo"},
+        **problem_responses(404),
+    },
+)
+def facility_photo(
+    facility_id: str,
+    n: int,
+    principal: PrincipalDep,
+    state: StateDep,
+    size: Annotated[Literal["full", "thumb"], Query(description="the photo or its thumbnail")] = (
+        "full"
+    ),
+) -> Response:
+    """Photo ``n`` of the facility (0: the first), or with ``size=thumb`` its thumbnail."""
+    facility = _visible(state.store, facility_id, principal)
+    body = state.store.photo(facility_id, n, thumb=size == "thumb")
+    public = facility.access == "public"
+    return Response(
+        body,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": f"{'public' if public else 'private'}, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

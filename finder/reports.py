@@ -1,0 +1,90 @@
+"""Users' reports as signals: when reports about a facility change what everybody sees.
+
+One report is one person's word; it changes nothing for others. A *signal* of a report type
+(``locked_during_hours``, ``moved``, ...) is active for a facility when, within the last
+:data:`~finder.truth.REPORT_WINDOW` (24 hours),
+
+* reports of that type came from at least :data:`~finder.truth.REPORTS_TO_FLIP` (2) distinct
+  sources (a source is a keyed hash of the reporter's network address: one source reporting
+  three times counts once), or
+* staff confirmed a report of that type (the confirmation counts for the window from the moment
+  it was given).
+
+Dismissed reports never count. The rule is written down for users in ``docs/reports.md``; the
+active :class:`~finder.truth.ReportSignal` values (the class and the window are
+:mod:`finder.truth`'s, whose "open now" answer takes them) are the reports' input to that answer.
+
+Example
+-------
+>>> import datetime as dt
+>>> from geodata.schema import Report
+>>> at = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+>>> def report(n, source):
+...     return Report(report_id=n, facility_id="f1", type="locked_during_hours",
+...                   source=source, token_hash="", created_at=at + dt.timedelta(minutes=n))
+>>> active_signals([report(1, "a")], at + dt.timedelta(hours=1))
+{}
+>>> active_signals([report(1, "a"), report(2, "b")], at + dt.timedelta(hours=1))["f1"][0].count
+2
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from finder.truth import REPORT_WINDOW, REPORTS_TO_FLIP, ReportSignal
+from geodata.schema import REPORT_TYPES, Report
+
+__all__ = ["REPORTS_TO_FLIP", "REPORT_WINDOW", "ReportSignal", "active_signals"]
+
+
+def active_signals(
+    reports: Iterable[Report],
+    now: dt.datetime,
+    *,
+    window: dt.timedelta = REPORT_WINDOW,
+    quorum: int = REPORTS_TO_FLIP,
+) -> dict[str, tuple[ReportSignal, ...]]:
+    """The active report signals of each facility at ``now``.
+
+    Parameters
+    ----------
+    reports
+        Reports of any facilities and times (older ones and dismissed ones are left out here).
+    now
+        The moment of the answer, timezone-aware.
+    window, quorum
+        The rule's parameters (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``{facility_id: signals}``, signals in the order of :data:`geodata.schema.REPORT_TYPES`;
+        facilities without an active signal are left out.
+    """
+    start = now - window
+    groups: dict[tuple[str, str], list[Report]] = defaultdict(list)
+    confirmed: set[tuple[str, str]] = set()
+    for report in reports:
+        if report.status == "dismissed" or report.created_at > now:
+            continue
+        key = (report.facility_id, report.type)
+        if report.status == "confirmed" and report.resolved_at is not None:
+            if start < report.resolved_at <= now:
+                groups[key].append(report)
+                confirmed.add(key)
+        elif report.created_at > start:
+            groups[key].append(report)
+    order = {kind: i for i, kind in enumerate(REPORT_TYPES)}
+    out: dict[str, list[ReportSignal]] = defaultdict(list)
+    for (facility_id, kind), group in sorted(
+        groups.items(), key=lambda item: (item[0][0], order[item[0][1]])
+    ):
+        sources = {r.source for r in group}
+        if len(sources) < quorum and (facility_id, kind) not in confirmed:
+            continue
+        times = [r.created_at for r in group]
+        out[facility_id].append(ReportSignal(kind, len(sources), min(times), max(times)))
+    return {facility_id: tuple(signals) for facility_id, signals in out.items()}
