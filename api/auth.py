@@ -28,8 +28,9 @@ when ``member`` is true. Its scopes say what it may *do*:
 
 Without a key a client is anonymous and sees ``public`` facilities only; so does a key with
 neither ``read-private``, ``edit`` nor ``read-all``. Every route filters facilities through
-:func:`visible_mask` (frames) or :meth:`geodata.schema.Viewer.may_see` (one facility), and a
-facility the caller may not see answers exactly like a missing one.
+the caller's :class:`~geodata.schema.Viewer` in a :class:`finder.index.FacilityFilter` (many
+facilities) or :meth:`geodata.schema.Viewer.may_see` (one facility), and a facility the caller
+may not see answers exactly like a missing one.
 
 Keys are added with :func:`create_api_key` (the plain key is returned once and never stored),
 listed with :func:`list_api_keys` and revoked with :func:`revoke_api_key`. Every change
@@ -59,9 +60,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import numpy as np
-import pandas as pd
 
 from finder.hours import LOCAL_TIMEZONE
 from geodata.errors import InvalidInput, NotFound
@@ -435,44 +433,6 @@ class KeyRing:
             if hmac.compare_digest(stored, digest) and now < expiry:
                 found = principal
         return found
-
-
-def visible_mask(frame: pd.DataFrame, viewer: Viewer) -> np.ndarray:
-    """Which rows of a facility frame ``viewer`` may see (vectorised :meth:`Viewer.may_see`).
-
-    Parameters
-    ----------
-    frame
-        Facility frame with ``access`` and ``organization`` columns.
-    viewer
-        Who is asking.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask, one entry per row.
-    """
-    n = len(frame)
-    if viewer.see_all:
-        return np.ones(n, dtype=bool)
-    access = frame["access"].to_numpy(dtype=object)
-    public = access == "public"
-    if not viewer.member and not viewer.organizations:
-        return np.asarray(public, dtype=bool)
-    org = frame["organization"].to_numpy(dtype=object)
-    own = np.fromiter(
-        (o is not None and o in viewer.organizations for o in org), dtype=bool, count=n
-    )
-    members = (access == "members") & (viewer.member | own)
-    employees = (access == "employees") & own
-    return np.asarray(public | members | employees, dtype=bool)
-
-
-def visible(frame: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
-    """The rows of ``frame`` that ``viewer`` may see (the one access filter of the service)."""
-    if viewer.see_all:
-        return frame
-    return frame[visible_mask(frame, viewer)]
 
 
 #: Prefix of a device secret (``finder devices add``), as ``fk_`` marks API keys.

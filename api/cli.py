@@ -196,7 +196,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_nearest(args: argparse.Namespace) -> int:
     """Print the nearest facilities the caller may use."""
-    from finder.index import FacilityIndex
+    from finder.index import FacilityFilter, FacilityIndex
 
     store = _open_store(args)
     try:
@@ -204,10 +204,8 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     finally:
         store.close()
     _print_place(args)
-    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
-    results = index.nearest(
-        args.lon, args.lat, k=args.k, crs=args.crs, kinds=args.kind or None, viewer=viewer
-    )
+    where = FacilityFilter(kinds=args.kind, viewer=_viewer(args))
+    results = index.nearest(args.lon, args.lat, k=args.k, crs=args.crs, where=where)
     rows = []
     for r in results:
         facility = index.record(r.position)
@@ -250,10 +248,9 @@ def cmd_map(args: argparse.Namespace) -> int:
         calendar = store_calendar(load_calendar(settings), store)
     finally:
         store.close()
-    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
     fmap = facility_map(
         frame,
-        viewer=viewer,
+        viewer=_viewer(args),
         kinds=args.kind,
         districts=args.district,
         base_map=args.base_map,
@@ -306,20 +303,25 @@ def cmd_basemap(args: argparse.Namespace) -> int:
 
 
 def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(grid, counted facilities) of a coverage command: the API's rule, for an anonymous
-    caller or (``--all-access``) one who sees every access class."""
-    from api.auth import visible_mask
+    """(grid, counted facilities) of a coverage command: the API's question (one
+    :class:`finder.index.FacilityFilter`), for an anonymous caller or (``--all-access``) one who
+    sees every access class."""
     from finder.coverage import build_sample_grid, counted_facilities
+    from finder.index import FacilityFilter, FacilityIndex
 
     store = _open_store(args)
     try:
-        frame = store.frame()
+        index = FacilityIndex.from_store(store)
     finally:
         store.close()
-    viewer = Viewer(see_all=True) if args.all_access else ANONYMOUS
-    counted = counted_facilities(frame, visible_mask(frame, viewer), args.kind)
+    where = FacilityFilter(kinds=args.kind, viewer=_viewer(args))
     grid = build_sample_grid(_districts(args))
-    return grid, counted
+    return grid, counted_facilities(index, where)
+
+
+def _viewer(args: argparse.Namespace) -> Viewer:
+    """Who the command asks as: anonymous, or (``--all-access``) one who sees everything."""
+    return Viewer(see_all=True) if args.all_access else ANONYMOUS
 
 
 def _wrote(path: str | Path) -> None:

@@ -27,7 +27,6 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,13 +43,14 @@ from api.ratelimit import SourceLimiter
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
-from finder.index import FacilityIndex
+from finder.index import FacilityFilter, FacilityIndex
+from finder.lru import LRUCache
 from finder.table_file import columns_of_store
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
 from geodata.basemap import BasemapArchive
 from geodata.crs import from_wgs84
 from geodata.navigation import links_from_positions
-from geodata.schema import COLUMNS, Facility
+from geodata.schema import COLUMNS, Facility, Viewer
 from geodata.store import FacilityStore, GeoPackageStore
 
 if TYPE_CHECKING:
@@ -164,6 +164,11 @@ class Snapshot:
         rows = pd.DataFrame([_stored_row(f) for f in upserts], columns=list(COLUMNS))
         index = self.index.with_changes(rows if upserts else None, deletes)
         return Snapshot(index, counter, self.shared)
+
+    def visible_frame(self, viewer: Viewer) -> pd.DataFrame:
+        """The rows of ``frame`` that ``viewer`` may see, whatever their status: the index's
+        mask of ``FacilityFilter(viewer=viewer, statuses=None)``, as every surface selects."""
+        return self.index.frame[self.index.mask(FacilityFilter(viewer=viewer, statuses=None))]
 
     def stamp(self, position: int) -> tuple[str, tuple[Any, ...]]:
         """Id and a stamp of the facility's state at a position: (version, created, updated).
@@ -455,8 +460,7 @@ class WalkService:
         self.network = network
         self.table_cache_size = table_cache_size
         self.isochrone_cache_size = isochrone_cache_size
-        self._lock = threading.Lock()
-        self._isochrones: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._isochrones: LRUCache[Hashable, dict[str, Any]] = LRUCache(isochrone_cache_size)
 
     def table(
         self, snapshot: Snapshot, key: Hashable, positions: Callable[[], np.ndarray]
@@ -466,41 +470,25 @@ class WalkService:
         ``positions`` is called only when the table is not cached; it must depend on nothing
         but ``snapshot`` and ``key``.
         """
-        with self._lock:
-            tables: OrderedDict[Hashable, WalkTable] = snapshot.memo.setdefault(
-                self._TABLES, OrderedDict()
-            )
-            found = tables.get(key)
-            if found is not None:
-                tables.move_to_end(key)
-                return found
-        chosen = np.asarray(positions(), dtype=np.int64)
-        c = snapshot.index.columns
-        built = WalkTable(
-            build_facility_table(
-                self.network, c.lon[chosen], c.lat[chosen], ids=c.ids[chosen].tolist()
-            ),
-            chosen,
+        tables: LRUCache[Hashable, WalkTable] = snapshot.memo.setdefault(
+            self._TABLES, LRUCache(self.table_cache_size)
         )
-        with self._lock:
-            tables[key] = built
-            while len(tables) > self.table_cache_size:
-                tables.popitem(last=False)
-        return built
+
+        def build() -> WalkTable:
+            chosen = np.asarray(positions(), dtype=np.int64)
+            c = snapshot.index.columns
+            return WalkTable(
+                build_facility_table(
+                    self.network, c.lon[chosen], c.lat[chosen], ids=c.ids[chosen].tolist()
+                ),
+                chosen,
+            )
+
+        return tables.get_or_build(key, build)
 
     def isochrone(self, key: Hashable, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The isochrone document of ``key``, made by ``build()`` when not cached."""
-        with self._lock:
-            found = self._isochrones.get(key)
-            if found is not None:
-                self._isochrones.move_to_end(key)
-                return found
-        document = build()
-        with self._lock:
-            self._isochrones[key] = document
-            while len(self._isochrones) > self.isochrone_cache_size:
-                self._isochrones.popitem(last=False)
-        return document
+        return self._isochrones.get_or_build(key, build)
 
 
 @dataclass

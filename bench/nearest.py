@@ -32,15 +32,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
+from finder.geodesy import GEOD
 from finder.index import FacilityIndex
 from geodata.schema import AMENITIES, KINDS, Viewer
 
 CHINA = (73.0, 18.0, 135.0, 53.0)
-GEOD = pyproj.Geod(ellps="WGS84")
 EVERYONE = Viewer(see_all=True)
 HOURS = ("24/7", "Mo-Fr 08:30-17:30; PH off", "Mo-Su 07:00-22:00", "Mo-Sa 09:00-18:00", None)
 

@@ -44,18 +44,20 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from pyproj import Geod, Transformer
+from pyproj import Transformer
 from scipy.spatial import cKDTree
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from finder.facility_columns import check_points
+from finder.geodesy import GEOD
+from finder.index import FacilityFilter, FacilityIndex
 from geodata.boundaries import Region, assign_adcode, resolve_region
 from geodata.errors import InvalidInput, UnknownDistrict
-from geodata.schema import ACCESS_CLASSES, KINDS
+from geodata.schema import ACCESS_CLASSES, KINDS, STATUSES
 
 FloatArray = NDArray[np.float64]
 
-_GEOD = Geod(ellps="WGS84")
 _AEQD = "+proj=aeqd +lat_0={lat:.9f} +lon_0={lon:.9f} +ellps=WGS84"
 #: Metres per degree of latitude, a lower bound (at the equator) used for conservative margins.
 _M_PER_DEG_LAT = 110_574.0
@@ -323,7 +325,7 @@ def _to_local(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
 def _geodesic_area_km2(geometry: BaseGeometry) -> float:
     if geometry.is_empty:
         return 0.0
-    return abs(_GEOD.geometry_area_perimeter(shapely.make_valid(geometry))[0]) / 1e6
+    return abs(GEOD.geometry_area_perimeter(shapely.make_valid(geometry))[0]) / 1e6
 
 
 def _land_geometry(land_mask: BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries) -> BaseGeometry:
@@ -651,15 +653,10 @@ def check_lonlat(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray
     Raises
     ------
     InvalidInput
-        On different lengths or values outside [-180, 180] x [-90, 90].
+        On different lengths or values outside [-180, 180] x [-90, 90]
+        (:func:`finder.facility_columns.check_points`, the one lon/lat check).
     """
-    lon_arr = np.asarray(lon, dtype=np.float64).ravel()
-    lat_arr = np.asarray(lat, dtype=np.float64).ravel()
-    if lon_arr.shape != lat_arr.shape:
-        raise InvalidInput("lon and lat must have the same length", field="lat")
-    if not (np.all(np.abs(lon_arr) <= 180.0) and np.all(np.abs(lat_arr) <= 90.0)):
-        raise InvalidInput("facility coordinates must be WGS-84 degrees", field="lon")
-    return lon_arr, lat_arr
+    return check_points(lon, lat)
 
 
 def check_radius(radius_m: float) -> float:
@@ -748,7 +745,7 @@ def coverage_table(
         Sample cells from :func:`build_sample_grid`.
     lon, lat
         Facility locations, WGS-84 degrees (the caller filters kinds and access beforehand, e.g.
-        with :func:`select_facilities`). Facilities outside a district still cover it.
+        with :func:`counted_facilities`). Facilities outside a district still cover it.
     radius_m
         Reach, geodesic metres.
     kind
@@ -1155,52 +1152,6 @@ def coverage_layers(
     }
 
 
-def select_facilities(
-    frame: pd.DataFrame,
-    *,
-    kinds: Iterable[str] | None = None,
-    access: Iterable[str] | None = None,
-    open_only: bool = True,
-) -> tuple[FloatArray, FloatArray, NDArray[Any]]:
-    """Facility arrays for coverage from a facility frame (``geodata.schema.COLUMNS``).
-
-    Parameters
-    ----------
-    frame
-        Facility frame with ``lon``, ``lat`` (WGS-84 degrees), ``kind``, ``access``, ``status``.
-    kinds, access
-        Keep only these kinds / access classes (default all).
-    open_only
-        Drop facilities whose ``status`` is ``"closed"``.
-
-    Returns
-    -------
-    tuple
-        ``(lon, lat, kind)`` numpy arrays.
-    """
-    mask = np.ones(len(frame), dtype=bool)
-    if kinds is not None:
-        wanted = set(kinds)
-        if wanted - set(KINDS):
-            raise InvalidInput(f"unknown kind(s): {sorted(wanted - set(KINDS))}", field="kinds")
-        mask &= frame["kind"].isin(wanted).to_numpy()
-    if access is not None:
-        wanted = set(access)
-        if wanted - set(ACCESS_CLASSES):
-            raise InvalidInput(
-                f"unknown access class(es): {sorted(wanted - set(ACCESS_CLASSES))}", field="access"
-            )
-        mask &= frame["access"].isin(wanted).to_numpy()
-    if open_only and "status" in frame.columns:
-        mask &= (frame["status"] != "closed").to_numpy()
-    chosen = frame.loc[mask]
-    return (
-        chosen["lon"].to_numpy(dtype=np.float64),
-        chosen["lat"].to_numpy(dtype=np.float64),
-        chosen["kind"].to_numpy(dtype=object),
-    )
-
-
 @dataclass(frozen=True)
 class CountedFacilities:
     """The facilities a coverage answer counts, with a description of the rule.
@@ -1212,8 +1163,9 @@ class CountedFacilities:
     kind
         Facility kind per facility.
     summary
-        ``kinds``, ``access`` (classes the caller may see), ``status`` (``["open"]``) and
-        ``facilities`` (how many), JSON-ready; printed maps say it in words.
+        ``kinds``, ``access`` (classes among the facilities the caller may see), ``status``
+        (the statuses counted, ``["open"]`` by the status rule) and ``facilities`` (how many),
+        JSON-ready; printed maps say it in words.
     """
 
     lon: FloatArray
@@ -1222,36 +1174,30 @@ class CountedFacilities:
     summary: dict[str, Any]
 
 
-def counted_facilities(
-    frame: pd.DataFrame, visible: NDArray[np.bool_], kinds: Iterable[str] | None = None
-) -> CountedFacilities:
-    """The only facilities coverage figures count: open ones (``status`` ``"open"``, so not
-    temporarily closed) that the caller may see, of ``kinds`` (default all).
+def counted_facilities(index: FacilityIndex, where: FacilityFilter) -> CountedFacilities:
+    """The facilities coverage figures count: exactly ``index.select(where)``.
+
+    By the status rule (:mod:`finder.index.filters`) a default :class:`FacilityFilter` counts
+    open facilities only (not temporarily closed ones) that its viewer may see; the API, the
+    ``finder coverage / suggest / print`` commands and the printed maps all count through here.
 
     Parameters
     ----------
-    frame
-        Facility frame (``geodata.schema.COLUMNS``).
-    visible
-        Which rows the caller may see (``api.auth.visible_mask``), one boolean per row.
-    kinds
-        Facility kinds to count; ``None`` or empty counts all.
-
-    Raises
-    ------
-    InvalidInput
-        On an unknown kind.
+    index
+        The facilities.
+    where
+        Which of them count (kinds, viewer, statuses, ...).
     """
-    wanted = list(kinds or ())
-    open_now = (frame["status"] == "open").to_numpy() if "status" in frame.columns else True
-    seen = frame[np.asarray(visible, dtype=bool) & open_now]
-    lon, lat, kind = select_facilities(seen, kinds=wanted or None, open_only=True)
-    classes = {"public"} | set(seen["access"].astype(str))
+    positions = index.select(where)
+    lon, lat = index.lonlat(positions)
+    kind, _access, _status = index.classes(positions)
+    _kind, seen_access, _seen_status = index.classes(index.select(where.replace(kinds=None)))
+    classes = {"public"} | set(seen_access.tolist())
     summary = {
-        "kinds": list(KINDS) if not wanted else [k for k in KINDS if k in wanted],
+        "kinds": [k for k in KINDS if where.kinds is None or k in where.kinds],
         "access": [a for a in ACCESS_CLASSES if a in classes],
-        "status": ["open"],
-        "facilities": int(lon.size),
+        "status": [s for s in STATUSES if where.statuses is None or s in where.statuses],
+        "facilities": int(positions.size),
     }
     return CountedFacilities(lon, lat, kind, summary)
 

@@ -2,10 +2,10 @@
 
 Facilities carry ``opening_hours`` in OpenStreetMap syntax (``24/7``,
 ``Mo-Fr 08:30-17:30; PH off``, ``Mo-Su 22:00-06:00``). :func:`state_at` evaluates one expression
-at a local time in China (Asia/Shanghai, UTC+8); :func:`open_mask` evaluates a column of
-facilities at once, parsing and evaluating each distinct expression only once. The parser and
-the evaluation rules are those of ``opening-hours-py``; this module only tells it which days are
-public holidays (``PH``) and which weekend days are make-up working days (调休).
+at a local time in China (Asia/Shanghai, UTC+8); the facility index evaluates a column of
+facilities at once (``FacilityFilter(open_at=...)``), each distinct expression only once. The
+parser and the evaluation rules are those of ``opening-hours-py``; this module only tells it
+which days are public holidays (``PH``) and which weekend days are make-up working days (调休).
 
 The calendar
 ------------
@@ -133,11 +133,9 @@ from importlib import resources
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
 import opening_hours
 
 from finder.calendar import STATUTORY_RULES_FROM, STATUTORY_RULES_UNTIL, statutory_holidays
@@ -163,7 +161,6 @@ __all__ = [
     "hours_in_words",
     "local_today",
     "next_change",
-    "open_mask",
     "state_and_source",
     "state_at",
     "validate_opening_hours",
@@ -788,59 +785,6 @@ def state_and_source(
     if expr is None or not expr.strip():
         return OpenState.UNKNOWN, None
     return _evaluate(_compile(expr), _local_naive(when), calendar)
-
-
-def open_mask(
-    expr_codes: npt.NDArray[np.integer[Any]],
-    exprs: Sequence[str | None],
-    when: datetime,
-    calendar: HolidayCalendar,
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Open and unknown masks of many facilities at one moment.
-
-    Parameters
-    ----------
-    expr_codes
-        One integer per facility: an index into ``exprs``, or ``-1`` for unknown hours (the
-        ``pandas.Categorical.codes`` convention).
-    exprs
-        The distinct expressions (``None`` or blank: unknown hours).
-    when, calendar
-        As in :func:`state_at`.
-
-    Returns
-    -------
-    (is_open, is_unknown)
-        Boolean arrays shaped like ``expr_codes``; a facility is closed where both are False.
-        Each expression used is evaluated once, exactly as :func:`state_at` would.
-
-    Raises
-    ------
-    InvalidInput
-        When a code is not an integer in ``[-1, len(exprs))``.
-    InvalidOpeningHours
-        When a used expression is not valid syntax.
-    """
-    codes = np.asarray(expr_codes)
-    if codes.size and codes.dtype.kind not in "iu":
-        raise InvalidInput(f"expression codes must be integers, not {codes.dtype}")
-    codes = codes.astype(np.int64, copy=False)
-    if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(exprs)):
-        raise InvalidInput(f"expression codes must lie in [-1, {len(exprs)})")
-    local = _local_naive(when)
-    # One slot per expression plus a last slot for unknown hours, which code -1 indexes.
-    is_open = np.zeros(len(exprs) + 1, dtype=bool)
-    is_unknown = np.zeros(len(exprs) + 1, dtype=bool)
-    is_unknown[-1] = True
-    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(exprs)))
-    states: dict[str | None, OpenState] = {}
-    for code in used.tolist():
-        expr = exprs[code]
-        if expr not in states:
-            states[expr] = state_at(expr, local, calendar)
-        is_open[code] = states[expr] is OpenState.OPEN
-        is_unknown[code] = states[expr] is OpenState.UNKNOWN
-    return is_open[codes], is_unknown[codes]
 
 
 # --- hours in words -----------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon
 
+from finder.facility_columns import check_points
 from geodata.errors import InvalidInput, OffNetwork
 from geodata.streets import StreetNetwork
 
@@ -101,14 +102,12 @@ def _metres_per_degree(lat_deg: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _as_points(lon: npt.ArrayLike, lat: npt.ArrayLike, field: str) -> tuple[FloatArray, FloatArray]:
     """Validate WGS-84 lon/lat arrays of equal length."""
-    lon_a = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-    lat_a = np.atleast_1d(np.asarray(lat, dtype=np.float64))
-    if lon_a.ndim != 1 or lon_a.shape != lat_a.shape:
+    if np.ndim(lon) > 1 or np.ndim(lat) > 1:
         raise InvalidInput("lon and lat must be 1-d arrays of equal length", field=field)
-    valid = np.isfinite(lon_a) & np.isfinite(lat_a) & (np.abs(lon_a) <= 180) & (np.abs(lat_a) <= 90)
-    if not np.all(valid):
-        raise InvalidInput("coordinates must be finite WGS-84 lon/lat degrees", field=field)
-    return lon_a, lat_a
+    try:
+        return check_points(lon, lat)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc), field=field) from exc
 
 
 def _check_positive(value: float, field: str) -> float:

@@ -54,6 +54,7 @@ import pandas as pd
 import shapely
 from branca.element import Figure, MacroElement
 
+from finder.index import MAP_STATUSES, FacilityFilter, FacilityIndex
 from geodata.crs import from_wgs84, in_mainland_china
 from geodata.entry_methods import ENTRY_METHODS, entry_labels
 from geodata.errors import InvalidInput, InvalidOpeningHours, UnknownDistrict
@@ -118,6 +119,8 @@ BOUNDARY_SIMPLIFY_DEG = 0.0002
 
 _TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _REQUIRED_COLUMNS = ("name", "kind", "lon", "lat")
+#: FacilityFilter fields as the map's parameters name them in errors.
+_MAP_FIELDS = {"kinds": "kind", "amenities": "amenity"}
 
 ACCESS_LABELS: dict[str, dict[str, str]] = {
     "zh": {"public": "对公众开放", "members": "限工会会员", "employees": "限本单位职工"},
@@ -512,67 +515,75 @@ def filter_facilities(
     kinds: Collection[str] | None = None,
     districts: Collection[str] | None = None,
     amenities: Collection[str] | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
-    """The facilities a map shows.
+    """The facilities a map shows: the rows :meth:`finder.index.FacilityIndex.mask` selects.
+
+    The question is one :class:`finder.index.FacilityFilter` with the map's statuses
+    (:data:`finder.index.MAP_STATUSES`: open and temporarily closed, never closed for good),
+    the same filter every other surface compiles.
 
     Parameters
     ----------
     facilities
-        A facility frame (:data:`geodata.schema.COLUMNS`; at least name, kind, lon, lat).
+        A facility frame (:data:`geodata.schema.COLUMNS`; at least id, name, kind, lon, lat).
     viewer
         If given, facilities the viewer may not see (:meth:`Viewer.may_see`) are dropped.
     kinds
         Keep only these kinds (:data:`geodata.schema.KINDS`).
     districts
-        Keep only facilities whose ``adcode`` or ``district`` name is in this collection.
+        Keep only facilities in these districts, by adcode or by name of ``boundaries``
+        (default the bundled ones).
     amenities
         Keep only facilities offering *all* of these amenities.
+    boundaries
+        District polygons with ``adcode`` and ``name``, to read district names.
 
     Returns
     -------
     pandas.DataFrame
-        The kept rows (index preserved). Facilities with ``status == "closed"`` (closed for
-        good) are always dropped.
+        The kept rows (index and order preserved).
 
     Raises
     ------
     InvalidInput
         For an unknown kind or amenity, or a frame lacking a required column.
     """
-    missing = [c for c in _REQUIRED_COLUMNS if c not in facilities.columns]
+    missing = [c for c in ("id", *_REQUIRED_COLUMNS) if c not in facilities.columns]
     if missing:
         raise InvalidInput(f"facility frame lacks column(s) {', '.join(missing)}", field="columns")
-    keep = np.ones(len(facilities), dtype=bool)
-    status = _column(facilities, "status")
-    keep &= (status != "closed").to_numpy()
-    if viewer is not None:
-        access = _column(facilities, "access").fillna("public").astype(str)
-        organization = _column(facilities, "organization").astype(object)
-        organization = organization.where(organization.notna(), None)
-        pairs = pd.MultiIndex.from_arrays([access, organization.astype(str)])
-        allowed = {
-            (a, o): viewer.may_see(a, None if o == "None" else o)
-            for a, o in set(zip(access, organization.astype(str), strict=True))
-        }
-        keep &= np.array([allowed[p] for p in pairs], dtype=bool)
-    if kinds is not None:
-        unknown = sorted(set(kinds) - set(KINDS))
-        if unknown:
-            raise InvalidInput(f"unknown kind(s) {', '.join(unknown)}", field="kind")
-        keep &= facilities["kind"].isin(list(kinds)).to_numpy()
-    if districts is not None:
-        wanted = [str(d) for d in districts]
-        in_district = _column(facilities, "adcode").astype(str).isin(wanted)
-        in_district |= _column(facilities, "district").astype(str).isin(wanted)
-        keep &= in_district.to_numpy()
-    if amenities:
-        unknown = sorted(set(amenities) - set(AMENITIES))
-        if unknown:
-            raise InvalidInput(f"unknown amenity(ies) {', '.join(unknown)}", field="amenity")
-        wanted_mask = sum(1 << AMENITY_BIT[a] for a in set(amenities))
-        masks = _amenity_masks(_column(facilities, "amenities"))
-        keep &= (masks & wanted_mask) == wanted_mask
-    return facilities.loc[keep]
+    try:
+        where = FacilityFilter(
+            kinds=kinds,
+            amenities=amenities,
+            viewer=Viewer(see_all=True) if viewer is None else viewer,
+            statuses=MAP_STATUSES,
+            adcodes=None if districts is None else _district_adcodes(districts, boundaries),
+        )
+    except InvalidInput as exc:  # named as the map's (and /map's) parameters
+        field = exc.field or ""
+        raise InvalidInput(str(exc), field=_MAP_FIELDS.get(field, field)) from exc
+    index = FacilityIndex.from_frame(facilities)
+    rows = np.searchsorted(index.ids, facilities["id"].to_numpy(dtype=object))
+    return facilities.loc[index.mask(where)[rows]]
+
+
+def _district_adcodes(
+    districts: Collection[str], boundaries: gpd.GeoDataFrame | None
+) -> frozenset[str]:
+    """The adcodes of districts given by adcode or by name of the boundaries."""
+    if boundaries is None:
+        bundled, names = _bundled_boundaries_geojson("wgs84")
+        codes = [str(f["properties"]["adcode"]) for f in bundled["features"]]
+        pairs = list(zip(codes, names, strict=True))
+    else:
+        pairs = list(
+            zip(boundaries["adcode"].astype(str), boundaries["name"].astype(str), strict=True)
+        )
+    wanted = {str(d) for d in districts}
+    return frozenset(code for code, name in pairs if code in wanted or name in wanted) | {
+        d for d in wanted if len(d) == 6 and d.isdigit()
+    }
 
 
 def _amenity_masks(values: pd.Series) -> np.ndarray:
@@ -1058,7 +1069,9 @@ def facility_map(
 
         calendar = HolidayCalendar.default()
     visible = filter_facilities(facilities, viewer=viewer)
-    shown = filter_facilities(visible, kinds=kinds, districts=districts, amenities=amenities)
+    shown = filter_facilities(
+        visible, kinds=kinds, districts=districts, amenities=amenities, boundaries=boundaries
+    )
     labels = UI_LABELS[language]
     attributions = []
     if approval_no:

@@ -1,8 +1,9 @@
 """``/coverage...``: how well facilities cover the districts, where the gaps are, where to add.
 
-Every figure counts only the facilities the caller may see (:func:`api.auth.visible_mask`:
-anonymous callers count public facilities only, so no answer reveals an employees-only room)
-and only open ones (``status`` ``open``). Each answer says what it counted (``counted``: kinds,
+Every figure counts only the facilities the caller may see (the viewer of the question's
+:class:`finder.index.FacilityFilter`: anonymous callers count public facilities only, so no
+answer reveals an employees-only room) and only open ones (``status`` ``open``, the status rule
+of ``docs/api.md``). Each answer says what it counted (``counted``: kinds,
 access classes, statuses, number of facilities) and what the area shares refer to
 (``area_basis``).
 
@@ -21,8 +22,6 @@ visibility and parameters (a few per snapshot).
 from __future__ import annotations
 
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -30,7 +29,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse, Response
 
-from api.auth import visible_mask
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import problem_responses
 from api.routes.basemap import vector_tiles
@@ -45,7 +43,9 @@ from finder.coverage import (
     region_coverage,
     rounded_table,
 )
-from finder.coverage import counted_facilities as count_open_visible
+from finder.coverage import counted_facilities as count_selected
+from finder.index import FacilityFilter
+from finder.lru import LRUCache
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
@@ -61,7 +61,6 @@ MAX_RADIUS_M = 5000.0
 MAX_SITES = 50
 _CACHE = "coverage-answers"
 _CACHE_SIZE = 16
-_lock = threading.Lock()
 T = TypeVar("T")
 
 RadiusParam = Annotated[
@@ -84,23 +83,14 @@ def counted_facilities(
 ) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
     facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
-    frame = snapshot.index.frame
-    return count_open_visible(frame, visible_mask(frame, viewer), kinds)
+    where = FacilityFilter(kinds=kinds or None, viewer=viewer)
+    return count_selected(snapshot.index, where)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
     """``build()`` once per snapshot and key (the last few kept)."""
-    with _lock:
-        answers: OrderedDict[Hashable, Any] = snapshot.memo.setdefault(_CACHE, OrderedDict())
-        if key in answers:
-            answers.move_to_end(key)
-            return answers[key]  # type: ignore[no-any-return]
-    value = build()
-    with _lock:
-        answers[key] = value
-        while len(answers) > _CACHE_SIZE:
-            answers.popitem(last=False)
-    return value
+    answers: LRUCache[Hashable, Any] = snapshot.memo.setdefault(_CACHE, LRUCache(_CACHE_SIZE))
+    return answers.get_or_build(key, build)  # type: ignore[no-any-return]
 
 
 def _kinds_key(kind: Sequence[str] | None) -> tuple[str, ...]:

@@ -29,7 +29,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from api.auth import visible
 from api.deps import StateDep, ViewerDep, get_lookup, get_state
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.live import answer_of, live_fields
@@ -273,5 +272,5 @@ async def usage(
 def _usage(
     state: AppState, viewer: Viewer, district: str, first: dt.date, last: dt.date
 ) -> pd.DataFrame:
-    frame = visible(state.live.current().index.frame, viewer)
+    frame = state.live.current().visible_frame(viewer)
     return usage_from_log(state.events.log, frame[frame["adcode"] == district], first, last)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.auth import visible
 from api.deps import SnapshotDep, ViewerDep
 from api.errors import problem_responses
 from geodata.export import EXPORT_FORMATS, export_bytes
@@ -40,7 +39,7 @@ async def export_facilities(
     format: Annotated[Literal["csv", "xlsx", "geojson"], Query(description="file format")] = "csv",
 ) -> Response:
     """Every facility the caller may see, in ``COLUMNS`` order (WGS-84 lon / lat)."""
-    frame = visible(snapshot.index.frame, viewer)[list(COLUMNS)]
+    frame = snapshot.visible_frame(viewer)[list(COLUMNS)]
     body = await run_in_threadpool(export_bytes, frame, format)
     media, suffix = EXPORT_FORMATS[format]
     return Response(

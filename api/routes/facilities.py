@@ -30,7 +30,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
-from api.auth import Principal, visible
+from api.auth import Principal
 from api.deps import EditorDep, StateDep, StoreDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
@@ -710,7 +710,7 @@ def audit_trail(
             "the audit trail needs a key with the 'read-all' scope or with organisations",
             slug="forbidden",
         )
-    frame = visible(state.live.current().index.frame, editor.viewer)
+    frame = state.live.current().visible_frame(editor.viewer)
     ours = set(frame.loc[frame["organization"].isin(organizations), "id"])
     latest = state.store.audit(None, limit=_ORG_AUDIT_SCAN)
     entries = [e for e in latest if e["facility_id"] in ours]

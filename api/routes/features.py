@@ -6,8 +6,11 @@ EPSG:4326 (WGS-84, **lat, lon** order) or EPSG:4490 (CGCS2000, lat, lon); ``bbox
 which of them ``bbox`` is given. The answer names its system in the ``Content-Crs`` header.
 
 Access control: every list, count (``numberMatched``) and extent is computed on the facilities
-:func:`api.auth.visible` lets through; an item the caller may not see answers 404 exactly like a
-missing one.
+the caller may see, whatever their status (the status rule of ``docs/api.md``: OGC items list
+everything the caller may see; ``status=`` narrows it): the index's
+:meth:`~finder.index.FacilityIndex.mask` of one :class:`finder.index.FacilityFilter` (viewer,
+kinds, access classes, statuses, adcodes, bbox), the same selection as every other surface. An
+item the caller may not see answers 404 exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from api.auth import visible_mask
 from api.deps import SnapshotDep, StateDep, StoreDep, ViewerDep
 from api.errors import ApiProblem, invalid_parameter, problem_responses
 from api.routes.common import (
@@ -37,6 +39,7 @@ from api.routes.common import (
     parse_bbox,
 )
 from api.state import Snapshot
+from finder.index import FacilityFilter
 from geodata.boundaries import children_of
 from geodata.errors import FacilityNotFound
 from geodata.schema import ACCESS_CLASSES, ADCODE_RE, KINDS, STATUSES, Access, Kind, Status
@@ -211,13 +214,14 @@ def _collections(
     request: Request, state: Any, snapshot: Snapshot, viewer: Any
 ) -> dict[str, dict[str, Any]]:
     districts = state.districts
+    seen = snapshot.index.mask(FacilityFilter(viewer=viewer, statuses=None))
     return {
         "facilities": _collection(
             request,
             "facilities",
             "Facilities",
             "Mother rooms, worker stations and outdoor rest stops you may use",
-            _facility_bounds(snapshot, visible_mask(snapshot.index.frame, viewer)),
+            _facility_bounds(snapshot, seen),
         ),
         "districts": _collection(
             request,
@@ -423,27 +427,28 @@ def facility_items(
     """The facilities the caller may see, filtered, one page at a time."""
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
     frame = snapshot.index.frame
-    mask = visible_mask(frame, viewer)
-    for name, values in (("kind", kind), ("access", access), ("status", status)):
-        if values:
-            mask &= frame[name].isin(values).to_numpy()
-    if adcode:
-        mask &= frame["adcode"].isin(adcode).to_numpy()
+    box = None
     if bbox is not None:
         _, _, bbox_lat_first = _crs(bbox_crs, "bbox-crs")
-        minlon, minlat, maxlon, maxlat = parse_bbox(bbox, lat_first=bbox_lat_first)
-        lon = frame["lon"].to_numpy(float)
-        lat = frame["lat"].to_numpy(float)
-        mask &= (lon >= minlon) & (lon <= maxlon) & (lat >= minlat) & (lat <= maxlat)
+        box = parse_bbox(bbox, lat_first=bbox_lat_first)
     elif bbox_crs is not None:
         _crs(bbox_crs, "bbox-crs")
+    where = FacilityFilter(
+        kinds=kind or None,
+        access=access or None,
+        statuses=status or None,
+        viewer=viewer,
+        adcodes=adcode or None,
+        bbox=box,
+    )
+    mask = snapshot.index.mask(where)
     if datetime is not None:
         start, end = _parse_datetime(datetime)
         updated = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce")
         if start is not None:
-            mask &= (updated >= start).to_numpy(dtype=bool, na_value=False)
+            mask = mask & (updated >= start).to_numpy(dtype=bool, na_value=False)
         if end is not None:
-            mask &= (updated <= end).to_numpy(dtype=bool, na_value=False)
+            mask = mask & (updated <= end).to_numpy(dtype=bool, na_value=False)
     positions = np.flatnonzero(mask)
     page = positions[offset : offset + limit]
     x, y = lonlat_out(

@@ -55,7 +55,7 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.index import WALK_SPEED_M_S, FacilityFilter, NearestResult
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
@@ -368,6 +368,13 @@ async def nearest(request: Request) -> Response:
     moment = dt.datetime.now(dt.UTC)
     # open_now leaves out facilities locked today: ask for as many more, then drop them
     blocked = doors.locked_today(moment) if q.open_now else frozenset()
+    where = FacilityFilter(
+        kinds=q.kind,
+        amenities=q.amenity,
+        viewer=lookup.viewer,
+        min_stars=q.min_stars,
+        open_at=now if q.open_now else None,
+    )
     fallback = ""
     if q.metric == "walk":
         service = (await get_state(request)).walk
@@ -379,13 +386,9 @@ async def nearest(request: Request) -> Response:
                 hits = nearest_on_foot(
                     service,
                     snapshot,
-                    lookup.viewer,
                     *origin,
                     k=k + len(blocked),
-                    kinds=tuple(q.kind or ()),
-                    amenities=tuple(q.amenity or ()),
-                    min_stars=q.min_stars,
-                    open_at=now if q.open_now else None,
+                    where=where,
                     max_walk_m=q.max_distance_m,
                 )
             except OffNetwork:
@@ -394,16 +397,7 @@ async def nearest(request: Request) -> Response:
                 hits = _usable(snapshot, hits, blocked, k)
                 return _walk_answer(snapshot, hits, q, origin, now, doors, moment)
     results = snapshot.index.nearest(
-        lon,
-        lat,
-        k=k + len(blocked),
-        crs=crs,
-        kinds=q.kind,
-        amenities=q.amenity,
-        open_at=now if q.open_now else None,
-        min_stars=q.min_stars,
-        max_distance_m=q.max_distance_m,
-        viewer=lookup.viewer,
+        lon, lat, k=k + len(blocked), crs=crs, max_distance_m=q.max_distance_m, where=where
     )
     results = _usable(snapshot, results, blocked, k)
     positions = [r.position for r in results]

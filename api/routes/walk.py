@@ -6,10 +6,11 @@ lifespan into :class:`api.state.WalkService`.
 Nearest on foot
 ---------------
 :func:`nearest_on_foot` answers with :func:`finder.walk.nearest_walk` on a facility table of
-exactly the facilities the caller may see (:func:`api.auth.visible_mask`) that pass the static
-filters (open status, kinds, amenities, least stars). Tables are built lazily per (viewer,
-filters) and kept in the snapshot's cache, so every change of the facilities starts afresh and
-no table ever holds a facility the caller may not see. ``open_now`` is applied afterwards,
+exactly the facilities the index selects for the question's :class:`finder.index.FacilityFilter`
+(the caller's viewer, open status, kinds, amenities, least stars): the same facilities as the
+straight-line answer. Tables are built lazily per filter and kept in the snapshot's cache, so
+every change of the facilities starts afresh and no table ever holds a facility the caller may
+not see. ``open_now`` is applied afterwards,
 asking for more walking results until ``k`` open ones are certain; ``max_distance_m`` limits the
 whole walk (``max_walk_m``).
 
@@ -25,22 +26,20 @@ minutes and speed.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Path, Query
-from pyproj import Geod
 from shapely.geometry import mapping
 from starlette.responses import Response
 
-from api.auth import visible_mask
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, problem_responses
 from api.routes.common import GeoJSONResponse
 from api.state import AppState, Snapshot, WalkService
+from finder.geodesy import GEOD
 from finder.hours import OpenState
+from finder.index import FacilityFilter
 from finder.walk import DEFAULT_SPEED_KMH, WalkResult, isochrone, nearest_walk
 from geodata.errors import FacilityNotFound, OffNetwork
 from geodata.schema import Viewer
@@ -49,7 +48,6 @@ router = APIRouter(tags=["Walking"])
 
 MIN_MINUTES = 1.0
 MAX_MINUTES = 60.0
-_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,59 +58,31 @@ class WalkHit:
     walk: WalkResult
 
 
-def eligible_positions(
-    snapshot: Snapshot,
-    viewer: Viewer,
-    kinds: tuple[str, ...],
-    amenities: tuple[str, ...],
-    min_stars: int | None,
-) -> np.ndarray:
-    """Snapshot positions of the open facilities ``viewer`` may see that pass the filters."""
-    frame = snapshot.index.frame
-    mask = visible_mask(frame, viewer) & (frame["status"] == "open").to_numpy(bool)
-    if kinds:
-        mask &= frame["kind"].isin(kinds).to_numpy(bool)
-    if amenities:
-        wanted = set(amenities)
-        offered = frame["amenities"].to_numpy(object)
-        mask &= np.fromiter(
-            (wanted <= set(str(a or "").split(";")) for a in offered), dtype=bool, count=len(frame)
-        )
-    if min_stars:
-        mask &= (frame["star_rating"].astype("Float64").fillna(0) >= min_stars).to_numpy(bool)
-    return np.flatnonzero(mask)
-
-
 def nearest_on_foot(
     service: WalkService,
     snapshot: Snapshot,
-    viewer: Viewer,
     lon: float,
     lat: float,
     *,
     k: int,
-    kinds: tuple[str, ...] = (),
-    amenities: tuple[str, ...] = (),
-    min_stars: int | None = None,
-    open_at: dt.datetime | None = None,
+    where: FacilityFilter,
     max_walk_m: float | None = None,
 ) -> list[WalkHit]:
-    """The ``k`` facilities nearest on foot that ``viewer`` may use, nearest first.
+    """The ``k`` facilities nearest on foot that pass ``where``, nearest first.
 
     Parameters
     ----------
     service
         The walking network and its table cache.
-    snapshot, viewer
-        The facilities and who is asking.
+    snapshot
+        The facilities.
     lon, lat
         The origin, WGS-84 degrees.
     k
         How many facilities.
-    kinds, amenities, min_stars
-        Static filters (as ``/nearest``).
-    open_at
-        Keep only facilities open at this local (Asia/Shanghai, naive) minute.
+    where
+        Which facilities (the caller's viewer and the filters of ``/nearest``); its
+        ``open_at`` is applied to the walking results, the rest selects the table.
     max_walk_m
         Longest whole walk, metres.
 
@@ -121,12 +91,9 @@ def nearest_on_foot(
     OffNetwork
         When the origin is farther than 500 m from every street.
     """
-    kinds, amenities = tuple(sorted(set(kinds))), tuple(sorted(set(amenities)))
-    walk_table = service.table(
-        snapshot,
-        ("nearest", viewer, kinds, amenities, min_stars),
-        lambda: eligible_positions(snapshot, viewer, kinds, amenities, min_stars),
-    )
+    open_at = where.open_at
+    static = where if open_at is None else where.replace(open_at=None)
+    walk_table = service.table(snapshot, ("nearest", static), lambda: snapshot.index.select(static))
     positions = walk_table.positions
     want = k
     while True:
@@ -198,7 +165,7 @@ def isochrone_feature(
                 slug="off-network",
                 errors=[{"parameter": "facility_id", "reason": "off the walking network"}],
             ) from None
-        area_m2 = abs(_GEOD.geometry_area_perimeter(area)[0]) if not area.is_empty else 0.0
+        area_m2 = abs(GEOD.geometry_area_perimeter(area)[0]) if not area.is_empty else 0.0
         return {
             "type": "Feature",
             "id": fid,

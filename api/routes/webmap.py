@@ -1,7 +1,8 @@
 """``GET /map``: the embeddable web map of the facilities the caller may see.
 
-The page is built by :func:`maps.webmap.facility_map_html` from the facilities that pass
-:func:`api.auth.visible` (the map filters again by the same viewer, defensively); its scripts
+The page is built by :func:`maps.webmap.facility_map_html` from the facilities the caller may
+see (the index's mask of a :class:`finder.index.FacilityFilter` with the caller's viewer; the
+map selects with the same filter again, adding its statuses and the parameters); its scripts
 and stylesheets are served under ``/static`` (see :func:`mount_static`). Pages are cached per
 index snapshot, viewer, parameters and five-minute interval (popups say whether a facility is
 open now). The base map is the served vector one (:mod:`api.routes.basemap`) when the server
@@ -26,7 +27,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -37,12 +37,12 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, Response
 
-from api.auth import visible
 from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, status_of
 from api.routes.basemap import vector_tiles
 from api.routes.walk import MAX_MINUTES, MIN_MINUTES, isochrone_feature
 from api.state import AppState
+from finder.lru import LRUCache
 from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
@@ -220,13 +220,15 @@ def web_map(
         zoom,
         int(time.time() // _PAGE_TTL_S),
     )
-    pages: OrderedDict[tuple[object, ...], str] = snapshot.memo.setdefault(_PAGES, OrderedDict())
-    html = pages.get(key)
-    if html is None:
+    pages: LRUCache[tuple[object, ...], str] = snapshot.memo.setdefault(
+        _PAGES, LRUCache(_PAGE_CACHE_SIZE)
+    )
+
+    def build() -> str:
         settings = state.settings
-        shown = visible(snapshot.index.frame, viewer)
+        shown = snapshot.visible_frame(viewer)
         photos = state.store.photo_counts()
-        html = facility_map_html(
+        return facility_map_html(
             shown.assign(photos=shown["id"].map(photos).fillna(0).astype(int)),
             viewer=viewer,
             kinds=kind,
@@ -246,7 +248,5 @@ def web_map(
             live_url=request.app.url_path_for("live_stream"),
             **extra,
         )
-        pages[key] = html
-        while len(pages) > _PAGE_CACHE_SIZE:
-            pages.popitem(last=False)
-    return HTMLResponse(html)
+
+    return HTMLResponse(pages.get_or_build(key, build))

@@ -16,16 +16,19 @@ search over all facilities. Which structure answers which question, and why the 
 exact, is explained in ``docs/index.md``; the bounds that make it exact are in
 :mod:`finder.geodesy`.
 
-:class:`LiveIndex` holds the current snapshot for a service: an update builds a new snapshot and
-swaps it in with one reference assignment, so a reader sees either the old or the new index,
-never a half-built one, and the next query after an update sees the update.
+:meth:`FacilityIndex.with_changes` builds an updated snapshot off to the side; the service
+(:mod:`api.state`) publishes it with one reference assignment, so a reader sees either the old or
+the new index, never a half-built one.
+
+Which facilities a query is about is one :class:`FacilityFilter` (the status rule: open ones
+only unless a question names other statuses), compiled once per snapshot:
+:meth:`FacilityIndex.mask` / :meth:`FacilityIndex.select` answer it for every surface.
 
 The package's rooms: :mod:`~finder.index.results` (what queries answer),
 :mod:`~finder.index.filters` (filters compiled per snapshot), :mod:`~finder.index.trees` (KD-trees
 and the R-tree), :mod:`~finder.index.base` (columns, filters and coordinate systems every query
 shares), :mod:`~finder.index.search` (nearest / within), :mod:`~finder.index.regions` (box,
-polygon, district), :mod:`~finder.index.facility_index` (construction and updated snapshots),
-:mod:`~finder.index.live` (the swapped current snapshot).
+polygon, district) and :mod:`~finder.index.facility_index` (construction and updated snapshots).
 
 Coordinates are WGS-84 longitude/latitude in degrees inside; queries take and results give
 coordinates in the system the caller names (``"wgs84"``, ``"cgcs2000"``, ``"gcj02"``,
@@ -33,19 +36,19 @@ coordinates in the system the caller names (``"wgs84"``, ``"cgcs2000"``, ``"gcj0
 """
 
 from finder.index.facility_index import FacilityIndex
-from finder.index.filters import DEFAULT_STATUSES
-from finder.index.live import LiveIndex
+from finder.index.filters import DEFAULT_STATUSES, MAP_STATUSES, FacilityFilter
 from finder.index.results import WALK_SPEED_M_S, BatchNearest, BatchWithin, NearestResult
 from finder.index.search import MAX_K, RADIUS_TOLERANCE_M
 
 __all__ = [
     "DEFAULT_STATUSES",
+    "MAP_STATUSES",
     "MAX_K",
     "RADIUS_TOLERANCE_M",
     "WALK_SPEED_M_S",
     "BatchNearest",
     "BatchWithin",
+    "FacilityFilter",
     "FacilityIndex",
-    "LiveIndex",
     "NearestResult",
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
@@ -23,15 +23,20 @@ from finder.facility_columns import (
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index.filters import (
     FILTER_CACHE_SIZE,
-    SHARE_SAMPLE,
     CompiledFilter,
-    amenity_mask,
-    filter_key,
-    vocabulary_lut,
+    FacilityFilter,
+    FilterFields,
+    Positions,
+    compile_static,
+    filter_of,
+    output_coords,
+    region_mask,
+    static_mask,
 )
 from finder.index.results import WALK_SPEED_M_S, NearestResult
-from finder.index.trees import Positions, RTreeLayer, Searcher
-from geodata.crs import from_wgs84, to_wgs84
+from finder.index.trees import RTreeLayer, Searcher
+from finder.lru import LRUCache
+from geodata.crs import to_wgs84
 from geodata.errors import (
     FacilityNotFound,
     InvalidOpeningHours,
@@ -45,11 +50,16 @@ from geodata.schema import (
     KINDS,
     STATUSES,
     Facility,
-    Viewer,
 )
 from geodata.store import facility_from_row
 
+logger = logging.getLogger(__name__)
+
 _OPEN_CACHE_SIZE = 64
+#: Filter masks kept per snapshot (one byte per facility each).
+_MASK_CACHE_SIZE = 32
+#: How far (degrees) GCJ-02 / BD-09 coordinates may lie from WGS-84 ones, with margin.
+_OBFUSCATION_PAD_DEG = 0.05
 
 _CODE_OF_STATE = {OpenState.CLOSED: 0, OpenState.OPEN: 1, OpenState.UNKNOWN: 2}
 _STATE_OF_CODE = {v: k for k, v in _CODE_OF_STATE.items()}
@@ -78,10 +88,14 @@ class IndexBase:
         self._lock = threading.Lock()
         self._rtree_layer = rtree_layer
         self._uid_lookup: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
-        self._subsets: OrderedDict[tuple[Any, ...], Searcher] = OrderedDict()
+        # KD-trees over the facilities passing a filter: at most as many points as the main tree.
+        self._subsets: LRUCache[Hashable, Searcher] = LRUCache(
+            FILTER_CACHE_SIZE, weight=lambda s: s.size, max_weight=n
+        )
         self._uses: dict[tuple[Any, ...], int] = {}
-        self._filters: OrderedDict[tuple[Any, ...], CompiledFilter] = OrderedDict()
-        self._open_cache: OrderedDict[datetime, NDArray[np.int8]] = OrderedDict()
+        self._filters: LRUCache[Hashable, CompiledFilter] = LRUCache(FILTER_CACHE_SIZE)
+        self._masks: LRUCache[FacilityFilter, NDArray[np.bool_]] = LRUCache(_MASK_CACHE_SIZE)
+        self._open_cache: LRUCache[datetime, NDArray[np.int8]] = LRUCache(_OPEN_CACHE_SIZE)
         self._frame: pd.DataFrame | None = None
 
     def __len__(self) -> int:
@@ -124,6 +138,17 @@ class IndexBase:
         """Locations of facilities (degrees) in coordinate system ``crs``."""
         pos = np.asarray(positions, dtype=np.int64)
         return self._output_coords(self._c.lon[pos], self._c.lat[pos], canonical_crs(crs))
+
+    def classes(
+        self, positions: ArrayLike
+    ) -> tuple[NDArray[np.object_], NDArray[np.object_], NDArray[np.object_]]:
+        """Kind, access class and status (names) of facilities, one array each."""
+        code = self._c.cls[np.asarray(positions, dtype=np.int64)]
+        return (
+            np.array(KINDS, dtype=object)[code >> 4],
+            np.array(ACCESS_CLASSES, dtype=object)[(code >> 2) & 3],
+            np.array(STATUSES, dtype=object)[code & 3],
+        )
 
     def record(self, position: int) -> dict[str, Any]:
         """One facility as a facility-frame row (WGS-84 ``lon``/``lat``, ``;``-joined amenities)."""
@@ -235,121 +260,105 @@ class IndexBase:
             "uids": 0 if self._uids is None else self._uids.nbytes,
         }
 
-    def _compile(
-        self,
-        kinds: Iterable[str] | str | None,
-        amenities: Iterable[str] | str | None,
-        access: Iterable[str] | str | None,
-        open_at: datetime | None,
-        min_stars: int | None,
-        statuses: Iterable[str] | str | None,
-        viewer: Viewer,
-    ) -> CompiledFilter:
-        if open_at is not None and not isinstance(open_at, datetime):
-            raise InvalidQuery("open_at must be a datetime", field="open_at")
-        kinds_k, amenities_k, access_k = (
-            filter_key(kinds),
-            filter_key(amenities),
-            filter_key(access),
-        )
-        statuses_k = filter_key(statuses)
-        key = (kinds_k, amenities_k, access_k, min_stars, statuses_k, viewer)
-        try:
-            cached = self._filters.get(key)
-        except TypeError as exc:
-            raise InvalidQuery(f"unusable filter value: {exc}", field="filters") from exc
-        if cached is None:
-            cached = self._compile_static(
-                kinds_k, amenities_k, access_k, min_stars, statuses_k, viewer
+    def _where(self, where: FacilityFilter | None, filters: FilterFields) -> FacilityFilter:
+        """The question of a query: ``where`` or the filter keywords (not both)."""
+        if where is None:
+            return filter_of(filters)
+        if filters:
+            raise InvalidQuery(
+                f"give where= or filter keywords, not both ({', '.join(filters)})",
+                field="filters",
             )
-            with self._lock:
-                self._filters[key] = cached
-                if len(self._filters) > FILTER_CACHE_SIZE:
-                    self._filters.popitem(last=False)
-        if open_at is None:
-            return cached
-        return dataclasses.replace(cached, open_at=open_at)
+        return where
 
-    def _compile_static(
-        self,
-        kinds: Iterable[str] | str | None,
-        amenities: Iterable[str] | str | None,
-        access: Iterable[str] | str | None,
-        min_stars: int | None,
-        statuses: Iterable[str] | str | None,
-        viewer: Viewer,
-    ) -> CompiledFilter:
-        kind_ok = vocabulary_lut(kinds, KINDS, "kinds")
-        status_ok = vocabulary_lut(statuses, STATUSES, "statuses")
-        access_ok = vocabulary_lut(access, ACCESS_CLASSES, "access")
-        if min_stars is not None and (
-            isinstance(min_stars, bool) or not isinstance(min_stars, int) or not 1 <= min_stars <= 5
-        ):
-            raise InvalidQuery(f"min_stars must be 1-5, not {min_stars!r}", field="min_stars")
-        bits = amenity_mask(amenities)
-        lookup = {name: i for i, name in enumerate(self._c.orgs)}
-        org_codes = np.array(
-            sorted(lookup[o] for o in viewer.organizations if o in lookup), dtype=np.int32
-        )
-        cls_any = np.zeros(64, dtype=bool)
-        cls_org = np.zeros(64, dtype=bool)
-        for k_code in range(len(KINDS)):
-            for a_code, access_name in enumerate(ACCESS_CLASSES):
-                for s_code in range(len(STATUSES)):
-                    chosen = (
-                        (kind_ok is None or bool(kind_ok[k_code]))
-                        and (status_ok is None or bool(status_ok[s_code]))
-                        and (access_ok is None or bool(access_ok[a_code]))
-                    )
-                    code = k_code << 4 | a_code << 2 | s_code
-                    # Viewer.may_see without the organisation, then with one of the viewer's.
-                    cls_any[code] = chosen and viewer.may_see(access_name, None)
-                    cls_org[code] = (
-                        chosen
-                        and not cls_any[code]
-                        and access_name != "public"
-                        and bool(org_codes.size)
-                    )
-        used = np.zeros(64, dtype=bool)
-        used[np.unique(self._c.cls)] = True
-        stars = 0 if min_stars is None else int(min_stars)
-        trivial = bool(cls_any[used].all()) and bits == 0 and stars == 0
-        key = (cls_any.tobytes(), cls_org.tobytes(), org_codes.tobytes(), bits, stars)
-        flt = CompiledFilter(cls_any, cls_org, org_codes, bits, stars, None, key, trivial, 1.0)
-        if trivial or not len(self):
-            return flt
-        # The share of facilities passing, from an evenly spaced sample: sizes the first ball.
-        sample = np.arange(0, len(self), max(1, len(self) // SHARE_SAMPLE), dtype=np.int64)
-        share = float(self._static_mask(flt, sample).mean())
-        return dataclasses.replace(flt, pass_share=max(share, 1.0 / SHARE_SAMPLE))
+    def _compile(self, where: FacilityFilter) -> CompiledFilter:
+        """``where``'s static part compiled for this snapshot (cached), with its moment."""
+        key = where.static_key
+        compiled = self._filters.get(key)
+        if compiled is None:
+            compiled = compile_static(self._c, where)
+            self._filters.put(key, compiled)
+        if where.open_at is None:
+            return compiled
+        return dataclasses.replace(compiled, open_at=where.open_at)
 
-    def _static_mask(self, flt: CompiledFilter, pos: Positions | None) -> NDArray[np.bool_]:
+    def _static_mask(self, compiled: CompiledFilter, pos: Positions | None) -> NDArray[np.bool_]:
+        return static_mask(self._c, compiled, pos)
+
+    def _keep(self, where: FacilityFilter, pos: Positions) -> NDArray[np.int64]:
+        """The positions of ``pos`` whose facilities pass ``where`` entirely."""
+        pos = pos[self._static_mask(self._compile(where), pos)]
+        if where.open_at is not None:
+            pos = pos[self._open_keep(where.open_at, pos)]
+        if where.has_region:
+            pos = pos[region_mask(self._c, where, pos)]
+        return pos.astype(np.int64, copy=False)
+
+    def mask(self, where: FacilityFilter) -> NDArray[np.bool_]:
+        """Which facilities pass ``where``: one boolean per position, read-only.
+
+        Compiled once per filter and snapshot (the last few are kept). This is the answer every
+        surface shares: the index queries, ``/nearest``, OGC items, maps and coverage select
+        exactly these facilities for the same question.
+        """
+        cached = self._masks.get(where)
+        if cached is None:
+            cached = np.zeros(len(self), dtype=bool)
+            cached[self._keep(where, self._candidates(where))] = True
+            cached.flags.writeable = False
+            self._masks.put(where, cached)
+        return cached
+
+    def select(self, where: FacilityFilter) -> NDArray[np.int64]:
+        """Positions (id order) of the facilities passing ``where`` (see :meth:`mask`)."""
+        return np.flatnonzero(self.mask(where)).astype(np.int64, copy=False)
+
+    def _candidates(self, where: FacilityFilter) -> NDArray[np.int64]:
+        """Positions that may pass ``where``'s region: from the R-tree, the adcodes or all."""
         c = self._c
-        cls = c.cls if pos is None else c.cls[pos]
-        mask = flt.cls_any[cls]
-        if flt.org_codes.size:
-            org = c.org if pos is None else c.org[pos]
-            mask |= flt.cls_org[cls] & np.isin(org, flt.org_codes)
-        if flt.amenity_bits:
-            want = np.uint32(flt.amenity_bits)
-            bits = c.amenity_bits if pos is None else c.amenity_bits[pos]
-            mask &= (bits & want) == want
-        if flt.min_stars:
-            stars = c.stars if pos is None else c.stars[pos]
-            mask &= stars >= flt.min_stars
-        return mask
+        if where.bbox is not None or where.polygon is not None:
+            if where.bbox is not None:
+                min_lon, min_lat, max_lon, max_lat = where.bbox
+            elif where.polygon is not None and not where.polygon.is_empty:
+                min_lon, min_lat, max_lon, max_lat = (float(v) for v in where.polygon.bounds)
+            else:
+                return np.empty(0, np.int64)
+            pad = 0.0 if where.crs in PLAIN_CRS else _OBFUSCATION_PAD_DEG
+            uids = self._rtree().query(min_lon - pad, min_lat - pad, max_lon + pad, max_lat + pad)
+            return self._positions_of_uids(uids)
+        if where.adcodes is not None:
+            wanted = [i for i, code in enumerate(c.adcodes) if code in where.adcodes]
+            return np.flatnonzero(np.isin(c.adcode, wanted)).astype(np.int64)
+        return np.arange(len(self), dtype=np.int64)
+
+    def _rtree(self) -> RTreeLayer:
+        with self._lock:
+            if self._rtree_layer is None:
+                uids = (
+                    self._uids if self._uids is not None else np.arange(len(self), dtype=np.int64)
+                )
+                self._rtree_layer = RTreeLayer(uids, self._c.lon, self._c.lat)
+                logger.debug("R-tree over %d facilities", uids.size)
+            return self._rtree_layer
+
+    def _positions_of_uids(self, uids: NDArray[np.int64]) -> NDArray[np.int64]:
+        if self._uids is None:
+            return np.unique(uids[uids < len(self)])
+        with self._lock:
+            if self._uid_lookup is None:
+                order = np.argsort(self._uids, kind="stable")
+                self._uid_lookup = (self._uids[order], order.astype(np.int64))
+            sorted_uids, order = self._uid_lookup
+        if not sorted_uids.size:
+            return np.empty(0, np.int64)
+        at = np.minimum(np.searchsorted(sorted_uids, uids), sorted_uids.size - 1)
+        return np.unique(order[at[sorted_uids[at] == uids]])
 
     def _expr_states(self, when: datetime, codes: NDArray[np.int32]) -> NDArray[np.int8]:
         """Open-state codes of the hours expressions used by ``codes`` at ``when`` (cached)."""
-        with self._lock:
-            states = self._open_cache.get(when)
-            if states is None:
-                states = np.full(len(self._c.hours_exprs), -1, dtype=np.int8)
-                self._open_cache[when] = states
-                if len(self._open_cache) > _OPEN_CACHE_SIZE:
-                    self._open_cache.popitem(last=False)
-            else:
-                self._open_cache.move_to_end(when)
+        states = self._open_cache.get_or_build(
+            when, lambda: np.full(len(self._c.hours_exprs), -1, dtype=np.int8)
+        )
         used = codes[codes >= 0]
         if used.size and (states[used] < 0).any():
             calendar = self.calendar
@@ -366,12 +375,6 @@ class IndexBase:
         states = self._expr_states(when, codes)
         lut = np.append(states == _CODE_OF_STATE[OpenState.OPEN], False)
         return lut[codes]
-
-    def _passing(self, flt: CompiledFilter) -> NDArray[np.int64]:
-        mask = self._static_mask(flt, None)
-        if flt.open_at is not None:
-            mask &= self._open_keep(flt.open_at, None)
-        return np.flatnonzero(mask).astype(np.int64)
 
     @staticmethod
     def _input_point(lon: float, lat: float, crs: str) -> tuple[float, float]:
@@ -394,10 +397,7 @@ class IndexBase:
     def _output_coords(
         lon: NDArray[np.float64], lat: NDArray[np.float64], crs: str
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        if crs in PLAIN_CRS or lon.size == 0:
-            return lon, lat
-        x, y = from_wgs84(lon, lat, crs)
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        return output_coords(lon, lat, crs)
 
     def _results_of_rows(
         self, rows: list[tuple[float, int, float]], crs: str

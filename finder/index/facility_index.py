@@ -37,26 +37,12 @@ class FacilityIndex(NearestQueries, RegionQueries):
     :meth:`from_arrays`; derive an updated snapshot with :meth:`with_changes`. All queries are
     thread-safe.
 
-    Every query takes the same filters:
-
-    kinds
-        Facility kinds to keep (:data:`geodata.schema.KINDS`); ``None`` keeps all.
-    amenities
-        Amenities a facility must all have (:data:`geodata.schema.AMENITIES`).
-    access
-        Access classes to keep (:data:`geodata.schema.ACCESS_CLASSES`), on top of what
-        ``viewer`` may see.
-    open_at
-        Keep only facilities open at this moment (naive = Asia/Shanghai local time) according to
-        their OSM ``opening_hours`` and the holiday calendar; unknown hours, dates the calendar
-        does not cover and unparseable hours do not count as open.
-    min_stars
-        Keep only facilities rated at least this many stars (unrated ones are dropped).
-    statuses
-        Statuses to keep; default ``("open",)`` hides closed and temporarily closed rooms.
-    viewer
-        Who asks: anonymous callers see ``public`` facilities only (see
-        :meth:`geodata.schema.Viewer.may_see`).
+    Every query takes the same question of which facilities count: a
+    :class:`~finder.index.filters.FacilityFilter` as ``where=``, or its fields as keywords
+    (``kinds``, ``amenities``, ``access``, ``viewer``, ``statuses``, ``min_stars``,
+    ``open_at``). :meth:`mask` and :meth:`select` answer the question itself, compiled once per
+    filter. By default only ``open`` facilities count, and anonymous callers see ``public`` ones
+    only (the status rule: :mod:`finder.index.filters`).
 
     Examples
     --------

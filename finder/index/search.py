@@ -6,8 +6,7 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+from typing import Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,15 +16,17 @@ from finder.facility_columns import (
     canonical_crs,
 )
 from finder.index.base import IndexBase
-from finder.index.filters import DEFAULT_STATUSES, FILTER_CACHE_SIZE, CompiledFilter
+from finder.index.filters import (
+    FILTER_CACHE_SIZE,
+    CompiledFilter,
+    FacilityFilter,
+    FilterFields,
+    Positions,
+)
 from finder.index.results import BatchNearest, BatchWithin, NearestResult
-from finder.index.trees import Positions, Searcher
+from finder.index.trees import Searcher
 from geodata.errors import (
     InvalidQuery,
-)
-from geodata.schema import (
-    ANONYMOUS,
-    Viewer,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ _SUBSET_SWITCH_HITS = 4096
 _PROMOTE_AFTER = 64
 #: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
 _SCALAR_GEODESICS = 8
+#: Up to this many candidates, chords are computed on Python floats.
+_SCALAR_CHORDS = 16
 #: Guessed share of facilities open at a given moment, for sizing the first search ball.
 _OPEN_SHARE_GUESS = 0.5
 
@@ -78,20 +81,23 @@ class NearestQueries(IndexBase):
 
     def _subset_searcher(self, flt: CompiledFilter) -> Searcher:
         """A KD-tree over the facilities passing the static filters (cached per filter)."""
-        with self._lock:
-            cached = self._subsets.get(flt.static_key)
-            if cached is not None:
-                self._subsets.move_to_end(flt.static_key)
-                return cached
+        cached = self._subsets.get(flt.static_key)
+        if cached is not None:
+            return cached
         positions = np.flatnonzero(self._static_mask(flt, None)).astype(np.int64)
         searcher = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
         logger.debug("KD-tree over the %d facilities passing a filter", positions.size)
-        with self._lock:
-            self._subsets[flt.static_key] = searcher
-            # Keep at most as many points in filter trees as in the main tree (LRU eviction).
-            while sum(t.size for t in self._subsets.values()) > max(len(self), searcher.size):
-                self._subsets.popitem(last=False)
+        self._subsets.put(flt.static_key, searcher)
         return searcher
+
+    def _region_searcher(self, where: FacilityFilter) -> Searcher:
+        """A KD-tree over the facilities passing ``where`` (a region, no moment; cached)."""
+        cached = self._subsets.get(where)
+        if cached is None:
+            positions = self.select(where)
+            cached = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
+            self._subsets.put(where, cached)
+        return cached
 
     def _searcher_for_single(self, flt: CompiledFilter) -> tuple[Searcher, bool]:
         """The tree for a single query and whether its candidates still need the static filters.
@@ -102,11 +108,10 @@ class NearestQueries(IndexBase):
         """
         if flt.static_trivial:
             return self._searcher, False
+        cached = self._subsets.get(flt.static_key)
+        if cached is not None:
+            return cached, False
         with self._lock:
-            cached = self._subsets.get(flt.static_key)
-            if cached is not None:
-                self._subsets.move_to_end(flt.static_key)
-                return cached, False
             if len(self._uses) > FILTER_CACHE_SIZE:
                 self._uses.clear()
             uses = self._uses.get(flt.static_key, 0) + 1
@@ -118,11 +123,13 @@ class NearestQueries(IndexBase):
             ).start()
         return self._searcher, True
 
-    def _searcher_for(self, flt: CompiledFilter) -> Searcher:
-        """The KD-tree holding exactly the facilities that pass ``flt`` (for batch queries)."""
-        if flt.open_at is None:
+    def _searcher_for(self, where: FacilityFilter, flt: CompiledFilter) -> Searcher:
+        """The KD-tree holding exactly the facilities that pass ``where`` (for batch queries)."""
+        if where.open_at is None:
+            if where.has_region:
+                return self._region_searcher(where)
             return self._searcher if flt.static_trivial else self._subset_searcher(flt)
-        positions = self._passing(flt)
+        positions = self.select(where)
         return Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
 
     def nearest(
@@ -132,14 +139,9 @@ class NearestQueries(IndexBase):
         *,
         k: int = 1,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
         max_distance_m: float | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> list[NearestResult]:
         """The ``k`` nearest facilities that pass the filters, nearest first.
 
@@ -153,8 +155,9 @@ class NearestQueries(IndexBase):
             Coordinate system of the query and of the returned ``lon``/``lat``.
         max_distance_m
             Keep only facilities at most this far (geodesic metres, inclusive).
-        kinds, amenities, access, open_at, min_stars, statuses, viewer
-            Filters, see :class:`FacilityIndex`.
+        where, **filters
+            Which facilities: a :class:`~finder.index.filters.FacilityFilter`, or its fields as
+            keywords (``kinds=``, ``amenities=``, ``viewer=``, ...), not both.
 
         Returns
         -------
@@ -172,9 +175,13 @@ class NearestQueries(IndexBase):
         crs_name = canonical_crs(crs)
         k = _check_k(k)
         max_d = _check_distance(max_distance_m, "max_distance_m")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_point(lon, lat, crs_name)
-        searcher, check_static = self._searcher_for_single(flt)
+        if where.has_region:
+            searcher, check_static = self._region_searcher(where.replace(open_at=None)), False
+        else:
+            searcher, check_static = self._searcher_for_single(flt)
         rows = self._nearest_one(searcher, qlon, qlat, k, flt, check_static, max_d)
         return self._results_of_rows(rows, crs_name)
 
@@ -200,7 +207,8 @@ class NearestQueries(IndexBase):
             return []
         check_static = check_static and flt is not None and not flt.static_trivial
         open_at = flt.open_at if flt is not None else None
-        q = np.array(geodesy.ecef_point(qlon, qlat))
+        q_xyz = geodesy.ecef_point(qlon, qlat)
+        q = np.array(q_xyz)
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
         need = 1.2 * (k + 2)
         if check_static and flt is not None:
@@ -234,21 +242,24 @@ class NearestQueries(IndexBase):
                 continue
             if n_pass == 0:
                 return []
-            diff = tree.data[tidx] - q
-            chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            if n_pass <= _SCALAR_CHORDS:
+                # A few candidates (the usual case): plain floats beat numpy's per-call cost.
+                chords = [math.dist(q_xyz, xyz) for xyz in tree.data[tidx].tolist()]
+                c_k = sorted(chords)[min(k, n_pass) - 1]
+            else:
+                diff = tree.data[tidx] - q
+                chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                c_k = float(np.partition(chord, min(k, n_pass) - 1)[min(k, n_pass) - 1])
             if n_pass >= k:
-                if k == 1:
-                    c_k = float(chord.min())
-                elif n_pass > k:
-                    c_k = float(np.partition(chord, k - 1)[k - 1])
-                else:
-                    c_k = float(chord.max())
                 bound = geodesy.geodesic_upper_bound_m(c_k)
                 if bound >= r and not exhausted:
                     r = bound * (1.0 + 1e-9) + 1.0
                     continue
                 if n_pass > k:
-                    pos = pos[chord <= bound]
+                    if n_pass <= _SCALAR_CHORDS:
+                        pos = pos[[c <= bound for c in chords]]
+                    else:
+                        pos = pos[chord <= bound]
             return self._ranked(qlon, qlat, pos, k, max_d)
 
     def _ranked(
@@ -287,14 +298,9 @@ class NearestQueries(IndexBase):
         *,
         k: int = 1,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
         max_distance_m: float | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> BatchNearest:
         """The ``k`` nearest passing facilities of many query points at once.
 
@@ -310,9 +316,10 @@ class NearestQueries(IndexBase):
         crs_name = canonical_crs(crs)
         k = _check_k(k)
         max_d = _check_distance(max_distance_m, "max_distance_m")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_points(lon, lat, crs_name)
-        searcher = self._searcher_for(flt)
+        searcher = self._searcher_for(where, flt)
         return self._nearest_many(searcher, qlon, qlat, k, max_d)
 
     def _nearest_many(
@@ -372,14 +379,9 @@ class NearestQueries(IndexBase):
         radius_m: float,
         *,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
         limit: int | None = None,
+        **filters: Unpack[FilterFields],
     ) -> list[NearestResult]:
         """Every passing facility within ``radius_m`` geodesic metres (inclusive), nearest first.
 
@@ -397,15 +399,12 @@ class NearestQueries(IndexBase):
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise InvalidQuery(f"limit must be an integer >= 0, not {limit!r}", field="limit")
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
         qlon, qlat = self._input_point(lon, lat, crs_name)
         q = np.array(geodesy.ecef_point(qlon, qlat))
         searcher = self._searcher
         hits = searcher.tree.query_ball_point(q, radius + RADIUS_TOLERANCE_M + geodesy.SLACK_M)
-        pos = searcher.positions[np.array(hits, dtype=np.intp)]
-        pos = pos[self._static_mask(flt, pos)]
-        if open_at is not None:
-            pos = pos[self._open_keep(open_at, pos)]
+        pos = self._keep(where, searcher.positions[np.array(hits, dtype=np.intp)])
         dist, bearing = geodesy.geodesic_from(qlon, qlat, self._c.lon[pos], self._c.lat[pos])
         inside = dist <= radius + RADIUS_TOLERANCE_M
         pos, dist, bearing = pos[inside], dist[inside], bearing[inside]
@@ -419,20 +418,16 @@ class NearestQueries(IndexBase):
         radius_m: float,
         *,
         crs: str = "wgs84",
-        kinds: Iterable[str] | str | None = None,
-        amenities: Iterable[str] | str | None = None,
-        access: Iterable[str] | str | None = None,
-        open_at: datetime | None = None,
-        min_stars: int | None = None,
-        statuses: Iterable[str] | str | None = DEFAULT_STATUSES,
-        viewer: Viewer = ANONYMOUS,
+        where: FacilityFilter | None = None,
+        **filters: Unpack[FilterFields],
     ) -> BatchWithin:
         """:meth:`within` for arrays of points (degrees in ``crs``); see :class:`BatchWithin`."""
         crs_name = canonical_crs(crs)
         radius = _check_radius(radius_m)
-        flt = self._compile(kinds, amenities, access, open_at, min_stars, statuses, viewer)
+        where = self._where(where, filters)
+        flt = self._compile(where)
         qlon, qlat = self._input_points(lon, lat, crs_name)
-        searcher = self._searcher_for(flt)
+        searcher = self._searcher_for(where, flt)
         n = qlon.size
         if n == 0 or searcher.size == 0:
             return BatchWithin(

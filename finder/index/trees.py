@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import rtree
@@ -13,9 +12,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from finder import geodesy
-
-#: Facility positions inside the index (int32 below 2**31 facilities, else int64).
-Positions = NDArray[np.signedinteger[Any]]
+from finder.index.filters import Positions
 
 #: KD-tree leaf size: 32 keeps the build fast and the nodes small.
 _LEAF_SIZE = 32

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from api_support import Live, ServerProcess, facility_rows, make_keys
 
@@ -20,7 +21,10 @@ _database_numbers = itertools.count(1)
 
 
 def _serve(
-    request: pytest.FixtureRequest, tmp: Path, extra_env: dict[str, str] | None = None
+    request: pytest.FixtureRequest,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> Iterator[Live]:
     if request.param == "gpkg":
         store: FacilityStore = GeoPackageStore(tmp / "store.gpkg")
@@ -35,7 +39,7 @@ def _serve(
         store = PostGISStore(db_url)
         settings_env = {"FINDER_DATABASE_URL": db_url}
         drop = (server, name)
-    store.upsert_frame(facility_rows(), actor="fixture")
+    store.upsert_frame(facility_rows() if rows is None else rows, actor="fixture")
     keys = make_keys(tmp / "keys.json")
     env = {
         "FINDER_API_KEYS_FILE": str(tmp / "keys.json"),
@@ -72,11 +76,18 @@ def edit_live(
     """A live server of each backend for the tests of one module that edit its store.
 
     A module may define ``server_env(tmp: Path) -> dict[str, str]``: more ``FINDER_*`` settings
-    (or ``TMPDIR``) for its server.
+    (or ``TMPDIR``) for its server, and ``server_rows() -> pandas.DataFrame``: the facilities
+    its store starts with (default :func:`api_support.facility_rows`).
     """
     tmp = tmp_path_factory.mktemp("api-edit")
     server_env = getattr(request.module, "server_env", None)
-    yield from _serve(request, tmp, server_env(tmp) if server_env is not None else None)
+    server_rows = getattr(request.module, "server_rows", None)
+    yield from _serve(
+        request,
+        tmp,
+        server_env(tmp) if server_env is not None else None,
+        server_rows() if server_rows is not None else None,
+    )
 
 
 @pytest.fixture(scope="module", params=_BACKENDS)

@@ -349,7 +349,7 @@ def test_openapi_publishes_real_types(anon: httpx.Client) -> None:
     ]
     assert schema["/map", "get", "lon"]["minimum"] == -180
     assert schema["/map", "get", "zoom"]["maximum"] == 18
-    assert schema["/coverage", "get", "adcode"]["pattern"] == r"^\d{6}$"
+    assert schema["/coverage", "get", "adcode"]["pattern"] == r"^\d{2}(\d{2}){0,2}$"
     assert "json" in schema["/collections/facilities/items", "get", "f"]["enum"]
     assert schema["/collections/facilities/items", "get", "status"]["items"]["enum"]
     assert "EPSG:4326" in schema["/collections/facilities/items", "get", "bbox-crs"]["enum"]

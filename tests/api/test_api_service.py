@@ -9,20 +9,17 @@ import logging
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 from api_support import Live
 from fastapi import FastAPI
-from hypothesis import given
-from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from api.app import AccessLogMiddleware
-from api.auth import KeyRing, create_api_key, hash_key, visible_mask
+from api.auth import KeyRing, create_api_key, hash_key
 from api.errors import status_of
 from finder.hours import HolidayCalendar, local_today
 from geodata import errors
-from geodata.schema import ACCESS_CLASSES, Viewer
+from geodata.schema import Viewer
 
 
 @pytest.mark.parametrize(
@@ -90,24 +87,6 @@ def test_api_keys_are_stored_hashed(tmp_path: Path) -> None:
     assert ring.authenticate(key) is not None  # a broken edit keeps the previous keys
     with pytest.raises(errors.InvalidInput):
         KeyRing(path)
-
-
-@given(
-    rows=st.lists(
-        st.tuples(st.sampled_from(ACCESS_CLASSES), st.sampled_from([None, "A", "B", "C"])),
-        max_size=30,
-    ),
-    member=st.booleans(),
-    organizations=st.frozensets(st.sampled_from(["A", "B", "X"])),
-    see_all=st.booleans(),
-)
-def test_visible_mask_equals_may_see(
-    rows: list[tuple[str, str | None]], member: bool, organizations: frozenset[str], see_all: bool
-) -> None:
-    frame = pd.DataFrame(rows, columns=["access", "organization"], dtype=object)
-    viewer = Viewer(member=member, organizations=organizations, see_all=see_all)
-    expected = [viewer.may_see(a, o) for a, o in rows]
-    assert visible_mask(frame, viewer).tolist() == expected
 
 
 def test_access_log(caplog: pytest.LogCaptureFixture) -> None:

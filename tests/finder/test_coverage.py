@@ -20,12 +20,14 @@ from finder.coverage import (
     PopulationLayer,
     SampleGrid,
     build_sample_grid,
+    counted_facilities,
     coverage_layers,
     coverage_table,
-    select_facilities,
 )
+from finder.index import FacilityFilter, FacilityIndex
 from geodata.boundaries import district_by_adcode, load_districts
 from geodata.errors import InvalidInput, UnknownDistrict
+from geodata.schema import Viewer
 
 GEOD = Geod(ellps="WGS84")
 SAMPLE = Path(__file__).resolve().parents[2] / "geodata" / "data" / "sample_shanghai.gpkg"
@@ -106,8 +108,9 @@ def test_shares_agree_with_geodesic_grid(
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="sample_shanghai.gpkg not built yet")
 def test_shares_agree_on_shanghai_sample(grid: SampleGrid, districts: gpd.GeoDataFrame) -> None:
-    sample = gpd.read_file(SAMPLE, layer="facilities")
-    lon, lat, _ = select_facilities(pd.DataFrame(sample.drop(columns="geometry")))
+    index = FacilityIndex.from_geodataframe(gpd.read_file(SAMPLE, layer="facilities"))
+    counted = counted_facilities(index, FacilityFilter(viewer=Viewer(see_all=True)))
+    lon, lat = counted.lon, counted.lat
     for adcode in (HUANGPU, JINGAN):
         geometry = district_by_adcode(districts, adcode).geometry
         west, south, east, north = geometry.bounds
@@ -295,23 +298,33 @@ def test_degrees_in_metres_are_refused(grid: SampleGrid) -> None:
         coverage_table(grid, [121.4, 121.5], [31.2])
 
 
-def test_select_facilities_filters() -> None:
+def test_counted_facilities_are_the_filter_selection() -> None:
     frame = pd.DataFrame(
         {
-            "lon": [121.1, 121.2, 121.3, 121.4],
-            "lat": [31.1, 31.2, 31.3, 31.4],
-            "kind": ["mother_room", "worker_station", "mother_room", "rest_stop"],
-            "access": ["public", "public", "members", "public"],
-            "status": ["open", "open", "open", "closed"],
+            "id": ["a", "b", "c", "d", "e"],
+            "lon": [121.1, 121.2, 121.3, 121.4, 121.5],
+            "lat": [31.1, 31.2, 31.3, 31.4, 31.5],
+            "kind": ["mother_room", "worker_station", "mother_room", "rest_stop", "rest_stop"],
+            "access": ["public", "public", "members", "public", "public"],
+            "status": ["open", "open", "open", "closed", "temporarily_closed"],
         }
     )
-    lon, _, kind = select_facilities(frame, kinds=["mother_room", "rest_stop"], access=["public"])
-    assert lon.tolist() == [121.1]
-    assert kind.tolist() == ["mother_room"]
-    lon, _, _ = select_facilities(frame, open_only=False)
-    assert lon.size == 4
+    index = FacilityIndex.from_frame(frame)
+    where = FacilityFilter(kinds=["mother_room", "rest_stop"])
+    counted = counted_facilities(index, where)
+    assert counted.lon.tolist() == [121.1] and counted.kind.tolist() == ["mother_room"]
+    assert counted.summary == {
+        "kinds": ["mother_room", "rest_stop"],
+        "access": ["public"],
+        "status": ["open"],
+        "facilities": 1,
+    }
+    asked = counted_facilities(
+        index, where.replace(statuses=["open", "temporarily_closed"], viewer=Viewer(member=True))
+    )
+    assert asked.lon.tolist() == [121.1, 121.3, 121.5]
     with pytest.raises(InvalidInput):
-        select_facilities(frame, access=["everyone"])
+        FacilityFilter(access=["everyone"])
 
 
 @settings(max_examples=25, deadline=None)

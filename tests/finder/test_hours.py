@@ -18,14 +18,13 @@ from finder.hours import (
     HolidayCalendar,
     OpenState,
     calendar_csv_from_chinese_calendar,
-    open_mask,
     state_at,
     validate_opening_hours,
 )
+from finder.index import FacilityFilter, FacilityIndex
 from geodata.errors import (
     CalendarYearNotCovered,
     InvalidHolidayCalendar,
-    InvalidInput,
     InvalidOpeningHours,
 )
 
@@ -406,21 +405,23 @@ def test_empty_expression_is_refused() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    codes=st.lists(st.integers(-1, len(EXPRESSIONS) + 1), min_size=0, max_size=60),
+    codes=st.lists(st.integers(-1, len(EXPRESSIONS) + 1), min_size=1, max_size=60),
     moment=st.datetimes(min_value=datetime(2024, 12, 25), max_value=datetime(2027, 1, 5)),
 )
-def test_open_mask_equals_state_at(codes: list[int], moment: datetime) -> None:
+def test_the_index_open_filter_equals_state_at(codes: list[int], moment: datetime) -> None:
     calendar = HolidayCalendar.default()
     exprs: list[str | None] = [*EXPRESSIONS, None, "  "]
-    is_open, is_unknown = open_mask(np.array(codes, dtype=np.int32), exprs, moment, calendar)
-    assert is_open.shape == is_unknown.shape == (len(codes),)
-    for i, code in enumerate(codes):
-        expected = state_at(exprs[code] if code >= 0 else None, moment, calendar)
-        assert is_open[i] == (expected is OpenState.OPEN)
-        assert is_unknown[i] == (expected is OpenState.UNKNOWN)
-
-
-@pytest.mark.parametrize("codes", [np.array([0, 2]), np.array([-2]), np.array([0.0])])
-def test_open_mask_refuses_bad_codes(calendar: HolidayCalendar, codes: np.ndarray) -> None:
-    with pytest.raises(InvalidInput):
-        open_mask(codes, ["24/7", OFFICE], at("2025-10-14 11:00"), calendar)
+    hours = [exprs[c] if c >= 0 else None for c in codes]
+    n = len(codes)
+    index = FacilityIndex.from_arrays(
+        [f"f{i:03d}" for i in range(n)],
+        np.full(n, 121.47),
+        np.full(n, 31.23),
+        kinds=["rest_stop"] * n,
+        opening_hours=hours,
+        calendar=calendar,
+    )
+    expected = [state_at(h, moment, calendar) for h in hours]
+    assert index.open_states(np.arange(n), moment) == expected
+    is_open = index.mask(FacilityFilter(open_at=moment))
+    assert is_open.tolist() == [s is OpenState.OPEN for s in expected]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finder.index import FacilityIndex, LiveIndex
+from finder.index import FacilityIndex
 from geodata.errors import FacilityNotFound, InvalidInput
 from geodata.schema import Facility
 
@@ -88,38 +88,37 @@ def test_with_changes_equals_a_fresh_build(data: st.DataObject) -> None:
     np.testing.assert_array_equal(old.in_bbox(*BOX), old_box)
 
 
-def test_errors_leave_the_live_index_unchanged() -> None:
-    live = LiveIndex(
-        FacilityIndex.from_frame(
-            _frame(["a", "b"], np.array([121.4, 121.5]), np.array([31.2, 31.2]), ["rest_stop"] * 2)
-        )
+def test_errors_leave_the_snapshot_unchanged() -> None:
+    before = FacilityIndex.from_frame(
+        _frame(["a", "b"], np.array([121.4, 121.5]), np.array([31.2, 31.2]), ["rest_stop"] * 2)
     )
-    before = live.current
     with pytest.raises(FacilityNotFound):
-        live.apply(deletes=["zzz"])
+        before.with_changes(deletes=["zzz"])
     upsert = [Facility(id="a", name="A", kind="mother_room", lon=121.45, lat=31.21)]
     with pytest.raises(InvalidInput):
-        live.apply(upsert, deletes=["a"])
-    assert live.current is before
+        before.with_changes(upsert, deletes=["a"])
+    assert before.ids.tolist() == ["a", "b"]
+    assert [r.facility_id for r in before.nearest(121.45, 31.2, k=2)] == ["a", "b"]
 
 
 def test_next_query_sees_each_update() -> None:
-    live = LiveIndex(
-        FacilityIndex.from_frame(_frame(["a"], np.array([121.4]), np.array([31.2]), ["rest_stop"]))
+    index = FacilityIndex.from_frame(
+        _frame(["a"], np.array([121.4]), np.array([31.2]), ["rest_stop"])
     )
     near = Facility(id="near", name="Near", kind="mother_room", lon=121.5001, lat=31.2001)
-    live.apply([near])
-    assert live.current.nearest(121.5, 31.2)[0].facility_id == "near"
+    index = index.with_changes([near])
+    assert index.nearest(121.5, 31.2)[0].facility_id == "near"
     closed = near.model_copy(update={"status": "closed"})
-    live.apply([closed])
-    assert live.current.nearest(121.5, 31.2)[0].facility_id == "a"
-    live.apply(deletes=["a"])
-    assert live.current.nearest(121.5, 31.2) == []
-    assert live.current.nearest(121.5, 31.2, statuses=None)[0].facility_id == "near"
+    index = index.with_changes([closed])
+    assert index.nearest(121.5, 31.2)[0].facility_id == "a"
+    index = index.with_changes(deletes=["a"])
+    assert index.nearest(121.5, 31.2) == []
+    assert index.nearest(121.5, 31.2, statuses=None)[0].facility_id == "near"
 
 
 def test_readers_never_see_a_half_built_index() -> None:
-    """Readers query while a writer replaces every facility, generation after generation."""
+    """Readers query while a writer replaces every facility, generation after generation, and
+    publishes each snapshot with one reference assignment (as ``api.state`` does)."""
     m = 50
     rng = np.random.default_rng(3)
     lon, lat = rng.uniform(BOX[0], BOX[2], m), rng.uniform(BOX[1], BOX[3], m)
@@ -127,14 +126,14 @@ def test_readers_never_see_a_half_built_index() -> None:
     def generation(g: int) -> pd.DataFrame:
         return _frame([f"g{g:03d}-{i:02d}" for i in range(m)], lon, lat, ["rest_stop"] * m)
 
-    live = LiveIndex(FacilityIndex.from_frame(generation(0)))
+    live = [FacilityIndex.from_frame(generation(0))]
     stop = threading.Event()
     failures: list[str] = []
     reads = [0]
 
     def reader() -> None:
         while not stop.is_set():
-            snapshot = live.current
+            snapshot = live[0]
             found = snapshot.nearest(121.5, 31.15, k=m)
             prefixes = {r.facility_id[:4] for r in found}
             boxed = {str(i)[:4] for i in snapshot.ids[snapshot.in_bbox(*BOX)]}
@@ -147,10 +146,10 @@ def test_readers_never_see_a_half_built_index() -> None:
         thread.start()
     for g in range(1, 40):
         previous = [f"g{g - 1:03d}-{i:02d}" for i in range(m)]
-        live.apply(generation(g), deletes=previous)
+        live[0] = live[0].with_changes(generation(g), deletes=previous)
     stop.set()
     for thread in threads:
         thread.join()
     assert failures == []
     assert reads[0] > 0
-    assert {str(i)[:4] for i in live.current.ids} == {"g039"}
+    assert {str(i)[:4] for i in live[0].ids} == {"g039"}
