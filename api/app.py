@@ -273,7 +273,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 live=live,
-                doors=LiveDoors(log),
+                doors=LiveDoors(
+                    log, read_signals=functools.partial(reports.all_report_signals, store)
+                ),
                 events=EventWriter(
                     log,
                     replay_window_s=settings.event_window_s,

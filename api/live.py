@@ -9,6 +9,15 @@ second: a device added or revoked with ``finder devices`` counts in every worker
 Events accepted by this worker are folded in at once. Server-sent-event streams wait on
 :meth:`LiveDoors.changes` for the facilities whose state changed.
 
+:class:`LiveDoors` also holds the active report signals of every facility
+(:func:`finder.reports.active_signals`, read with ``read_signals``): the poller reads them again
+every :data:`SIGNALS_EVERY_S` (so a report or a staff decision made through any worker counts in
+every worker within about a second, and a signal whose window ended goes out), and a report or
+a staff confirm or dismiss through this worker reads them at once
+(:meth:`LiveDoors.refresh_signals`). Requests read only this copy, never the store: when the
+store is down they are answered from the last signals read. A change of a facility's signals is
+a change of its live state like an event's (``/live`` pushes it).
+
 :class:`EventWriter` appends events to the store in batches: every request waits until the
 transaction holding its event committed (durable before the 200), and the requests that arrive
 while one batch is written go together in the next (group commit).
@@ -28,14 +37,14 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.state import Snapshot
 from finder.hours import LOCAL_TIMEZONE, OpenState
-from finder.truth import DoorState, LiveAnswer, live_answer
+from finder.truth import DoorState, LiveAnswer, ReportSignal, live_answer, reported_locked
 from geodata.events import EventLog, NewEvent, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -45,6 +54,11 @@ _ZONE = ZoneInfo(LOCAL_TIMEZONE)
 MAX_POLL_S = 0.25
 #: Interval between two reads of the devices' signing keys, seconds.
 KEYS_EVERY_S = 1.0
+#: Interval between two reads of the active report signals, seconds.
+SIGNALS_EVERY_S = 1.0
+
+#: What reads the active report signals of every facility from the store, now.
+SignalReader = Callable[[], dict[str, tuple[ReportSignal, ...]]]
 #: Most events one transaction of :class:`EventWriter` appends.
 MAX_BATCH = 2_000
 
@@ -56,13 +70,19 @@ class LiveDoors:
     ----------
     log
         The store's event log.
+    read_signals
+        Reads the active report signals of every facility from the store (e.g.
+        :func:`api.routes.reports.all_report_signals` of the store); ``None``: no reports.
     poll_s
         Interval between two looks for events appended by other workers, seconds (at most
         :data:`MAX_POLL_S`).
     """
 
-    def __init__(self, log: EventLog, *, poll_s: float = 0.1) -> None:
+    def __init__(
+        self, log: EventLog, *, read_signals: SignalReader | None = None, poll_s: float = 0.1
+    ) -> None:
         self.log = log
+        self.read_signals = read_signals
         self.poll_s = min(max(poll_s, 0.02), MAX_POLL_S)
         self._lock = threading.Lock()
         self._states: dict[str, DoorState] = {}
@@ -74,11 +94,15 @@ class LiveDoors:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._failing = False
         self._locked: tuple[tuple[int, dt.date], frozenset[str]] | None = None
+        self._signals: dict[str, tuple[ReportSignal, ...]] = {}
+        self._signals_at = 0.0
+        self._reading_signals = threading.Lock()
         try:
             for event in log.latest():
                 self._fold(event.facility_id, event.type, event.at)
                 self._seq = max(self._seq, event.seq)
             self._read_keys()
+            self._read_signals()
         except Exception:  # the facilities are served all the same; the poller tries again
             logger.error("reading door events failed", exc_info=True)
             self._failing = True
@@ -88,22 +112,31 @@ class LiveDoors:
         """The live state of a facility's devices (``None`` when it has sent no event)."""
         return self._states.get(facility_id)
 
+    def signals(self, facility_id: str) -> tuple[ReportSignal, ...]:
+        """The active report signals of a facility (empty without any)."""
+        return self._signals.get(facility_id, ())
+
     def known(self) -> list[str]:
-        """The facilities that have a live state."""
-        return list(self._states)
+        """The facilities that have a live state or an active report signal."""
+        return list(dict.fromkeys([*self._states, *self._signals]))
 
     def signing_keys(self, facility_id: str) -> list[tuple[str, bytes]]:
         """``(device_id, HMAC key)`` of each device of the facility that is not revoked."""
         return self._keys.get(facility_id, [])
 
-    def locked_today(self, now: dt.datetime) -> frozenset[str]:
-        """Facilities whose door was locked today and has not opened since: ``open_now``
-        leaves them out (:meth:`finder.truth.DoorState.locked_today`)."""
+    def not_open(self, now: dt.datetime) -> frozenset[str]:
+        """Facilities that ``open_now`` leaves out whatever their hours say: the door was locked
+        today and has not opened since (:meth:`finder.truth.DoorState.locked_today`), or they
+        are reported locked (:func:`finder.truth.reported_locked`)."""
         key = (self._version, now.astimezone(_ZONE).date())
         memo = self._locked
         if memo is None or memo[0] != key:
-            states = list(self._states.items())
-            memo = (key, frozenset(fid for fid, s in states if s.locked_today(now)))
+            states, signals = dict(self._states), dict(self._signals)
+            locked = {fid for fid, s in states.items() if s.locked_today(now)}
+            locked.update(
+                fid for fid, found in signals.items() if reported_locked(found, states.get(fid))
+            )
+            memo = (key, frozenset(locked))
             self._locked = memo
         return memo[1]
 
@@ -125,9 +158,12 @@ class LiveDoors:
         if after == before:
             return False
         self._states[facility_id] = after
+        self._changed_one(facility_id)
+        return True
+
+    def _changed_one(self, facility_id: str) -> None:
         self._version += 1
         self._changed.append((self._version, facility_id))
-        return True
 
     def applied(self, events: list[StoredEvent]) -> None:
         """Fold in events (accepted by this worker, or read from the store) and wake the
@@ -145,8 +181,39 @@ class LiveDoors:
         }
         self._keys_at = time.monotonic()
 
+    def _read_signals(self) -> None:
+        self._signals_at = time.monotonic()
+        if self.read_signals is None:
+            return
+        # one read at a time: a poller's read that began before a report must not replace the
+        # signals read after it
+        with self._reading_signals:
+            self._install_signals(self.read_signals())
+
+    def _install_signals(self, signals: dict[str, tuple[ReportSignal, ...]]) -> None:
+        with self._lock:
+            changed = [
+                fid
+                for fid in dict.fromkeys([*self._signals, *signals])
+                if self._signals.get(fid) != signals.get(fid)
+            ]
+            self._signals = signals
+            for fid in changed:
+                self._changed_one(fid)
+        if changed:
+            self._wake()
+
+    def refresh_signals(self) -> None:
+        """Read the active report signals now (after a report or a staff decision through this
+        worker); when the store fails, the poller reads them again later."""
+        try:
+            self._read_signals()
+        except Exception:
+            logger.warning("reading report signals failed", exc_info=True)
+
     def poll(self) -> None:
-        """Read the events appended since the last look (and the keys, once a second)."""
+        """Read the events appended since the last look (and the keys and report signals, once
+        a second)."""
         try:
             while True:
                 events = self.log.since(self._seq)
@@ -156,6 +223,8 @@ class LiveDoors:
                 self.applied(events)
             if time.monotonic() - self._keys_at >= KEYS_EVERY_S:
                 self._read_keys()
+            if time.monotonic() - self._signals_at >= SIGNALS_EVERY_S:
+                self._read_signals()
         except Exception:
             if not self._failing:
                 logger.error("reading door events failed", exc_info=True)
@@ -284,7 +353,8 @@ def answer_of(
     timetable: OpenState,
     now: dt.datetime,
 ) -> LiveAnswer:
-    """The honest answer of the facility at a snapshot position (no reports yet)."""
+    """The honest answer of the facility at a snapshot position: its timetable state, door
+    state and active report signals."""
     record_id, _ = snapshot.stamp(position)
     columns = snapshot.index.columns
     verified = columns.extra_value("verified_at", position)
@@ -294,6 +364,7 @@ def answer_of(
         now=now,
         kind=columns.kind(position),
         door=doors.state(record_id),
+        reports=doors.signals(record_id),
         staff_visit=staff_visit,
     )
 
@@ -312,6 +383,8 @@ def live_fields(answer: LiveAnswer) -> dict[str, Any]:
         "last_verified_by": answer.verified_by.value if answer.verified_by else None,
         "confidence": answer.confidence,
         "confidence_label": answer.confidence_label,
+        "reported_by": answer.report.count if answer.report else None,
+        "report_confirmed_by_staff": bool(answer.report and answer.report.confirmed_at),
     }
 
 

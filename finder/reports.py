@@ -2,17 +2,18 @@
 
 One report is one person's word; it changes nothing for others. A *signal* of a report type
 (``locked_during_hours``, ``moved``, ...) is active for a facility when, within the last
-:data:`~finder.truth.REPORT_WINDOW` (24 hours),
+:data:`REPORT_WINDOW` (24 hours),
 
-* reports of that type came from at least :data:`~finder.truth.REPORTS_TO_FLIP` (2) distinct
+* reports of that type came from at least :data:`REPORTS_TO_FLIP` (2) distinct
   sources (a source is a keyed hash of the reporter's network address: one source reporting
   three times counts once), or
 * staff confirmed a report of that type (the confirmation counts for the window from the moment
-  it was given).
+  it was given): staff are trusted, so a confirmation alone makes the signal active.
 
-Dismissed reports never count. The rule is written down for users in ``docs/reports.md``; the
-active :class:`~finder.truth.ReportSignal` values (the class and the window are
-:mod:`finder.truth`'s, whose "open now" answer takes them) are the reports' input to that answer.
+Dismissed reports never count. This is the one place of the rule (``docs/reports.md`` writes it
+down for users); :func:`finder.truth.live_answer` takes the active
+:class:`~finder.truth.ReportSignal` values as they are, so an active ``locked_during_hours`` or
+``closed_for_good`` signal is a "reported locked" answer.
 
 Example
 -------
@@ -34,10 +35,14 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from finder.truth import REPORT_WINDOW, REPORTS_TO_FLIP, ReportSignal
+from finder.truth import ReportSignal
 from geodata.schema import REPORT_TYPES, Report
 
 __all__ = ["REPORTS_TO_FLIP", "REPORT_WINDOW", "ReportSignal", "active_signals"]
+
+#: Distinct sources whose reports make a signal active, and the window they must fall in.
+REPORTS_TO_FLIP = 2
+REPORT_WINDOW = dt.timedelta(hours=24)
 
 
 def active_signals(
@@ -66,7 +71,7 @@ def active_signals(
     """
     start = now - window
     groups: dict[tuple[str, str], list[Report]] = defaultdict(list)
-    confirmed: set[tuple[str, str]] = set()
+    confirmed: dict[tuple[str, str], dt.datetime] = {}
     for report in reports:
         if report.status == "dismissed" or report.created_at > now:
             continue
@@ -74,7 +79,7 @@ def active_signals(
         if report.status == "confirmed" and report.resolved_at is not None:
             if start < report.resolved_at <= now:
                 groups[key].append(report)
-                confirmed.add(key)
+                confirmed[key] = max(report.resolved_at, confirmed.get(key, report.resolved_at))
         elif report.created_at > start:
             groups[key].append(report)
     order = {kind: i for i, kind in enumerate(REPORT_TYPES)}
@@ -86,5 +91,9 @@ def active_signals(
         if len(sources) < quorum and (facility_id, kind) not in confirmed:
             continue
         times = [r.created_at for r in group]
-        out[facility_id].append(ReportSignal(kind, len(sources), min(times), max(times)))
+        out[facility_id].append(
+            ReportSignal(
+                kind, len(sources), min(times), max(times), confirmed.get((facility_id, kind))
+            )
+        )
     return {facility_id: tuple(signals) for facility_id, signals in out.items()}

@@ -13,8 +13,11 @@ into a :class:`LiveAnswer`: a state (:class:`LiveState`), the source it rests on
 evidence happened, and a confidence that decays with the time since the last verification. The
 rules, in order (``docs/live.md`` explains them to users):
 
-1. **Reported locked**: at least :data:`REPORTS_TO_FLIP` users reported it locked (or closed
-   for good) within :data:`REPORT_WINDOW`, and the door has not opened since the last report.
+1. **Reported locked**: a report signal of a kind in :data:`LOCKED_REPORT_KINDS` is active, and
+   the door has not opened since the last report or the staff confirmation
+   (:func:`reported_locked`). Whether a signal is active is the rule of :mod:`finder.reports`
+   alone (two distinct sources within 24 hours, or one report confirmed by staff: staff are
+   trusted); this module takes the active signals as they are and never counts again.
 2. **Locked**: the door's last open/lock event is ``locked``, it happened today (China time),
    and the timetable does not say closed. A lock from an earlier day is the routine lock after
    closing and does not count. A timetable that says closed stays **closed**.
@@ -40,9 +43,6 @@ from zoneinfo import ZoneInfo
 
 from finder.hours import LOCAL_TIMEZONE, OpenState
 
-#: Users' reports that flip a facility to "reported locked", and the window they must fall in.
-REPORTS_TO_FLIP = 2
-REPORT_WINDOW = dt.timedelta(hours=24)
 #: Report kinds that say the facility cannot be entered.
 LOCKED_REPORT_KINDS = frozenset({"locked_during_hours", "closed_for_good"})
 #: The report kind of a user confirming the facility is as described (a verification).
@@ -74,12 +74,22 @@ class VerifiedBy(StrEnum):
 
 @dataclass(frozen=True)
 class ReportSignal:
-    """What users reported of one kind about one facility: how many, first and last (aware)."""
+    """An active signal of one report kind about one facility: from how many distinct sources,
+    the first and last counted report, and when staff confirmed one (``None``: not confirmed;
+    times aware)."""
 
     kind: str
     count: int
     first_at: dt.datetime
     last_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+
+    @property
+    def evidence_at(self) -> dt.datetime:
+        """The newest evidence of the signal: its last report or the staff confirmation."""
+        if self.confirmed_at is None:
+            return self.last_at
+        return max(self.last_at, self.confirmed_at)
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,8 @@ class LiveAnswer:
     ``source`` is what the state rests on (``timetable``, ``door``, ``sensor``, ``reports``);
     ``since`` when that evidence happened (``None`` for the timetable); ``detail`` one line
     in English, e.g. ``"open: timetable, door opened 12 minutes ago"``; ``occupied`` is the
-    sensor's reading (``None`` without a recent one); ``confidence`` in 0..1.
+    sensor's reading (``None`` without a recent one); ``confidence`` in 0..1; ``report`` the
+    signal a ``reported_locked`` state rests on (``None`` for any other state).
     """
 
     state: LiveState
@@ -140,6 +151,7 @@ class LiveAnswer:
     verified_at: dt.datetime | None
     verified_by: VerifiedBy | None
     confidence: float
+    report: ReportSignal | None = None
 
     @property
     def confidence_label(self) -> str:
@@ -181,6 +193,24 @@ def _verification(
     return max(found, key=lambda f: f[0])
 
 
+def reported_locked(
+    reports: tuple[ReportSignal, ...], door: DoorState | None
+) -> ReportSignal | None:
+    """The active signal that makes a facility "reported locked", or ``None``.
+
+    A signal of a kind in :data:`LOCKED_REPORT_KINDS` counts unless the door opened (or someone
+    entered) after its newest evidence (:attr:`ReportSignal.evidence_at`); of several, the one
+    with the newest last report.
+    """
+    opened_at = door.door_at if door is not None and door.door == "opened" else None
+    found = [
+        r
+        for r in reports
+        if r.kind in LOCKED_REPORT_KINDS and (opened_at is None or opened_at <= r.evidence_at)
+    ]
+    return max(found, key=lambda r: r.last_at) if found else None
+
+
 def live_answer(
     timetable: OpenState,
     *,
@@ -203,7 +233,8 @@ def live_answer(
     door
         Its devices' live state, ``None`` without devices or events.
     reports
-        Users' reports, one signal per kind.
+        The facility's active report signals (:func:`finder.reports.active_signals`), at
+        most one per kind.
     staff_visit
         The day staff last verified it (the facility's ``verified_at``).
 
@@ -236,21 +267,18 @@ def live_answer(
         )
 
     door_at = door.door_at if door is not None else None
-    locked_reports = [
-        r
-        for r in reports
-        if r.kind in LOCKED_REPORT_KINDS
-        and r.count >= REPORTS_TO_FLIP
-        and now - r.last_at <= REPORT_WINDOW
-        and not (door is not None and door.door == "opened" and door_at and door_at > r.last_at)
-    ]
-    if locked_reports:
-        r = max(locked_reports, key=lambda s: s.last_at)
-        return answer(
-            LiveState.REPORTED_LOCKED,
-            "reports",
-            r.last_at,
-            f"reported locked {ago(r.last_at, now)} by {r.count} users",
+    signal = reported_locked(reports, door)
+    if signal is not None:
+        users = f"{signal.count} user{'s' if signal.count != 1 else ''}"
+        staff = ", confirmed by staff" if signal.confirmed_at is not None else ""
+        return replace(
+            answer(
+                LiveState.REPORTED_LOCKED,
+                "reports",
+                signal.last_at,
+                f"reported locked {ago(signal.last_at, now)} by {users}{staff}",
+            ),
+            report=signal,
         )
     door_line = ""
     if door is not None and door.door is not None and door_at is not None:

@@ -166,13 +166,13 @@ _PAYLOADS = "live-payloads"
 
 def _message(state: AppState, viewer: Viewer, facility_id: str, minute: dt.datetime) -> str:
     """One facility's ``state`` event, or ``""`` when the viewer may not see it (or it is
-    gone). Rendered once per facility, door state and minute in the snapshot's memo, so that a
-    thousand streams cost one rendering, not a thousand."""
+    gone). Rendered once per facility, door state, report signals and minute in the snapshot's
+    memo, so that a thousand streams cost one rendering, not a thousand."""
     snapshot = state.live.current()
-    door = state.doors.state(facility_id)
+    door = (state.doors.state(facility_id), state.doors.signals(facility_id))
     cache: dict[str, tuple[Any, ...]] = snapshot.memo.setdefault(_PAYLOADS, {})
     found = cache.get(facility_id)
-    if found is None or found[0] is not door or found[1] != minute:
+    if found is None or found[0] != door or found[1] != minute:
         try:
             position = snapshot.index.position_of(facility_id)
         except FacilityNotFound:

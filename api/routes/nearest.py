@@ -8,8 +8,10 @@ unknown; Asia/Shanghai time and the Chinese holiday calendar), the calendar that
 not loaded, where only the statutory holidays are known, or ``null`` when the hours need no
 calendar), the one honest answer of its timetable, door and sensor events and last verification
 (``live_state``, ``live_source``, ``live_since``, ``live_detail``, ``occupied``,
-``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``: see
-:func:`finder.truth.live_answer`; ``open_now`` leaves out facilities locked today) and
+``last_verified_at``, ``last_verified_by``, ``confidence``, ``confidence_label``,
+``reported_by``, ``report_confirmed_by_staff``: see :func:`finder.truth.live_answer` and
+:func:`api.live.live_fields`; ``open_now`` leaves out facilities locked today or reported
+locked) and
 ``navigation`` links for Amap (GCJ-02), Baidu Maps (BD-09) and a ``geo:`` URI
 (WGS-84).
 
@@ -252,6 +254,8 @@ _NEAREST_FEATURE = feature_schema(
         },
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "confidence_label": {"type": "string", "enum": ["high", "medium", "low"]},
+        "reported_by": {"type": "integer", "minimum": 1, "nullable": True},
+        "report_confirmed_by_staff": {"type": "boolean"},
         "crs": {"type": "string"},
         "navigation": {
             "type": "object",
@@ -366,8 +370,9 @@ async def nearest(request: Request) -> Response:
     now = local_minute()
     doors = (await get_state(request)).doors
     moment = dt.datetime.now(dt.UTC)
-    # open_now leaves out facilities locked today: ask for as many more, then drop them
-    blocked = doors.locked_today(moment) if q.open_now else frozenset()
+    # open_now leaves out facilities locked today or reported locked: ask for as many more,
+    # then drop them
+    blocked = doors.not_open(moment) if q.open_now else frozenset()
     where = FacilityFilter(
         kinds=q.kind,
         amenities=q.amenity,

@@ -8,7 +8,9 @@
   ``edit`` key that may write the report's facility.
 
 A report changes what others see only under the rule of :mod:`finder.reports` (two distinct
-sources within 24 hours, or a staff confirmation). No route here tells whether a facility the
+sources within 24 hours, or a staff confirmation); a report, a confirmation and a dismissal
+through this worker make its copy of the signals (:class:`api.live.LiveDoors`) read them at
+once, other workers within a second. No route here tells whether a facility the
 caller may not see exists: a hidden facility and a missing one give the same 404 problem, and
 so do a report of a hidden facility, a missing report and a wrong token.
 """
@@ -142,6 +144,7 @@ def create_report(
         source=_source_hash(state.store, address),
         token_hash=_token_hash(token),
     )
+    state.doors.refresh_signals()
     status_url = str(request.url_for("report_status", report_id=report.report_id).path)
     status_url += f"?token={token}"
     return JSONBytesResponse(
@@ -221,6 +224,7 @@ def list_reports(
 def _resolve(report_id: int, status: str, editor: Principal, state: AppState) -> Response:
     _staff_report(state.store, report_id, editor)
     report = state.store.resolve_report(report_id, status, actor=editor.name)
+    state.doors.refresh_signals()
     return JSONBytesResponse(_report_json(report, report_signals(state.store, report.facility_id)))
 
 

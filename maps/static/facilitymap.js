@@ -334,7 +334,15 @@
     line.appendChild(el("span", "fm-state fm-live-" + live.live_state, L10N["live_state_" + live.live_state]));
     var source = L10N["live_source_" + live.live_source] || "";
     var when = agoText(L10N, live.live_since);
-    line.appendChild(el("span", "fm-next", [source, when].filter(Boolean).join(" ")));
+    // "多人报告锁门 用户报告 40分钟前 2人报告" (a reported-locked state says by how many)
+    var parts = [source, when];
+    if (live.reported_by) {
+      parts.push(fill(L10N.reported_by, String(live.reported_by)));
+    }
+    if (live.report_confirmed_by_staff) {
+      parts.push(L10N.report_confirmed_by_staff);
+    }
+    line.appendChild(el("span", "fm-next", parts.filter(Boolean).join(" ")));
     box.appendChild(line);
     if (live.last_verified_by) {
       var verified = fill(

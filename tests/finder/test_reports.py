@@ -71,7 +71,7 @@ def test_a_staff_confirmation_counts_for_a_window_from_when_it_was_given() -> No
     fresh = old.model_copy(update={"resolved_at": NOW - dt.timedelta(hours=2)})
     stale = old.model_copy(update={"resolved_at": NOW - REPORT_WINDOW - dt.timedelta(hours=1)})
     assert active_signals([fresh], NOW)["f1"] == (
-        ReportSignal("locked_during_hours", 1, old.created_at, old.created_at),
+        ReportSignal("locked_during_hours", 1, old.created_at, old.created_at, fresh.resolved_at),
     )
     assert active_signals([stale], NOW) == {}
 

@@ -21,8 +21,12 @@ def door(*events: tuple[str, dt.timedelta]) -> DoorState:
     return state
 
 
-def reported(kind: str, count: int, last_before: dt.timedelta) -> ReportSignal:
-    return ReportSignal(kind, count, NOW - last_before - 5 * MIN, NOW - last_before)
+def reported(
+    kind: str, count: int, last_before: dt.timedelta, confirmed_before: dt.timedelta | None = None
+) -> ReportSignal:
+    """An active signal, as :func:`finder.reports.active_signals` gives it."""
+    confirmed_at = None if confirmed_before is None else NOW - confirmed_before
+    return ReportSignal(kind, count, NOW - last_before - 5 * MIN, NOW - last_before, confirmed_at)
 
 
 @pytest.mark.parametrize(
@@ -54,10 +58,17 @@ def reported(kind: str, count: int, last_before: dt.timedelta) -> ReportSignal:
         (OpenState.UNKNOWN, "rest_stop", None, (), LiveState.UNKNOWN, "unknown: no opening hours"),
         (OpenState.OPEN, "worker_station", None, (reported("locked_during_hours", 2, 40 * MIN),),
          LiveState.REPORTED_LOCKED, "reported locked 40 minutes ago by 2 users"),
-        (OpenState.OPEN, "worker_station", None, (reported("locked_during_hours", 1, 40 * MIN),),
-         LiveState.OPEN, "open: timetable"),
+        # staff are trusted: one confirmed report is a signal, and it says so
         (OpenState.OPEN, "worker_station", None,
-         (reported("locked_during_hours", 3, 25 * 60 * MIN),), LiveState.OPEN, "open: timetable"),
+         (reported("locked_during_hours", 1, 40 * MIN, confirmed_before=5 * MIN),),
+         LiveState.REPORTED_LOCKED, "reported locked 40 minutes ago by 1 user, confirmed by staff"),
+        # a door that opened before the staff confirmation does not overtake it
+        (OpenState.OPEN, "worker_station", door(("opened", 10 * MIN)),
+         (reported("locked_during_hours", 1, 40 * MIN, confirmed_before=5 * MIN),),
+         LiveState.REPORTED_LOCKED, "reported locked 40 minutes ago by 1 user, confirmed by staff"),
+        # other kinds of report say nothing about the door
+        (OpenState.OPEN, "worker_station", None, (reported("moved", 2, 40 * MIN),),
+         LiveState.OPEN, "open: timetable"),
         # the door opened after the reports: the reports are overtaken
         (OpenState.OPEN, "worker_station", door(("opened", 10 * MIN)),
          (reported("locked_during_hours", 2, 40 * MIN),), LiveState.OPEN,
@@ -121,3 +132,34 @@ def test_the_newest_verification_counts() -> None:
     assert (by_door.verified_by, by_door.verified_at) == (VerifiedBy.DOOR_ACTIVITY, NOW - MIN)
     assert by_user.verified_by is VerifiedBy.USER_CONFIRMATION
     assert (never.verified_by, never.confidence, never.confidence_label) == (None, 0.0, "low")
+
+
+def test_the_answer_follows_the_reports_rule() -> None:
+    """One rule in one place: the answer is "reported locked" exactly when
+    :func:`finder.reports.active_signals` gives a locked signal (one report: no; two sources or
+    a staff confirmation: yes; a dismissal: no again)."""
+    from finder.reports import active_signals
+    from geodata.schema import Report
+
+    def report(n: int, source: str, **more: object) -> Report:
+        return Report(
+            report_id=n,
+            facility_id="f1",
+            type="locked_during_hours",
+            source=source,
+            token_hash="",
+            created_at=NOW - (40 - n) * MIN,
+            **more,
+        )
+
+    def state(*reports: Report) -> LiveState:
+        signals = active_signals(reports, NOW).get("f1", ())
+        return live_answer(OpenState.OPEN, now=NOW, kind="worker_station", reports=signals).state
+
+    one, other = report(1, "a"), report(2, "b")
+    confirmed = report(1, "a", status="confirmed", resolved_at=NOW - MIN)
+    dismissed = report(1, "a", status="dismissed", resolved_at=NOW - MIN)
+    assert state(one) == LiveState.OPEN
+    assert state(one, other) == LiveState.REPORTED_LOCKED
+    assert state(confirmed) == LiveState.REPORTED_LOCKED
+    assert state(dismissed, other) == LiveState.OPEN
