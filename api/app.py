@@ -263,7 +263,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = open_store(settings)
         try:
             calendar = load_calendar(settings)
-            live = LiveFacilities(store, calendar, poll_s=settings.index_poll_s)
+            live = LiveFacilities(
+                store, calendar, poll_s=settings.index_poll_s, table_dir=settings.table_path()
+            )
             log = event_log(store)
             districts = load_districts(settings.boundaries)
             grid = build_sample_grid(
@@ -309,13 +311,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 logger.info("base map from %s", basemap_path)
             logger.info(
                 "serving %d facilities from %s",
-                len(live.current().frame),
+                len(live.current().index),
                 (settings.database_url and "PostGIS") or settings.store_path(),
             )
-            # Render every facility's /nearest fragments now (about 5 s per 100,000), then
-            # move everything built so far out of the garbage collector's sight: the first
-            # requests are as fast as the later ones, and no collection walks the index.
-            nearest.warm_fragments(live.current())
+            # Move everything built so far out of the garbage collector's sight: no collection
+            # walks it. (Facilities are rendered for /nearest when first answered: rendering all
+            # of them here would cost 5 s and about 70 MB per 100,000 in every worker.)
             gc.collect()
             gc.freeze()
             with live.polling(), app.state.finder.doors.polling():

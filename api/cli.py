@@ -83,6 +83,13 @@ def _open_store(args: argparse.Namespace) -> Any:
     return open_store(settings)
 
 
+def _table_dir(args: argparse.Namespace) -> Path:
+    """The directory of the facility table files of the store :func:`_open_store` opens."""
+    from api.settings import Settings
+
+    return (Settings(store=Path(args.store)) if args.store else Settings()).table_path()
+
+
 def _districts(args: argparse.Namespace) -> Any:
     from api.settings import Settings
     from geodata.boundaries import load_districts
@@ -196,7 +203,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     try:
-        index = FacilityIndex.from_store(store)
+        index = FacilityIndex.from_store(store, table_dir=_table_dir(args))
     finally:
         store.close()
     _print_place(args)

@@ -356,12 +356,13 @@ def answer_of(
     """The honest answer of the facility at a snapshot position: its timetable state, door
     state and active report signals."""
     record_id, _ = snapshot.stamp(position)
-    verified = snapshot.frame["verified_at"].iat[position]
+    columns = snapshot.index.columns
+    verified = columns.extra_value("verified_at", position)
     staff_visit = dt.date.fromisoformat(str(verified)[:10]) if verified else None
     return live_answer(
         timetable,
         now=now,
-        kind=str(snapshot.frame["kind"].iat[position]),
+        kind=columns.kind(position),
         door=doors.state(record_id),
         reports=doors.signals(record_id),
         staff_visit=staff_visit,

@@ -29,6 +29,10 @@ FINDER_STREETS             walking network (``.npz`` of ``finder streets``) for 
 FINDER_BASEMAP             vector base map (``.pmtiles`` of ``finder basemap build``) served at
                            ``/basemap/{z}/{x}/{y}.mvt`` and drawn under every web map; default
                            ``<store>.basemap.pmtiles`` beside the GeoPackage store when it exists
+FINDER_TABLE_DIR           directory of the facility table files that every worker and CLI process
+                           memory-maps (one per store and change counter); default
+                           ``<store>.tables`` beside the GeoPackage store, the user cache
+                           directory with PostGIS
 FINDER_STORE_LOCK_TIMEOUT_S  longest wait of a write for another write's lock, s (5); then 503 /
                            exit 2 (GeoPackage busy timeout; PostgreSQL ``lock_timeout``)
 FINDER_DB_CONNECT_TIMEOUT_S  PostgreSQL connect timeout, s (5)
@@ -105,6 +109,7 @@ class Settings(BaseSettings):
     index_poll_s: float = Field(default=0.5, ge=0.0, le=3600.0)
     streets: Path | None = None
     basemap: Path | None = None
+    table_dir: Path | None = None
     store_lock_timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
     db_connect_timeout_s: float = Field(default=5.0, ge=2.0, le=600.0)
     db_statement_timeout_s: float = Field(default=30.0, gt=0.0, le=86400.0)
@@ -176,6 +181,17 @@ class Settings(BaseSettings):
         store = self.store_path()
         beside = store.with_name(store.name + ".streets.npz")
         return beside if beside.exists() else None
+
+    def table_path(self) -> Path:
+        """The directory of the facility table files every process maps (``finder.table_file``):
+        ``table_dir``, else ``<store>.tables`` beside the GeoPackage store, else (PostGIS) the
+        user's cache directory."""
+        if self.table_dir is not None:
+            return self.table_dir
+        if self.database_url:
+            return Path(platformdirs.user_cache_dir("zhigong-finder")) / "tables"
+        store = self.store_path()
+        return store.with_name(store.name + ".tables")
 
     def basemap_path(self) -> Path | None:
         """The base map archive to serve: ``basemap``, else ``<store>.basemap.pmtiles`` beside

@@ -1,8 +1,10 @@
 """What the service keeps in memory: the store, a snapshot of the facilities with their index.
 
 :func:`open_store` is the one place that chooses the store backend from the settings.
-:class:`LiveFacilities` holds an immutable :class:`Snapshot` (the facility frame, its
-:class:`~finder.index.FacilityIndex`, the store's change counter) and swaps in a new one
+:class:`LiveFacilities` holds an immutable :class:`Snapshot` (the
+:class:`~finder.index.FacilityIndex`, which owns the facility columns, and the store's change
+counter), built from the table file every process of the machine maps
+(:mod:`finder.table_file`), and swaps in a new one
 
 * at once after every write made through the service (:meth:`LiveFacilities.refresh`), so the
   next request sees the change;
@@ -29,6 +31,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -42,10 +45,11 @@ from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityFilter, FacilityIndex
 from finder.lru import LRUCache
+from finder.table_file import columns_of_store
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
 from geodata.basemap import BasemapArchive
 from geodata.crs import from_wgs84
-from geodata.navigation import NAVIGATION_SOURCE, uri_component
+from geodata.navigation import links_from_positions
 from geodata.schema import COLUMNS, Facility, Viewer
 from geodata.store import FacilityStore, GeoPackageStore
 
@@ -130,12 +134,19 @@ def _stored_row(facility: Facility) -> dict[str, Any]:
     return row
 
 
+#: Facilities whose navigation positions :meth:`Snapshot.links` converts at once.
+NAV_BLOCK = 1024
+_NAV = "navigation-positions"
+
+
 @dataclass
 class Snapshot:
-    """The facilities at one change-counter value, with their index. Do not mutate.
+    """The facilities at one change-counter value. Do not mutate.
 
-    ``frame`` holds every facility (all access classes; filter with :func:`api.auth.visible`),
-    one row per index position: row ``i`` is ``index`` position ``i`` (id order).
+    The snapshot holds the :class:`~finder.index.FacilityIndex`, which owns the facility columns
+    (every access class; filter with :func:`api.auth.visible`), the change counter and caches
+    only: a facility becomes a dict (:meth:`record`) or JSON only for the answers sent.
+    Position ``i`` is index position ``i`` (id order).
 
     ``shared`` is handed from each snapshot to the next and holds caches keyed by facility id
     (values stamped with :meth:`stamp`), such as the pre-rendered JSON of ``/nearest``: they
@@ -143,57 +154,21 @@ class Snapshot:
     service evict the ids they touch. ``memo`` is this snapshot's own cache (any keys).
     """
 
-    frame: pd.DataFrame
     index: FacilityIndex
     counter: int
     shared: dict[str, Any] = field(default_factory=dict, repr=False)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False)
-    _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _nav: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
-    _nav_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @classmethod
-    def build(
-        cls,
-        frame: pd.DataFrame,
-        counter: int,
-        calendar: HolidayCalendar,
-        shared: dict[str, Any] | None = None,
-    ) -> Snapshot:
-        """Index a facility frame (WGS-84) read at change counter ``counter``."""
-        index = FacilityIndex.from_frame(frame, calendar=calendar)
-        return cls.from_index(frame, index, counter, shared)
-
-    @classmethod
-    def from_index(
-        cls,
-        frame: pd.DataFrame,
-        index: FacilityIndex,
-        counter: int,
-        shared: dict[str, Any] | None = None,
-    ) -> Snapshot:
-        """A snapshot of ``frame`` (any row order) and its ``index``."""
-        frame = frame.set_index("id", drop=False).loc[index.ids].reset_index(drop=True)
-        columns = {c: frame[c].to_numpy(dtype=object) for c in frame.columns}
-        return cls(frame, index, counter, {} if shared is None else shared, _columns=columns)
 
     def with_changes(self, upserts: list[Facility], deletes: list[str], counter: int) -> Snapshot:
         """A new snapshot with facilities added or replaced and ids removed."""
-        index = self.index.with_changes(upserts, deletes)
-        gone = set(deletes) | {f.id for f in upserts}
-        kept = self.frame[~self.frame["id"].isin(gone)]
-        if upserts:
-            rows = pd.DataFrame([_stored_row(f) for f in upserts], columns=list(COLUMNS))
-            rows = rows.astype({c: kept[c].dtype for c in ("star_rating", "version")})
-            frame = pd.concat([kept, rows], ignore_index=True) if len(kept) else rows
-        else:
-            frame = kept
-        return Snapshot.from_index(frame, index, counter, self.shared)
+        rows = pd.DataFrame([_stored_row(f) for f in upserts], columns=list(COLUMNS))
+        index = self.index.with_changes(rows if upserts else None, deletes)
+        return Snapshot(index, counter, self.shared)
 
     def visible_frame(self, viewer: Viewer) -> pd.DataFrame:
         """The rows of ``frame`` that ``viewer`` may see, whatever their status: the index's
         mask of ``FacilityFilter(viewer=viewer, statuses=None)``, as every surface selects."""
-        return self.frame[self.index.mask(FacilityFilter(viewer=viewer, statuses=None))]
+        return self.index.frame[self.index.mask(FacilityFilter(viewer=viewer, statuses=None))]
 
     def stamp(self, position: int) -> tuple[str, tuple[Any, ...]]:
         """Id and a stamp of the facility's state at a position: (version, created, updated).
@@ -201,52 +176,47 @@ class Snapshot:
         Every write raises the version; created/updated tell a re-created id from the old one.
         Writes through the service also evict the ids they touch from ``shared`` caches.
         """
-        c = self._columns
-        return str(c["id"][position]), (
-            int(c["version"][position]),
-            c["created_at"][position],
-            c["updated_at"][position],
+        c = self.index.columns
+        return str(c.ids[position]), (
+            c.extra_value("version", position),
+            c.extra_value("created_at", position),
+            c.extra_value("updated_at", position),
         )
 
-    def hours(self) -> np.ndarray:
-        """The ``opening_hours`` expression of each position (``None`` where unknown)."""
-        return self._columns["opening_hours"]
+    def opening_hours(self, position: int) -> str | None:
+        """The ``opening_hours`` expression of a position (``None`` where unknown)."""
+        c = self.index.columns
+        code = int(c.hours[position])
+        return c.hours_exprs[code] if code >= 0 else None
 
     def record(self, position: int) -> dict[str, Any]:
         """The facility at a position as JSON-ready fields (``amenities`` a list)."""
-        rec = {c: _json_value(v[position]) for c, v in self._columns.items()}
+        rec = {c: _json_value(v) for c, v in self.index.record(position).items()}
         rec["amenities"] = [a for a in (rec.get("amenities") or "").split(";") if a]
         return rec
 
     def links(self, position: int) -> dict[str, str]:
         """Navigation links of one facility: Amap (GCJ-02), Baidu (BD-09), ``geo:`` (WGS-84).
 
-        The same strings as :func:`geodata.navigation.navigation_links` (a test holds them
-        equal), but with the GCJ-02 / BD-09 positions of all facilities converted at once on
-        first use: one vectorised conversion instead of two scalar ones per facility.
+        The strings of :func:`geodata.navigation.navigation_links`, with the GCJ-02 / BD-09
+        positions converted a block of :data:`NAV_BLOCK` facilities at a time on first use (one
+        vectorised conversion instead of two scalar ones per facility), kept in ``memo``.
         """
-        if self._nav is None:
-            with self._nav_lock:
-                if self._nav is None:
-                    lon = self.frame["lon"].to_numpy(float)
-                    lat = self.frame["lat"].to_numpy(float)
-                    self._nav = (*from_wgs84(lon, lat, "gcj02"), *from_wgs84(lon, lat, "bd09"))
-        gx, gy, bx, by = (float(a[position]) for a in self._nav)
-        lon_w = float(self._columns["lon"][position])
-        lat_w = float(self._columns["lat"][position])
-        label = uri_component(str(self._columns["name"][position]))
-        src = uri_component(NAVIGATION_SOURCE)
-        return {
-            "amap": (
-                f"https://uri.amap.com/marker?position={gx:.6f},{gy:.6f}"
-                f"&name={label}&src={src}&coordinate=gaode&callnative=1"
-            ),
-            "baidu": (
-                f"https://api.map.baidu.com/marker?location={by:.6f},{bx:.6f}"
-                f"&title={label}&content={label}&output=html&coord_type=bd09ll&src={src}"
-            ),
-            "geo": f"geo:{lat_w:.6f},{lon_w:.6f}?q={lat_w:.6f},{lon_w:.6f}({label})",
-        }
+        c = self.index.columns
+        block, row = divmod(int(position), NAV_BLOCK)
+        blocks: dict[int, np.ndarray] = self.memo.setdefault(_NAV, {})
+        converted = blocks.get(block)
+        if converted is None:
+            lon = c.lon[block * NAV_BLOCK : (block + 1) * NAV_BLOCK]
+            lat = c.lat[block * NAV_BLOCK : (block + 1) * NAV_BLOCK]
+            converted = np.column_stack(
+                [*from_wgs84(lon, lat, "gcj02"), *from_wgs84(lon, lat, "bd09")]
+            )
+            blocks[block] = converted
+        gx, gy, bx, by = (float(v) for v in converted[row])
+        name = str(c.extra_value("name", position))
+        wgs84 = (float(c.lon[position]), float(c.lat[position]))
+        return links_from_positions(wgs84, (gx, gy), (bx, by), name)
 
 
 #: A store call unanswered for this long counts as the store being unreachable, seconds.
@@ -285,6 +255,9 @@ class LiveFacilities:
         (at least 0.05, at most 1: the looks also tell :meth:`health` whether the store answers).
     remind_s
         Least interval between two log lines about a continuing outage, seconds.
+    table_dir
+        Directory of the facility table files shared by the processes of this machine
+        (:mod:`finder.table_file`); ``None`` reads the whole store in every process.
     """
 
     def __init__(
@@ -294,9 +267,11 @@ class LiveFacilities:
         *,
         poll_s: float = 0.5,
         remind_s: float = 60.0,
+        table_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.calendar = calendar
+        self.table_dir = table_dir
         self.calendar_warning = CalendarWarning()
         self.poll_s = poll_s
         self.remind_s = remind_s
@@ -311,12 +286,11 @@ class LiveFacilities:
         self._failed_counter: int | None = None
 
     def _build(self) -> Snapshot:
-        counter = self.store.change_counter()
-        frame = self.store.frame()
+        columns, counter = columns_of_store(self.store, self.table_dir)
         calendar = store_calendar(self.calendar, self.store)
         self.calendar_warning.check(calendar)
-        snap = Snapshot.build(frame, counter, calendar, self._shared)
-        logger.info("indexed %d facilities at change %d", len(frame), counter)
+        snap = Snapshot(FacilityIndex(columns, calendar=calendar), counter, self._shared)
+        logger.info("indexed %d facilities at change %d", len(columns), counter)
         return snap
 
     def current(self) -> Snapshot:
@@ -453,7 +427,7 @@ class LiveFacilities:
 class WalkTable:
     """A :class:`~finder.walk.FacilityTable` of some facilities of one snapshot.
 
-    ``positions[i]`` is the snapshot position (row of ``Snapshot.frame``) of table facility ``i``.
+    ``positions[i]`` is the snapshot (index) position of table facility ``i``.
     """
 
     table: FacilityTable
@@ -502,13 +476,10 @@ class WalkService:
 
         def build() -> WalkTable:
             chosen = np.asarray(positions(), dtype=np.int64)
-            frame = snapshot.frame
+            c = snapshot.index.columns
             return WalkTable(
                 build_facility_table(
-                    self.network,
-                    frame["lon"].to_numpy(float)[chosen],
-                    frame["lat"].to_numpy(float)[chosen],
-                    ids=[str(i) for i in frame["id"].to_numpy(object)[chosen]],
+                    self.network, c.lon[chosen], c.lat[chosen], ids=c.ids[chosen].tolist()
                 ),
                 chosen,
             )

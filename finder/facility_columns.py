@@ -2,10 +2,12 @@
 
 :class:`FacilityColumns` holds the facilities as numpy columns in id order, with kind, access and
 status packed in one byte, amenities as a bit mask and text attributes (organisation, opening
-hours, adcode) as integer codes into small vocabularies. :func:`columns_from_arrays` and
-:func:`columns_from_frame` validate and code input once (each distinct value hashed once);
-:func:`merge_columns` inserts changed rows without re-coding the rest. Used by
-:mod:`finder.index`; coordinates are WGS-84 degrees.
+hours, adcode) as integer codes into small vocabularies; ids are a fixed-width text array and
+the other fields (name, address, ...) Apache Arrow arrays (offset-buffer text), so that no column
+holds a Python object per facility and every column can live in a memory-mapped file
+(:mod:`finder.table_file`). :func:`columns_from_arrays` and :func:`columns_from_frame` validate
+and code input once (each distinct value hashed once); :func:`merge_columns` inserts changed rows
+without re-coding the rest. Used by :mod:`finder.index`; coordinates are WGS-84 degrees.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
 from geodata.crs import parse_crs, to_wgs84
@@ -26,7 +29,7 @@ from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, COLUMNS, KIND
 #: Coordinate systems equal to WGS-84 for the index's purposes (CGCS2000 differs by centimetres).
 PLAIN_CRS = frozenset({"wgs84", "cgcs2000"})
 ACCESS_CODE = {name: i for i, name in enumerate(ACCESS_CLASSES)}
-#: Facility-frame columns that are coded (the others are kept as object arrays).
+#: Facility-frame columns that are coded (the others are kept as Arrow arrays).
 CODED_COLUMNS = frozenset(
     {
         "id",
@@ -91,9 +94,13 @@ def check_points(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], N
 
 @dataclass(frozen=True, eq=False)
 class FacilityColumns:
-    """The facilities as numpy columns in id order (position ``i`` is the ``i``-th id)."""
+    """The facilities as columns in id order (position ``i`` is the ``i``-th id).
 
-    ids: NDArray[np.object_]
+    ``ids`` is a numpy unicode array (sorted); ``extra`` holds the uncoded facility-frame
+    columns (name, address, version, timestamps, ...) as Arrow arrays, nulls for missing values.
+    """
+
+    ids: NDArray[np.str_]
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
     cls: NDArray[np.uint8]
@@ -105,13 +112,23 @@ class FacilityColumns:
     hours_exprs: tuple[str, ...]
     adcode: NDArray[np.int32]
     adcodes: tuple[str, ...]
-    extra: Mapping[str, NDArray[np.object_]]
+    extra: Mapping[str, pa.Array]
 
     def __len__(self) -> int:
         return int(self.ids.size)
 
+    def kind(self, position: int) -> str:
+        """The kind of the facility at a position (decoded from the class byte)."""
+        return KINDS[int(self.cls[position]) >> 4]
+
+    def extra_value(self, name: str, position: int) -> Any:
+        """The value of an uncoded column at a position as a Python object (``None`` if missing)."""
+        values = self.extra.get(name)
+        return None if values is None else values[position].as_py()
+
     def take(self, mask: NDArray[np.bool_] | NDArray[np.intp]) -> FacilityColumns:
         """The rows selected by a boolean mask or an index array (vocabularies kept)."""
+        rows = pa.array(np.flatnonzero(mask) if mask.dtype == bool else mask, type=pa.int64())
         return FacilityColumns(
             ids=self.ids[mask],
             lon=self.lon[mask],
@@ -125,7 +142,7 @@ class FacilityColumns:
             hours_exprs=self.hours_exprs,
             adcode=self.adcode[mask],
             adcodes=self.adcodes,
-            extra={name: values[mask] for name, values in self.extra.items()},
+            extra={name: values.take(rows) for name, values in self.extra.items()},
         )
 
 
@@ -141,6 +158,43 @@ def _object_column(values: ArrayLike | None, n: int, field: str) -> NDArray[np.o
     if out.size != n:
         raise InvalidInput(f"{field} has {out.size} values for {n} facilities", field=field)
     return out
+
+
+def _extra_column(values: ArrayLike, n: int, field: str) -> pa.Array:
+    """An uncoded column as an Arrow array (NaN / NA / None become nulls).
+
+    Values of mixed types that Arrow cannot hold in one array are kept as their text.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        if len(values) != n:
+            raise InvalidInput(f"{field} has {len(values)} values for {n} facilities", field=field)
+        return values
+    column = _object_column(values, n, field)
+    try:
+        return pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if is_missing(v) else str(v) for v in column], type=pa.string())
+
+
+def concat_extra(first: pa.Array, second: pa.Array) -> pa.Array:
+    """Two Arrow arrays of one column end to end, reconciling their types.
+
+    An all-null array takes the other's type; otherwise ``second`` is cast to ``first``'s type,
+    or both to text when that fails.
+    """
+    if first.type != second.type:
+        if pa.types.is_null(first.type):
+            first = pa.nulls(len(first), second.type)
+        elif pa.types.is_null(second.type):
+            second = pa.nulls(len(second), first.type)
+        else:
+            try:
+                second = second.cast(first.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                first, second = first.cast(pa.string()), second.cast(pa.string())
+    return pa.concat_arrays([first, second])
 
 
 def _factorized(
@@ -253,10 +307,11 @@ def columns_from_arrays(
     extra: Mapping[str, ArrayLike] | None,
 ) -> FacilityColumns:
     """Validate and code facility arrays (see ``FacilityIndex.from_arrays``), sorted by id."""
-    id_column = np.asarray(ids, dtype=object).ravel()
-    n = id_column.size
-    if n and pd.api.types.infer_dtype(id_column, skipna=False) != "string":
+    id_objects = np.asarray(ids, dtype=object).ravel()
+    n = id_objects.size
+    if n and pd.api.types.infer_dtype(id_objects, skipna=False) != "string":
         raise InvalidInput("every facility needs a text id", field="id")
+    id_column = id_objects.astype(str)
     lon_a, lat_a = check_points(lon, lat)
     if lon_a.size != n:
         raise InvalidInput(f"{lon_a.size} coordinates for {n} ids", field="lon")
@@ -279,7 +334,7 @@ def columns_from_arrays(
         raise InvalidInput("access 'employees' needs the host organization", field="organization")
     hours, hours_exprs = _text_codes(opening_hours, n, "opening_hours")
     adcodes_code, adcodes = _text_codes(adcode, n, "adcode")
-    extras = {name: _object_column(values, n, name) for name, values in (extra or {}).items()}
+    extras = {name: _extra_column(values, n, name) for name, values in (extra or {}).items()}
     columns = FacilityColumns(
         ids=id_column,
         lon=lon_a,
@@ -339,15 +394,17 @@ def merge_columns(kept: FacilityColumns, new: FacilityColumns) -> FacilityColumn
     at = np.searchsorted(kept.ids, new.ids)
 
     def merged(old: NDArray[Any], add: NDArray[Any]) -> NDArray[Any]:
-        return np.insert(old, at, add)
+        return np.insert(old.astype(np.result_type(old, add), copy=False), at, add)
 
+    # Row order of the merged columns in the kept rows followed by the new ones.
+    order = np.insert(np.arange(len(kept), dtype=np.int64), at, np.arange(len(new)) + len(kept))
+    rows = pa.array(order, type=pa.int64())
     # A column only the new rows have is added when it holds something.
-    names = set(kept.extra) | {n for n, v in new.extra.items() if not pd.isna(v).all()}
+    names = set(kept.extra) | {n for n, v in new.extra.items() if v.null_count < len(v)}
     extra = {
-        name: merged(
-            kept.extra.get(name, np.full(len(kept), None, dtype=object)),
-            new.extra.get(name, np.full(len(new), None, dtype=object)),
-        )
+        name: concat_extra(
+            kept.extra.get(name, pa.nulls(len(kept))), new.extra.get(name, pa.nulls(len(new)))
+        ).take(rows)
         for name in names
     }
     return FacilityColumns(

@@ -63,6 +63,18 @@ def navigation_links(lon_wgs84: float, lat_wgs84: float, name: str) -> dict[str,
         raise InvalidInput(f"invalid WGS-84 position ({lon}, {lat})", field="lon")
     gcj_lon, gcj_lat = (float(np.asarray(v).ravel()[0]) for v in from_wgs84(lon, lat, "gcj02"))
     bd_lon, bd_lat = (float(np.asarray(v).ravel()[0]) for v in from_wgs84(lon, lat, "bd09"))
+    return links_from_positions((lon, lat), (gcj_lon, gcj_lat), (bd_lon, bd_lat), name)
+
+
+def links_from_positions(
+    wgs84: tuple[float, float],
+    gcj02: tuple[float, float],
+    bd09: tuple[float, float],
+    name: str,
+) -> dict[str, str]:
+    """The links of :func:`navigation_links` from one place's (lon, lat) in each system, for
+    callers that convert many places at once."""
+    (lon, lat), (gcj_lon, gcj_lat), (bd_lon, bd_lat) = wgs84, gcj02, bd09
     label = uri_component(name)
     src = uri_component(NAVIGATION_SOURCE)
     return {

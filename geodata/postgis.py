@@ -466,6 +466,16 @@ class PostGISStore(StoreBase):
             raise StoreError("the store_state row is missing: the schema is damaged")
         return int(row[0])
 
+    def identity(self) -> str:
+        """The server (host, port), the database and the object id of its facilities table."""
+
+        def read(con: psycopg.Connection[Any]) -> str:
+            row = con.execute("SELECT 'facilities'::regclass::oid::bigint").fetchone()
+            oid = None if row is None else row[0]
+            return f"postgis:{con.info.host}:{con.info.port}:{con.info.dbname}:{oid}"
+
+        return self._reading(read)
+
     def calendar_days(self) -> list[CalendarDay]:
         """The stored holiday calendar, ordered by day."""
         query = (

@@ -139,6 +139,11 @@ class FacilityStore(Protocol):
 
     def change_counter(self) -> int: ...
 
+    def identity(self) -> str:
+        """Text telling this store apart from every other store on the machine (and from a
+        store re-created in its place), for files derived from its contents."""
+        ...
+
     def load_calendar(
         self, days: Iterable[tuple[dt.date, str, str]], *, source: str, actor: str
     ) -> None:
@@ -896,6 +901,11 @@ class GeoPackageStore(StoreBase):
         with self._connection() as con:
             row = con.execute("SELECT value FROM store_meta WHERE key='change_counter'").fetchone()
         return int(row[0])
+
+    def identity(self) -> str:
+        """The GeoPackage file: its resolved path, device and inode."""
+        st = self.path.stat()
+        return f"gpkg:{self.path.resolve()}:{st.st_dev}:{st.st_ino}"
 
     def audit(self, facility_id: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
         """The newest audit entries, newest first, optionally for one facility."""

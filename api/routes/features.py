@@ -205,8 +205,8 @@ def _facility_bounds(
 ) -> tuple[float, float, float, float] | None:
     if not mask.any():
         return None
-    lon = snapshot.frame["lon"].to_numpy(float)[mask]
-    lat = snapshot.frame["lat"].to_numpy(float)[mask]
+    lon = snapshot.index.columns.lon[mask]
+    lat = snapshot.index.columns.lat[mask]
     return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
@@ -426,7 +426,7 @@ def facility_items(
 ) -> Response:
     """The facilities the caller may see, filtered, one page at a time."""
     crs_uri, crs_name, lat_first = _crs(crs, "crs")
-    frame = snapshot.frame
+    frame = snapshot.index.frame
     box = None
     if bbox is not None:
         _, _, bbox_lat_first = _crs(bbox_crs, "bbox-crs")

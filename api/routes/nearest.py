@@ -27,9 +27,9 @@ Coordinates: the query point is read in ``crs`` and the features' geometries are
 map directly. RFC 7946 GeoJSON is WGS-84 only; an answer in another system says so in its
 ``crs`` member and in every feature's ``crs`` property.
 
-The answer is assembled from pre-rendered JSON fragments of each facility (cached by facility id
-and version, see :meth:`api.state.Snapshot.stamp`), which keeps this route close to the speed of
-a bare KD-tree lookup.
+The answer is assembled from JSON fragments of each facility, rendered when the facility is first
+answered and cached (by facility id and version, see :meth:`api.state.Snapshot.stamp`), which
+keeps this route close to the speed of a bare KD-tree lookup.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ NEAREST_FIELDS: tuple[str, ...] = (
 )
 LINE_MARK = ',"metric":"line"'
 _FRAGMENTS = "nearest-fragments"
+#: Most facilities whose rendered JSON a worker keeps (about 600 bytes each).
+FRAGMENT_CACHE_SIZE = 100_000
 _OPEN_STATES = "nearest-open-states"
 
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
@@ -106,9 +108,15 @@ def local_minute() -> dt.datetime:
 def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
     """(``"id"`` as JSON, the static properties' JSON without braces) of one facility.
 
-    Cached by facility id and version in the cache the snapshots share, so a facility's
-    fragments are rendered once until it changes.
+    Rendered when a facility is first answered, then cached twice: by position in the
+    snapshot's own ``memo`` (no check needed: the snapshot does not change), and by facility id
+    and stamp in the cache the snapshots share, so a facility's fragments are rendered once
+    until it changes. Each cache holds at most :data:`FRAGMENT_CACHE_SIZE` facilities.
     """
+    local: dict[int, tuple[str, str]] = snapshot.memo.setdefault(_FRAGMENTS, {})
+    hit = local.get(position)
+    if hit is not None:
+        return hit
     cache: dict[str, tuple[tuple[Any, ...], str, str]] = snapshot.shared.setdefault(_FRAGMENTS, {})
     fid, stamp = snapshot.stamp(position)
     found = cache.get(fid)
@@ -118,10 +126,13 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
         found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
-        if len(cache) > 2 * len(snapshot.frame) + 1000:  # deleted facilities pile up
+        if len(cache) >= FRAGMENT_CACHE_SIZE:  # also drops the facilities deleted since
             cache.clear()
         cache[fid] = found
-    return found[1], found[2]
+    if len(local) >= FRAGMENT_CACHE_SIZE:
+        local.clear()
+    local[position] = hit = (found[1], found[2])
+    return hit
 
 
 def _open_states(
@@ -138,10 +149,9 @@ def _open_states(
     if minute != now:
         states = {}
         snapshot.memo[_OPEN_STATES] = (now, states)
-    hours = snapshot.hours()
     out = []
     for position in positions:
-        expr = hours[position]
+        expr = snapshot.opening_hours(position)
         members = states.get(expr)
         if members is None:
             try:
@@ -180,12 +190,6 @@ def _live_members(
         live_members(answer_of(snapshot, p, doors, s, moment))
         for p, (_, s) in zip(positions, states, strict=True)
     ]
-
-
-def warm_fragments(snapshot: Snapshot) -> None:
-    """Render the fragments of every facility (the lifespan does it once at start-up)."""
-    for position in range(len(snapshot.frame)):
-        _fragments(snapshot, position)
 
 
 class NearestQuery(BaseModel):

@@ -152,8 +152,8 @@ def isochrone_feature(
             slug="no-network",
         )
     fid, stamp = snapshot.stamp(position)
-    lon = float(snapshot.frame["lon"].iat[position])
-    lat = float(snapshot.frame["lat"].iat[position])
+    columns = snapshot.index.columns
+    lon, lat = float(columns.lon[position]), float(columns.lat[position])
 
     def build() -> dict[str, Any]:
         try:

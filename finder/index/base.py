@@ -19,7 +19,6 @@ from finder.facility_columns import (
     canonical_crs,
     check_point,
     check_points,
-    is_missing,
 )
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index.filters import (
@@ -103,9 +102,14 @@ class IndexBase:
         return len(self._c)
 
     @property
-    def ids(self) -> NDArray[np.object_]:
+    def ids(self) -> NDArray[np.str_]:
         """Facility ids in position order (sorted)."""
         return self._c.ids
+
+    @property
+    def columns(self) -> FacilityColumns:
+        """The facility columns this index owns (read-only; position ``i`` is the ``i``-th id)."""
+        return self._c
 
     @property
     def calendar(self) -> HolidayCalendar:
@@ -153,13 +157,12 @@ class IndexBase:
         bits = int(c.amenity_bits[i])
         row: dict[str, Any] = {name: None for name in COLUMNS}
         for name, values in c.extra.items():
-            value = values[i]
-            row[name] = None if is_missing(value) else value
+            row[name] = values[i].as_py()
         row.update(
             id=str(c.ids[i]),
             lon=float(c.lon[i]),
             lat=float(c.lat[i]),
-            kind=KINDS[int(c.cls[i]) >> 4],
+            kind=c.kind(i),
             access=ACCESS_CLASSES[(int(c.cls[i]) >> 2) & 3],
             organization=c.orgs[int(c.org[i])] if c.org[i] >= 0 else None,
             status=STATUSES[int(c.cls[i]) & 3],
@@ -176,7 +179,11 @@ class IndexBase:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """All facilities as a facility frame in position (id) order, built once on first use."""
+        """All facilities as a facility frame in position (id) order, built once on first use.
+
+        The frame holds a Python object per facility and text cell: answers that need a few
+        facilities use :meth:`record` instead.
+        """
         if self._frame is None:
             self._frame = self._build_frame()
         return self._frame
@@ -193,9 +200,15 @@ class IndexBase:
             dtype=object,
         )
         columns: dict[str, Any] = {name: None for name in COLUMNS}
-        columns.update({name: values for name, values in c.extra.items() if name in columns})
         columns.update(
-            id=c.ids,
+            {
+                name: values.to_numpy(zero_copy_only=False)
+                for name, values in c.extra.items()
+                if name in columns
+            }
+        )
+        columns.update(
+            id=c.ids.astype(object),
             kind=np.array(KINDS, dtype=object)[c.cls >> 4],
             access=np.array(ACCESS_CLASSES, dtype=object)[(c.cls >> 2) & 3],
             status=np.array(STATUSES, dtype=object)[c.cls & 3],
@@ -393,7 +406,7 @@ class IndexBase:
         if crs in PLAIN_CRS:
             return [
                 NearestResult(
-                    ids[p], p, d, b, d / WALK_SPEED_M_S, float(lon[p]), float(lat[p]), crs
+                    str(ids[p]), p, d, b, d / WALK_SPEED_M_S, float(lon[p]), float(lat[p]), crs
                 )
                 for d, p, b in rows
             ]

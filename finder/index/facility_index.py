@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from finder.facility_columns import (
 from finder.hours import HolidayCalendar
 from finder.index.regions import RegionQueries
 from finder.index.search import NearestQueries
+from finder.table_file import columns_of_store
 from geodata.errors import (
     FacilityNotFound,
     InvalidInput,
@@ -165,9 +167,22 @@ class FacilityIndex(NearestQueries, RegionQueries):
         return cls(columns_from_frame(frame, "wgs84"), calendar=calendar)
 
     @classmethod
-    def from_store(cls, store: Any, *, calendar: HolidayCalendar | None = None) -> FacilityIndex:
-        """Build an index from a :class:`geodata.store.FacilityStore` (its ``frame()``)."""
-        return cls.from_frame(store.frame(), calendar=calendar)
+    def from_store(
+        cls,
+        store: Any,
+        *,
+        calendar: HolidayCalendar | None = None,
+        table_dir: Path | None = None,
+    ) -> FacilityIndex:
+        """Build an index from a :class:`geodata.store.FacilityStore`.
+
+        With ``table_dir`` the columns come from the store's shared table file there
+        (:func:`finder.table_file.columns_of_store`: memory-mapped when another process wrote
+        it for the store's current change counter, else read from the store and written);
+        without, from ``store.frame()``.
+        """
+        columns, _ = columns_of_store(store, table_dir)
+        return cls(columns, calendar=calendar)
 
     def with_changes(
         self,
@@ -201,7 +216,7 @@ class FacilityIndex(NearestQueries, RegionQueries):
             if frame.empty:
                 frame = pd.DataFrame({"id": [], "lon": [], "lat": [], "kind": []})
         new = columns_from_frame(frame, "wgs84")
-        delete_ids = np.array(sorted(set(deletes)), dtype=object)
+        delete_ids = np.array(sorted(set(deletes)), dtype=str)
         both = np.intersect1d(delete_ids.astype(str), new.ids.astype(str))
         if both.size:
             raise InvalidInput(f"ids both upserted and deleted: {both[:5].tolist()}", field="id")
@@ -211,7 +226,7 @@ class FacilityIndex(NearestQueries, RegionQueries):
             found = (at < ids.size) & (ids[np.minimum(at, max(ids.size - 1, 0))] == delete_ids)
             if ids.size == 0 or not found.all():
                 missing = delete_ids[~found] if ids.size else delete_ids
-                raise FacilityNotFound(f"no facility with id {missing[0]!r} to delete")
+                raise FacilityNotFound(f"no facility with id {str(missing[0])!r} to delete")
         removed = np.zeros(ids.size, dtype=bool)
         for batch in (delete_ids, new.ids):
             if batch.size and ids.size:

@@ -112,6 +112,17 @@ def test_nearest_json_is_public_only_by_default(gpkg: Path) -> None:
     assert everyone[0]["distance_m"] <= rows[0]["distance_m"]
 
 
+def test_nearest_maps_the_shared_table_file(gpkg: Path) -> None:
+    args = ("nearest", "121.4737", "31.2304", "--k", "3", "--json", "--store", str(gpkg))
+    first = finder(*args)
+    tables = list(gpkg.with_name(gpkg.name + ".tables").glob("*.arrow"))
+    assert len(tables) == 1
+    written = tables[0].stat().st_mtime_ns
+    again = finder(*args)
+    assert again.stdout == first.stdout
+    assert tables[0].stat().st_mtime_ns == written  # mapped by the second process, not rewritten
+
+
 @pytest.mark.parametrize("fmt", ["geojson", "csv", "gpkg"])
 def test_export_round_trips(gpkg: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
