@@ -22,12 +22,12 @@ import pandas as pd
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
-from geodata.crs import parse_crs, to_wgs84
+from geodata.crs import PLAIN_CRS, parse_crs, to_wgs84
 from geodata.errors import InvalidCoordinate, InvalidInput
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, COLUMNS, KINDS, STATUSES
 
-#: Coordinate systems equal to WGS-84 for the index's purposes (CGCS2000 differs by centimetres).
-PLAIN_CRS = frozenset({"wgs84", "cgcs2000"})
+#: Entries of the class-code lookup tables: every value of the one-byte code.
+CLASS_CODES = 256
 ACCESS_CODE = {name: i for i, name in enumerate(ACCESS_CLASSES)}
 #: Facility-frame columns that are coded (the others are kept as Arrow arrays).
 CODED_COLUMNS = frozenset(
@@ -281,10 +281,11 @@ def _class_code(
 ) -> NDArray[np.uint8]:
     """Kind, access class and status packed in one byte: ``kind << 4 | access << 2 | status``.
 
-    The filters look the byte up in a 64-entry table (up to 4 kinds, 4 access classes and
-    4 statuses); a vocabulary that outgrows that needs a wider code.
+    The filters look the byte up in a :data:`CLASS_CODES`-entry table (up to 16 kinds of the
+    registry :mod:`geodata.kinds`, 4 access classes and 4 statuses); a vocabulary that outgrows
+    that needs a wider code.
     """
-    if len(KINDS) > 4 or len(ACCESS_CLASSES) > 4 or len(STATUSES) > 4:
+    if len(KINDS) > 16 or len(ACCESS_CLASSES) > 4 or len(STATUSES) > 4:
         raise InvalidInput("the kind/access/status vocabularies outgrew the one-byte class code")
     return (kind << np.uint8(4)) | (access << np.uint8(2)) | status
 

@@ -624,5 +624,9 @@ def _invert(
 
 
 _CHAIN_POSITION: dict[CrsName, int] = {"wgs84": 0, "cgcs2000": 0, "gcj02": 1, "bd09": 2}
+
+PLAIN_CRS: frozenset[CrsName] = frozenset(n for n, p in _CHAIN_POSITION.items() if p == 0)
+"""Systems that need no conversion to or from WGS-84 (CGCS2000 differs by centimetres)."""
+
 _FORWARD: tuple[_Step, ...] = (_gcj_from_wgs, _bd_from_gcj)
 _INVERSE: tuple[_Step, ...] = (_wgs_from_gcj, _gcj_from_bd)

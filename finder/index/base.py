@@ -14,7 +14,6 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from finder.facility_columns import (
-    PLAIN_CRS,
     FacilityColumns,
     canonical_crs,
     check_point,
@@ -36,7 +35,7 @@ from finder.index.filters import (
 from finder.index.results import WALK_SPEED_M_S, NearestResult
 from finder.index.trees import RTreeLayer, Searcher
 from finder.lru import LRUCache
-from geodata.crs import to_wgs84
+from geodata.crs import PLAIN_CRS, to_wgs84
 from geodata.errors import (
     FacilityNotFound,
     InvalidOpeningHours,

@@ -32,9 +32,9 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from finder.facility_columns import PLAIN_CRS, FacilityColumns, canonical_crs, check_point
+from finder.facility_columns import CLASS_CODES, FacilityColumns, canonical_crs, check_point
 from finder.lru import LRUCache
-from geodata.crs import from_wgs84
+from geodata.crs import PLAIN_CRS, from_wgs84
 from geodata.errors import InvalidCoordinate, InvalidQuery
 from geodata.schema import (
     ACCESS_CLASSES,
@@ -280,8 +280,8 @@ def compile_static(columns: FacilityColumns, flt: FacilityFilter) -> CompiledFil
     org_codes = np.array(
         sorted(lookup[o] for o in viewer.organizations if o in lookup), dtype=np.int32
     )
-    cls_any = np.zeros(64, dtype=bool)
-    cls_org = np.zeros(64, dtype=bool)
+    cls_any = np.zeros(CLASS_CODES, dtype=bool)
+    cls_org = np.zeros(CLASS_CODES, dtype=bool)
     for k_code, kind in enumerate(KINDS):
         for a_code, access_name in enumerate(ACCESS_CLASSES):
             for s_code, status in enumerate(STATUSES):
@@ -299,7 +299,7 @@ def compile_static(columns: FacilityColumns, flt: FacilityFilter) -> CompiledFil
                     and access_name != "public"
                     and bool(org_codes.size)
                 )
-    used = np.zeros(64, dtype=bool)
+    used = np.zeros(CLASS_CODES, dtype=bool)
     used[np.unique(columns.cls)] = True
     bits = amenity_mask(flt.amenities or ())
     stars = 0 if flt.min_stars is None else int(flt.min_stars)

@@ -158,10 +158,17 @@ frame = sample_frame(80)
 aid = frame.index[:8]
 frame.loc[aid, "kind"] = "legal_aid"
 frame.loc[aid, "status"] = "open"
+frame.loc[aid, "access"] = "public"
 store = GeoPackageStore(out / "store.gpkg")
 store.upsert_frame(frame, actor="probe")
 facts["stored"] = int((store.frame()["kind"] == "legal_aid").sum())
 store.close()
+
+from finder.index import FacilityIndex
+index = FacilityIndex.from_frame(frame)
+found = index.nearest(121.47, 31.23, k=50, kinds=["legal_aid"])
+facts["index"] = sorted(r.facility_id for r in found)
+facts["index_expected"] = sorted(frame.loc[aid, "id"])
 
 page = facility_map_html(frame, compress_payload=False, now=dt.datetime(2026, 12, 1, 10))
 block = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
@@ -210,6 +217,8 @@ def test_a_fifth_kind_needs_only_the_registry(tmp_path: Path) -> None:
     assert facts["model"] == "legal_aid"
     # the GeoPackage CHECK is generated from the registry
     assert facts["stored"] == 8
+    # the index codes it and its filter finds exactly those facilities
+    assert facts["index"] == facts["index_expected"]
     # the web map's legend (built by facilitymap.js from the payload) and its colours
     legend = {k["key"]: k for k in facts["web_legend"]}
     assert legend["legal_aid"] == {
