@@ -119,6 +119,20 @@ def invalid_parameter(parameter: str, reason: str) -> ApiProblem:
     )
 
 
+def invalid_body(exc: ValidationError) -> ApiProblem:
+    """A 422 problem naming each field of a JSON body that the model refused."""
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+        for e in exc.errors()
+    ]
+    return ApiProblem(
+        422,
+        "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+        slug="invalid-body",
+        errors=errors,
+    )
+
+
 def problem_response(
     request: Request,
     status: int,

@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.responses import Response, StreamingResponse
 
 from api.deps import StateDep, ViewerDep, get_lookup, get_state
-from api.errors import ApiProblem, invalid_parameter, problem_responses
+from api.errors import ApiProblem, invalid_body, invalid_parameter, problem_responses
 from api.live import answer_of, live_fields
 from api.routes.common import JSONBytesResponse
 from api.routes.nearest import _open_states, local_minute
@@ -130,16 +130,7 @@ async def post_event(facility_id: str, request: Request) -> Response:
     try:
         event = DeviceEvent.model_validate_json(body)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise ApiProblem(
-            422,
-            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
-            slug="invalid-body",
-            errors=errors,
-        ) from None
+        raise invalid_body(exc) from None
     window_s = state.settings.event_window_s
     if abs((dt.datetime.now(dt.UTC) - event.at).total_seconds()) > window_s:
         raise ApiProblem(

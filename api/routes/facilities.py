@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from api.auth import Principal
 from api.deps import EditorDep, StateDep, StoreDep
-from api.errors import ApiProblem, invalid_parameter, problem_responses
+from api.errors import ApiProblem, invalid_body, invalid_parameter, problem_responses
 from api.routes.common import JSONBytesResponse, lonlat_in
 from api.state import AppState
 from finder.hours import validate_opening_hours
@@ -175,16 +175,7 @@ def _validated(values: dict[str, Any]) -> Facility:
     try:
         facility = Facility.model_validate(values)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise ApiProblem(
-            422,
-            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
-            slug="invalid-body",
-            errors=errors,
-        ) from None
+        raise invalid_body(exc) from None
     try:
         require_in_service_region(facility.lon, facility.lat)
     except InvalidCoordinate as exc:
