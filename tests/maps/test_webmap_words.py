@@ -80,7 +80,12 @@ def test_nearby_query_carries_the_map_filters() -> None:
         "k": 3,
         "kind": ["mother_room", "rest_stop"],
         "amenity": ["fridge", "wifi"],
+        "live": None,  # no live stream unless the service names one
     }
+    streamed = _payload(
+        facility_map_html(_frame(), now=NOW, nearby_url="/nearest", live_url="/live?lang=zh")
+    )
+    assert streamed["nearby"]["live"] == "/live?lang=zh"
     assert document["origin"] == [121.47, 31.23]
     assert document["fit"] is None  # a centre was given: no fitting
     fitted = _payload(facility_map_html(_frame(), now=NOW))["fit"]
