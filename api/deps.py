@@ -87,36 +87,30 @@ async def get_viewer(principal: PrincipalDep) -> Viewer:
     return principal.viewer
 
 
-async def get_editor(request: Request, principal: PrincipalDep) -> Principal:
-    """The caller, who must hold a key with the ``edit`` scope."""
+def _require_scope(principal: Principal, scope: str, doing: str) -> Principal:
+    """``principal`` if its key holds ``scope``: 401 for no key, 403 for a key without it."""
     if principal is ANONYMOUS_PRINCIPAL:
         raise ApiProblem(
             401,
-            "editing needs an API key with the 'edit' scope",
+            f"{doing} needs an API key with the {scope!r} scope",
             slug="unauthorized",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not principal.has("edit"):
+    if not principal.has(scope):
         raise ApiProblem(
-            403, f"the key {principal.name!r} lacks the 'edit' scope", slug="forbidden"
+            403, f"the key {principal.name!r} lacks the {scope!r} scope", slug="forbidden"
         )
     return principal
+
+
+async def get_editor(request: Request, principal: PrincipalDep) -> Principal:
+    """The caller, who must hold a key with the ``edit`` scope."""
+    return _require_scope(principal, "edit", "editing")
 
 
 async def get_admin(principal: PrincipalDep) -> Principal:
     """The caller, who must hold a key with the ``admin`` scope."""
-    if principal is ANONYMOUS_PRINCIPAL:
-        raise ApiProblem(
-            401,
-            "managing keys needs an API key with the 'admin' scope",
-            slug="unauthorized",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not principal.has("admin"):
-        raise ApiProblem(
-            403, f"the key {principal.name!r} lacks the 'admin' scope", slug="forbidden"
-        )
-    return principal
+    return _require_scope(principal, "admin", "managing keys")
 
 
 @dataclass(frozen=True)
