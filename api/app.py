@@ -38,6 +38,7 @@ from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
 from api.live import EventWriter, LiveDoors
 from api.protocol import ProtocolMiddleware
+from api.ratelimit import throttle_file
 from api.routes import (
     basemap,
     console,
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     replay_window_s=settings.event_window_s,
                     per_device_per_s=settings.device_events_per_s,
                     per_device_burst=settings.device_event_burst,
+                    throttle=throttle_file(settings.table_path(), store.identity(), "devices"),
                 ),
                 districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
@@ -356,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.mount_docs_static(app)
     console.mount_console_static(app)
     _install_openapi(app)
+    app.add_middleware(doors.EventRouteMiddleware)  # devices' events skip the router
     app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
     if settings.cors_origins:
         app.add_middleware(

@@ -39,9 +39,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.ratelimit import SourceLimiter
 from api.state import Snapshot
 from finder.hours import LOCAL_TIMEZONE, OpenState
 from finder.truth import DoorState, LiveAnswer, ReportSignal, live_answer, reported_locked
@@ -61,6 +63,8 @@ SIGNALS_EVERY_S = 1.0
 SignalReader = Callable[[], dict[str, tuple[ReportSignal, ...]]]
 #: Most events one transaction of :class:`EventWriter` appends.
 MAX_BATCH = 2_000
+#: Devices whose allowance is kept at once (24 bytes each in the shared bucket file).
+MAX_DEVICES_THROTTLED = 100_000
 
 
 class LiveDoors:
@@ -285,6 +289,11 @@ class EventWriter:
         The store's event log.
     replay_window_s
         Events older than this are refused anyway, so their replay keys are pruned.
+    per_device_per_s, per_device_burst
+        Each device's allowance (:meth:`admit`).
+    throttle
+        The devices' bucket file shared by the workers (:func:`api.ratelimit.throttle_file`);
+        ``None``: this worker's memory.
     """
 
     def __init__(
@@ -294,27 +303,26 @@ class EventWriter:
         replay_window_s: float,
         per_device_per_s: float,
         per_device_burst: int,
+        throttle: Path | None = None,
     ) -> None:
         self.log = log
         self.replay_window_s = replay_window_s
-        self.per_device_per_s = per_device_per_s
-        self.per_device_burst = per_device_burst
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.limiter = SourceLimiter(
+            per_device_per_s * 3600,
+            burst=per_device_burst,
+            max_sources=MAX_DEVICES_THROTTLED,
+            path=throttle,
+        )
         self._pending: list[tuple[NewEvent, asyncio.Future[int | None]]] = []
         self._running = False
 
     def admit(self, device_id: str) -> int | None:
         """Take one event from the device's allowance (a token bucket: ``per_device_burst``
-        events, refilled at ``per_device_per_s``); ``None`` when admitted, else the seconds to
-        wait. Each device has its own bucket, so one device's flood costs others nothing."""
-        now = time.monotonic()
-        tokens, then = self._buckets.get(device_id, (float(self.per_device_burst), now))
-        tokens = min(float(self.per_device_burst), tokens + (now - then) * self.per_device_per_s)
-        if tokens < 1.0:
-            self._buckets[device_id] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / self.per_device_per_s))
-        self._buckets[device_id] = (tokens - 1.0, now)
-        return None
+        events, refilled at ``per_device_per_s``, shared by the workers that map the same
+        ``throttle`` file); ``None`` when admitted, else the seconds to wait. Each device has
+        its own bucket, so one device's flood costs others nothing."""
+        wait_s = self.limiter.take(device_id)
+        return None if wait_s == 0.0 else max(1, math.ceil(wait_s))
 
     async def write(self, event: NewEvent) -> int | None:
         """Append one event; its ``seq`` once committed, or ``None`` for a replay."""

@@ -129,7 +129,8 @@ class BodyTimeoutMiddleware:
             if body_done:  # later calls wait for a disconnect: no limit
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout_s)
+                async with asyncio.timeout(self.timeout_s):  # no task per message, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 # An HTTP exception, which FastAPI's body parsing passes on unchanged; the
                 # answer closes the connection (api.app.CloseUnreadBodyMiddleware).

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from api.auth import KeyRing
-from api.ratelimit import SourceLimiter
+from api.ratelimit import SourceLimiter, throttle_file
 from api.settings import Settings
 from finder.coverage import RegionGrids, SampleGrid
 from finder.hours import HolidayCalendar, local_today
@@ -517,5 +517,7 @@ class AppState:
 
     @cached_property
     def report_limiter(self) -> SourceLimiter:
-        """The throttle of users' reports, per client address (``FINDER_REPORTS_PER_HOUR``)."""
-        return SourceLimiter(self.settings.reports_per_hour)
+        """The throttle of users' reports, per client address (``FINDER_REPORTS_PER_HOUR``),
+        shared by the workers of this machine."""
+        path = throttle_file(self.settings.table_path(), self.store.identity(), "reports")
+        return SourceLimiter(self.settings.reports_per_hour, path=path)

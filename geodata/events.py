@@ -26,12 +26,12 @@ import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pandas as pd
 
-from geodata.errors import NotFound, StoreBusy, StoreError, StoreReadOnly
+from geodata.errors import NotFound, StoreError, StoreReadOnly
 from geodata.store import GeoPackageStore, now_utc
 
 if TYPE_CHECKING:
@@ -125,6 +125,26 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
+#: Rows of one multi-row INSERT (5 values each, well below SQLite's 32,766 variables).
+_ROWS_PER_STATEMENT = 500
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _first_of_each(events: Sequence[NewEvent], fresh: set[str]) -> list[int]:
+    """Positions of the events to store: the first one of each replay key accepted now."""
+    kept: list[int] = []
+    left = set(fresh)
+    for i, event in enumerate(events):
+        if event.replay_key in left:
+            left.discard(event.replay_key)
+            kept.append(i)
+    return kept
+
+
 class GeoPackageEventLog:
     """The :class:`EventLog` of a :class:`~geodata.store.GeoPackageStore`."""
 
@@ -136,28 +156,9 @@ class GeoPackageEventLog:
         except StoreReadOnly:
             logger.warning("%s is read-only and has no event tables: no door events", store.path)
 
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction under the store's write lock, without raising the facilities'
-        change counter."""
-        store = self.store
-        if not store._write_lock.acquire(timeout=store.lock_timeout_s):
-            raise StoreBusy(
-                f"{store.path} stayed locked by another write of this process",
-                retry_after_s=max(1, round(store.lock_timeout_s)),
-            )
-        try:
-            with store._connection() as con:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    yield con
-                    con.execute("COMMIT")
-                except BaseException:
-                    if con.in_transaction:
-                        con.execute("ROLLBACK")
-                    raise
-        finally:
-            store._write_lock.release()
+    def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction that leaves the facilities' change counter alone."""
+        return self.store._side_write()
 
     def add_device(self, device_id: str, facility_id: str, key_sha256: str) -> Device:
         """See :meth:`EventLog.add_device`."""
@@ -213,26 +214,44 @@ class GeoPackageEventLog:
         return out
 
     def append(self, events: Sequence[NewEvent], *, prune_before: dt.datetime) -> list[int | None]:
-        """See :meth:`EventLog.append`."""
+        """See :meth:`EventLog.append`: a few statements per batch, however large (each
+        statement run from Python holds the interpreter, which the serving thread waits for)."""
+        if not events:
+            return []
         received = _iso(dt.datetime.now(dt.UTC))
-        out: list[int | None] = []
+        out: list[int | None] = [None] * len(events)
         with self._writing() as con:
             con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
-            for event in events:
-                at = _iso(event.at)
-                cur = con.execute(
-                    "INSERT OR IGNORE INTO event_replays (replay_key, at) VALUES (?, ?)",
-                    (event.replay_key, at),
+            fresh: set[str] = set()
+            for chunk in _chunks(events, _ROWS_PER_STATEMENT):
+                fresh.update(
+                    row[0]
+                    for row in con.execute(
+                        "INSERT INTO event_replays (replay_key, at) VALUES "
+                        + ", ".join(["(?, ?)"] * len(chunk))
+                        + " ON CONFLICT DO NOTHING RETURNING replay_key",
+                        [v for e in chunk for v in (e.replay_key, _iso(e.at))],
+                    ).fetchall()
                 )
-                if cur.rowcount == 0:
-                    out.append(None)
-                    continue
-                cur = con.execute(
-                    "INSERT INTO facility_events (facility_id, device_id, type, at, received_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (event.facility_id, event.device_id, event.type, at, received),
-                )
-                out.append(cur.lastrowid)
+            kept = _first_of_each(events, fresh)
+            for chunk in _chunks(kept, _ROWS_PER_STATEMENT):
+                seqs = con.execute(
+                    "INSERT INTO facility_events (facility_id, device_id, type, at, received_at) "
+                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + " RETURNING seq",
+                    [
+                        v
+                        for i in chunk
+                        for v in (
+                            events[i].facility_id,
+                            events[i].device_id,
+                            events[i].type,
+                            _iso(events[i].at),
+                            received,
+                        )
+                    ],
+                ).fetchall()
+                for i, seq in zip(chunk, sorted(row[0] for row in seqs), strict=True):
+                    out[i] = int(seq)
         return out
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
@@ -390,12 +409,7 @@ class PostGISEventLog:
                 "ORDER BY ord ON CONFLICT DO NOTHING RETURNING replay_key",
                 ([e.replay_key for e in events], [e.at for e in events]),
             )
-            fresh = {row[0] for row in cur.fetchall()}
-            kept: list[int] = []  # the first event of each new replay key
-            for i, event in enumerate(events):
-                if event.replay_key in fresh:
-                    fresh.discard(event.replay_key)
-                    kept.append(i)
+            kept = _first_of_each(events, {row[0] for row in cur.fetchall()})
             out: list[int | None] = [None] * len(events)
             if kept:
                 cur.execute(
