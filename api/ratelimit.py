@@ -116,20 +116,8 @@ class SourceLimiter:
         home = key % self.max_sources
         with self._lock, _FileLock(self._fd):
             now = self._clock()
-            offsets = [
-                _HEADER.size + ((home + i) % self.max_sources) * _SLOT.size
-                for i in range(min(PROBE, self.max_sources))
-            ]
-            slots = [_SLOT.unpack_from(self._map, at) for at in offsets]
-            found = next((i for i, s in enumerate(slots) if s[0] == key), None)
-            if found is None:  # a free slot, else the least recently used one
-                found = next((i for i, s in enumerate(slots) if s[0] == 0), None)
-                if found is None:
-                    found = min(range(len(slots)), key=lambda i: slots[i][2])
-                tokens, since = self.burst, now
-            else:
-                _, tokens, since = slots[found]
-            if since > now:  # stamped before a reboot
+            at, tokens, since = self._slot(key, home)
+            if since is None or since > now:  # a new source, or stamped before a reboot
                 tokens, since = self.burst, now
             tokens = min(self.burst, tokens + (now - since) * self.rate_s)
             wait = 0.0
@@ -137,8 +125,26 @@ class SourceLimiter:
                 tokens -= 1.0
             else:
                 wait = (1.0 - tokens) / self.rate_s if self.rate_s > 0 else math.inf
-            _SLOT.pack_into(self._map, offsets[found], key, tokens, now)
+            _SLOT.pack_into(self._map, at, key, tokens, now)
         return wait
+
+    def _slot(self, key: int, home: int) -> tuple[int, float, float | None]:
+        """Offset, tokens and last take of the source's slot among the :data:`PROBE` slots
+        from ``home``; for a source without one, the first free slot, else the least recently
+        used (last take ``None``). Slots are never freed, so a source's slot comes before any
+        free one."""
+        oldest: tuple[float, int] | None = None
+        for i in range(min(PROBE, self.max_sources)):
+            at = _HEADER.size + ((home + i) % self.max_sources) * _SLOT.size
+            held, tokens, since = _SLOT.unpack_from(self._map, at)
+            if held == key:
+                return at, tokens, since
+            if held == 0:
+                return at, 0.0, None
+            if oldest is None or since < oldest[0]:
+                oldest = (since, at)
+        assert oldest is not None  # max_sources >= 1
+        return oldest[1], 0.0, None
 
 
 class _FileLock:
