@@ -72,6 +72,10 @@ _NOT_SIGNED = (
 )
 
 
+def _too_large() -> ApiProblem:
+    return ApiProblem(413, f"an event is at most {MAX_EVENT_BYTES} bytes", slug="too-large")
+
+
 def _signer(state: AppState, facility_id: str, body: bytes, signature: str | None) -> str:
     """The device whose key signed ``body``; the one 401 problem for every other case."""
     keys = state.doors.signing_keys(facility_id)
@@ -113,12 +117,11 @@ async def post_event(facility_id: str, request: Request) -> Response:
     """
     state = await get_state(request)
     declared = request.headers.get("content-length", "")
-    too_large = ApiProblem(413, f"an event is at most {MAX_EVENT_BYTES} bytes", slug="too-large")
     if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
-        raise too_large
+        raise _too_large()
     body = await request.body()
     if len(body) > MAX_EVENT_BYTES:
-        raise too_large
+        raise _too_large()
     device_id = _signer(state, facility_id, body, request.headers.get(SIGNATURE_HEADER))
     request.state.actor = f"device:{device_id}"
     retry_after = state.events.admit(device_id)

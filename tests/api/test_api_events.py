@@ -180,3 +180,22 @@ def test_usage_counts_entries_per_facility_day_and_hour(edit_live: Live) -> None
     assert {r["date"] for r in rows} == {today}
     assert sum(int(r["visits"]) for r in rows) == 3
     assert bad.status_code == 400
+
+
+def test_the_event_route_keeps_the_protocol_rules_and_its_place_in_the_document(
+    edit_live: Live,
+) -> None:
+    """Events are served ahead of the router (``EventRouteMiddleware``), inside the protocol
+    rules: an unknown query parameter is still refused, and the route is still documented."""
+    add_facility(edit_live.store, "ev-fast-1", "rest_stop")
+    secret = add_device(edit_live.store, "ev-fast-1")
+    with edit_live.client() as client:
+        assert post_once_known(client, "ev-fast-1", secret, event("entry")).status_code == 200
+        body, headers = signed(secret, event("entry"))
+        unknown = client.post("/facilities/ev-fast-1/events?debug=1", content=body, headers=headers)
+        document = client.get("/openapi.json").json()
+    assert (unknown.status_code, unknown.json()["type"].rsplit("/", 1)[1]) == (
+        400,
+        "unknown-parameter",
+    )
+    assert "post" in document["paths"]["/facilities/{facility_id}/events"]
