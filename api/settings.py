@@ -46,15 +46,16 @@ FINDER_HEADER_TIMEOUT_S    ``finder serve``: a connection must send a request's 
 FINDER_BODY_TIMEOUT_S      longest wait for the next part of a request body, s (30); then 408
 FINDER_LIMIT_CONCURRENCY   ``finder serve``: connections + requests in progress per worker beyond
                            which requests are answered 503 at once (1000)
-FINDER_REPORTS_PER_HOUR    users' reports one client address may send per hour and worker (6, all
-                           of them at once if it likes)
+FINDER_REPORTS_PER_HOUR    users' reports one client address may send per hour, counted once for
+                           all workers of the machine (6, all of them at once if it likes)
 FINDER_PHOTO_MAX_MB        largest photo upload, MB (10)
 FINDER_MAX_REQUESTS_PER_CONNECTION  ``finder serve``: a keep-alive connection is closed after this
                            many requests, so clients spread over the workers again (1000)
 FINDER_EVENT_WINDOW_S      a device event whose ``at`` is further than this from now is refused
                            as stale, s (300); also how long replay keys are kept (twice this)
-FINDER_DEVICE_EVENTS_PER_S events one device may post per second and worker (20), beyond a burst
-FINDER_DEVICE_EVENT_BURST  of this many (100); then 429 for that device only
+FINDER_DEVICE_EVENTS_PER_S events one device may post per second, counted once for all workers of
+FINDER_DEVICE_EVENT_BURST  the machine (20), beyond a burst of this many (100); then 429 for that
+                           device only
 =========================  =========================================================================
 """
 

@@ -1,4 +1,4 @@
-"""The per-source throttle of users' reports (:class:`api.ratelimit.SourceLimiter`)."""
+"""The per-source throttle of reports and device events (:class:`api.ratelimit.SourceLimiter`)."""
 
 from __future__ import annotations
 
