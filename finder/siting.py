@@ -28,11 +28,11 @@ from finder.coverage import (
     FacilityPoints,
     NearbyFacilities,
     SampleGrid,
-    check_lonlat,
     check_radius,
     grid_points_in,
 )
 from geodata.errors import InvalidInput
+from geodata.geodesy import check_points
 
 Objective = Literal["area", "population"]
 FloatArray = NDArray[np.float64]
@@ -301,7 +301,7 @@ def suggest_sites(
     if not 1 <= n_sites <= 200:
         raise InvalidInput("n_sites must be between 1 and 200", field="n_sites")
     cells = grid.district(adcode)
-    lon_arr, lat_arr = check_lonlat(lon, lat)
+    lon_arr, lat_arr = check_points(lon, lat)
     if objective == "area":
         demand_x, demand_y = cells.x_m, cells.y_m
         weight = np.full(cells.n_cells, cells.cell_m**2 / 1e6)
@@ -337,7 +337,7 @@ def suggest_sites(
         cand_x, cand_y = grid_points_in(cells.polygon_local, spacing)
     else:
         spacing = None
-        c_lon, c_lat = check_lonlat(candidates_lon, candidates_lat)
+        c_lon, c_lat = check_points(candidates_lon, candidates_lat)
         px, py = cells.to_local.transform(c_lon, c_lat)
         cand_x, cand_y = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
     if cand_x.size == 0:

@@ -18,10 +18,11 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import mapping
 
-from finder.coverage.facilities import FacilityPoints, NearbyFacilities, check_lonlat, check_radius
+from finder.coverage.facilities import FacilityPoints, NearbyFacilities, check_radius
 from finder.coverage.grid import DistrictCells, FloatArray, SampleGrid, build_sample_grid
 from geodata.boundaries import Region, assign_adcode, resolve_region
 from geodata.errors import InvalidInput, UnknownDistrict
+from geodata.geodesy import check_points
 from geodata.schema import KINDS
 
 
@@ -217,7 +218,7 @@ def coverage_table(
     """
     radius = check_radius(radius_m)
     facilities = FacilityPoints.from_lonlat(lon, lat)
-    lon_arr, lat_arr = check_lonlat(lon, lat)
+    lon_arr, lat_arr = check_points(lon, lat)
     kinds = None if kind is None else np.asarray(kind, dtype=object).ravel()
     if kinds is not None:
         if kinds.shape != lon_arr.shape:

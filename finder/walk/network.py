@@ -11,8 +11,8 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
-from finder.facility_columns import check_points
 from geodata.errors import InvalidInput, OffNetwork
+from geodata.geodesy import check_points
 from geodata.streets import StreetNetwork
 
 DEFAULT_SPEED_KMH = 4.8
