@@ -34,6 +34,7 @@ from maps.coveragemap import SHARE_CLASSES, share_class_label, share_colour
 from maps.printmap import (
     AEQD,
     DEFAULT_SOURCES,
+    FOOTER_LINE_MM,
     MM_PER_INCH,
     NO_APPROVAL,
     PAGE_MARGIN_MM,
@@ -41,6 +42,9 @@ from maps.printmap import (
     Paper,
     counted_zh,
     coverage_sheet,
+    draw_footer,
+    draw_heading,
+    draw_page_label,
     draw_polygons,
     map_inputs,
     page_size_mm,
@@ -167,26 +171,10 @@ def _overview(
     m = PAGE_MARGIN_MM
     fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH))
     FigureCanvasAgg(fig)
-    fig.text(m / page_w, 1 - (m + 6 * scale) / page_h, title, fontsize=18 * scale, va="center")
-    fig.text(
-        m / page_w,
-        1 - (m + 15 * scale) / page_h,
-        subtitle,
-        fontsize=11 * scale,
-        va="center",
-        color="#343a40",
-    )
-    footer_h = 3.6 * scale * len(footer)
-    for i, line in enumerate(footer):
-        fig.text(
-            m / page_w,
-            (m + 3.6 * scale * (len(footer) - 1 - i)) / page_h,
-            line,
-            fontsize=6.5 * scale,
-            va="bottom",
-            color="#343a40",
-        )
-    fig.text(1 - m / page_w, m / page_h, page_label, ha="right", va="bottom", fontsize=7 * scale)
+    draw_heading(fig, (page_w, page_h), title, subtitle, scale=scale)
+    draw_footer(fig, (page_w, page_h), footer, scale=scale)
+    draw_page_label(fig, (page_w, page_h), page_label, scale=scale)
+    footer_h = FOOTER_LINE_MM * scale * len(footer)
     top = page_h - m - 22 * scale
     bottom = m + footer_h + 5 * scale
     landscape = orientation == "landscape"

@@ -45,6 +45,8 @@ from maps.printmap import (
     PAGE_MARGIN_MM,
     area_basis_zh,
     counted_zh,
+    draw_footer,
+    draw_heading,
     draw_polygons,
     page_size_mm,
     pdf_metadata,
@@ -242,25 +244,18 @@ def _sheet(
     m = PAGE_MARGIN_MM
     fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH))
     FigureCanvasAgg(fig)
-    fig.text(m / page_w, 1 - (m + 7 * scale) / page_h, title, fontsize=24 * scale, va="center")
-    fig.text(
-        m / page_w,
-        1 - (m + 18 * scale) / page_h,
+    draw_heading(
+        fig,
+        (page_w, page_h),
+        title,
         subtitle,
-        fontsize=11 * scale,
-        va="center",
-        color="#343a40",
+        scale=scale,
+        title_pt=24.0,
+        title_mm=7.0,
+        subtitle_mm=18.0,
     )
+    draw_footer(fig, (page_w, page_h), footer, scale=scale, line_mm=4.2, text_pt=8.0)
     line_mm = 4.2 * scale
-    for i, line in enumerate(footer):
-        fig.text(
-            m / page_w,
-            (m + line_mm * (len(footer) - 1 - i)) / page_h,
-            line,
-            fontsize=8 * scale,
-            va="bottom",
-            color="#343a40",
-        )
     top = page_h - m - 26 * scale
     bottom = m + line_mm * len(footer) + 6 * scale
     map_w = (page_w - 2 * m) * (0.58 if landscape else 1.0)
