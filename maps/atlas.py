@@ -46,6 +46,7 @@ from maps.printmap import (
     draw_heading,
     draw_page_label,
     draw_polygons,
+    draw_sheet_table,
     map_inputs,
     page_size_mm,
     print_style,
@@ -224,21 +225,17 @@ def _overview(
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 8 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
-    table_ax.axis("off")
-    table_ax.set_title("各区覆盖率排名与目录", fontsize=10 * scale, loc="left")
-    cells = table_ax.table(
-        cellText=rows,
-        colLabels=["名次", "区", "覆盖率", "设施", "页码"],
-        loc="upper center",
-        cellLoc="center",
+    cells = draw_sheet_table(
+        table_ax,
+        "各区覆盖率排名与目录",
+        ["名次", "区", "覆盖率", "设施", "页码"],
+        rows,
+        scale=scale,
+        title_pt=10,
+        text_pt=7,
     )
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(7 * scale)
-    cells.scale(1.0, 1.2)
-    for (row_i, _), cell in cells.get_celld().items():
-        cell.set_linewidth(0.3)
-        if row_i == 0:
-            cell.set_facecolor("#e9ecef")
+    if cells is not None:
+        cells.scale(1.0, 1.2)
     table_ax.legend(
         handles=handles,
         title="覆盖率（地图颜色）",

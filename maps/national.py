@@ -48,6 +48,7 @@ from maps.printmap import (
     draw_footer,
     draw_heading,
     draw_polygons,
+    draw_sheet_table,
     page_size_mm,
     pdf_metadata,
     print_style,
@@ -313,18 +314,18 @@ def _sheet(
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 6 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
-    table_ax.axis("off")
-    table_ax.set_title("各省级单位排名（按 1 公里内人口占比）", fontsize=11 * scale, loc="left")
-    cells = table_ax.table(
-        cellText=rows, colLabels=TABLE_HEADER, loc="upper center", cellLoc="center"
+    cells = draw_sheet_table(
+        table_ax,
+        "各省级单位排名（按 1 公里内人口占比）",
+        TABLE_HEADER,
+        rows,
+        scale=scale,
+        title_pt=11,
+        text_pt=7.5,
     )
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(7.5 * scale)
-    cells.auto_set_column_width(list(range(len(TABLE_HEADER))))
-    row_h = min(0.045, 0.98 / (len(rows) + 1))
-    for (row_i, _), cell in cells.get_celld().items():
-        cell.set_linewidth(0.3)
-        cell.set_height(row_h)
-        if row_i == 0:
-            cell.set_facecolor("#e9ecef")
+    if cells is not None:
+        cells.auto_set_column_width(list(range(len(TABLE_HEADER))))
+        row_h = min(0.045, 0.98 / (len(rows) + 1))
+        for cell in cells.get_celld().values():
+            cell.set_height(row_h)
     return fig

@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path as MplPath
+from matplotlib.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from finder.coverage import (
@@ -904,22 +905,44 @@ def _draw_table(
     header, rows, bold = _table_rows(
         coverage.table, highlight, coverage.population_basis is not None, max_rows=max_rows
     )
-    table_ax.axis("off")
-    table_ax.set_title("各区覆盖指标", fontsize=10 * scale, loc="left")
-    if not rows:
-        return
-    cell_table = table_ax.table(
-        cellText=rows, colLabels=header, loc="upper center", cellLoc="center"
+    cells = draw_sheet_table(
+        table_ax, "各区覆盖指标", header, rows, scale=scale, title_pt=10, text_pt=6.5, shaded=bold
     )
-    cell_table.auto_set_font_size(False)
-    cell_table.set_fontsize(6.5 * scale)
-    cell_table.scale(1.0, 1.25)
-    for (row_i, _), cell in cell_table.get_celld().items():
+    if cells is not None:
+        cells.scale(1.0, 1.25)
+
+
+def draw_sheet_table(
+    ax: Axes,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    scale: float,
+    title_pt: float,
+    text_pt: float,
+    shaded: list[bool] | None = None,
+) -> Table | None:
+    """A table of a printed sheet filling its own axes: the title at the upper left, a shaded
+    header row, thin rules, and the rows where ``shaded`` is true highlighted.
+
+    Sizes are points at ``scale`` 1. Returns the table (for the caller's row heights and
+    column widths), or None when there are no rows (the title alone is drawn).
+    """
+    ax.axis("off")
+    ax.set_title(title, fontsize=title_pt * scale, loc="left")
+    if not rows:
+        return None
+    cells = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(text_pt * scale)
+    for (row_i, _), cell in cells.get_celld().items():
         cell.set_linewidth(0.3)
         if row_i == 0:
             cell.set_facecolor("#e9ecef")
-        elif bold[row_i - 1]:
+        elif shaded is not None and shaded[row_i - 1]:
             cell.set_facecolor("#fff3bf")
+    return cells
 
 
 def _draw_gap_list(gap_ax: Axes, numbered: list[dict[str, Any]], *, scale: float) -> None:
