@@ -852,8 +852,8 @@ def _check_numbers_and_dates(out: pd.DataFrame, issues: _Collector) -> None:
     """Star rating, area, verification date, version and adcode parsed and range-checked."""
     if "star_rating" in out:
         stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
-        bad = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
+        unrated = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
+        bad = unrated.to_numpy(bool)
         issues.reject(
             bad, "star_rating", out["star_rating"], lambda v: f"star rating {v!r} is not 1-5"
         )
@@ -867,8 +867,8 @@ def _check_numbers_and_dates(out: pd.DataFrame, issues: _Collector) -> None:
 
     if "verified_at" in out:
         dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
-        bad = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
+        undated = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
+        bad = undated.to_numpy(bool)
         issues.reject(
             bad,
             "verified_at",
