@@ -187,6 +187,7 @@ def test_a_hidden_facilitys_report_photo_answers_like_a_missing_one(edit_live: L
         assert hidden_problem["type"] == missing_problem["type"], (method, path)
         assert hidden_problem["detail"].replace(str(receipt["id"]), "N").replace(
             SECRET_ID, "N"
-        ) == missing_problem["detail"].replace("999999", "N").replace(
-            "no-such-facility-2", "N"
-        ), (method, path)
+        ) == missing_problem["detail"].replace("999999", "N").replace("no-such-facility-2", "N"), (
+            method,
+            path,
+        )
