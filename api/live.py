@@ -14,8 +14,9 @@ Events accepted by this worker are folded in at once. Server-sent-event streams 
 every :data:`SIGNALS_EVERY_S` the poller reads the store's reports change counter
 (:meth:`geodata.store.FacilityStore.report_counter`, one small query) and reads the window's
 reports again only when it moved (so a report or a staff decision made through any worker counts
-in every worker within about a second); in between it works the signals out again from the
-reports it holds, so a signal whose window ended goes out without asking the store. A report or
+in every worker within about a second); when a report it holds leaves the window
+(:func:`finder.reports.counted_until`) it works the signals out again from the reports it holds,
+so a signal whose window ended goes out without asking the store. A report or
 a staff confirm or dismiss through this worker reads them at once
 (:meth:`LiveDoors.refresh_signals`). Requests read only this copy, never the store: when the
 store is down they are answered from the last signals read. A change of a facility's signals is
@@ -47,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 from api.state import Snapshot
 from finder.hours import LOCAL_TIMEZONE, OpenState
-from finder.reports import REPORT_WINDOW, active_signals
+from finder.reports import REPORT_WINDOW, active_signals, counted_until
 from finder.truth import DoorState, LiveAnswer, ReportSignal, live_answer, reported_locked
 from geodata.events import EventLog, NewEvent, StoredEvent
 from geodata.schema import Report
@@ -121,6 +122,7 @@ class LiveDoors:
         self._signals_at = 0.0
         self._window_reports: list[Report] = []
         self._report_counter: int | None = None
+        self._signals_until: dt.datetime | None = None
         self._reading_signals = threading.Lock()
         try:
             for event in log.latest():
@@ -220,7 +222,10 @@ class LiveDoors:
             if counter != self._report_counter:
                 self._window_reports = self.reports.reports(since=now - REPORT_WINDOW, limit=None)
                 self._report_counter = counter
+            elif self._signals_until is None or now < self._signals_until:
+                return  # nothing changed, and no report left the window
             self._install_signals(active_signals(self._window_reports, now))
+            self._signals_until = counted_until(self._window_reports, now)
 
     def _install_signals(self, signals: dict[str, tuple[ReportSignal, ...]]) -> None:
         with self._lock:

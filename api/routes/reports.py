@@ -4,8 +4,14 @@
   the report's ``id`` and a ``token`` (shown once) with which ``GET /reports/{id}?token=...``
   tells the reporter what became of it. Throttled per client address
   (:class:`api.ratelimit.SourceLimiter`, ``FINDER_REPORTS_PER_HOUR``; 429 with ``Retry-After``).
-* ``GET /reports``, ``POST /reports/{id}/confirm`` and ``POST /reports/{id}/dismiss`` need an
-  ``edit`` key that may write the report's facility.
+* ``POST /reports/{id}/photo?token=...`` (the reporter): the report's one photo, the image as
+  the body, checked and re-encoded as staff's photos are (:mod:`api.routes.photos`) and kept
+  in the same store table marked with the report; throttled with the reports.
+  ``GET /reports/{id}/photo`` serves its thumbnail to the reporter (``?token=``) and to staff.
+* ``GET /reports``, ``POST /reports/{id}/confirm``, ``POST /reports/{id}/dismiss``,
+  ``GET /reports/{id}/photo`` without a token and ``POST /reports/{id}/photo/publish`` need an
+  ``edit`` key that may write the report's facility. A report's photo is never public: only
+  publishing, a staff action on a confirmed report, copies it to the facility's photos.
 
 A report changes what others see only under the rule of :mod:`finder.reports` (two distinct
 sources within 24 hours, or a staff confirmation); a report, a confirmation and a dismissal
