@@ -60,8 +60,7 @@ _ZONE = ZoneInfo(LOCAL_TIMEZONE)
 MAX_POLL_S = 0.25
 #: Interval between two reads of the devices' signing keys, seconds.
 KEYS_EVERY_S = 1.0
-#: Interval between two looks at the reports change counter (and two workings-out of the
-#: signals), seconds.
+#: Interval between two looks at the reports change counter, seconds.
 SIGNALS_EVERY_S = 1.0
 
 
@@ -210,7 +209,8 @@ class LiveDoors:
 
     def _read_signals(self) -> None:
         """Read the window's reports again if the reports change counter moved since the last
-        read, and work the signals out of the reports held."""
+        read; work the signals out of the reports held after a read, or once one of them started
+        or stopped counting (:func:`finder.reports.counted_until`)."""
         self._signals_at = time.monotonic()
         if self.reports is None:
             return
