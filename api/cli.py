@@ -16,7 +16,8 @@
                     [--population-raster PEOPLE.tif]
     finder coverage --national [--radius 1000] [--format json|csv] [--out FILE]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
-                   [--objective area|population] [--out SITES.geojson]
+                   [--objective area|population] [--weight none|use] [--use-days 28]
+                   [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
                  [--basemap FILE.osm|FILE.osm.pbf]
     finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
@@ -310,14 +311,14 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     :class:`finder.index.FacilityFilter`), for an anonymous caller or (``--all-access``) one who
     sees every access class."""
     from finder.coverage import build_sample_grid, counted_facilities
-    from finder.index import FacilityFilter, FacilityIndex
+    from finder.index import FacilityIndex
 
     store = _open_store(args)
     try:
         index = FacilityIndex.from_store(store)
     finally:
         store.close()
-    where = FacilityFilter(kinds=args.kind, viewer=_viewer(args))
+    where = _counted_where(args)
     national = getattr(args, "national", False)
     districts = _places(args) if national else _districts(args)
     population = None
@@ -336,6 +337,13 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     else:
         grid = build_sample_grid(districts, population=population)
     return grid, counted_facilities(index, where)
+
+
+def _counted_where(args: argparse.Namespace) -> Any:
+    """The facilities a coverage command counts: ``--kind``, as :func:`_viewer` sees them."""
+    from finder.index import FacilityFilter
+
+    return FacilityFilter(kinds=args.kind, viewer=_viewer(args))
 
 
 def _viewer(args: argparse.Namespace) -> Viewer:
@@ -508,8 +516,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             args.crs,
         )
     region = grids.region(args.district)
+    grid = grids.merged_grid(region)
+    use = None
+    if args.weight == "use":
+        use = _observed_use(args, grid.district(region.adcode))
     result = suggest_sites(
-        grids.merged_grid(region),
+        grid,
         region.adcode,
         lon,
         lat,
@@ -518,14 +530,45 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         candidates_lon=cand_lon,
         candidates_lat=cand_lat,
         objective=args.objective,
+        use=use,
     )
     _write_json(result.to_geojson() if args.out else result.to_json(), args.out)
     print(
         f"coverage of {args.district} at {args.radius:g} m: {result.before_share:.1%} -> "
-        f"{result.after_share:.1%} with {len(result.lon)} new sites",
+        f"{result.after_share:.1%} with {len(result.lon)} new sites; {_weighting_words(result)}",
         file=sys.stderr,
     )
     return 0
+
+
+def _observed_use(args: argparse.Namespace, cells: Any) -> Any:
+    """Door counts of the counted facilities near a district over ``--use-days``
+    (:func:`finder.siting.observed_use_near`)."""
+    from finder.index import FacilityIndex
+    from finder.siting import observed_use_near
+    from finder.usage import USE_WINDOW_DAYS
+    from geodata.events import event_log
+
+    store = _open_store(args)
+    try:
+        index = FacilityIndex.from_store(store)
+        counted = index.frame.iloc[index.select(_counted_where(args))]
+        days = args.use_days or USE_WINDOW_DAYS
+        return observed_use_near(event_log(store), counted, cells, args.radius, days=days)
+    finally:
+        store.close()
+
+
+def _weighting_words(result: Any) -> str:
+    """How a siting answer weighted demand, in a line."""
+    w = result.weighting
+    if w["weighting"] != "use":
+        return "demand not weighted by use"
+    return (
+        f"demand weighted by use from {w['from']} to {w['to']} ({w['days']} days): "
+        f"{w['measured_facilities']} facilities with door counts, {w['unmeasured_facilities']} "
+        f"without (assumed {w['reference_visits_per_day']:g} visits a day, the average)"
+    )
 
 
 def cmd_print(args: argparse.Namespace) -> int:
@@ -937,6 +980,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
     p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
     p.add_argument("--objective", choices=("area", "population"), default="area")
+    p.add_argument(
+        "--weight",
+        choices=("none", "use"),
+        default="none",
+        help="use: weight demand by door entries per day of the facilities near it "
+        "(docs/coverage.md)",
+    )
+    p.add_argument(
+        "--use-days", type=int, help="window of observed use: whole days before today (28)"
+    )
     p.add_argument("--out", help="write the proposed sites as GeoJSON")
 
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")

@@ -46,7 +46,8 @@ from finder.coverage import (
 from finder.coverage import counted_facilities as count_selected
 from finder.index import FacilityFilter
 from finder.lru import LRUCache
-from finder.siting import suggest_sites
+from finder.siting import observed_use_near, suggest_sites
+from finder.usage import MAX_PERIOD_DAYS, USE_WINDOW_DAYS, use_window
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
 from maps.atlas import print_atlas
@@ -83,8 +84,13 @@ def counted_facilities(
 ) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
     facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
-    where = FacilityFilter(kinds=kinds or None, viewer=viewer)
-    return count_selected(snapshot.index, where)
+    return count_selected(snapshot.index, _where(viewer, kinds))
+
+
+def _where(viewer: Viewer, kinds: Sequence[str]) -> FacilityFilter:
+    """The question every coverage answer asks: open facilities of ``kinds`` (all when
+    empty) that ``viewer`` may see."""
+    return FacilityFilter(kinds=kinds or None, viewer=viewer)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
@@ -217,32 +223,62 @@ def coverage_suggest(
         Query(description="maximise newly covered area or population"),
     ] = "area",
     kind: KindParam = None,
+    weight: Annotated[
+        Literal["none", "use"],
+        Query(
+            description="`use`: weight demand by observed use, door entries per day of the "
+            "facilities near each place (docs/coverage.md); `none`: plain area or people"
+        ),
+    ] = "none",
+    use_days: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_PERIOD_DAYS,
+            description="window of observed use: whole days before today, China time",
+        ),
+    ] = USE_WINDOW_DAYS,
 ) -> Response:
     """``n`` new sites that together reach the most uncovered area (or people) of a district.
 
     ``metadata.before_share`` and ``after_share`` are the district's covered shares (0-1)
-    without and with the proposed sites.
+    without and with the proposed sites; ``metadata.weighting`` says how demand was weighted
+    (with ``weight=use``: the window, the measured and unmeasured facilities). ``weight=use``
+    where no facility near the district has door counts in the window is a 400 problem.
     """
     kinds = _kinds_key(kind)
     region = state.regions.region(adcode)
+    window = use_window(use_days) if weight == "use" else None
 
     def build() -> dict[str, Any]:
         counted = counted_facilities(snapshot, viewer, kinds)
+        grid = state.regions.merged_grid(region)
+        use = None
+        if window is not None:
+            index = snapshot.index
+            use = observed_use_near(
+                state.events.log,
+                index.frame.iloc[index.select(_where(viewer, kinds))],
+                grid.district(region.adcode),
+                radius_m,
+                days=use_days,
+            )
         result = suggest_sites(
-            state.regions.merged_grid(region),
+            grid,
             region.adcode,
             counted.lon,
             counted.lat,
             n_sites=n,
             radius_m=radius_m,
             objective=objective,
+            use=use,
         )
         document = result.to_geojson()
         document["metadata"]["counted"] = counted.summary
         document["metadata"]["area_basis"] = state.grid.area_basis
         return document
 
-    key = ("suggest", viewer, kinds, radius_m, adcode, n, objective)
+    key = ("suggest", viewer, kinds, radius_m, adcode, n, objective, window)
     return GeoJSONResponse(_cached(snapshot, key, build))
 
 
