@@ -29,7 +29,8 @@
     finder devices add FACILITY_ID     (prints the device's secret once)
     finder devices list [--facility ID] [--json]
     finder devices revoke DEVICE_ID
-    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv]
+    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv|.pdf]
+                 [--paper A4|A3] [--orientation portrait|landscape]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -719,25 +720,41 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    """Visits per facility, day and hour of a district, from door entry events (CSV)."""
+    """Visits per facility, day and hour of a district, from door entry events (CSV), or the
+    printed table per facility (``--out F.pdf``)."""
     import datetime as dt
 
     from finder.hours import local_today
-    from finder.usage import usage_from_log
+    from finder.usage import usage_from_log, usage_report
     from geodata.cells import frame_to_csv
     from geodata.events import event_log
 
     last = dt.date.fromisoformat(args.to) if args.to else local_today()
     first = dt.date.fromisoformat(args.from_) if args.from_ else last - dt.timedelta(days=6)
+    pdf = bool(args.out) and Path(args.out).suffix.lower() == ".pdf"
     store = _open_store(args)
     try:
         frame = store.frame()
         if not args.all_access:
             frame = frame[frame["access"] == "public"]
         frame = frame[frame["adcode"] == args.district]
-        table = usage_from_log(event_log(store), frame, first, last)
+        if pdf:
+            report = usage_report(event_log(store), frame, first, last)
+        else:
+            table = usage_from_log(event_log(store), frame, first, last)
     finally:
         store.close()
+    if pdf:
+        from maps.usagesheet import print_usage_table
+
+        printed = print_usage_table(
+            args.out, report, adcode=args.district, paper=args.paper, orientation=args.orientation
+        )
+        print(
+            f"wrote {printed.path} ({printed.pages} pages, {printed.total_visits:,} visits)",
+            file=sys.stderr,
+        )
+        return 0
     if args.out:
         frame_to_csv(table, args.out)
         _wrote(args.out)
@@ -1053,7 +1070,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", required=True, help="adcode")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (6 days ago)")
     p.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default today, China time)")
-    p.add_argument("--out", help="CSV file (default: standard output)")
+    p.add_argument(
+        "--out",
+        help="CSV file (default: standard output), or a .pdf: the printed table per facility",
+    )
+    p.add_argument("--paper", choices=PAPERS, default="A4", help="of a .pdf")
+    p.add_argument("--orientation", choices=ORIENTATIONS, default="portrait", help="of a .pdf")
     p.add_argument(
         "--all-access", action="store_true", help="count members/employees facilities too"
     )

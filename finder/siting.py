@@ -528,8 +528,8 @@ def observed_use_near(
     log
         The store's event log.
     facilities
-        The counted facilities (a facility frame: ``id``, ``name``, ``kind``, ``district``,
-        ``adcode``, ``lon``, ``lat``); those within the catchment
+        The counted facilities (a facility frame: ``id``, ``name``, ``kind``, ``access``,
+        ``district``, ``adcode``, ``lon``, ``lat``); those within the catchment
         (:data:`USE_CATCHMENT_RADII` x ``radius_m``) of the district are reported.
     cells
         The district.

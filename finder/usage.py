@@ -104,8 +104,9 @@ class UsageReport:
         The period, both days included.
     facilities
         One row per facility asked about, in the order given: ``id``, ``name``, ``kind``,
-        ``district``, ``adcode``, ``lon``, ``lat``, ``measured_days`` (days of the period on
-        which the facility had a counting device registered; 0 = *unmeasured*), ``visits``
+        ``access``, ``district``, ``adcode``, ``lon``, ``lat``, ``measured_days`` (days of the
+        period on which the facility had a counting device registered; 0 = *unmeasured*),
+        ``visits``
         (``entry`` events in the period, the sum of its :func:`usage_table` rows; ``<NA>`` when
         unmeasured: its use is unknown, not zero), ``visits_per_day`` (``visits /
         measured_days``; NaN when unmeasured) and ``peak_hour`` (0-23, the hour of the day
@@ -168,8 +169,8 @@ def usage_report(
     log
         The store's event log.
     facilities
-        Facility frame (``id``, ``name``, ``kind``, ``district``, ``adcode``, ``lon``,
-        ``lat``): the facilities counted (filter it for the caller first).
+        Facility frame (``id``, ``name``, ``kind``, ``access``, ``district``, ``adcode``,
+        ``lon``, ``lat``): the facilities counted (filter it for the caller first).
     first, last
         The period.
 
@@ -191,9 +192,8 @@ def usage_report(
     # a facility without a device cannot have entries; were one found, its days are the period
     known = np.array([days.get(i, 0) for i in ids], dtype=np.int64)
     known = np.where((known == 0) & (counted > 0), (last - first).days + 1, known)
-    frame = facilities[["id", "name", "kind", "district", "adcode", "lon", "lat"]].reset_index(
-        drop=True
-    )
+    about = ["id", "name", "kind", "access", "district", "adcode", "lon", "lat"]
+    frame = facilities[about].reset_index(drop=True)
     frame["measured_days"] = known
     frame["visits"] = pd.Series(counted, dtype="Int64").mask(known == 0)
     frame["visits_per_day"] = np.where(known > 0, counted / np.maximum(known, 1), np.nan)
