@@ -19,7 +19,7 @@
                    [--objective area|population] [--weight none|use] [--use-days 28]
                    [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
-                 [--basemap FILE.osm|FILE.osm.pbf]
+                 [--basemap FILE.osm|FILE.osm.pbf] [--suggest N [--weight use] [--use-days 28]]
     finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
     finder print --national [--paper A3|A4] [--orientation ...] --out national.pdf|png
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
@@ -495,7 +495,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from finder.coverage import RegionGrids
-    from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
     grid, counted = _coverage_inputs(args)
@@ -516,22 +515,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             pd.to_numeric(table["lat"]).to_numpy(float),
             args.crs,
         )
-    region = grids.region(args.district)
-    grid = grids.merged_grid(region)
-    use = None
-    if args.weight == "use":
-        use = _observed_use(args, grid.district(region.adcode))
-    result = suggest_sites(
-        grid,
-        region.adcode,
-        lon,
-        lat,
-        n_sites=args.n,
-        radius_m=args.radius,
-        candidates_lon=cand_lon,
-        candidates_lat=cand_lat,
-        objective=args.objective,
-        use=use,
+    result = _suggested(
+        args, grids, lon, lat, args.n, candidates_lon=cand_lon, candidates_lat=cand_lat
     )
     _write_json(result.to_geojson() if args.out else result.to_json(), args.out)
     print(
@@ -542,20 +527,45 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggested(
+    args: argparse.Namespace, grids: Any, lon: Any, lat: Any, n_sites: int, **candidates: Any
+) -> Any:
+    """New sites for ``--district`` (:func:`finder.siting.suggest_sites`), weighted by use
+    with ``--weight use``."""
+    from finder.siting import suggest_sites
+
+    region = grids.region(args.district)
+    grid = grids.merged_grid(region)
+    use = None
+    if args.weight == "use":
+        use = _observed_use(args, grid.district(region.adcode))
+    return suggest_sites(
+        grid,
+        region.adcode,
+        lon,
+        lat,
+        n_sites=n_sites,
+        radius_m=args.radius,
+        objective=args.objective,
+        use=use,
+        **candidates,
+    )
+
+
 def _observed_use(args: argparse.Namespace, cells: Any) -> Any:
     """Door counts of the counted facilities near a district over ``--use-days``
     (:func:`finder.siting.observed_use_near`)."""
     from finder.index import FacilityIndex
     from finder.siting import observed_use_near
-    from finder.usage import USE_WINDOW_DAYS
+    from finder.usage import USE_WINDOW_DAYS, use_window
     from geodata.events import event_log
 
     store = _open_store(args)
     try:
         index = FacilityIndex.from_store(store)
         counted = index.frame.iloc[index.select(_counted_where(args))]
-        days = args.use_days or USE_WINDOW_DAYS
-        return observed_use_near(event_log(store), counted, cells, args.radius, days=days)
+        window = use_window(args.use_days or USE_WINDOW_DAYS)
+        return observed_use_near(event_log(store), counted, cells, args.radius, window)
     finally:
         store.close()
 
@@ -585,6 +595,9 @@ def cmd_print(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.suggest and not args.district:
+        print("finder print: --suggest needs --district", file=sys.stderr)
+        return 2
     grid, counted = _coverage_inputs(args)
     if args.national:
         from finder.national import national_coverage
@@ -604,12 +617,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         )
         print(f"wrote {sheet.path} ({args.paper} {args.orientation})", file=sys.stderr)
         return 0
-    adcode = None
+    adcode = sites = None
     if args.district:
         from finder.coverage import RegionGrids
 
         grids = RegionGrids(grid, _places(args))
         region = grids.region(args.district)
+        if args.suggest:
+            sites = _suggested(args, grids, counted.lon, counted.lat, args.suggest)
         grid = grids.grid_for(region.counties, exact=region.level != "county")
         adcode = region.adcode if region.level == "county" else None
     options: dict[str, Any] = {
@@ -625,7 +640,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
         return 0
     printed = print_coverage_map(
-        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=adcode, **options
+        args.out,
+        grid,
+        counted.lon,
+        counted.lat,
+        counted.kind,
+        adcode=adcode,
+        sites=sites,
+        **options,
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -962,6 +984,19 @@ def build_parser() -> argparse.ArgumentParser:
             help="GeoTIFF of persons per cell (GHS-POP, WorldPop) for population-weighted shares",
         )
 
+    def siting_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--objective", choices=("area", "population"), default="area")
+        p.add_argument(
+            "--weight",
+            choices=("none", "use"),
+            default="none",
+            help="use: weight demand by door entries per day of the facilities near it "
+            "(docs/coverage.md)",
+        )
+        p.add_argument(
+            "--use-days", type=int, help="window of observed use: whole days before today (28)"
+        )
+
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
     basemap_option(p)
@@ -996,17 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
     p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
-    p.add_argument("--objective", choices=("area", "population"), default="area")
-    p.add_argument(
-        "--weight",
-        choices=("none", "use"),
-        default="none",
-        help="use: weight demand by door entries per day of the facilities near it "
-        "(docs/coverage.md)",
-    )
-    p.add_argument(
-        "--use-days", type=int, help="window of observed use: whole days before today (28)"
-    )
+    siting_options(p)
     p.add_argument("--out", help="write the proposed sites as GeoJSON")
 
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
@@ -1026,6 +1051,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", choices=PAPERS, default="A4")
     p.add_argument("--orientation", choices=ORIENTATIONS, default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")
+    p.add_argument(
+        "--suggest", type=int, metavar="N", help="mark N proposed new sites (with --district)"
+    )
+    siting_options(p)
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
     key_actions = p.add_subparsers(dest="action", required=True)

@@ -62,7 +62,7 @@ from finder.coverage import (
     check_radius,
     grid_points_in,
 )
-from finder.usage import USE_WINDOW_DAYS, UsageReport, usage_report, use_window
+from finder.usage import UsageReport, usage_report
 from geodata.errors import InvalidInput
 from geodata.events import EventLog
 
@@ -517,9 +517,7 @@ def observed_use_near(
     facilities: pd.DataFrame,
     cells: DistrictCells,
     radius_m: float,
-    *,
-    days: int = USE_WINDOW_DAYS,
-    today: dt.date | None = None,
+    window: tuple[dt.date, dt.date],
 ) -> UsageReport:
     """The observed use that can weigh a district's demand (:func:`suggest_sites`'s ``use``).
 
@@ -535,10 +533,8 @@ def observed_use_near(
         The district.
     radius_m
         Reach, metres.
-    days
-        Length of the window: the ``days`` whole days before today (China time).
-    today
-        Today's date (default: the clock's, China time).
+    window
+        First and last day (China time), e.g. :func:`finder.usage.use_window`.
     """
     lon = facilities["lon"].to_numpy(dtype=np.float64)
     lat = facilities["lat"].to_numpy(dtype=np.float64)
@@ -548,8 +544,7 @@ def observed_use_near(
         shapely.points(np.asarray(fx), np.asarray(fy)),
         USE_CATCHMENT_RADII * check_radius(radius_m),
     )
-    first, last = use_window(days, today=today)
-    return usage_report(log, facilities[np.asarray(near, dtype=bool)], first, last)
+    return usage_report(log, facilities[np.asarray(near, dtype=bool)], *window)
 
 
 def _coverage_matrix(

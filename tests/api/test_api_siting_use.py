@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sqlite3
+import subprocess
+from pathlib import Path
 
 import psycopg
+import pytest
 from api_support import Live
 from test_cli import finder
 
@@ -39,7 +43,9 @@ def _backdate_devices(store: FacilityStore, days: int) -> None:
         con.execute("UPDATE devices SET created_at = %s", (at,))
 
 
-def test_suggest_by_use_says_its_window_and_agrees_with_the_command(edit_live: Live) -> None:
+@pytest.fixture(scope="module")
+def busy_station(edit_live: Live) -> Live:
+    """A station in Pudong whose device counted 56 entries yesterday (2 a day over 28 days)."""
     store = edit_live.store
     store.create(
         Facility(
@@ -57,7 +63,7 @@ def test_suggest_by_use_says_its_window_and_agrees_with_the_command(edit_live: L
     log = event_log(store)
     log.add_device("use-dev-1", "use-busy-1", "ab" * 32)
     _backdate_devices(store, 30)
-    first, last = use_window(28)
+    last = use_window(28)[1]
     noon = dt.datetime.combine(last, dt.time(4), dt.UTC)  # 12:00 China time
     log.append(
         [
@@ -66,8 +72,14 @@ def test_suggest_by_use_says_its_window_and_agrees_with_the_command(edit_live: L
         ],
         prune_before=noon - dt.timedelta(days=1),
     )
+    return edit_live
+
+
+def test_suggest_by_use_says_its_window_and_agrees_with_the_command(busy_station: Live) -> None:
+    store = busy_station.store
+    first, last = use_window(28)
     params = {"adcode": PUDONG, "radius_m": 3000, "n": 2}
-    with edit_live.client() as client:
+    with busy_station.client() as client:
         plain = client.get("/coverage/suggest", params=params)
         weighted = client.get("/coverage/suggest", params={**params, "weight": "use"})
         refused = client.get(
@@ -109,3 +121,45 @@ def test_suggest_by_use_says_its_window_and_agrees_with_the_command(edit_live: L
         tuple(f["geometry"]["coordinates"]) for f in weighted.json()["features"]
     ]
     assert f"demand weighted by use from {first} to {last} (28 days)" in done.stderr
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    """The PDF's text without white space (pdftotext breaks long lines)."""
+    path = tmp_path / "sheet.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True)
+    return "".join(done.stdout.split())
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils missing")
+def test_the_printed_sheet_marks_sites_by_use_and_says_so(
+    busy_station: Live, tmp_path: Path
+) -> None:
+    first, last = use_window(28)
+    note = f"按使用量加权：{first}至{last}（28天）门禁进入计数，有计数设备的设施1个（平均每日2次）"
+    params = {"adcode": PUDONG, "radius_m": 3000, "suggest": 2}
+    with busy_station.client() as client:
+        weighted = client.get("/coverage/sheet.pdf", params={**params, "weight": "use"})
+        plain = client.get("/coverage/sheet.pdf", params=params)
+    assert weighted.status_code == 200 and plain.status_code == 200, weighted.text
+    assert note in _pdf_text(weighted.content, tmp_path)
+    assert "建议新址：使尚未覆盖的面积覆盖最多的选址（未按使用量加权）" in _pdf_text(
+        plain.content, tmp_path
+    )
+    out = tmp_path / "cli.pdf"
+    done = finder(
+        "print",
+        "--district",
+        PUDONG,
+        "--radius",
+        "3000",
+        "--suggest",
+        "2",
+        "--weight",
+        "use",
+        "--out",
+        str(out),
+        env=_store_env(busy_station.store),
+    )
+    assert done.returncode == 0, done.stderr
+    assert note in _pdf_text(out.read_bytes(), tmp_path)

@@ -19,6 +19,7 @@ import shapely
 from finder.coverage import SampleGrid, build_sample_grid
 from finder.hours import local_today
 from finder.siting import observed_use_near, suggest_sites
+from finder.usage import use_window
 from geodata.errors import InvalidInput
 from geodata.events import NewEvent, event_log
 from geodata.schema import Facility
@@ -36,6 +37,7 @@ STATIONS = {
 WINDOW_DAYS = 7
 #: The window is the 7 days before this "today": after the devices were registered (now).
 TODAY = local_today() + dt.timedelta(days=WINDOW_DAYS + 1)
+WINDOW = use_window(WINDOW_DAYS, today=TODAY)
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +92,7 @@ def _first_site(grid: SampleGrid, frame: pd.DataFrame, store: FacilityStore | No
     given; and the answer's weighting."""
     use = None
     if store is not None:
-        use = observed_use_near(
-            event_log(store), frame, grid.district(ADCODE), 1000.0, days=WINDOW_DAYS, today=TODAY
-        )
+        use = observed_use_near(event_log(store), frame, grid.district(ADCODE), 1000.0, WINDOW)
     result = suggest_sites(
         grid,
         ADCODE,
@@ -137,9 +137,7 @@ def test_a_station_without_a_device_counts_as_average_use_not_zero(
     assert weighted == "B"
     assert (weighting["measured_facilities"], weighting["unmeasured_facilities"]) == (2, 1)
     assert weighting["reference_visits_per_day"] == 20.0
-    use = observed_use_near(
-        event_log(store), frame, grid.district(ADCODE), 1000.0, days=WINDOW_DAYS, today=TODAY
-    )
+    use = observed_use_near(event_log(store), frame, grid.district(ADCODE), 1000.0, WINDOW)
     by_id = use.facilities.set_index("id")
     assert by_id.loc["s-b", "measured_days"] == 0 and pd.isna(by_id.loc["s-b", "visits"])
     assert by_id.loc["s-a", "visits"] == 2 * WINDOW_DAYS
@@ -154,8 +152,6 @@ def test_weighting_by_use_without_any_measured_facility_is_refused(
 
 
 def test_the_window_is_whole_days_before_today() -> None:
-    from finder.usage import use_window
-
     assert use_window(28, today=dt.date(2026, 12, 6)) == (
         dt.date(2026, 11, 8),
         dt.date(2026, 12, 5),
