@@ -689,15 +689,14 @@ def siting_note_zh(sites: SitingResult) -> str:
     use (its window, the facilities with and without door counts), as
     :attr:`finder.siting.SitingResult.weighting` says."""
     goal = "人口" if sites.objective == "population" else "面积"
-    line = f"建议新址：使尚未覆盖的{goal}覆盖最多的选址"
+    line = f"建议新址：使未覆盖{goal}覆盖最多"
     w = sites.weighting
     if w["weighting"] != "use":
         return line + "（未按使用量加权）。"
     return (
-        f"{line}，按使用量加权：{w['from']} 至 {w['to']}（{w['days']} 天）门禁进入计数，"
-        f"有计数设备的设施 {w['measured_facilities']} 个（平均每日 "
-        f"{w['reference_visits_per_day']:g} 次），无计数设备的 {w['unmeasured_facilities']} 个"
-        f"按平均值计（非零），影响范围 {w['catchment_m']:,.0f} 米。"
+        f"{line}，按使用量加权：{w['from']} 至 {w['to']}（{w['days']} 天）门禁计数，有计数设备"
+        f" {w['measured_facilities']} 个（平均每日 {w['reference_visits_per_day']:g} 次），"
+        f"无设备 {w['unmeasured_facilities']} 个按平均计；范围 {w['catchment_m']:,.0f} 米。"
     )
 
 

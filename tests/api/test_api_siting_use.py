@@ -136,16 +136,14 @@ def test_the_printed_sheet_marks_sites_by_use_and_says_so(
     busy_station: Live, tmp_path: Path
 ) -> None:
     first, last = use_window(28)
-    note = f"按使用量加权：{first}至{last}（28天）门禁进入计数，有计数设备的设施1个（平均每日2次）"
+    note = f"按使用量加权：{first}至{last}（28天）门禁计数，有计数设备1个（平均每日2次）"
     params = {"adcode": PUDONG, "radius_m": 3000, "suggest": 2}
     with busy_station.client() as client:
         weighted = client.get("/coverage/sheet.pdf", params={**params, "weight": "use"})
         plain = client.get("/coverage/sheet.pdf", params=params)
     assert weighted.status_code == 200 and plain.status_code == 200, weighted.text
     assert note in _pdf_text(weighted.content, tmp_path)
-    assert "建议新址：使尚未覆盖的面积覆盖最多的选址（未按使用量加权）" in _pdf_text(
-        plain.content, tmp_path
-    )
+    assert "建议新址：使未覆盖面积覆盖最多（未按使用量加权）" in _pdf_text(plain.content, tmp_path)
     out = tmp_path / "cli.pdf"
     done = finder(
         "print",

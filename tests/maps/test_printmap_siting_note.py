@@ -56,15 +56,28 @@ def test_the_sheet_says_how_its_sites_were_chosen(
     use = _report(lon, lat) if weighted else None
     sites = suggest_sites(grid, JINGAN, lon, lat, n_sites=2, use=use)
     out = tmp_path / "sheet.pdf"
-    print_coverage_map(out, grid, lon, lat, kind, adcode=JINGAN, sites=sites, counted=COUNTED)
+    printed = print_coverage_map(
+        out,
+        grid,
+        lon,
+        lat,
+        kind,
+        adcode=JINGAN,
+        sites=sites,
+        counted=COUNTED,
+        orientation="portrait",
+    )
+    width_mm = printed.page_mm[0]
+    for name, (x0, _, x1, _) in printed.furniture_mm.items():
+        assert x0 >= 10 and x1 <= width_mm - 10, name  # the note fits a portrait A4
     text = subprocess.run(
         ["pdftotext", str(out), "-"], check=True, capture_output=True, text=True
     ).stdout
     text = "".join(text.split())  # pdftotext breaks long lines
     if not weighted:
-        assert "建议新址：使尚未覆盖的面积覆盖最多的选址（未按使用量加权）。" in text
+        assert "建议新址：使未覆盖面积覆盖最多（未按使用量加权）。" in text
         return
     assert (
-        "按使用量加权：2026-11-08至2026-12-05（28天）门禁进入计数，有计数设备的设施10个"
-        "（平均每日4.5次），无计数设备的50个按平均值计（非零），影响范围3,000米。"
+        "按使用量加权：2026-11-08至2026-12-05（28天）门禁计数，有计数设备10个（平均每日4.5次），"
+        "无设备50个按平均计；范围3,000米。"
     ) in text
