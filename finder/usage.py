@@ -3,6 +3,11 @@
 A visit is one ``entry`` event (a door counter or a registration terminal counting one person
 in); days and hours are China time (Asia/Shanghai). Nothing identifies a visitor: the events
 carry counts only (:mod:`geodata.events`).
+
+:func:`usage_table` is the one aggregation (``GET /usage``, ``finder usage``);
+:func:`usage_report` sums it per facility and hour of the day and says which facilities had a
+counting device (the printed table of :mod:`maps.usagesheet`, and siting weighted by use in
+:mod:`finder.siting`, over :func:`use_window`).
 """
 
 from __future__ import annotations
