@@ -189,8 +189,8 @@ def usage_report(
     table = usage_from_log(log, facilities, first, last)
     visits = table.groupby("id")["visits"].sum()
     by_hour = table.groupby(["id", "hour"])["visits"].sum().reset_index()
-    peak = by_hour.sort_values(["id", "visits", "hour"], ascending=[True, False, True])
-    peak = peak.drop_duplicates("id").set_index("id")["hour"]
+    ordered = by_hour.sort_values(["id", "visits", "hour"], ascending=[True, False, True])
+    peak: pd.Series = ordered.drop_duplicates("id").set_index("id")["hour"]
     ids = facilities["id"].astype(str)
     days = measured_days(log.devices(), first, last)
     counted = ids.map(visits).fillna(0).astype("int64").to_numpy()

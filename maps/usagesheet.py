@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from finder.usage import UsageReport
 from geodata.errors import InvalidInput
@@ -135,7 +136,7 @@ def total_row(report: UsageReport) -> list[str]:
     """The total row: measured facilities, visits, visits per day of the period, peak hour."""
     measured = int(report.measured.sum())
     total = report.total_visits
-    peak = int(report.hours.idxmax()) if total else None
+    peak = int(report.hours.to_numpy().argmax()) if total else None
     return [
         "",
         f"合计（{measured} 个有计数设备）",
@@ -155,7 +156,7 @@ def _table(ax: Axes, rows: list[list[str]], row_h: float, fontsize: float) -> No
         colLabels=list(HEADER),
         colWidths=list(COLUMN_WIDTHS),
         cellLoc="center",
-        bbox=(0.0, 1.0 - height, 1.0, height),
+        bbox=Bbox.from_bounds(0.0, 1.0 - height, 1.0, height),
     )
     table.auto_set_font_size(False)
     table.set_fontsize(fontsize)
@@ -176,7 +177,7 @@ def _hours_table(ax: Axes, report: UsageReport, fontsize: float) -> None:
     for start in (0, 12):
         cells.append([f"{h}时" for h in range(start, start + 12)])
         cells.append([f"{int(report.hours[h]):,}" for h in range(start, start + 12)])
-    table = ax.table(cellText=cells, cellLoc="center", bbox=(0.0, 0.0, 1.0, 1.0))
+    table = ax.table(cellText=cells, cellLoc="center", bbox=Bbox.unit())
     table.auto_set_font_size(False)
     table.set_fontsize(fontsize)
     for (row_i, _), cell in table.get_celld().items():
