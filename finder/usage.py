@@ -111,9 +111,8 @@ class UsageReport:
         One row per facility asked about, in the order given: ``id``, ``name``, ``kind``,
         ``access``, ``district``, ``adcode``, ``lon``, ``lat``, ``measured_days`` (days of the
         period on which the facility had a counting device registered; 0 = *unmeasured*),
-        ``visits``
-        (``entry`` events in the period, the sum of its :func:`usage_table` rows; ``<NA>`` when
-        unmeasured: its use is unknown, not zero), ``visits_per_day`` (``visits /
+        ``visits`` (``entry`` events in the period, the sum of its :func:`usage_table` rows;
+        ``<NA>`` when unmeasured: its use is unknown, not zero), ``visits_per_day`` (``visits /
         measured_days``; NaN when unmeasured) and ``peak_hour`` (0-23, the hour of the day
         with the most visits over the period, earliest on ties; ``<NA>`` without visits).
     hours

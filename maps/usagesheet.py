@@ -86,11 +86,11 @@ def _hour_range(hour: object) -> str:
 
 def scope_zh(report: UsageReport) -> str:
     """Which facilities the table counts, in words: the access classes among them (public
-    always named), whatever their status."""
+    always named), whatever their status (as ``GET /usage``)."""
     present = {"public"} | set(report.facilities["access"].dropna().astype(str))
     labels = "、".join(ACCESS_LABELS["zh"][a] for a in ACCESS_CLASSES if a in present)
     only = "仅计" if present == {"public"} else "计入"
-    return f"统计口径：{only}{labels}的设施（含暂停开放的设施）。"
+    return f"统计口径：{only}{labels}的设施，不论开放状态。"
 
 
 def fit_text(text: str, width_em: float) -> str:
