@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from api_support import Live
+from events_support import store_env
 from test_cli import finder
 
 from finder.usage import use_window
@@ -23,13 +24,6 @@ from geodata.store import FacilityStore, GeoPackageStore
 
 PUDONG, HUANGPU = "310115", "310101"
 STATION = (121.60, 31.20)  # 张江, 浦东新区
-
-
-def _store_env(store: FacilityStore) -> dict[str, str]:
-    """The environment that names the server's store to the command line."""
-    if isinstance(store, GeoPackageStore):
-        return {"FINDER_STORE": str(store.path)}
-    return {"FINDER_DATABASE_URL": store.database_url}  # type: ignore[attr-defined]
 
 
 def _backdate_devices(store: FacilityStore, days: int) -> None:
@@ -112,7 +106,7 @@ def test_suggest_by_use_says_its_window_and_agrees_with_the_command(busy_station
         "2",
         "--weight",
         "use",
-        env=_store_env(store),
+        env=store_env(store),
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -157,7 +151,7 @@ def test_the_printed_sheet_marks_sites_by_use_and_says_so(
         "use",
         "--out",
         str(out),
-        env=_store_env(busy_station.store),
+        env=store_env(busy_station.store),
     )
     assert done.returncode == 0, done.stderr
     assert note in _pdf_text(out.read_bytes(), tmp_path)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from api_support import Live
-from events_support import wait_for_facility
-from test_api_siting_use import _store_env
+from events_support import store_env, wait_for_facility
 from test_cli import finder
 
 from finder.hours import local_today
@@ -105,7 +104,7 @@ def test_printed_usage_rows_and_total_equal_the_csv(edit_live: Live, tmp_path: P
         period["to"],
         "--out",
         str(cli_pdf),
-        env=_store_env(store),
+        env=store_env(store),
     )
     assert done.returncode == 0, done.stderr
     for text in (_text(pdf.content, tmp_path), _text(cli_pdf.read_bytes(), tmp_path)):
