@@ -282,9 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 live=live,
-                doors=LiveDoors(
-                    log, read_signals=functools.partial(reports.all_report_signals, store)
-                ),
+                doors=LiveDoors(log, reports=store),
                 events=EventWriter(
                     log,
                     replay_window_s=settings.event_window_s,

@@ -295,7 +295,8 @@ def facility_payload(
     facility_url
         URL prefix of the service's facility routes (``/facilities``): popups then show the
         first photo (``{url}/{id}/photos/0?size=thumb``) and a "report a problem" form that
-        posts to ``{url}/{id}/reports``. None where there is no service (a standalone file).
+        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``).
+        None where there is no service (a standalone file).
 
     Returns
     -------
