@@ -535,6 +535,7 @@ def coverage_sheet(
         centre=(centre.x, centre.y),
         when=when,
         approval_number=approval_number,
+        sites=sites,
     )
     boxes = _layout(page_w, page_h, orientation, footer_lines=len(footer), scale=scale)
 
@@ -658,9 +659,10 @@ def _footer_lines(
     centre: tuple[float, float],
     when: dt.date,
     approval_number: str | None,
+    sites: SitingResult | None = None,
 ) -> list[str]:
-    """The footer of a coverage sheet: sources, what was counted, the coverage basis, the
-    projection and date, the 审图号."""
+    """The footer of a coverage sheet: sources, what was counted, the coverage basis, how the
+    proposed sites (if any) were chosen, the projection and date, the 审图号."""
     footer = list(sources)
     if context is not None:
         footer.append(f"道路、水系、铁路：© OpenStreetMap 贡献者（ODbL），{context.source}")
@@ -673,12 +675,30 @@ def _footer_lines(
     if coverage.population_basis:
         note += f"；人口覆盖率基于 {coverage.population_basis}"
     footer.append(note + "。")
+    if sites is not None and sites.lon.size:
+        footer.append(siting_note_zh(sites))
     footer.append(
         f"投影：等距方位投影（WGS-84 椭球），中心 {centre[0]:.3f}°E {centre[1]:.3f}°N；"
         f"制图日期 {when.isoformat()}"
     )
     footer.append(f"审图号：{approval_number or NO_APPROVAL}")
     return footer
+
+
+def siting_note_zh(sites: SitingResult) -> str:
+    """How proposed sites were chosen, in a line: the objective and the weighting by observed
+    use (its window, the facilities with and without door counts), as
+    :attr:`finder.siting.SitingResult.weighting` says."""
+    goal = "人口" if sites.objective == "population" else "面积"
+    line = f"建议新址：使未覆盖{goal}覆盖最多"
+    w = sites.weighting
+    if w["weighting"] != "use":
+        return line + "（未按使用量加权）。"
+    return (
+        f"{line}，按使用量加权：{w['from']} 至 {w['to']}（{w['days']} 天）门禁计数，有计数设备"
+        f" {w['measured_facilities']} 个（平均每日 {w['reference_visits_per_day']:g} 次），"
+        f"无设备 {w['unmeasured_facilities']} 个按平均计；范围 {w['catchment_m']:,.0f} 米。"
+    )
 
 
 def _map_extent(
