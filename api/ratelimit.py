@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import math
 import mmap
 import os
@@ -27,6 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 #: Neighbouring slots searched for a source (its own, a free one or the one to drop).
 PROBE = 8
@@ -56,7 +59,8 @@ class SourceLimiter:
     max_sources
         Buckets kept at most (least recently used of a neighbourhood dropped).
     path
-        The shared bucket file (made when missing); ``None``: this process's memory only.
+        The shared bucket file (made when missing); ``None``, or a file that cannot be
+        mapped (logged as a warning): this process's memory only.
         Every user of one file must give the same ``max_sources`` (a file of another size is
         started afresh).
     clock
@@ -79,20 +83,35 @@ class SourceLimiter:
         self._lock = threading.Lock()
         size = _HEADER.size + _SLOT.size * max_sources
         self._fd: int | None = None
-        if path is None:
-            self._map = mmap.mmap(-1, size)
-            _HEADER.pack_into(self._map, 0, _MAGIC, max_sources)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            with _FileLock(self._fd):
-                if os.fstat(self._fd).st_size != size:
-                    os.ftruncate(self._fd, 0)
-                    os.ftruncate(self._fd, size)
-                self._map = mmap.mmap(self._fd, size)
-                if _HEADER.unpack_from(self._map, 0) != (_MAGIC, max_sources):
-                    self._map[:] = bytes(size)
-                    _HEADER.pack_into(self._map, 0, _MAGIC, max_sources)
+        if path is not None:
+            try:
+                self._map = self._shared(path, size)
+                return
+            except OSError:
+                logger.warning(
+                    "cannot map the throttle file %s: each worker keeps its own buckets",
+                    path,
+                    exc_info=True,
+                )
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+        self._map = mmap.mmap(-1, size)
+        _HEADER.pack_into(self._map, 0, _MAGIC, max_sources)
+
+    def _shared(self, path: Path, size: int) -> mmap.mmap:
+        """The table in ``path``, made (or started afresh) when missing or of another size."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        with _FileLock(self._fd):
+            if os.fstat(self._fd).st_size != size:
+                os.ftruncate(self._fd, 0)
+                os.ftruncate(self._fd, size)
+            table = mmap.mmap(self._fd, size)
+            if _HEADER.unpack_from(table, 0) != (_MAGIC, self.max_sources):
+                table[:] = bytes(size)
+                _HEADER.pack_into(table, 0, _MAGIC, self.max_sources)
+        return table
 
     def close(self) -> None:
         """Unmap the table and close the file."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from api.ratelimit import SourceLimiter
 
 
@@ -69,3 +71,13 @@ def test_a_file_of_another_size_starts_afresh_and_a_later_stamp_counts_as_full(
     assert larger.take("a") == 0.0
     assert larger.take("a") == 3600.0
     larger.close()
+
+
+def test_a_file_that_cannot_be_mapped_leaves_each_worker_its_own_buckets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    limiter = SourceLimiter(1, path=tmp_path / "not-a-directory" / "throttle.bin", clock=Clock())
+    assert [limiter.take("a"), limiter.take("a")] == [0.0, 3600.0]
+    assert "cannot map the throttle file" in caplog.text
+    limiter.close()
