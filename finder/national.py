@@ -34,7 +34,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from finder.coverage import SampleGrid, check_radius, coverage_table, rounded_table
-from finder.coverage import _records as json_records
+from finder.coverage.table import _records as json_records
 from finder.index import WALK_SPEED_M_S
 from geodata.errors import InvalidInput
 from geodata.schema import KINDS
