@@ -28,7 +28,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -59,13 +60,14 @@ from api.routes import (
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
-from finder.coverage import RegionGrids, build_sample_grid
-from finder.population import population_from_geotiff
+from finder.coverage import PopulationLayer, RegionGrids, build_sample_grid
 from finder.walk import WalkNetwork
-from geodata.basemap import BasemapArchive
+from geodata.basemap_archive import BasemapArchive
 from geodata.boundaries import load_districts, load_places
 from geodata.events import event_log
-from geodata.streets import load_network
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("api.access")
@@ -242,6 +244,23 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def _population(settings: Settings, districts: gpd.GeoDataFrame) -> PopulationLayer | None:
+    """The configured population raster over the districts, or None (rasterio is loaded only
+    when there is one)."""
+    if settings.population_raster is None:
+        return None
+    from finder.population import population_from_geotiff
+
+    return population_from_geotiff(settings.population_raster, bounds=tuple(districts.total_bounds))
+
+
+def _walk_service(streets_path: Path) -> WalkService:
+    """Walking over the configured network (its reader loads pyosmium only when there is one)."""
+    from geodata.streets import load_network
+
+    return WalkService(WalkNetwork(load_network(streets_path)))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service.
 
@@ -268,14 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             log = event_log(store)
             districts = load_districts(settings.boundaries)
-            grid = build_sample_grid(
-                districts,
-                population=None
-                if settings.population_raster is None
-                else population_from_geotiff(
-                    settings.population_raster, bounds=tuple(districts.total_bounds)
-                ),
-            )
+            grid = build_sample_grid(districts, population=_population(settings, districts))
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
@@ -300,9 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         load_places, settings.boundaries, cache_dir=settings.boundaries_cache_dir()
                     ),
                 ),
-                walk=None
-                if streets_path is None
-                else WalkService(WalkNetwork(load_network(streets_path))),
+                walk=None if streets_path is None else _walk_service(streets_path),
                 basemap=None if basemap_path is None else BasemapArchive(basemap_path),
             )
             if streets_path is not None:

@@ -47,7 +47,7 @@ from finder.index import FacilityFilter, FacilityIndex
 from finder.lru import LRUCache
 from finder.table_file import columns_of_store
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
-from geodata.basemap import BasemapArchive
+from geodata.basemap_archive import BasemapArchive
 from geodata.crs import from_wgs84
 from geodata.navigation import links_from_positions
 from geodata.schema import COLUMNS, Facility, Viewer

@@ -49,10 +49,7 @@ from finder.lru import LRUCache
 from finder.siting import suggest_sites
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
-from maps.atlas import print_atlas
-from maps.coveragemap import coverage_map_html
 from maps.paper import Orientation, Paper
-from maps.printmap import print_coverage_map
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -295,6 +292,8 @@ def _coverage_page(
     radius_m: float,
     adcode: str | None,
 ) -> str:
+    from maps.coveragemap import coverage_map_html  # Folium: loaded when a map is first drawn
+
     counted = counted_facilities(snapshot, viewer, kinds)
     return coverage_map_html(
         grid,
@@ -333,6 +332,8 @@ def coverage_atlas(
     kinds = _kinds_key(kind)
 
     def build() -> bytes:
+        from maps.atlas import print_atlas  # matplotlib: loaded when a sheet is first printed
+
         counted = counted_facilities(snapshot, viewer, kinds)
         with tempfile.TemporaryDirectory() as folder:
             atlas = print_atlas(
@@ -383,6 +384,8 @@ def coverage_sheet_pdf(
     state.grid.district(adcode)  # 404 for an unknown district
 
     def build() -> bytes:
+        from maps.printmap import print_coverage_map  # matplotlib, as for the atlas
+
         counted = counted_facilities(snapshot, viewer, kinds)
         with tempfile.TemporaryDirectory() as folder:
             printed = print_coverage_map(
