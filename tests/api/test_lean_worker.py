@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from postgres import synthetic_frame
@@ -24,6 +25,17 @@ import json, sys
 from fastapi.testclient import TestClient
 from api.app import create_app
 
+heavy = json.loads(sys.argv[1])
+
+
+def seen():
+    state = client.app.state.finder
+    return {
+        "loaded": [name for name in heavy if name in sys.modules],
+        "coverage_grid": "grid" in vars(state),
+    }
+
+
 with TestClient(create_app()) as client:
     answers = [
         client.get("/nearest", params={"lon": 121.47, "lat": 31.23, "k": 3}),
@@ -31,17 +43,18 @@ with TestClient(create_app()) as client:
         client.get("/collections/facilities/items", params={"limit": 5}),
     ]
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
-    loaded = [name for name in json.loads(sys.argv[1]) if name in sys.modules]
-    if len(sys.argv) > 2:  # then draw a map and print a sheet
-        for path in sys.argv[2:]:
-            answer = client.get(path)
-            assert answer.status_code == 200, answer.text
-        loaded = [loaded, [name for name in json.loads(sys.argv[1]) if name in sys.modules]]
-print(json.dumps(loaded))
+    out = [seen()]
+    for path in sys.argv[2:]:  # then draw maps, ask for coverage
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.text
+        out.append(seen())
+print(json.dumps(out))
 """
 
 
-def _run_worker(store: FacilityStore, tmp_path: Path, *draw: str) -> object:
+def _run_worker(store: FacilityStore, tmp_path: Path, *then: str) -> list[dict[str, Any]]:
+    """What a fresh worker over ``store`` has loaded after answering the app routes, and after
+    each of the ``then`` paths."""
     if isinstance(store, GeoPackageStore):
         env = {"FINDER_STORE": str(store.path)}
     else:
@@ -52,7 +65,7 @@ def _run_worker(store: FacilityStore, tmp_path: Path, *draw: str) -> object:
         "FINDER_LOG_LEVEL": "WARNING",
     }
     done = subprocess.run(
-        [sys.executable, "-c", _WORKER, json.dumps(HEAVY), *draw],
+        [sys.executable, "-c", _WORKER, json.dumps(HEAVY), *then],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -61,7 +74,8 @@ def _run_worker(store: FacilityStore, tmp_path: Path, *draw: str) -> object:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
 
 
 @pytest.fixture
@@ -71,13 +85,13 @@ def filled(store: FacilityStore) -> FacilityStore:
 
 
 def test_answering_nearest_imports_no_map_code(filled: FacilityStore, tmp_path: Path) -> None:
-    assert _run_worker(filled, tmp_path) == []
+    """Nor does it build the coverage grid (seconds and tens of MB at start)."""
+    assert _run_worker(filled, tmp_path) == [{"loaded": [], "coverage_grid": False}]
 
 
-def test_drawing_routes_import_their_code_when_called(
-    filled: FacilityStore, tmp_path: Path
-) -> None:
-    """The lazy imports still work: the map page and the coverage map load what they draw with."""
-    before, after = _run_worker(filled, tmp_path, "/map", "/coverage/map")  # type: ignore[misc]
-    assert before == []
-    assert {"folium", "branca"} <= set(after)
+def test_drawing_routes_load_their_code_when_called(filled: FacilityStore, tmp_path: Path) -> None:
+    """The lazy imports and the lazy grid still work: coverage builds the grid, the web map
+    loads Folium."""
+    _, covered, drawn = _run_worker(filled, tmp_path, "/coverage", "/map")
+    assert covered == {"loaded": [], "coverage_grid": True}
+    assert {"folium", "branca"} <= set(drawn["loaded"])
