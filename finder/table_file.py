@@ -150,7 +150,9 @@ def write_table(columns: FacilityColumns, path: Path) -> None:
     meta: dict[str, Any] = {name: list(getattr(columns, name)) for name in _VOCABULARIES}
     meta["tree"] = None
     if len(columns):
-        tree = columns.tree or build_ecef_tree(columns.lon, columns.lat)
+        tree = (
+            columns.tree if columns.tree is not None else build_ecef_tree(columns.lon, columns.lat)
+        )
         tree_arrays, meta["tree"] = _tree_columns(tree, len(columns))
         arrays.update(tree_arrays)
     table = pa.Table.from_pydict(arrays).replace_schema_metadata(
