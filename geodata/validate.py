@@ -28,6 +28,7 @@ import pandas as pd
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
 from geodata.entry_methods import entry_alias_rules
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
+from geodata.geodesy import GEOD, invalid_degrees
 from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
     ACCESS_CLASSES,
@@ -750,8 +751,9 @@ def _check_coordinates(
     issues.warn(swapped, "lon", out["lon"], "longitude and latitude were swapped; put right")
     lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
     finite = np.isfinite(lon) & np.isfinite(lat)
-    bad_lon = finite & ((lon < -180) | (lon > 180))
-    bad_lat = finite & ((lat < -90) | (lat > 90))
+    # NaN was refused above (empty or not a number); an infinity is out of range
+    bad_lon = ~np.isnan(lon) & invalid_degrees(lon, "lon")
+    bad_lat = ~np.isnan(lat) & invalid_degrees(lat, "lat")
     issues.reject(bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside -180..180")
     issues.reject(bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside -90..90")
     plausible = finite & ~bad_lon & ~bad_lat
@@ -850,8 +852,8 @@ def _check_numbers_and_dates(out: pd.DataFrame, issues: _Collector) -> None:
     """Star rating, area, verification date, version and adcode parsed and range-checked."""
     if "star_rating" in out:
         stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
-        bad = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
+        unrated = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
+        bad = unrated.to_numpy(bool)
         issues.reject(
             bad, "star_rating", out["star_rating"], lambda v: f"star rating {v!r} is not 1-5"
         )
@@ -865,8 +867,8 @@ def _check_numbers_and_dates(out: pd.DataFrame, issues: _Collector) -> None:
 
     if "verified_at" in out:
         dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
-        bad = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
+        undated = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
+        bad = undated.to_numpy(bool)
         issues.reject(
             bad,
             "verified_at",
@@ -1058,7 +1060,6 @@ def _near_duplicates(
     Candidate pairs come from a KD-tree over local metres (a generous radius), then the
     geodesic distance on the WGS-84 ellipsoid decides.
     """
-    from pyproj import Geod
     from scipy.spatial import cKDTree
 
     idx = np.flatnonzero(ok)
@@ -1072,7 +1073,7 @@ def _near_duplicates(
     a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
     same = names[a] == names[b]
     a, b = np.minimum(a[same], b[same]), np.maximum(a[same], b[same])
-    _, _, dist = Geod(ellps="WGS84").inv(lon[a], lat[a], lon[b], lat[b])
+    _, _, dist = GEOD.inv(lon[a], lat[a], lon[b], lat[b])
     close = np.asarray(dist) <= DUPLICATE_M
     out: list[tuple[int, int]] = []
     dropped: set[int] = set()

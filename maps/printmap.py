@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path as MplPath
+from matplotlib.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from finder.coverage import (
@@ -534,6 +535,7 @@ def coverage_sheet(
         centre=(centre.x, centre.y),
         when=when,
         approval_number=approval_number,
+        sites=sites,
     )
     boxes = _layout(page_w, page_h, orientation, footer_lines=len(footer), scale=scale)
 
@@ -657,9 +659,10 @@ def _footer_lines(
     centre: tuple[float, float],
     when: dt.date,
     approval_number: str | None,
+    sites: SitingResult | None = None,
 ) -> list[str]:
-    """The footer of a coverage sheet: sources, what was counted, the coverage basis, the
-    projection and date, the 审图号."""
+    """The footer of a coverage sheet: sources, what was counted, the coverage basis, how the
+    proposed sites (if any) were chosen, the projection and date, the 审图号."""
     footer = list(sources)
     if context is not None:
         footer.append(f"道路、水系、铁路：© OpenStreetMap 贡献者（ODbL），{context.source}")
@@ -672,12 +675,30 @@ def _footer_lines(
     if coverage.population_basis:
         note += f"；人口覆盖率基于 {coverage.population_basis}"
     footer.append(note + "。")
+    if sites is not None and sites.lon.size:
+        footer.append(siting_note_zh(sites))
     footer.append(
         f"投影：等距方位投影（WGS-84 椭球），中心 {centre[0]:.3f}°E {centre[1]:.3f}°N；"
         f"制图日期 {when.isoformat()}"
     )
     footer.append(f"审图号：{approval_number or NO_APPROVAL}")
     return footer
+
+
+def siting_note_zh(sites: SitingResult) -> str:
+    """How proposed sites were chosen, in a line: the objective and the weighting by observed
+    use (its window, the facilities with and without door counts), as
+    :attr:`finder.siting.SitingResult.weighting` says."""
+    goal = "人口" if sites.objective == "population" else "面积"
+    line = f"建议新址：使未覆盖{goal}覆盖最多"
+    w = sites.weighting
+    if w["weighting"] != "use":
+        return line + "（未按使用量加权）。"
+    return (
+        f"{line}，按使用量加权：{w['from']} 至 {w['to']}（{w['days']} 天）门禁计数，有计数设备"
+        f" {w['measured_facilities']} 个（平均每日 {w['reference_visits_per_day']:g} 次），"
+        f"无设备 {w['unmeasured_facilities']} 个按平均计；范围 {w['catchment_m']:,.0f} 米。"
+    )
 
 
 def _map_extent(
@@ -904,22 +925,44 @@ def _draw_table(
     header, rows, bold = _table_rows(
         coverage.table, highlight, coverage.population_basis is not None, max_rows=max_rows
     )
-    table_ax.axis("off")
-    table_ax.set_title("各区覆盖指标", fontsize=10 * scale, loc="left")
-    if not rows:
-        return
-    cell_table = table_ax.table(
-        cellText=rows, colLabels=header, loc="upper center", cellLoc="center"
+    cells = draw_sheet_table(
+        table_ax, "各区覆盖指标", header, rows, scale=scale, title_pt=10, text_pt=6.5, shaded=bold
     )
-    cell_table.auto_set_font_size(False)
-    cell_table.set_fontsize(6.5 * scale)
-    cell_table.scale(1.0, 1.25)
-    for (row_i, _), cell in cell_table.get_celld().items():
+    if cells is not None:
+        cells.scale(1.0, 1.25)
+
+
+def draw_sheet_table(
+    ax: Axes,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    scale: float,
+    title_pt: float,
+    text_pt: float,
+    shaded: list[bool] | None = None,
+) -> Table | None:
+    """A table of a printed sheet filling its own axes: the title at the upper left, a shaded
+    header row, thin rules, and the rows where ``shaded`` is true highlighted.
+
+    Sizes are points at ``scale`` 1. Returns the table (for the caller's row heights and
+    column widths), or None when there are no rows (the title alone is drawn).
+    """
+    ax.axis("off")
+    ax.set_title(title, fontsize=title_pt * scale, loc="left")
+    if not rows:
+        return None
+    cells = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(text_pt * scale)
+    for (row_i, _), cell in cells.get_celld().items():
         cell.set_linewidth(0.3)
         if row_i == 0:
             cell.set_facecolor("#e9ecef")
-        elif bold[row_i - 1]:
+        elif shaded is not None and shaded[row_i - 1]:
             cell.set_facecolor("#fff3bf")
+    return cells
 
 
 def _draw_gap_list(gap_ax: Axes, numbered: list[dict[str, Any]], *, scale: float) -> None:

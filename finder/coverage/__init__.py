@@ -34,7 +34,6 @@ from finder.coverage.facilities import (
     CountedFacilities,
     FacilityPoints,
     NearbyFacilities,
-    check_lonlat,
     check_radius,
     counted_facilities,
 )
@@ -69,7 +68,6 @@ __all__ = [
     "SampleGrid",
     "aggregate_coverage",
     "build_sample_grid",
-    "check_lonlat",
     "check_radius",
     "counted_facilities",
     "coverage_layers",

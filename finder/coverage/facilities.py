@@ -12,9 +12,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from finder.coverage.grid import _M_PER_DEG_LAT, _M_PER_DEG_LON_EQUATOR, DistrictCells, FloatArray
-from finder.facility_columns import check_points
 from finder.index import FacilityFilter, FacilityIndex
 from geodata.errors import InvalidInput
+from geodata.geodesy import check_points
 from geodata.schema import ACCESS_CLASSES, KINDS, STATUSES
 
 
@@ -37,7 +37,7 @@ class FacilityPoints:
     @classmethod
     def from_lonlat(cls, lon: ArrayLike, lat: ArrayLike) -> FacilityPoints:
         """Check and sort WGS-84 facility coordinates (degrees)."""
-        lon_arr, lat_arr = check_lonlat(lon, lat)
+        lon_arr, lat_arr = check_points(lon, lat)
         order = np.argsort(lon_arr, kind="stable")
         return cls(lon_arr[order], lat_arr[order], order)
 
@@ -146,18 +146,6 @@ class NearbyFacilities:
             workers=workers,
         )
         out[todo, :k] = dist.reshape(todo.size, k)
-
-
-def check_lonlat(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Return ``lon``/``lat`` as 1-D float arrays, checked as WGS-84 degrees.
-
-    Raises
-    ------
-    InvalidInput
-        On different lengths or values outside [-180, 180] x [-90, 90]
-        (:func:`finder.facility_columns.check_points`, the one lon/lat check).
-    """
-    return check_points(lon, lat)
 
 
 def check_radius(radius_m: float) -> float:

@@ -15,9 +15,9 @@ from numpy.typing import ArrayLike, NDArray
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
-from finder.geodesy import GEOD
 from geodata.boundaries import assign_adcode
 from geodata.errors import InvalidInput, UnknownDistrict
+from geodata.geodesy import GEOD
 
 FloatArray = NDArray[np.float64]
 

@@ -18,10 +18,12 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import mapping
 
-from finder.coverage.facilities import FacilityPoints, NearbyFacilities, check_lonlat, check_radius
+from finder.coverage.aggregate import county_sums, sum_counties
+from finder.coverage.facilities import FacilityPoints, NearbyFacilities, check_radius
 from finder.coverage.grid import DistrictCells, FloatArray, SampleGrid, build_sample_grid
 from geodata.boundaries import Region, assign_adcode, resolve_region
 from geodata.errors import InvalidInput, UnknownDistrict
+from geodata.geodesy import check_points
 from geodata.schema import KINDS
 
 
@@ -217,7 +219,7 @@ def coverage_table(
     """
     radius = check_radius(radius_m)
     facilities = FacilityPoints.from_lonlat(lon, lat)
-    lon_arr, lat_arr = check_lonlat(lon, lat)
+    lon_arr, lat_arr = check_points(lon, lat)
     kinds = None if kind is None else np.asarray(kind, dtype=object).ravel()
     if kinds is not None:
         if kinds.shape != lon_arr.shape:
@@ -390,56 +392,44 @@ def region_coverage(
     return dataclasses.replace(result, regions=tuple(aggregates))
 
 
-def aggregate_coverage(table: pd.DataFrame, region: Region) -> dict[str, Any]:
+def aggregate_coverage(
+    table: pd.DataFrame, region: Region, *, people: ArrayLike | None = None
+) -> dict[str, Any]:
     """One row for a province or city from its counties' rows of a coverage table.
 
-    Counts and populations are sums; area shares are weighted by county area, population
-    shares by county population (the share of the region's area or people reached); the
-    largest gap is the largest of the counties' (with its place); ``facilities_per_10k`` is
-    recomputed from the sums.
+    The counties are added up by :func:`finder.coverage.aggregate.sum_counties` (as the national
+    table adds them up): counts and populations are sums; area shares are weighted by county
+    area, population shares by ``people`` (per row of ``table``; default the census
+    population); the largest gap is the largest of the counties' (with its place);
+    ``facilities_per_10k`` is recomputed from the sums.
     """
-    rows = table[table["adcode"].isin(region.counties)]
-    area = rows["area_km2"].to_numpy(dtype=np.float64)
-    population = rows["population"].astype("Float64").fillna(0).to_numpy(dtype=np.float64)
-
-    def weighted(column: str, weight: NDArray[Any]) -> float:
-        values = rows[column].to_numpy(dtype=float)
-        known = ~np.isnan(values) & (weight > 0)
-        return (
-            float(np.sum(values[known] * weight[known]) / np.sum(weight[known]))
-            if known.any()
-            else math.nan
-        )
-
+    mine = table["adcode"].isin(region.counties).to_numpy()
+    weight = None if people is None else np.asarray(people, dtype=float)[mine]
+    rows = county_sums(table[mine], people=weight).assign(region=region.adcode)
+    [summed] = sum_counties(rows, "region").to_dict(orient="records")
     out: dict[str, Any] = {
         "adcode": region.adcode,
         "name": region.name,
         "level": region.level,
-        "counties": len(rows),
-        "population": int(population.sum()) if rows["population"].notna().any() else None,
-        "area_km2": float(area.sum()),
-        "facilities": int(rows["facilities"].sum()),
+        "counties": int(summed["counties"]),
+        "population": None if pd.isna(summed["population"]) else int(summed["population"]),
+        "area_km2": float(summed["area_km2"]),
+        "facilities": int(summed["facilities"]),
     }
-    for column in [c for c in rows.columns if c.startswith("n_")]:
-        values = rows[column]
-        out[column] = None if values.isna().all() else int(values.sum())
-    out["facilities_per_10k"] = (
-        out["facilities"] / out["population"] * 1e4 if out["population"] else math.nan
-    )
-    out["covered_share"] = weighted("covered_share", area)
-    out["covered_twice_share"] = weighted("covered_twice_share", area)
-    gaps = rows["largest_gap_m"].to_numpy(dtype=float)
-    if np.isnan(gaps).all():
-        out.update(largest_gap_m=math.nan, gap_lon=math.nan, gap_lat=math.nan)
-    else:
-        worst = rows.iloc[int(np.nanargmax(gaps))]
-        out.update(
-            largest_gap_m=float(worst["largest_gap_m"]),
-            gap_lon=float(worst["gap_lon"]),
-            gap_lat=float(worst["gap_lat"]),
-        )
-    out["pop_covered_share"] = weighted("pop_covered_share", population)
-    out["pop_covered_twice_share"] = weighted("pop_covered_twice_share", population)
+    for k in KINDS:
+        count = summed[f"n_{k}"]
+        out[f"n_{k}"] = None if pd.isna(count) else int(count)
+    for column in (
+        "facilities_per_10k",
+        "covered_share",
+        "covered_twice_share",
+        "largest_gap_m",
+        "gap_lon",
+        "gap_lat",
+        "pop_covered_share",
+        "pop_covered_twice_share",
+    ):
+        out[column] = float(summed[column])
     return out
 
 

@@ -12,8 +12,8 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
-from finder.facility_columns import check_points
 from geodata.errors import InvalidInput, OffNetwork
+from geodata.geodesy import check_points
 
 if TYPE_CHECKING:  # its module reads OSM (pyosmium): a worker loads it only with a network
     from geodata.streets import StreetNetwork

@@ -18,6 +18,7 @@ from branca.element import Figure, MacroElement
 from geodata.crs import from_wgs84
 from geodata.entry_methods import entry_labels
 from geodata.errors import InvalidInput, UnknownDistrict
+from geodata.geodesy import invalid_degrees
 from geodata.kinds import kind_labels
 from geodata.schema import (
     KINDS,
@@ -225,7 +226,9 @@ def facility_map(
     if zoom is not None and not 0 <= zoom <= 18:
         raise InvalidInput("zoom must be between 0 and 18", field="zoom")
     for name, point in (("center", center), ("origin", origin)):
-        if point is not None and not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90):
+        if point is not None and (
+            invalid_degrees(point[0], "lon") or invalid_degrees(point[1], "lat")
+        ):
             raise InvalidInput(f"{name} must be WGS-84 (lon, lat) degrees", field=name)
     if districts is not None:
         _check_districts(districts, boundaries)

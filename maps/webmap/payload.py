@@ -8,7 +8,7 @@ import gzip
 import json
 from collections.abc import Collection, Sequence
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,6 +18,7 @@ from finder.index import MAP_STATUSES, FacilityFilter, FacilityIndex
 from geodata.crs import in_mainland_china
 from geodata.entry_methods import ENTRY_METHODS, entry_labels
 from geodata.errors import InvalidInput, InvalidOpeningHours
+from geodata.geodesy import LAT_RANGE, LON_RANGE, invalid_degrees
 from geodata.kinds import KIND_SPECS
 from geodata.navigation import NAVIGATION_SOURCE
 from geodata.schema import (
@@ -248,9 +249,10 @@ def _dates(values: pd.Series) -> list[str]:
     return [text[:10] for text in _texts(values)]
 
 
-def _micro_degrees(values: pd.Series, field: str, low: float, high: float) -> list[int]:
+def _micro_degrees(values: pd.Series, field: Literal["lon", "lat"]) -> list[int]:
     array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any((array < low) | (array > high)):
+    if invalid_degrees(array, field).any():
+        low, high = LON_RANGE if field == "lon" else LAT_RANGE
         raise InvalidInput(f"{field} must be finite WGS-84 degrees in [{low}, {high}]", field=field)
     micro_degrees: list[int] = np.rint(array * 1e6).astype(np.int64).tolist()
     return micro_degrees
@@ -295,7 +297,8 @@ def facility_payload(
     facility_url
         URL prefix of the service's facility routes (``/facilities``): popups then show the
         first photo (``{url}/{id}/photos/0?size=thumb``) and a "report a problem" form that
-        posts to ``{url}/{id}/reports``. None where there is no service (a standalone file).
+        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``).
+        None where there is no service (a standalone file).
 
     Returns
     -------
@@ -321,8 +324,8 @@ def facility_payload(
         _column(facilities, "opening_hours"), _column(facilities, "status"), now, calendar
     )
     kind_codes = _codes(facilities["kind"], KINDS, "kind")
-    lon_e6 = _micro_degrees(facilities["lon"], "lon", -180.0, 180.0)
-    lat_e6 = _micro_degrees(facilities["lat"], "lat", -90.0, 90.0)
+    lon_e6 = _micro_degrees(facilities["lon"], "lon")
+    lat_e6 = _micro_degrees(facilities["lat"], "lat")
     mainland = np.asarray(
         in_mainland_china(np.array(lon_e6, dtype=np.float64) / 1e6, np.array(lat_e6) / 1e6),
         dtype=bool,
