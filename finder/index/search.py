@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import threading
-from typing import Unpack
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,6 +33,7 @@ from geodata.errors import (
 )
 
 logger = logging.getLogger(__name__)
+_Part = TypeVar("_Part")
 
 #: Largest ``k`` a nearest query accepts.
 MAX_K = 1000
@@ -52,8 +56,27 @@ _SCALAR_CHORDS = 16
 #: Facilities the first search ball should hold per wanted answer (``k + 1`` of them): small
 #: balls keep the candidate refinement short; a ball that holds too few simply grows.
 _NEED_PER_K = 0.35
+#: Fewest batch queries per thread: below that, a thread costs more than it saves.
+_PART_MIN = 4096
 #: Guessed share of facilities open at a given moment, for sizing the first search ball.
 _OPEN_SHARE_GUESS = 0.5
+
+
+Distances = NDArray[np.float64]
+
+
+def _in_parts(work: Callable[[int, int], _Part], n: int) -> list[_Part]:
+    """``work(lo, hi)`` over contiguous parts of ``range(n)``, one thread per CPU.
+
+    For batch queries: the KD-tree search and the geodesics release the GIL, so the parts run in
+    parallel; a batch smaller than :data:`_PART_MIN` per CPU runs in the calling thread.
+    """
+    count = max(1, min(os.cpu_count() or 1, n // _PART_MIN))
+    if count == 1:
+        return [work(0, n)]
+    bounds = np.linspace(0, n, count + 1).astype(int).tolist()
+    with ThreadPoolExecutor(count, thread_name_prefix="nearest-batch") as pool:
+        return list(pool.map(work, bounds[:-1], bounds[1:]))
 
 
 def _check_k(k: int) -> int:
@@ -366,18 +389,33 @@ class NearestQueries(IndexBase):
         order = geodesy.spatial_order(qlon, qlat) if n > 64 else np.arange(n)
         slon, slat = qlon[order], qlat[order]
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
-        chord, tidx = searcher.tree.query(
-            geodesy.ecef_from_lonlat(slon, slat), k=k + 1, distance_upper_bound=limit, workers=-1
-        )
-        found = tidx[:, :k] < searcher.size
-        pos = np.where(found, searcher.positions[np.minimum(tidx[:, :k], searcher.size - 1)], -1)
+        size = searcher.size
+
+        def part(lo: int, hi: int) -> tuple[NDArray[np.float64], NDArray[np.int64], Distances]:
+            """Chords, positions and geodesics of the ``k + 1`` nearest of queries lo..hi."""
+            chord, tidx = searcher.tree.query(
+                geodesy.ecef_from_lonlat(slon[lo:hi], slat[lo:hi]),
+                k=k + 1,
+                distance_upper_bound=limit,
+            )
+            found = tidx[:, :k] < size
+            pos = np.where(found, searcher.positions[np.minimum(tidx[:, :k], size - 1)], -1)
+            rows, cols = np.nonzero(found)
+            dist = np.full((hi - lo, k), np.inf)
+            dist[rows, cols], _bearing = geodesy.geodesic_inverse(
+                slon[lo:hi][rows],
+                slat[lo:hi][rows],
+                self._c.lon[pos[rows, cols]],
+                self._c.lat[pos[rows, cols]],
+            )
+            return chord, pos.astype(np.int64, copy=False), dist
+
+        parts = _in_parts(part, n)
+        chord = np.concatenate([p[0] for p in parts])
+        pos = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
         bound = geodesy.geodesic_upper_bounds_m(chord[:, k - 1])
         ambiguous = np.isfinite(chord[:, k]) & (chord[:, k] <= bound)
-        rows, cols = np.nonzero(found)
-        dist = np.full((n, k), np.inf)
-        dist[rows, cols], _bearing = geodesy.geodesic_inverse(
-            slon[rows], slat[rows], self._c.lon[pos[rows, cols]], self._c.lat[pos[rows, cols]]
-        )
         if max_d is not None:
             outside = dist > max_d + RADIUS_TOLERANCE_M
             dist[outside] = np.inf
