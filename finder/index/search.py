@@ -53,8 +53,10 @@ _SCALAR_GEODESICS = 8
 _GEODESICS_FIRST = 4
 #: Up to this many candidates, chords are computed on Python floats.
 _SCALAR_CHORDS = 16
-#: Facilities the first search ball should hold per wanted answer (``k + 1`` of them): small
-#: balls keep the candidate refinement short; a ball that holds too few simply grows.
+#: The first search ball is sized by the density grid to hold ``_NEED_PER_K * (k + 1)``
+#: facilities. The grid underestimates clustered places, so even this small figure usually
+#: gives one to four facilities: each costs a geodesic, while a ball that holds too few simply
+#: grows (one more ball query).
 _NEED_PER_K = 0.35
 #: Fewest batch queries per thread: below that, a thread costs more than it saves.
 _PART_MIN = 4096
