@@ -64,9 +64,6 @@ _PART_MIN = 4096
 _OPEN_SHARE_GUESS = 0.5
 
 
-Distances = NDArray[np.float64]
-
-
 def _in_parts(work: Callable[[int, int], _Part], n: int) -> list[_Part]:
     """``work(lo, hi)`` over contiguous parts of ``range(n)``, one thread per CPU.
 
@@ -393,7 +390,7 @@ class NearestQueries(IndexBase):
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
         size = searcher.size
 
-        def part(lo: int, hi: int) -> tuple[NDArray[np.float64], NDArray[np.int64], Distances]:
+        def part(lo: int, hi: int) -> tuple[NDArray[np.float64], Positions, NDArray[np.float64]]:
             """Chords, positions and geodesics of the ``k + 1`` nearest of queries lo..hi."""
             chord, tidx = searcher.tree.query(
                 geodesy.ecef_from_lonlat(slon[lo:hi], slat[lo:hi]),
