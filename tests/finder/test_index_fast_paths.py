@@ -169,7 +169,7 @@ def test_single_nearest_equals_brute_force(
         assert [r.distance_m for r in got] == dist
 
 
-@FAST
+@settings(FAST, max_examples=12)
 @given(flt=filters(), k=st.sampled_from((1, 3)), seed=st.integers(0, 2**32 - 1))
 def test_threaded_batch_equals_brute_force(
     index: FacilityIndex, flt: dict[str, Any], k: int, seed: int
