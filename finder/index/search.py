@@ -261,7 +261,7 @@ class NearestQueries(IndexBase):
                 hits = hits[keep]
             n_pass = len(hits)
             if n_pass < k and not exhausted:
-                if not exact_set and flt is not None and n_hits > _SUBSET_SWITCH_HITS:
+                if check_static and flt is not None and n_hits > _SUBSET_SWITCH_HITS:
                     subset = self._subset_searcher(flt)
                     return self._nearest_one(subset, qlon, qlat, k, flt, False, max_d)
                 if n_pass == 0:

@@ -9,6 +9,7 @@ match no facility, exactly one, a few or many. The reference is a brute-force ge
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -213,3 +214,29 @@ def test_a_filter_asked_often_gets_its_own_tree_and_the_same_answers(
         ids, dist = brute_force(lon, lat, flt, 2)
         assert [r.facility_id for r in got] == ids
         assert [r.distance_m for r in got] == dist
+
+
+def test_open_at_alone_grows_the_ball_instead_of_switching_trees() -> None:
+    """One facility open at the moment and ``k=2``: the ball grows past thousands of closed ones.
+
+    Only static filters have KD-trees of their own; with the moment alone, the search keeps to
+    the main tree (a switch there would search the same tree again, without end).
+    """
+    rng = np.random.default_rng(3)
+    n = 6000
+    hours = np.full(n, None, dtype=object)
+    hours[rng.integers(n)] = "24/7"
+    lon, lat = rng.uniform(121.0, 121.5, n), rng.uniform(31.0, 31.5, n)
+    index = FacilityIndex.from_arrays(
+        np.array([f"f{i:05d}" for i in range(n)], dtype=object),
+        lon,
+        lat,
+        kinds=np.full(n, "mother_room", dtype=object),
+        opening_hours=hours,
+    )
+    got = index.nearest(121.25, 31.25, k=2, open_at=datetime(2025, 6, 4, 10, 0))
+    _az, _baz, dist = GEOD.inv(np.full(n, 121.25), np.full(n, 31.25), lon, lat)
+    open_ones = np.flatnonzero(hours == "24/7")
+    assert [(r.facility_id, r.distance_m) for r in got] == [
+        (f"f{i:05d}", dist[i]) for i in open_ones
+    ]
