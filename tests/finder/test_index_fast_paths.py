@@ -3,8 +3,9 @@ the first search ball directly, KD-trees of frequent filters, and batches split 
 
 Thousands of clustered facilities (so that search balls hold many, few or no facilities, and a
 batch is large enough to be split over threads) with rare attribute values, so that drawn filters
-match no facility, exactly one, a few or many. The reference is a brute-force geodesic search
-(``pyproj.Geod.inv`` from the query to every facility) with the filter rules written out plainly.
+match no facility, exactly one, a few or many, sometimes with a moment (opening hours). The
+reference is a brute-force geodesic search (``pyproj.Geod.inv`` from the query to every facility)
+with the filter rules written out plainly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index import FacilityIndex
 from geodata.schema import ANONYMOUS, KINDS, Viewer
 
@@ -26,6 +28,9 @@ N = 3000
 #: Shanghai and a few other cities: dense clusters, and empty land between them.
 CENTRES = ((121.47, 31.23), (116.40, 39.90), (113.26, 23.13), (104.07, 30.67))
 AMENITY_SETS = ("fridge", "fridge;wifi", "wifi", "", "fridge;sofa;wifi")
+HOURS = ("24/7", "Mo-Fr 08:30-17:30; PH off", None)
+#: A working-day morning, and a Sunday evening when only the 24/7 facilities are open.
+WHENS = (datetime(2025, 6, 4, 10, 0), datetime(2025, 6, 8, 21, 0))
 #: Filters designed to match no facility, one, a few and many (see ``_facilities``).
 DESIGNED: tuple[dict[str, Any], ...] = (
     {"min_stars": 5, "kinds": ["rest_stop"]},  # the one 5-star facility is a mother room: none
@@ -67,6 +72,7 @@ def _facilities() -> dict[str, Any]:
     status = rng.choice(["open", "temporarily_closed", "closed"], N, p=[0.9, 0.05, 0.05])
     status = status.astype(object)
     status[special] = "open"
+    hours = rng.choice(np.array(HOURS, dtype=object), N, p=[0.02, 0.5, 0.48])
     return {
         "ids": np.array([f"f{(i * 7919) % N:05d}" for i in range(N)], dtype=object),
         "lon": lon,
@@ -76,6 +82,7 @@ def _facilities() -> dict[str, Any]:
         "amenities": amenities,
         "star_rating": stars,
         "status": status,
+        "opening_hours": hours,
     }
 
 
@@ -100,6 +107,14 @@ def _passing(flt: dict[str, Any]) -> np.ndarray:
         keep &= np.array([amenity in a.split(";") for a in DATA["amenities"]])
     if "min_stars" in flt:
         keep &= DATA["star_rating"] >= flt["min_stars"]
+    if "open_at" in flt:
+        calendar = HolidayCalendar.default()
+        keep &= np.array(
+            [
+                state_at(hours, flt["open_at"], calendar) is OpenState.OPEN
+                for hours in DATA["opening_hours"]
+            ]
+        )
     return keep
 
 
@@ -132,6 +147,8 @@ def filters(draw: st.DrawFn) -> dict[str, Any]:
         out["viewer"] = draw(st.sampled_from((Viewer(member=True), Viewer(see_all=True))))
     if draw(st.booleans()):
         out["statuses"] = ("open", "temporarily_closed")
+    if draw(st.integers(0, 3)) == 0:
+        out["open_at"] = draw(st.sampled_from(WHENS))
     return out
 
 
