@@ -10,6 +10,7 @@ with the filter rules written out plainly.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from finder.geodesy import ecef_point
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index import FacilityIndex
 from geodata.schema import ANONYMOUS, KINDS, Viewer
@@ -257,3 +259,27 @@ def test_open_at_alone_grows_the_ball_instead_of_switching_trees() -> None:
     assert [(r.facility_id, r.distance_m) for r in got] == [
         (f"f{i:05d}", dist[i]) for i in open_ones
     ]
+
+
+def test_a_facility_nearer_by_chord_can_be_farther_on_the_ellipsoid() -> None:
+    """1,670 km from the query, ``a`` is 1 m nearer than ``b`` by chord but 40 m farther away.
+
+    The first search ball (sized from the extent of ``sw`` and ``ne``) holds ``a`` alone; its
+    geodesic lies beyond the ball's radius, so the search must go on and find ``b``.
+    """
+    query = (100.0, 43.0)
+    sw, ne = (105.0, 25.0), (125.0, 40.0)
+    a = (105.22803531294608, 28.530299009177497)
+    b = (119.55301749882081, 39.70175435896481)
+    points = {"a": a, "b": b, "ne": ne, "sw": sw}
+    index = FacilityIndex.from_arrays(
+        np.array(list(points), dtype=object),
+        np.array([p[0] for p in points.values()]),
+        np.array([p[1] for p in points.values()]),
+        kinds=np.full(len(points), "mother_room", dtype=object),
+    )
+    chord = {name: math.dist(ecef_point(*query), ecef_point(*p)) for name, p in points.items()}
+    geodesic = {name: GEOD.inv(*query, *p)[2] for name, p in points.items()}
+    assert chord["a"] + 0.9 < chord["b"] and geodesic["b"] + 39 < geodesic["a"]
+    assert [r.facility_id for r in index.nearest(*query, k=1)] == ["b"]
+    assert [r.facility_id for r in index.nearest(*query, k=2)] == ["b", "a"]
