@@ -31,6 +31,7 @@ from finder.index.trees import Searcher
 from geodata.errors import (
     InvalidQuery,
 )
+from geodata.geodesy import GEOD
 
 logger = logging.getLogger(__name__)
 _Part = TypeVar("_Part")
@@ -307,7 +308,7 @@ class NearestQueries(IndexBase):
 
         On pyproj's scalar path, which skips the array set-up (same C routine as the arrays).
         """
-        lon, lat, inv = self._c.lon, self._c.lat, geodesy.GEOD.inv
+        lon, lat, inv = self._c.lon, self._c.lat, GEOD.inv
         rows = []
         for p in pos:
             az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))
