@@ -45,7 +45,7 @@ from starlette.responses import Response
 
 from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
-from api.live import LiveDoors, answer_of, live_members
+from api.live import LiveDoors, live_members_of
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
@@ -57,7 +57,8 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S, FacilityFilter, NearestResult
+from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.index.filters import filter_of
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
@@ -174,7 +175,7 @@ _Hit = TypeVar("_Hit", WalkHit, NearestResult)
 def _usable(snapshot: Snapshot, hits: list[_Hit], blocked: frozenset[str], k: int) -> list[_Hit]:
     """The first ``k`` hits whose facility is not in ``blocked``."""
     if blocked:
-        hits = [h for h in hits if snapshot.stamp(h.position)[0] not in blocked]
+        hits = [h for h in hits if snapshot.facility_id(h.position) not in blocked]
     return hits[:k]
 
 
@@ -185,9 +186,9 @@ def _live_members(
     doors: LiveDoors,
     moment: dt.datetime,
 ) -> list[str]:
-    """The honest answer of each facility (:func:`api.live.live_members`)."""
+    """The honest answer of each facility (:func:`api.live.live_members_of`)."""
     return [
-        live_members(answer_of(snapshot, p, doors, s, moment))
+        live_members_of(snapshot, p, doors, s, moment)
         for p, (_, s) in zip(positions, states, strict=True)
     ]
 
@@ -373,12 +374,14 @@ async def nearest(request: Request) -> Response:
     # open_now leaves out facilities locked today or reported locked: ask for as many more,
     # then drop them
     blocked = doors.not_open(moment) if q.open_now else frozenset()
-    where = FacilityFilter(
-        kinds=q.kind,
-        amenities=q.amenity,
-        viewer=lookup.viewer,
-        min_stars=q.min_stars,
-        open_at=now if q.open_now else None,
+    where = filter_of(  # the same (cached) filter for the same question
+        {
+            "kinds": q.kind,
+            "amenities": q.amenity,
+            "viewer": lookup.viewer,
+            "min_stars": q.min_stars,
+            "open_at": now if q.open_now else None,
+        }
     )
     fallback = ""
     if q.metric == "walk":
