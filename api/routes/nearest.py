@@ -219,6 +219,7 @@ class NearestQuery(BaseModel):
 
 
 _LIST_PARAMS = frozenset({"kind", "amenity"})
+_FIELDS = frozenset(NearestQuery.model_fields)
 _POINT = ("lon", "lat")
 _NEAREST_FEATURE = feature_schema(
     {
@@ -311,12 +312,12 @@ def parse_query(request: Request) -> NearestQuery:
     Done by hand rather than by FastAPI's per-parameter machinery, which costs more than the
     whole lookup on this hot path; the OpenAPI document still lists every parameter.
     """
-    params = request.query_params
-    values: dict[str, object] = {
-        key: params.getlist(key) if key in _LIST_PARAMS else params[key]
-        for key in params
-        if key in NearestQuery.model_fields
-    }
+    values: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():  # the last value of a repeated one
+        if key in _LIST_PARAMS:
+            values.setdefault(key, []).append(value)
+        elif key in _FIELDS:
+            values[key] = value
     try:
         query = NearestQuery.model_validate(values)
     except ValidationError as exc:
@@ -411,7 +412,7 @@ async def nearest(request: Request) -> Response:
     positions = [r.position for r in results]
     states = _open_states(snapshot, positions, now)
     lives = _live_members(snapshot, positions, states, doors, moment)
-    crs_json = json.dumps(crs)
+    crs_json = f'"{crs}"'  # a name of geodata.crs: nothing to escape
     marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
     features = []
     for r, (open_json, _), live_json in zip(results, states, lives, strict=True):
@@ -423,16 +424,19 @@ async def nearest(request: Request) -> Response:
             f'"walk_s_est":{r.walk_s_est:.0f},{open_json},{live_json},'
             f'"crs":{crs_json}{marks}}}}}'
         )
-    query = json.dumps(
-        {"lon": lon, "lat": lat, "crs": crs, "k": k, "metric": q.metric}, separators=(",", ":")
-    )
     body = (
-        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query}'
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, q.metric)}'
         f"{marks or LINE_MARK},"
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
         f'"features":[{",".join(features)}]}}'
     )
     return GeoJSONResponse(body.encode("utf-8"))
+
+
+def _query_json(q: NearestQuery, metric: str) -> str:
+    """The answer's ``query`` member: point, system, k and metric as asked (compact JSON; a
+    float written as :mod:`json` writes it, ``float.__repr__``)."""
+    return f'{{"lon":{q.lon!r},"lat":{q.lat!r},"crs":"{q.crs}","k":{q.k},"metric":"{metric}"}}'
 
 
 def _walk_answer(
@@ -451,7 +455,7 @@ def _walk_answer(
     x, y = snapshot.index.lonlat(positions, crs=q.crs)
     wlon, wlat = snapshot.index.lonlat(positions)
     line_m, bearing = geodesic_from(origin[0], origin[1], wlon, wlat)
-    crs_json = json.dumps(q.crs)
+    crs_json = f'"{q.crs}"'
     features = []
     for i, (hit, (open_json, _), live_json) in enumerate(zip(hits, states, lives, strict=True)):
         id_json, props = _fragments(snapshot, hit.position)
@@ -465,12 +469,9 @@ def _walk_answer(
             f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
             f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"}}}}'
         )
-    query = json.dumps(
-        {"lon": q.lon, "lat": q.lat, "crs": q.crs, "k": q.k, "metric": "walk"},
-        separators=(",", ":"),
-    )
     body = (
-        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query},"metric":"walk",'
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, "walk")},'
+        '"metric":"walk",'
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
         f'"features":[{",".join(features)}]}}'
     )
