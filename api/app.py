@@ -14,7 +14,7 @@ Routes (see ``docs/api.md``):
 * ``/coverage...`` - coverage of districts, gaps, proposed sites, the coverage map;
 * ``/facilities/{id}/isochrone`` - the area within a walk (needs a walking network);
 * ``/facilities/{id}/events`` (signed device events), ``/live`` (server-sent live state) and
-  ``/usage`` (visits per facility, day and hour, CSV);
+  ``/usage`` (visits per facility, day and hour, CSV; ``/usage.pdf`` printed per facility);
 * ``/map`` and ``/static/...`` - the web map; ``/basemap/{z}/{x}/{y}.mvt`` - its base map tiles;
   ``/health``; ``/openapi.json`` (OpenAPI 3.0);
 * ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), from files bundled in ``api/static``.
@@ -286,9 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 live=live,
-                doors=LiveDoors(
-                    log, read_signals=functools.partial(reports.all_report_signals, store)
-                ),
+                doors=LiveDoors(log, reports=store),
                 events=EventWriter(
                     log,
                     replay_window_s=settings.event_window_s,

@@ -16,9 +16,10 @@
                     [--population-raster PEOPLE.tif]
     finder coverage --national [--radius 1000] [--format json|csv] [--out FILE]
     finder suggest --district ADCODE [--radius 1000] [--n 5] [--candidates FILE.csv]
-                   [--objective area|population] [--out SITES.geojson]
+                   [--objective area|population] [--weight none|use] [--use-days 28]
+                   [--out SITES.geojson]
     finder print --district ADCODE [--radius 1000] [--paper A4|A3] [--orientation ...] --out F.pdf
-                 [--basemap FILE.osm|FILE.osm.pbf]
+                 [--basemap FILE.osm|FILE.osm.pbf] [--suggest N [--weight use] [--use-days 28]]
     finder print --all-districts [--paper ...] [--orientation ...] --out atlas.pdf
     finder print --national [--paper A3|A4] [--orientation ...] --out national.pdf|png
     finder keys add NAME --scope edit|read-private|read-all [--org ORG ...] [--member]
@@ -28,7 +29,8 @@
     finder devices add FACILITY_ID     (prints the device's secret once)
     finder devices list [--facility ID] [--json]
     finder devices revoke DEVICE_ID
-    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv]
+    finder usage --district ADCODE [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out FILE.csv|.pdf]
+                 [--paper A4|A3] [--orientation portrait|landscape]
     finder db upgrade                  (PostgreSQL + PostGIS: FINDER_DATABASE_URL)
     finder calendar load FILE [--actor NAME]    (the State Council's holiday arrangement, CSV)
     finder calendar show [--year YEAR]
@@ -310,14 +312,14 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     :class:`finder.index.FacilityFilter`), for an anonymous caller or (``--all-access``) one who
     sees every access class."""
     from finder.coverage import build_sample_grid, counted_facilities
-    from finder.index import FacilityFilter, FacilityIndex
+    from finder.index import FacilityIndex
 
     store = _open_store(args)
     try:
         index = FacilityIndex.from_store(store)
     finally:
         store.close()
-    where = FacilityFilter(kinds=args.kind, viewer=_viewer(args))
+    where = _counted_where(args)
     national = getattr(args, "national", False)
     districts = _places(args) if national else _districts(args)
     population = None
@@ -336,6 +338,13 @@ def _coverage_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     else:
         grid = build_sample_grid(districts, population=population)
     return grid, counted_facilities(index, where)
+
+
+def _counted_where(args: argparse.Namespace) -> Any:
+    """The facilities a coverage command counts: ``--kind``, as :func:`_viewer` sees them."""
+    from finder.index import FacilityFilter
+
+    return FacilityFilter(kinds=args.kind, viewer=_viewer(args))
 
 
 def _viewer(args: argparse.Namespace) -> Viewer:
@@ -486,7 +495,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from finder.coverage import RegionGrids
-    from finder.siting import suggest_sites
     from geodata.crs import to_wgs84
 
     grid, counted = _coverage_inputs(args)
@@ -507,25 +515,71 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             pd.to_numeric(table["lat"]).to_numpy(float),
             args.crs,
         )
-    region = grids.region(args.district)
-    result = suggest_sites(
-        grids.merged_grid(region),
-        region.adcode,
-        lon,
-        lat,
-        n_sites=args.n,
-        radius_m=args.radius,
-        candidates_lon=cand_lon,
-        candidates_lat=cand_lat,
-        objective=args.objective,
+    result = _suggested(
+        args, grids, lon, lat, args.n, candidates_lon=cand_lon, candidates_lat=cand_lat
     )
     _write_json(result.to_geojson() if args.out else result.to_json(), args.out)
     print(
         f"coverage of {args.district} at {args.radius:g} m: {result.before_share:.1%} -> "
-        f"{result.after_share:.1%} with {len(result.lon)} new sites",
+        f"{result.after_share:.1%} with {len(result.lon)} new sites; {_weighting_words(result)}",
         file=sys.stderr,
     )
     return 0
+
+
+def _suggested(
+    args: argparse.Namespace, grids: Any, lon: Any, lat: Any, n_sites: int, **candidates: Any
+) -> Any:
+    """New sites for ``--district`` (:func:`finder.siting.suggest_sites`), weighted by use
+    with ``--weight use``."""
+    from finder.siting import suggest_sites
+
+    region = grids.region(args.district)
+    grid = grids.merged_grid(region)
+    use = None
+    if args.weight == "use":
+        use = _observed_use(args, grid.district(region.adcode))
+    return suggest_sites(
+        grid,
+        region.adcode,
+        lon,
+        lat,
+        n_sites=n_sites,
+        radius_m=args.radius,
+        objective=args.objective,
+        use=use,
+        **candidates,
+    )
+
+
+def _observed_use(args: argparse.Namespace, cells: Any) -> Any:
+    """Door counts of the counted facilities near a district over ``--use-days``
+    (:func:`finder.siting.observed_use_near`)."""
+    from finder.index import FacilityIndex
+    from finder.siting import observed_use_near
+    from finder.usage import USE_WINDOW_DAYS, use_window
+    from geodata.events import event_log
+
+    store = _open_store(args)
+    try:
+        index = FacilityIndex.from_store(store)
+        counted = index.frame.iloc[index.select(_counted_where(args))]
+        window = use_window(args.use_days or USE_WINDOW_DAYS)
+        return observed_use_near(event_log(store), counted, cells, args.radius, window)
+    finally:
+        store.close()
+
+
+def _weighting_words(result: Any) -> str:
+    """How a siting answer weighted demand, in a line."""
+    w = result.weighting
+    if w["weighting"] != "use":
+        return "demand not weighted by use"
+    return (
+        f"demand weighted by use from {w['from']} to {w['to']} ({w['days']} days): "
+        f"{w['measured_facilities']} facilities with door counts, {w['unmeasured_facilities']} "
+        f"without (assumed {w['reference_visits_per_day']:g} visits a day, the average)"
+    )
 
 
 def cmd_print(args: argparse.Namespace) -> int:
@@ -540,6 +594,9 @@ def cmd_print(args: argparse.Namespace) -> int:
             "finder print: give one of --district ADCODE, --all-districts or --national",
             file=sys.stderr,
         )
+        return 2
+    if args.suggest and not args.district:
+        print("finder print: --suggest needs --district", file=sys.stderr)
         return 2
     grid, counted = _coverage_inputs(args)
     if args.national:
@@ -560,12 +617,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         )
         print(f"wrote {sheet.path} ({args.paper} {args.orientation})", file=sys.stderr)
         return 0
-    adcode = None
+    adcode = sites = None
     if args.district:
         from finder.coverage import RegionGrids
 
         grids = RegionGrids(grid, _places(args))
         region = grids.region(args.district)
+        if args.suggest:
+            sites = _suggested(args, grids, counted.lon, counted.lat, args.suggest)
         grid = grids.grid_for(region.counties, exact=region.level != "county")
         adcode = region.adcode if region.level == "county" else None
     options: dict[str, Any] = {
@@ -581,7 +640,14 @@ def cmd_print(args: argparse.Namespace) -> int:
         print(f"wrote {atlas.path} ({atlas.pages} pages)", file=sys.stderr)
         return 0
     printed = print_coverage_map(
-        args.out, grid, counted.lon, counted.lat, counted.kind, adcode=adcode, **options
+        args.out,
+        grid,
+        counted.lon,
+        counted.lat,
+        counted.kind,
+        adcode=adcode,
+        sites=sites,
+        **options,
     )
     print(f"wrote {printed.path} ({args.paper} {args.orientation})", file=sys.stderr)
     return 0
@@ -676,25 +742,41 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    """Visits per facility, day and hour of a district, from door entry events (CSV)."""
+    """Visits per facility, day and hour of a district, from door entry events (CSV), or the
+    printed table per facility (``--out F.pdf``)."""
     import datetime as dt
 
     from finder.hours import local_today
-    from finder.usage import usage_from_log
+    from finder.usage import usage_from_log, usage_report
     from geodata.cells import frame_to_csv
     from geodata.events import event_log
 
     last = dt.date.fromisoformat(args.to) if args.to else local_today()
     first = dt.date.fromisoformat(args.from_) if args.from_ else last - dt.timedelta(days=6)
+    pdf = bool(args.out) and Path(args.out).suffix.lower() == ".pdf"
     store = _open_store(args)
     try:
         frame = store.frame()
         if not args.all_access:
             frame = frame[frame["access"] == "public"]
         frame = frame[frame["adcode"] == args.district]
-        table = usage_from_log(event_log(store), frame, first, last)
+        if pdf:
+            report = usage_report(event_log(store), frame, first, last)
+        else:
+            table = usage_from_log(event_log(store), frame, first, last)
     finally:
         store.close()
+    if pdf:
+        from maps.usagesheet import print_usage_table
+
+        printed = print_usage_table(
+            args.out, report, adcode=args.district, paper=args.paper, orientation=args.orientation
+        )
+        print(
+            f"wrote {printed.path} ({printed.pages} pages, {printed.total_visits:,} visits)",
+            file=sys.stderr,
+        )
+        return 0
     if args.out:
         frame_to_csv(table, args.out)
         _wrote(args.out)
@@ -902,6 +984,19 @@ def build_parser() -> argparse.ArgumentParser:
             help="GeoTIFF of persons per cell (GHS-POP, WorldPop) for population-weighted shares",
         )
 
+    def siting_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--objective", choices=("area", "population"), default="area")
+        p.add_argument(
+            "--weight",
+            choices=("none", "use"),
+            default="none",
+            help="use: weight demand by door entries per day of the facilities near it "
+            "(docs/coverage.md)",
+        )
+        p.add_argument(
+            "--use-days", type=int, help="window of observed use: whole days before today (28)"
+        )
+
     p = add("coverage", cmd_coverage, "coverage of each district within a radius")
     coverage_options(p)
     basemap_option(p)
@@ -936,7 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="number of new sites (5)")
     p.add_argument("--candidates", help="CSV/XLSX/GeoJSON of candidate sites (default: a grid)")
     p.add_argument("--crs", choices=CRS_NAMES, default="wgs84", help="of the candidates")
-    p.add_argument("--objective", choices=("area", "population"), default="area")
+    siting_options(p)
     p.add_argument("--out", help="write the proposed sites as GeoJSON")
 
     p = add("print", cmd_print, "print a district coverage map (PDF or PNG)")
@@ -956,6 +1051,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", choices=PAPERS, default="A4")
     p.add_argument("--orientation", choices=ORIENTATIONS, default="landscape")
     p.add_argument("--out", required=True, help=".pdf or .png")
+    p.add_argument(
+        "--suggest", type=int, metavar="N", help="mark N proposed new sites (with --district)"
+    )
+    siting_options(p)
 
     p = add("keys", cmd_keys, "manage API keys (stored hashed)")
     key_actions = p.add_subparsers(dest="action", required=True)
@@ -1000,7 +1099,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", required=True, help="adcode")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (6 days ago)")
     p.add_argument("--to", metavar="YYYY-MM-DD", help="last day (default today, China time)")
-    p.add_argument("--out", help="CSV file (default: standard output)")
+    p.add_argument(
+        "--out",
+        help="CSV file (default: standard output), or a .pdf: the printed table per facility",
+    )
+    p.add_argument("--paper", choices=PAPERS, default="A4", help="of a .pdf")
+    p.add_argument("--orientation", choices=ORIENTATIONS, default="portrait", help="of a .pdf")
     p.add_argument(
         "--all-access", action="store_true", help="count members/employees facilities too"
     )

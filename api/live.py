@@ -10,9 +10,13 @@ Events accepted by this worker are folded in at once. Server-sent-event streams 
 :meth:`LiveDoors.changes` for the facilities whose state changed.
 
 :class:`LiveDoors` also holds the active report signals of every facility
-(:func:`finder.reports.active_signals`, read with ``read_signals``): the poller reads them again
-every :data:`SIGNALS_EVERY_S` (so a report or a staff decision made through any worker counts in
-every worker within about a second, and a signal whose window ended goes out), and a report or
+(:func:`finder.reports.active_signals` of the reports of the rule's window, kept in memory):
+every :data:`SIGNALS_EVERY_S` the poller reads the store's reports change counter
+(:meth:`geodata.store.FacilityStore.report_counter`, one small query) and reads the window's
+reports again only when it moved (so a report or a staff decision made through any worker counts
+in every worker within about a second); when a report it holds leaves the window
+(:func:`finder.reports.counted_until`) it works the signals out again from the reports it holds,
+so a signal whose window ended goes out without asking the store. A report or
 a staff confirm or dismiss through this worker reads them at once
 (:meth:`LiveDoors.refresh_signals`). Requests read only this copy, never the store: when the
 store is down they are answered from the last signals read. A change of a facility's signals is
@@ -39,11 +43,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from api.state import Snapshot
 from finder.hours import LOCAL_TIMEZONE, OpenState
+from finder.reports import REPORT_WINDOW, active_signals, counted_until
 from finder.truth import (
     DoorState,
     LiveAnswer,
@@ -54,6 +59,7 @@ from finder.truth import (
     reported_locked,
 )
 from geodata.events import EventLog, NewEvent, StoredEvent
+from geodata.schema import Report
 
 logger = logging.getLogger(__name__)
 _ZONE = ZoneInfo(LOCAL_TIMEZONE)
@@ -62,11 +68,21 @@ _ZONE = ZoneInfo(LOCAL_TIMEZONE)
 MAX_POLL_S = 0.25
 #: Interval between two reads of the devices' signing keys, seconds.
 KEYS_EVERY_S = 1.0
-#: Interval between two reads of the active report signals, seconds.
+#: Interval between two looks at the reports change counter, seconds.
 SIGNALS_EVERY_S = 1.0
 
-#: What reads the active report signals of every facility from the store, now.
-SignalReader = Callable[[], dict[str, tuple[ReportSignal, ...]]]
+
+class ReportSource(Protocol):
+    """What :class:`LiveDoors` reads of the store's reports (a
+    :class:`~geodata.store.FacilityStore` is one)."""
+
+    def report_counter(self) -> int: ...
+
+    def reports(
+        self, *, since: dt.datetime | None = None, limit: int | None = 1000
+    ) -> list[Report]: ...
+
+
 #: Most events one transaction of :class:`EventWriter` appends.
 MAX_BATCH = 2_000
 
@@ -78,19 +94,26 @@ class LiveDoors:
     ----------
     log
         The store's event log.
-    read_signals
-        Reads the active report signals of every facility from the store (e.g.
-        :func:`api.routes.reports.all_report_signals` of the store); ``None``: no reports.
+    reports
+        The store's reports (``None``: no reports).
     poll_s
         Interval between two looks for events appended by other workers, seconds (at most
         :data:`MAX_POLL_S`).
+    clock
+        The time now, aware (tests pass their own).
     """
 
     def __init__(
-        self, log: EventLog, *, read_signals: SignalReader | None = None, poll_s: float = 0.1
+        self,
+        log: EventLog,
+        *,
+        reports: ReportSource | None = None,
+        poll_s: float = 0.1,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.log = log
-        self.read_signals = read_signals
+        self.reports = reports
+        self.clock = clock
         self.poll_s = min(max(poll_s, 0.02), MAX_POLL_S)
         self._lock = threading.Lock()
         self._states: dict[str, DoorState] = {}
@@ -104,6 +127,9 @@ class LiveDoors:
         self._locked: tuple[tuple[int, dt.date], frozenset[str]] | None = None
         self._signals: dict[str, tuple[ReportSignal, ...]] = {}
         self._signals_at = 0.0
+        self._window_reports: list[Report] = []
+        self._report_counter: int | None = None
+        self._signals_until: dt.datetime | None = None
         self._reading_signals = threading.Lock()
         try:
             for event in log.latest():
@@ -190,13 +216,24 @@ class LiveDoors:
         self._keys_at = time.monotonic()
 
     def _read_signals(self) -> None:
+        """Read the window's reports again if the reports change counter moved since the last
+        read; work the signals out of the reports held after a read, or once one of them started
+        or stopped counting (:func:`finder.reports.counted_until`)."""
         self._signals_at = time.monotonic()
-        if self.read_signals is None:
+        if self.reports is None:
             return
         # one read at a time: a poller's read that began before a report must not replace the
         # signals read after it
         with self._reading_signals:
-            self._install_signals(self.read_signals())
+            counter = self.reports.report_counter()  # before the reports: a change between
+            now = self.clock()  # the two reads is read again next time
+            if counter != self._report_counter:
+                self._window_reports = self.reports.reports(since=now - REPORT_WINDOW, limit=None)
+                self._report_counter = counter
+            elif self._signals_until is None or now < self._signals_until:
+                return  # nothing changed, and no report left the window
+            self._install_signals(active_signals(self._window_reports, now))
+            self._signals_until = counted_until(self._window_reports, now)
 
     def _install_signals(self, signals: dict[str, tuple[ReportSignal, ...]]) -> None:
         with self._lock:

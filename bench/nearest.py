@@ -35,8 +35,8 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from finder.geodesy import GEOD
 from finder.index import FacilityIndex
+from geodata.geodesy import GEOD
 from geodata.schema import AMENITIES, KINDS, Viewer
 
 CHINA = (73.0, 18.0, 135.0, 53.0)

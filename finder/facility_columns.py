@@ -23,7 +23,8 @@ import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
 from geodata.crs import PLAIN_CRS, parse_crs, to_wgs84
-from geodata.errors import InvalidCoordinate, InvalidInput
+from geodata.errors import InvalidInput
+from geodata.geodesy import check_points
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, COLUMNS, KINDS, STATUSES
 
 #: Entries of the class-code lookup tables: every value of the one-byte code.
@@ -50,46 +51,6 @@ CODED_COLUMNS = frozenset(
 def canonical_crs(crs: str) -> str:
     """The canonical name of a coordinate system (``geodata.crs.parse_crs``; raises UnknownCRS)."""
     return str(parse_crs(crs))
-
-
-def check_point(lon: float, lat: float) -> tuple[float, float]:
-    """``lon``/``lat`` (degrees) as floats; raises InvalidCoordinate when not finite or in range."""
-    try:
-        lon_f = float(lon)
-        lat_f = float(lat)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCoordinate("lon and lat must be numbers", field="lon") from exc
-    if not (math.isfinite(lon_f) and -180.0 <= lon_f <= 180.0):
-        raise InvalidCoordinate(f"lon must lie in [-180, 180], not {lon!r}", field="lon")
-    if not (math.isfinite(lat_f) and -90.0 <= lat_f <= 90.0):
-        raise InvalidCoordinate(f"lat must lie in [-90, 90], not {lat!r}", field="lat")
-    return lon_f, lat_f
-
-
-def check_points(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`check_point` for arrays; the error names the first bad element."""
-    try:
-        lon_a = np.asarray(lon, dtype=np.float64).ravel()
-        lat_a = np.asarray(lat, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise InvalidCoordinate("lon and lat must be numeric arrays", field="lon") from exc
-    if lon_a.shape != lat_a.shape:
-        raise InvalidCoordinate(
-            f"lon and lat differ in length ({lon_a.size} and {lat_a.size})", field="lat"
-        )
-    bad_lon = ~(np.isfinite(lon_a) & (np.abs(lon_a) <= 180.0))
-    if bad_lon.any():
-        first = int(np.flatnonzero(bad_lon)[0])
-        raise InvalidCoordinate(
-            f"lon must lie in [-180, 180]; element {first} is {lon_a[first]!r}", field="lon"
-        )
-    bad_lat = ~(np.isfinite(lat_a) & (np.abs(lat_a) <= 90.0))
-    if bad_lat.any():
-        first = int(np.flatnonzero(bad_lat)[0])
-        raise InvalidCoordinate(
-            f"lat must lie in [-90, 90]; element {first} is {lat_a[first]!r}", field="lat"
-        )
-    return lon_a, lat_a
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyproj
 from numpy.typing import ArrayLike, NDArray
+
+from geodata.geodesy import GEOD
 
 #: WGS-84 semi-major axis, metres.
 A_M = 6_378_137.0
@@ -48,9 +49,6 @@ SLACK_M = 1e-6
 
 #: Up to this many end points, :func:`geodesic_from` uses pyproj's scalar path.
 _SCALAR_PATH_MAX = 6
-
-#: The WGS-84 ellipsoid for geodesic distances and azimuths (Karney's algorithm).
-GEOD = pyproj.Geod(ellps="WGS84")
 
 
 def ecef_from_lonlat(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.float64]:

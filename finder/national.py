@@ -34,10 +34,10 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from finder.coverage import SampleGrid, check_radius, coverage_table, rounded_table
-from finder.coverage import _records as json_records
+from finder.coverage.aggregate import county_sums, sum_counties
+from finder.coverage.table import _records as json_records
 from finder.index import WALK_SPEED_M_S
 from geodata.errors import InvalidInput
-from geodata.schema import KINDS
 
 #: Minutes of the walk the counties are ranked by (the national "15-minute" service circle).
 WALK_MINUTES = 15.0
@@ -50,21 +50,6 @@ CENSUS_BASIS = (
     "a county's population share equals its area share"
 )
 LEVELS = ("province", "city", "county")
-
-#: Columns that add up from counties to cities and provinces.
-_ADDITIVE = (
-    "population",
-    "area_km2",
-    "covered_km2",
-    "twice_km2",
-    "walk_km2",
-    "people",
-    "people_covered",
-    "people_twice",
-    "people_walk",
-    "facilities",
-    *(f"n_{k}" for k in KINDS),
-)
 
 
 def walk_radius_m(minutes: float = WALK_MINUTES) -> float:
@@ -183,8 +168,8 @@ def national_coverage(
     near = coverage_table(grid, lon, lat, radius_m=radius, kind=kind)
     walk = coverage_table(grid, lon, lat, radius_m=walk_m)
     counties = _county_rows(grid, near.table, walk.table)
-    provinces = _aggregate(counties, "province_adcode", "province")
-    cities = _aggregate(counties, "city_adcode", "city")
+    provinces = _regions(counties, "province_adcode", "province")
+    cities = _regions(counties, "city_adcode", "city")
     key = counties["pop_walk_share"].fillna(counties["walk_share"])
     ranked = (
         counties.assign(_key=key)
@@ -216,50 +201,31 @@ def _county_rows(grid: SampleGrid, near: pd.DataFrame, walk: pd.DataFrame) -> pd
     """One row per county with the hierarchy, the additive columns and the shares."""
     adcodes = near["adcode"].astype(str)
     names = grid.districts.set_index("adcode").loc[adcodes]
-    area = near["area_km2"].to_numpy(dtype=float)
-    share = near["covered_share"].to_numpy(dtype=float)
-    twice = near["covered_twice_share"].to_numpy(dtype=float)
-    walk_share = walk["covered_share"].to_numpy(dtype=float)
-    census = near["population"].astype("Float64").fillna(0.0).to_numpy(dtype=float)
     if grid.population_basis is None:
-        people = census
-        pop_share, pop_twice, pop_walk = share, twice, walk_share
+        # the census spread evenly over each county: its population shares are its area shares
+        people = None
+        near, walk = _spread_evenly(near), _spread_evenly(walk)
     else:
         people = np.array([grid.district(a).pop_weight.sum() for a in adcodes], dtype=float)
-        pop_share = near["pop_covered_share"].to_numpy(dtype=float)
-        pop_twice = near["pop_covered_twice_share"].to_numpy(dtype=float)
-        pop_walk = walk["pop_covered_share"].to_numpy(dtype=float)
-    sampled = np.isfinite(share)
-    rows = pd.DataFrame(
-        {
-            "level": "county",
-            "adcode": adcodes.to_numpy(dtype=object),
-            "name": near["name"].to_numpy(dtype=object),
-            "province_adcode": names["province_adcode"].to_numpy(dtype=object),
-            "province": _names(names, "province", "province_adcode"),
-            "city_adcode": names["city_adcode"].to_numpy(dtype=object),
-            "city": _names(names, "city", "city_adcode"),
-            "counties": 1,
-            "population": near["population"].astype("Int64").to_numpy(),
-            "area_km2": area,
-            "sampled_km2": np.where(sampled, area, 0.0),
-            "covered_km2": np.where(sampled, share * area, 0.0),
-            "twice_km2": np.where(sampled, twice * area, 0.0),
-            "walk_km2": np.where(sampled, walk_share * area, 0.0),
-            "people": people,
-            "people_covered": np.nan_to_num(pop_share * people),
-            "people_twice": np.nan_to_num(pop_twice * people),
-            "people_walk": np.nan_to_num(pop_walk * people),
-            "facilities": near["facilities"].to_numpy(dtype=np.int64),
-            **{f"n_{k}": near[f"n_{k}"].astype("Int64").to_numpy() for k in KINDS},
-            "largest_gap_m": near["largest_gap_m"].to_numpy(dtype=float),
-            "gap_adcode": adcodes.to_numpy(dtype=object),
-            "gap_lon": near["gap_lon"].to_numpy(dtype=float),
-            "gap_lat": near["gap_lat"].to_numpy(dtype=float),
-        }
+    rows = county_sums(near, people=people, walk=walk)
+    rows.insert(0, "level", "county")
+    hierarchy = {
+        "province_adcode": names["province_adcode"].to_numpy(dtype=object),
+        "province": _names(names, "province", "province_adcode"),
+        "city_adcode": names["city_adcode"].to_numpy(dtype=object),
+        "city": _names(names, "city", "city_adcode"),
+    }
+    for at, (column, values) in enumerate(hierarchy.items(), start=3):
+        rows.insert(at, column, values)
+    return rows
+
+
+def _spread_evenly(table: pd.DataFrame) -> pd.DataFrame:
+    """A coverage table whose population shares are its area shares."""
+    return table.assign(
+        pop_covered_share=table["covered_share"],
+        pop_covered_twice_share=table["covered_twice_share"],
     )
-    rows["population"] = rows["population"].astype("Int64")
-    return _with_shares(rows)
 
 
 def _names(districts: pd.DataFrame, column: str, code: str) -> NDArray[np.object_]:
@@ -272,67 +238,21 @@ def _names(districts: pd.DataFrame, column: str, code: str) -> NDArray[np.object
     )
 
 
-def _with_shares(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add the ratio columns computed from the additive ones (the same rule at every level)."""
-    out = rows.copy()
-    population = out["population"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    sampled = out["sampled_km2"].to_numpy(dtype=float)
-    people = out["people"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["facilities_per_10k"] = np.where(
-            population > 0, out["facilities"] / population * 1e4, np.nan
-        )
-        for share, part in (
-            ("covered_share", "covered_km2"),
-            ("covered_twice_share", "twice_km2"),
-            ("walk_share", "walk_km2"),
-        ):
-            out[share] = np.where(sampled > 0, out[part] / sampled, np.nan)
-        for share, part in (
-            ("pop_covered_share", "people_covered"),
-            ("pop_covered_twice_share", "people_twice"),
-            ("pop_walk_share", "people_walk"),
-        ):
-            out[share] = np.where(people > 0, out[part] / people, np.nan)
-    return out
-
-
-def _aggregate(counties: pd.DataFrame, code: str, name: str) -> pd.DataFrame:
-    """Sum the counties' additive columns per ``code`` and recompute the shares."""
-    level = "province" if code == "province_adcode" else "city"
-    additive = [*_ADDITIVE, "sampled_km2", "counties"]
-    frame = counties.copy()
-    frame["population"] = frame["population"].astype("Float64")
-    sums = frame.groupby(code, sort=True)[additive].sum(min_count=1)
-    sums["population"] = sums["population"].round().astype("Int64")
-    for k in KINDS:
-        sums[f"n_{k}"] = sums[f"n_{k}"].astype("Int64")
-    gaps = frame.dropna(subset=["largest_gap_m"])
-    worst = gaps.loc[gaps.groupby(code)["largest_gap_m"].idxmax()].set_index(code)
-    first = frame.groupby(code, sort=True).first()
-    rows = pd.DataFrame(
-        {
-            "level": level,
-            "adcode": sums.index.to_numpy(dtype=object),
-            "name": first[name].to_numpy(dtype=object),
-            "province": first["province"].to_numpy(dtype=object),
-        }
-    )
-    body = sums.reset_index(drop=True)
-    rows = pd.concat([rows, body], axis=1)
-    rows["facilities"] = rows["facilities"].astype(np.int64)
-    rows["counties"] = rows["counties"].astype(np.int64)
-    for column in ("largest_gap_m", "gap_adcode", "gap_lon", "gap_lat"):
-        rows[column] = rows["adcode"].map(worst[column]) if len(worst) else np.nan
-    rows["largest_gap_m"] = rows["largest_gap_m"].astype(float)
-    return _with_shares(rows)
+def _regions(counties: pd.DataFrame, code: str, name: str) -> pd.DataFrame:
+    """The counties added up per ``code`` (:func:`finder.coverage.aggregate.sum_counties`)."""
+    rows = sum_counties(counties, code)
+    first = counties.groupby(code, sort=True).first()
+    rows.insert(0, "level", "province" if code == "province_adcode" else "city")
+    rows.insert(2, "name", first[name].to_numpy(dtype=object))
+    rows.insert(3, "province", first["province"].to_numpy(dtype=object))
+    return rows
 
 
 def rounded_national(frame: pd.DataFrame) -> pd.DataFrame:
     """A national table rounded for people (:func:`finder.coverage.rounded_table`); persons to
     whole persons."""
     out = rounded_table(frame)
-    for column in ("people", "people_covered", "people_twice", "people_walk"):
+    for column in ("people", "people_sampled", "people_covered", "people_twice", "people_walk"):
         if column in out.columns:
             out[column] = out[column].round(0).astype("Int64")
     return out

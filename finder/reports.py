@@ -38,7 +38,13 @@ from collections.abc import Iterable
 from finder.truth import ReportSignal
 from geodata.schema import REPORT_TYPES, Report
 
-__all__ = ["REPORTS_TO_FLIP", "REPORT_WINDOW", "ReportSignal", "active_signals"]
+__all__ = [
+    "REPORTS_TO_FLIP",
+    "REPORT_WINDOW",
+    "ReportSignal",
+    "active_signals",
+    "counted_until",
+]
 
 #: Distinct sources whose reports make a signal active, and the window they must fall in.
 REPORTS_TO_FLIP = 2
@@ -97,3 +103,23 @@ def active_signals(
             )
         )
     return {facility_id: tuple(signals) for facility_id, signals in out.items()}
+
+
+def counted_until(
+    reports: Iterable[Report], now: dt.datetime, *, window: dt.timedelta = REPORT_WINDOW
+) -> dt.datetime | None:
+    """The first moment after ``now`` when one of ``reports`` starts or stops counting: until
+    then, :func:`active_signals` of the same reports gives the same answer (``None``: never).
+
+    A report counts from when it was made (or, confirmed, from the staff confirmation) for the
+    window; a dismissed report never counts. A report made "after" ``now`` (another machine's
+    clock running ahead) starts counting when it was made.
+    """
+    moments = []
+    for report in reports:
+        if report.status == "dismissed":
+            continue
+        confirmed = report.status == "confirmed" and report.resolved_at is not None
+        start = report.resolved_at if confirmed and report.resolved_at else report.created_at
+        moments += [report.created_at, start, start + window]
+    return min((m for m in moments if m > now), default=None)

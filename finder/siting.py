@@ -10,32 +10,69 @@ interchange it reached at least 95 % (usually 100 %) of the optimum that spopt's
 :func:`suggest_sites` is the geographic wrapper: demand is the district's sample cells (area) or
 its population points, candidates are a regular grid over the district or a given list (e.g.
 existing union buildings), distances are true metres in the district's local projection.
+
+Weighting by observed use (``use=``, ``finder suggest --weight use``, ``weight=use``)
+-------------------------------------------------------------------------------------
+Door counts tell where outdoor workers are: a station with many entries a day has many users
+around it, and those beyond its reach walk far or go without. With a :class:`UsageReport` of the
+facilities near the district (visits per day over a window of whole days, :mod:`finder.usage`),
+the weight of each demand point (its area or its people) is multiplied by
+
+    1 + sum over facilities f of  u_f * max(0, 1 - d(point, f) / catchment)
+
+where ``u_f`` is f's visits per day divided by the average visits per day of the measured
+facilities of the report, and ``catchment`` is :data:`USE_CATCHMENT_RADII` (3) service radii: a
+station of average use doubles the weight of the points next to it, one of five times the
+average use multiplies it by six, and the effect fades to nothing at three radii. Points already
+within reach count nothing, as without weighting, so sites go to the uncovered ground around
+heavily used stations first.
+
+Facilities without a counting device in the window (*unmeasured*) have no counts; they are
+assumed to be used like the average measured facility (``u_f = 1``), never as zero use, and the
+answer says how many were assumed. A measured facility with no entry is zero use. Without any
+measured facility, or without any visit, weighting by use is refused (:class:`InvalidInput`).
+
+Limits: entries measure use, not need (a station nobody can reach or enter counts nothing, and
+unserved areas far from any station gain no weight); a door counts entries, not people; the
+window's season and holidays shape it. The shares and gains reported stay in plain area or
+people, so weighted and unweighted answers compare; only the choice of sites changes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from finder.coverage import (
+    DistrictCells,
     FacilityPoints,
     NearbyFacilities,
     SampleGrid,
-    check_lonlat,
     check_radius,
     grid_points_in,
 )
+from finder.usage import UsageReport, usage_report
 from geodata.errors import InvalidInput
+from geodata.events import EventLog
+from geodata.geodesy import check_points
 
 Objective = Literal["area", "population"]
+Weighting = Literal["none", "use"]
 FloatArray = NDArray[np.float64]
+#: Observed use weighs demand up to this many service radii from a facility.
+USE_CATCHMENT_RADII = 3.0
+#: What an unweighted answer says about its weighting.
+NO_WEIGHTING: dict[str, Any] = {"weighting": "none"}
 
 
 def max_cover(
@@ -190,6 +227,11 @@ class SitingResult:
         Candidates considered.
     candidate_spacing_m
         Spacing of the candidate grid, metres, or ``None`` for a list.
+    weighting
+        How demand was weighted: ``{"weighting": "none"}``, or for observed use
+        ``weighting="use"`` with the window (``from``, ``to``, ``days``), ``catchment_m``,
+        ``measured_facilities``, ``unmeasured_facilities`` (assumed average use),
+        ``reference_visits_per_day`` (the average of the measured ones) and ``rule``.
     """
 
     adcode: str
@@ -205,6 +247,7 @@ class SitingResult:
     after_share: float
     n_candidates: int
     candidate_spacing_m: float | None
+    weighting: dict[str, Any] = field(default_factory=lambda: dict(NO_WEIGHTING))
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready dict."""
@@ -218,6 +261,7 @@ class SitingResult:
             "after_share": self.after_share,
             "n_candidates": self.n_candidates,
             "candidate_spacing_m": self.candidate_spacing_m,
+            "weighting": dict(self.weighting),
             "sites": [
                 {
                     "rank": i + 1,
@@ -259,6 +303,7 @@ def suggest_sites(
     candidates_lat: ArrayLike | None = None,
     candidate_spacing_m: float | None = None,
     objective: Objective = "area",
+    use: UsageReport | None = None,
     improve: bool = True,
 ) -> SitingResult:
     """Propose ``n_sites`` new facility locations for a district (maximal covering).
@@ -283,6 +328,9 @@ def suggest_sites(
     objective
         ``"area"`` maximises newly covered area, ``"population"`` newly covered people (the grid
         must carry a population layer).
+    use
+        Observed use of the facilities near the district (:func:`observed_use_near`): weight
+        demand by it (the rule of the module docstring); ``None`` weighs plain area or people.
     improve
         Run the interchange improvement after the greedy picks.
 
@@ -293,7 +341,8 @@ def suggest_sites(
     Raises
     ------
     InvalidInput
-        On bad parameters, or ``objective="population"`` without a population layer.
+        On bad parameters, ``objective="population"`` without a population layer, or ``use``
+        without any measured facility or visit.
     UnknownDistrict
         If ``adcode`` is not in the grid.
     """
@@ -301,7 +350,7 @@ def suggest_sites(
     if not 1 <= n_sites <= 200:
         raise InvalidInput("n_sites must be between 1 and 200", field="n_sites")
     cells = grid.district(adcode)
-    lon_arr, lat_arr = check_lonlat(lon, lat)
+    lon_arr, lat_arr = check_points(lon, lat)
     if objective == "area":
         demand_x, demand_y = cells.x_m, cells.y_m
         weight = np.full(cells.n_cells, cells.cell_m**2 / 1e6)
@@ -337,17 +386,21 @@ def suggest_sites(
         cand_x, cand_y = grid_points_in(cells.polygon_local, spacing)
     else:
         spacing = None
-        c_lon, c_lat = check_lonlat(candidates_lon, candidates_lat)
+        c_lon, c_lat = check_points(candidates_lon, candidates_lat)
         px, py = cells.to_local.transform(c_lon, c_lat)
         cand_x, cand_y = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
     if cand_x.size == 0:
         raise InvalidInput("no candidate sites", field="candidates")
 
+    choice_weight, weighting = weight, dict(NO_WEIGHTING)
+    if use is not None:
+        multiplier, weighting = _use_multiplier(cells, use, demand_x, demand_y, radius)
+        choice_weight = weight * multiplier
     open_demand = np.flatnonzero(~covered)
     coverage = _coverage_matrix(
         cand_x, cand_y, demand_x[open_demand], demand_y[open_demand], radius
     )
-    picks = max_cover(coverage, weight[open_demand], n_sites, improve=improve)
+    picks = max_cover(coverage, choice_weight[open_demand], n_sites, improve=improve)
 
     total = float(weight.sum())
     before = float(weight[covered].sum())
@@ -371,7 +424,127 @@ def suggest_sites(
         after_share=after / total,
         n_candidates=int(cand_x.size),
         candidate_spacing_m=spacing,
+        weighting=weighting,
     )
+
+
+def use_multiplier(
+    x_m: FloatArray,
+    y_m: FloatArray,
+    fx_m: FloatArray,
+    fy_m: FloatArray,
+    relative_use: FloatArray,
+    catchment_m: float,
+) -> FloatArray:
+    """Demand multipliers ``1 + sum_f relative_use_f * max(0, 1 - d / catchment_m)``.
+
+    Parameters
+    ----------
+    x_m, y_m
+        Demand points, local metres.
+    fx_m, fy_m
+        Facilities, the same local metres.
+    relative_use
+        Each facility's use relative to the reference (1 = average), non-negative.
+    catchment_m
+        Distance at which a facility's use stops weighing, metres.
+    """
+    out = np.ones(x_m.size, dtype=np.float64)
+    if fx_m.size == 0 or x_m.size == 0:
+        return out
+    demand = cKDTree(np.column_stack([x_m, y_m]))
+    facilities = cKDTree(np.column_stack([fx_m, fy_m]))
+    pairs = demand.sparse_distance_matrix(facilities, catchment_m, output_type="ndarray")
+    share = np.clip(1.0 - pairs["v"] / catchment_m, 0.0, None) * relative_use[pairs["j"]]
+    np.add.at(out, pairs["i"], share)
+    return out
+
+
+def _use_multiplier(
+    cells: DistrictCells,
+    use: UsageReport,
+    x_m: FloatArray,
+    y_m: FloatArray,
+    radius_m: float,
+) -> tuple[FloatArray, dict[str, Any]]:
+    """The multiplier of each demand point by observed use, and what the answer says of it."""
+    measured = use.measured
+    per_day = use.facilities["visits_per_day"].to_numpy(dtype=np.float64)
+    window = f"{use.first.isoformat()} to {use.last.isoformat()}"
+    if not measured.any():
+        raise InvalidInput(
+            f"no facility near {cells.name} had a counting device from {window}: "
+            "weighting by use needs door counts",
+            field="weight",
+        )
+    reference = float(per_day[measured].mean())
+    if not reference > 0:
+        raise InvalidInput(
+            f"the facilities near {cells.name} counted no visit from {window}: "
+            "weighting by use needs door counts",
+            field="weight",
+        )
+    relative = np.where(measured, per_day / reference, 1.0)
+    lon = use.facilities["lon"].to_numpy(dtype=np.float64)
+    lat = use.facilities["lat"].to_numpy(dtype=np.float64)
+    fx, fy = cells.to_local.transform(lon, lat)
+    catchment = USE_CATCHMENT_RADII * radius_m
+    multiplier = use_multiplier(
+        x_m,
+        y_m,
+        np.asarray(fx, dtype=np.float64),
+        np.asarray(fy, dtype=np.float64),
+        relative,
+        catchment,
+    )
+    weighting = {
+        "weighting": "use",
+        "from": use.first.isoformat(),
+        "to": use.last.isoformat(),
+        "days": use.days,
+        "catchment_m": catchment,
+        "measured_facilities": int(measured.sum()),
+        "unmeasured_facilities": int((~measured).sum()),
+        "reference_visits_per_day": round(reference, 2),
+        "rule": "demand x (1 + sum of visits per day / reference x (1 - distance / catchment));"
+        " facilities without a counting device are assumed to have the reference use",
+    }
+    return multiplier, weighting
+
+
+def observed_use_near(
+    log: EventLog,
+    facilities: pd.DataFrame,
+    cells: DistrictCells,
+    radius_m: float,
+    window: tuple[dt.date, dt.date],
+) -> UsageReport:
+    """The observed use that can weigh a district's demand (:func:`suggest_sites`'s ``use``).
+
+    Parameters
+    ----------
+    log
+        The store's event log.
+    facilities
+        The counted facilities (a facility frame: ``id``, ``name``, ``kind``, ``access``,
+        ``district``, ``adcode``, ``lon``, ``lat``); those within the catchment
+        (:data:`USE_CATCHMENT_RADII` x ``radius_m``) of the district are reported.
+    cells
+        The district.
+    radius_m
+        Reach, metres.
+    window
+        First and last day (China time), e.g. :func:`finder.usage.use_window`.
+    """
+    lon = facilities["lon"].to_numpy(dtype=np.float64)
+    lat = facilities["lat"].to_numpy(dtype=np.float64)
+    fx, fy = cells.to_local.transform(lon, lat)
+    near = shapely.dwithin(
+        cells.polygon_local,
+        shapely.points(np.asarray(fx), np.asarray(fy)),
+        USE_CATCHMENT_RADII * check_radius(radius_m),
+    )
+    return usage_report(log, facilities[np.asarray(near, dtype=bool)], *window)
 
 
 def _coverage_matrix(

@@ -20,6 +20,7 @@ import numpy as np
 
 from geodata.crs import from_wgs84
 from geodata.errors import InvalidInput
+from geodata.geodesy import invalid_degrees
 
 #: Caller identification the Amap and Baidu URI APIs ask for (``src`` parameter).
 NAVIGATION_SOURCE = "webapp.zhigong.facilityfinder"
@@ -59,7 +60,7 @@ def navigation_links(lon_wgs84: float, lat_wgs84: float, name: str) -> dict[str,
     'geo:31.230400,121.473700?q=31.230400,121.473700(%E4%BA%BA%E6%B0%91%E5%B9%BF%E5%9C%BA)'
     """
     lon, lat = float(lon_wgs84), float(lat_wgs84)
-    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+    if invalid_degrees(lon, "lon") or invalid_degrees(lat, "lat"):
         raise InvalidInput(f"invalid WGS-84 position ({lon}, {lat})", field="lon")
     gcj_lon, gcj_lat = (float(np.asarray(v).ravel()[0]) for v in from_wgs84(lon, lat, "gcj02"))
     bd_lon, bd_lat = (float(np.asarray(v).ravel()[0]) for v in from_wgs84(lon, lat, "bd09"))

@@ -8,8 +8,9 @@ errors and audit entries; see :class:`geodata.store.FacilityStore`) and keeps
   constraints as the GeoPackage;
 * ``facility_audit`` (``changes`` as ``jsonb``), ``imports``, ``store_state`` (the change
   counter and the report salt), ``holiday_calendar`` (loaded official holiday arrangements),
-  ``facility_reports`` (users' reports) and ``facility_photos`` (JPEG ``bytea``), all created by
-  the Alembic migrations in :mod:`geodata.migrations`.
+  ``facility_reports`` (users' reports), ``report_state`` (the reports' change counter) and
+  ``facility_photos`` (JPEG ``bytea``; a report's photo carries its ``report_id``), all created
+  by the Alembic migrations in :mod:`geodata.migrations`.
 
 Writes: every write is one transaction that first increments the change counter. That row lock
 makes writers take turns (as the GeoPackage's single writer does), so an edit based on an old
@@ -264,6 +265,9 @@ class PostGISStore(StoreBase):
     """
 
     _MARK = "%s"
+    # a row of its own, so that reports never wait for the facility writers' turn
+    _REPORT_COUNTER_BUMP = "UPDATE report_state SET report_counter = report_counter + 1"
+    _REPORT_COUNTER_READ = "SELECT report_counter FROM report_state"
 
     def __init__(
         self,

@@ -236,8 +236,8 @@ class Report(BaseModel):
     """One user's report about a facility, as stored.
 
     ``source`` is a keyed hash of where the report came from (never the address itself);
-    ``token_hash`` the SHA-256 of the token that lets the reporter see what became of it.
-    Times are timezone-aware UTC.
+    ``token_hash`` the SHA-256 of the token that lets the reporter see what became of it;
+    ``has_photo`` whether the reporter sent a photo with it. Times are timezone-aware UTC.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -252,3 +252,4 @@ class Report(BaseModel):
     status: ReportStatus = "pending"
     resolved_at: dt.datetime | None = None
     resolved_by: str | None = None
+    has_photo: bool = False

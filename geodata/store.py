@@ -196,6 +196,23 @@ class FacilityStore(Protocol):
         """``{facility_id: number of photos}`` of the facilities with photos."""
         ...
 
+    def add_report_photo(self, report_id: int, photo: StoredPhoto) -> bool:
+        """Keep the one photo of a report (not shown with the facility); ``False`` when the
+        report has its photo already; raises :class:`ReportNotFound`."""
+        ...
+
+    def report_photo(self, report_id: int, *, thumb: bool) -> bytes:
+        """The JPEG bytes of a report's photo (or its thumbnail); raises :class:`PhotoNotFound`."""
+        ...
+
+    def publish_report_photo(self, report_id: int, *, actor: str) -> int:
+        """Copy a report's photo as the facility's next photo; returns its number."""
+        ...
+
+    def report_counter(self) -> int:
+        """A number that grows with every new report and every change of a report's status."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -422,7 +439,13 @@ class StoreBase(ABC):
         "status",
         "resolved_at",
         "resolved_by",
+        "has_photo",
     )
+    #: The statements that raise and read the reports' change counter (:meth:`report_counter`).
+    _REPORT_COUNTER_BUMP = (
+        "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'report_counter'"
+    )
+    _REPORT_COUNTER_READ = "SELECT value FROM store_meta WHERE key = 'report_counter'"
 
     @abstractmethod
     def _side_write(self) -> AbstractContextManager[Any]:
@@ -439,7 +462,19 @@ class StoreBase(ABC):
 
     def _report_select(self) -> str:
         times = ("created_at", "resolved_at")
-        return ", ".join(self._time_text(c) if c in times else c for c in self._REPORT_FIELDS)
+        has_photo = (
+            "EXISTS (SELECT 1 FROM facility_photos p "
+            "WHERE p.report_id = facility_reports.report_id) AS has_photo"
+        )
+        return ", ".join(
+            has_photo if c == "has_photo" else self._time_text(c) if c in times else c
+            for c in self._REPORT_FIELDS
+        )
+
+    def report_counter(self) -> int:
+        """A number that grows with every new report and every change of a report's status (by
+        any process), so that workers re-read the reports only when it moved."""
+        return int(self._rows(self._REPORT_COUNTER_READ)[0][0])
 
     def add_report(
         self, facility_id: str, type_: str, *, note: str | None, source: str, token_hash: str
@@ -452,6 +487,7 @@ class StoreBase(ABC):
                 f"created_at) VALUES ({m}, {m}, {m}, {m}, {m}, {m}) RETURNING report_id",
                 (facility_id, type_, note, source, token_hash, now_utc()),
             ).fetchone()
+            con.execute(self._REPORT_COUNTER_BUMP)
         return self.report(int(row[0]))
 
     def report(self, report_id: int) -> Report:
@@ -508,6 +544,7 @@ class StoreBase(ABC):
                 f"WHERE report_id = {m} RETURNING report_id",
                 (status, None if pending else now_utc(), None if pending else actor, report_id),
             ).fetchone()
+            con.execute(self._REPORT_COUNTER_BUMP)
         if row is None:
             raise ReportNotFound(f"no report {report_id}")
         return self.report(report_id)
@@ -518,6 +555,11 @@ class StoreBase(ABC):
             if values[key] is not None:
                 values[key] = dt.datetime.fromisoformat(str(values[key]))
         return Report.model_validate(values)
+
+    # A report's photo is a row of ``facility_photos`` with its ``report_id``: the same table,
+    # encoding and reads as staff's photos, left out of the facility's photos until staff
+    # publish a copy (:meth:`publish_report_photo`).
+    _STAFF_PHOTO = "report_id IS NULL"
 
     def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
         """Keep a photo of a facility (already re-encoded); returns its number (0: the first)."""
@@ -536,9 +578,15 @@ class StoreBase(ABC):
                     actor,
                 ),
             )
-            row = con.execute(
-                f"SELECT count(*) FROM facility_photos WHERE facility_id = {m}", (facility_id,)
-            ).fetchone()
+            return self._photo_number(con, facility_id)
+
+    def _photo_number(self, con: Any, facility_id: str) -> int:
+        """The number of the facility's newest staff photo, inside a write."""
+        row = con.execute(
+            f"SELECT count(*) FROM facility_photos WHERE facility_id = {self._MARK} "
+            f"AND {self._STAFF_PHOTO}",
+            (facility_id,),
+        ).fetchone()
         return int(row[0]) - 1
 
     def photo(self, facility_id: str, n: int, *, thumb: bool) -> bytes:
@@ -548,7 +596,7 @@ class StoreBase(ABC):
         rows = (
             self._rows(
                 f"SELECT {column} FROM facility_photos WHERE facility_id = {m} "
-                f"ORDER BY photo_id LIMIT 1 OFFSET {m}",
+                f"AND {self._STAFF_PHOTO} ORDER BY photo_id LIMIT 1 OFFSET {m}",
                 (facility_id, int(n)),
             )
             if n >= 0
@@ -560,8 +608,55 @@ class StoreBase(ABC):
 
     def photo_counts(self) -> dict[str, int]:
         """``{facility_id: number of photos}`` of the facilities with photos."""
-        rows = self._rows("SELECT facility_id, count(*) FROM facility_photos GROUP BY facility_id")
+        rows = self._rows(
+            f"SELECT facility_id, count(*) FROM facility_photos WHERE {self._STAFF_PHOTO} "
+            "GROUP BY facility_id"
+        )
         return {str(fid): int(n) for fid, n in rows}
+
+    def add_report_photo(self, report_id: int, photo: StoredPhoto) -> bool:
+        """Keep the one photo of a report (already re-encoded), apart from the facility's
+        photos; ``False`` when the report has its photo already. Raises
+        :class:`ReportNotFound`."""
+        m = self._MARK
+        with self._side_write() as con:
+            row = con.execute(
+                "INSERT INTO facility_photos (facility_id, image, thumb, width, height, "
+                f"created_at, actor, report_id) SELECT facility_id, {m}, {m}, {m}, {m}, {m}, "
+                f"'reporter', report_id FROM facility_reports r WHERE r.report_id = {m} "
+                "AND NOT EXISTS (SELECT 1 FROM facility_photos p "
+                "WHERE p.report_id = r.report_id) RETURNING photo_id",
+                (photo.image, photo.thumb, photo.width, photo.height, now_utc(), int(report_id)),
+            ).fetchone()
+        if row is None:
+            self.report(report_id)  # ReportNotFound when there is no such report
+        return row is not None
+
+    def report_photo(self, report_id: int, *, thumb: bool) -> bytes:
+        """The JPEG bytes of a report's photo or its thumbnail."""
+        column = "thumb" if thumb else "image"
+        rows = self._rows(
+            f"SELECT {column} FROM facility_photos WHERE report_id = {self._MARK}",
+            (int(report_id),),
+        )
+        if not rows:
+            raise PhotoNotFound(f"report {report_id} has no photo")
+        return bytes(rows[0][0])
+
+    def publish_report_photo(self, report_id: int, *, actor: str) -> int:
+        """Copy a report's photo as its facility's next photo (shown to whoever may see the
+        facility); returns the photo's number. Raises :class:`PhotoNotFound`."""
+        m = self._MARK
+        with self._side_write() as con:
+            row = con.execute(
+                "INSERT INTO facility_photos (facility_id, image, thumb, width, height, "
+                "created_at, actor) SELECT facility_id, image, thumb, width, height, "
+                f"{m}, {m} FROM facility_photos WHERE report_id = {m} RETURNING facility_id",
+                (now_utc(), actor, int(report_id)),
+            ).fetchone()
+            if row is None:
+                raise PhotoNotFound(f"report {report_id} has no photo")
+            return self._photo_number(con, str(row[0]))
 
 
 def merged_edit(
@@ -628,6 +723,7 @@ class GeoPackageStore(StoreBase):
             self._ensure_calendar_table(con)
             self._ensure_entry_columns(con)
             self._ensure_report_tables(con)
+            self._ensure_report_photos(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -874,6 +970,24 @@ class GeoPackageStore(StoreBase):
                       'Users reports about facilities'),
                      ('facility_photos', 'attributes', 'facility_photos',
                       'Photos of facilities (JPEG, metadata stripped)');
+            COMMIT;
+            """
+        )
+
+    def _ensure_report_photos(self, con: sqlite3.Connection) -> None:
+        """Add the reports' photos (``facility_photos.report_id``) and the reports' change
+        counter to a store without them."""
+        have = {row[1] for row in con.execute("PRAGMA table_info(facility_photos)")}
+        if "report_id" in have:
+            return
+        con.executescript(
+            """
+            BEGIN;
+            ALTER TABLE facility_photos ADD COLUMN report_id INTEGER
+              REFERENCES facility_reports(report_id) ON DELETE CASCADE;
+            CREATE UNIQUE INDEX IF NOT EXISTS facility_photos_report
+              ON facility_photos(report_id) WHERE report_id IS NOT NULL;
+            INSERT OR IGNORE INTO store_meta VALUES ('report_counter', '0');
             COMMIT;
             """
         )

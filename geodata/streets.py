@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import osmium
-from pyproj import Geod
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from geodata.errors import InvalidStreetNetwork
+from geodata.geodesy import GEOD, invalid_degrees
 
 __all__ = [
     "FOOT_ALLOWED",
@@ -86,7 +86,6 @@ FOOT_ALLOWED: frozenset[str] = frozenset({"yes", "designated", "permissive"})
 _SIDEWALK_KEYS = ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
 _NO_SIDEWALK = frozenset({"no", "none"})
 _FORMAT_VERSION = 1
-_GEOD = Geod(ellps="WGS84")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -213,7 +212,7 @@ def street_network_from_edges(
         raise InvalidStreetNetwork("node and edge arrays differ in length", field="edges")
     if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
         raise InvalidStreetNetwork("node coordinates must be finite", field="nodes")
-    if np.any(np.abs(lon) > 180.0) or np.any(np.abs(lat) > 90.0):
+    if invalid_degrees(lon, "lon").any() or invalid_degrees(lat, "lat").any():
         raise InvalidStreetNetwork("node coordinates must be WGS-84 degrees", field="nodes")
     n = lon.shape[0]
     if u.size and (min(int(u.min()), int(v.min())) < 0 or max(int(u.max()), int(v.max())) >= n):
@@ -255,7 +254,7 @@ def _largest_part(
     keep_edge = keep_node[a]
     a, b = new_index[a[keep_edge]], new_index[b[keep_edge]]
     lon, lat, osm_id = lon[keep_node], lat[keep_node], osm_id[keep_node]
-    _, _, length_m = _GEOD.inv(lon[a], lat[a], lon[b], lat[b])
+    _, _, length_m = GEOD.inv(lon[a], lat[a], lon[b], lat[b])
     return StreetNetwork(
         node_lon=np.ascontiguousarray(lon),
         node_lat=np.ascontiguousarray(lat),

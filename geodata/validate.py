@@ -28,6 +28,7 @@ import pandas as pd
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
 from geodata.entry_methods import entry_alias_rules
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
+from geodata.geodesy import GEOD, invalid_degrees
 from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
     ACCESS_CLASSES,
@@ -719,6 +720,270 @@ def _entry_phones(out: pd.DataFrame, issues: _Collector) -> None:
     )
 
 
+def _check_coordinates(
+    out: pd.DataFrame, raw: pd.DataFrame, crs_name: CrsName, issues: _Collector
+) -> None:
+    """Coordinates: columns first, else the file's point geometry; swapped pairs put right,
+    ranges and the service region checked, converted to WGS-84 (``source_crs`` records the
+    input system)."""
+    if "lon" not in out and "_geom_lon" in raw:
+        out["lon"] = raw["_geom_lon"].to_numpy()
+        out["lat"] = raw["_geom_lat"].to_numpy()
+    for col in ("lon", "lat"):
+        if col not in out:
+            out[col] = None
+    geometry_kind = out["lon"].astype(str).str.startswith("not-a-point:")
+    issues.reject(
+        geometry_kind.to_numpy(),
+        "geometry",
+        out["lon"],
+        lambda v: f"geometry is a {str(v).split(':', 1)[1]}, not a point",
+    )
+    lon_text, lat_text = out["lon"].where(~geometry_kind), out["lat"].where(~geometry_kind)
+    lon = _to_float(lon_text).to_numpy(float)
+    lat = _to_float(lat_text).to_numpy(float)
+    for name, values, text in (("lon", lon, lon_text), ("lat", lat, lat_text)):
+        empty = text.isna().to_numpy() & ~geometry_kind.to_numpy()
+        issues.reject(empty, name, None, f"{name} is empty")
+        unparsable = np.isnan(values) & ~text.isna().to_numpy()
+        issues.reject(unparsable, name, text, _not_a_number(name))
+    swapped = (lon >= 3.5) & (lon <= 54) & (lat >= 73) & (lat <= 136)
+    issues.warn(swapped, "lon", out["lon"], "longitude and latitude were swapped; put right")
+    lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    # NaN was refused above (empty or not a number); an infinity is out of range
+    bad_lon = ~np.isnan(lon) & invalid_degrees(lon, "lon")
+    bad_lat = ~np.isnan(lat) & invalid_degrees(lat, "lat")
+    issues.reject(bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside -180..180")
+    issues.reject(bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside -90..90")
+    plausible = finite & ~bad_lon & ~bad_lat
+    wlon, wlat = to_wgs84(
+        np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan), crs_name
+    )
+    outside = plausible & outside_service_region(wlon, wlat)
+    where = pd.Series(lon.astype(str), dtype=object) + "," + pd.Series(lat.astype(str))
+    issues.reject(outside, "lon", where, lambda v: outside_region_reason(*v.split(",")))
+    out["lon"], out["lat"] = wlon, wlat
+    out["source_crs"] = crs_name
+
+
+def _check_names(out: pd.DataFrame, issues: _Collector) -> None:
+    """Names: present and at most 200 characters."""
+    if "name" not in out:
+        out["name"] = None
+    issues.reject(out["name"].isna().to_numpy(), "name", None, "name is empty")
+    long_name = out["name"].notna() & (out["name"].astype(str).str.len() > 200)
+    issues.reject(long_name.to_numpy(), "name", None, "name is longer than 200 characters")
+
+
+def _check_classes(
+    out: pd.DataFrame,
+    issues: _Collector,
+    default_kind: str | None,
+    default_access: str | None,
+) -> None:
+    """The coded columns (kind, access, status, format, entry method) mapped to their codes; an
+    employees-only facility needs its organisation."""
+    _map_column(out, "kind", map_kind, KINDS, issues, default_kind)
+    issues.reject(
+        out["kind"].isna().to_numpy() & ~issues.rejected,
+        "kind",
+        None,
+        "kind is empty; give a 类型 column or --kind",
+    )
+    _map_column(out, "access", map_access, ACCESS_CLASSES, issues, default_access)
+    issues.reject(
+        out["access"].isna().to_numpy() & ~issues.rejected,
+        "access",
+        None,
+        "access is empty: say who may use it (public / members / employees) in an 开放对象 "
+        "column, or give it for all such rows with --access",
+    )
+    _map_column(out, "status", map_status, STATUSES, issues, "open")
+    if "format" in out:
+        _map_column(out, "format", map_format, FORMATS, issues, None)
+
+    if "entry_method" in out:
+        _map_column(out, "entry_method", map_entry_method, ENTRY_METHODS, issues, None)
+        _entry_phones(out, issues)
+
+    if "organization" not in out:
+        out["organization"] = None
+    no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
+    issues.reject(
+        no_org, "organization", None, "access 'employees' needs the host organisation (所属单位)"
+    )
+
+
+def _check_opening_hours(out: pd.DataFrame, issues: _Collector) -> None:
+    """Opening hours normalised (:func:`normalize_opening_hours`)."""
+    if "opening_hours" in out:
+        hours = out["opening_hours"]
+        normalised: dict[Any, str | None] = {}
+        reasons: dict[Any, str] = {}
+        for value in hours.dropna().unique():
+            try:
+                normalised[value] = normalize_opening_hours(str(value))
+            except InvalidOpeningHours as exc:
+                reasons[value] = str(exc)
+        bad = hours.isin(list(reasons)).to_numpy()
+        issues.reject(bad, "opening_hours", hours, lambda v: reasons[v])
+        out["opening_hours"] = hours.map(normalised).astype(object)
+
+
+def _check_amenities(out: pd.DataFrame, issues: _Collector) -> None:
+    """Amenities parsed; unknown ones left out with a warning."""
+    if "amenities" in out:
+        parsed = {v: parse_amenities(str(v)) for v in out["amenities"].dropna().unique()}
+        unknown_terms = {v: bool(p[1]) for v, p in parsed.items()}
+        unknown = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
+        issues.warn(
+            unknown,
+            "amenities",
+            out["amenities"],
+            lambda v: f"unknown amenities {parsed[v][1]} left out; known: {', '.join(AMENITIES)}",
+        )
+        out["amenities"] = out["amenities"].map({v: p[0] for v, p in parsed.items()}).fillna("")
+    else:
+        out["amenities"] = ""
+
+
+def _check_numbers_and_dates(out: pd.DataFrame, issues: _Collector) -> None:
+    """Star rating, area, verification date, version and adcode parsed and range-checked."""
+    if "star_rating" in out:
+        stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
+        unrated = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
+        bad = unrated.to_numpy(bool)
+        issues.reject(
+            bad, "star_rating", out["star_rating"], lambda v: f"star rating {v!r} is not 1-5"
+        )
+        out["star_rating"] = out["star_rating"].map(stars).astype("Float64").astype("Int64")
+
+    if "area_m2" in out:
+        area = _to_float(out["area_m2"])
+        bad = (out["area_m2"].notna() & (area.isna() | (area <= 0) | (area > 100_000))).to_numpy()
+        issues.reject(bad, "area_m2", out["area_m2"], lambda v: f"area {v!r} is not 0-100000 m2")
+        out["area_m2"] = area
+
+    if "verified_at" in out:
+        dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
+        undated = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
+        bad = undated.to_numpy(bool)
+        issues.reject(
+            bad,
+            "verified_at",
+            out["verified_at"],
+            lambda v: f"date {v!r} is not a date (YYYY-MM-DD)",
+        )
+        out["verified_at"] = out["verified_at"].map(dates).astype(object)
+
+    if "version" in out:
+        versions = {v: parse_version(str(v)) for v in out["version"].dropna().unique()}
+        no_version = out["version"].map({v: n is None for v, n in versions.items()})
+        issues.reject(
+            no_version.fillna(False).to_numpy(bool),
+            "version",
+            out["version"],
+            lambda v: f"version {v!r} is not a version number (the facility's ETag, e.g. 3)",
+        )
+        out["version"] = out["version"].map(versions).astype("Float64").astype("Int64")
+
+    if "adcode" in out:
+        bad = (out["adcode"].notna() & ~out["adcode"].astype(str).str.match(ADCODE_RE)).to_numpy()
+        issues.reject(bad, "adcode", out["adcode"], lambda v: f"adcode {v!r} is not 6 digits")
+
+
+def _check_lengths(out: pd.DataFrame, issues: _Collector) -> None:
+    """Text columns within their lengths."""
+    for col, limit in (
+        ("address", 200),
+        ("phone", 50),
+        ("entry_phone", 50),
+        ("entry_note", 200),
+        ("operator", 200),
+        ("organization", 200),
+        ("province", 200),
+        ("city", 200),
+        ("district", 200),
+        ("source", 500),
+    ):
+        if col in out:
+            long = (out[col].notna() & (out[col].astype(str).str.len() > limit)).to_numpy()
+            issues.reject(long, col, None, f"{col} is longer than {limit} characters")
+
+
+def _check_ids(out: pd.DataFrame, issues: _Collector, new_id: IdMaker) -> None:
+    """Ids: given ones must be well formed; missing ones are derived from the row."""
+    if "id" not in out:
+        out["id"] = None
+    given = out["id"].notna().to_numpy()
+    bad_id = given & ~out["id"].astype(str).str.match(ID_RE).to_numpy()
+    issues.reject(
+        bad_id, "id", out["id"], lambda v: f"id {v!r} must be 1-64 letters, digits or _.:- "
+    )
+    ok = ~issues.rejected
+    derive = ok & ~given
+    out.loc[derive, "id"] = [
+        new_id(k, n, a, x, y)
+        for k, n, a, x, y in zip(
+            out.loc[derive, "kind"],
+            out.loc[derive, "name"],
+            out["address"][derive] if "address" in out else [None] * int(derive.sum()),
+            out.loc[derive, "lon"],
+            out.loc[derive, "lat"],
+            strict=True,
+        )
+    ]
+
+
+def _reject_duplicates(out: pd.DataFrame, issues: _Collector) -> None:
+    """Duplicates among accepted rows: same id, then same name within a few metres."""
+    rows = issues.rows
+    ok = ~issues.rejected
+    ids = out["id"].where(ok)
+    dup = ids.duplicated(keep="first").to_numpy() & ok
+    first_row = dict(
+        zip(ids[ok][~ids[ok].duplicated()], rows[ok][~ids[ok].duplicated()], strict=True)
+    )
+    issues.reject(
+        dup, "id", out["id"], lambda v: f"duplicate id {v!r}: first given in row {first_row[v]}"
+    )
+    ok = ~issues.rejected
+    near = _near_duplicates(
+        out["name"].to_numpy(object), out["lon"].to_numpy(float), out["lat"].to_numpy(float), ok
+    )
+    for i, j in near:
+        issues.issues.append(
+            Issue(
+                int(rows[j]),
+                "name",
+                str(out["name"].iloc[j]),
+                f"same name as row {int(rows[i])} within {DUPLICATE_M:g} m: a duplicate entry",
+            )
+        )
+        issues.rejected[j] = True
+
+
+def _accepted_rows(out: pd.DataFrame, issues: _Collector, source: str) -> pd.DataFrame:
+    """The accepted rows with the columns of the schema (less the store-managed timestamps) and
+    ``_row``."""
+    for col in COLUMNS:
+        if col not in out:
+            out[col] = None
+    if source:
+        out["source"] = out["source"].where(out["source"].notna(), source)
+    out["star_rating"] = out["star_rating"].astype("Int64")
+    out["version"] = out["version"].astype("Int64")
+    out["area_m2"] = pd.to_numeric(out["area_m2"], errors="coerce")
+    out[ROW] = issues.rows
+    accepted = out.loc[~issues.rejected, [*COLUMNS, ROW]].reset_index(drop=True)
+    accepted = accepted.drop(columns=["created_at", "updated_at"])
+    for col in accepted.columns:
+        if col not in ("lon", "lat", "star_rating", "area_m2", "version", ROW):
+            accepted[col] = accepted[col].astype(object).where(accepted[col].notna(), None)
+    return accepted
+
+
 def validate_frame(
     raw: pd.DataFrame,
     *,
@@ -769,228 +1034,16 @@ def validate_frame(
     out.index = pd.RangeIndex(len(out))
     issues.issues += _header_warnings(mapping, ignored)
 
-    # Coordinates: columns first, else the file's point geometry.
-    if "lon" not in out and "_geom_lon" in raw:
-        out["lon"] = raw["_geom_lon"].to_numpy()
-        out["lat"] = raw["_geom_lat"].to_numpy()
-    for col in ("lon", "lat"):
-        if col not in out:
-            out[col] = None
-    geometry_kind = out["lon"].astype(str).str.startswith("not-a-point:")
-    issues.reject(
-        geometry_kind.to_numpy(),
-        "geometry",
-        out["lon"],
-        lambda v: f"geometry is a {str(v).split(':', 1)[1]}, not a point",
-    )
-    lon_text, lat_text = out["lon"].where(~geometry_kind), out["lat"].where(~geometry_kind)
-    lon = _to_float(lon_text).to_numpy(float)
-    lat = _to_float(lat_text).to_numpy(float)
-    for name, values, text in (("lon", lon, lon_text), ("lat", lat, lat_text)):
-        empty = text.isna().to_numpy() & ~geometry_kind.to_numpy()
-        issues.reject(empty, name, None, f"{name} is empty")
-        unparsable = np.isnan(values) & ~text.isna().to_numpy()
-        issues.reject(unparsable, name, text, _not_a_number(name))
-    swapped = (lon >= 3.5) & (lon <= 54) & (lat >= 73) & (lat <= 136)
-    issues.warn(swapped, "lon", out["lon"], "longitude and latitude were swapped; put right")
-    lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
-    finite = np.isfinite(lon) & np.isfinite(lat)
-    bad_lon = finite & ((lon < -180) | (lon > 180))
-    bad_lat = finite & ((lat < -90) | (lat > 90))
-    issues.reject(bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside -180..180")
-    issues.reject(bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside -90..90")
-    plausible = finite & ~bad_lon & ~bad_lat
-    wlon, wlat = to_wgs84(
-        np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan), crs_name
-    )
-    outside = plausible & outside_service_region(wlon, wlat)
-    where = pd.Series(lon.astype(str), dtype=object) + "," + pd.Series(lat.astype(str))
-    issues.reject(outside, "lon", where, lambda v: outside_region_reason(*v.split(",")))
-    out["lon"], out["lat"] = wlon, wlat
-    out["source_crs"] = crs_name
-
-    # Names and ids.
-    if "name" not in out:
-        out["name"] = None
-    issues.reject(out["name"].isna().to_numpy(), "name", None, "name is empty")
-    long_name = out["name"].notna() & (out["name"].astype(str).str.len() > 200)
-    issues.reject(long_name.to_numpy(), "name", None, "name is longer than 200 characters")
-
-    _map_column(out, "kind", map_kind, KINDS, issues, default_kind)
-    issues.reject(
-        out["kind"].isna().to_numpy() & ~issues.rejected,
-        "kind",
-        None,
-        "kind is empty; give a 类型 column or --kind",
-    )
-    _map_column(out, "access", map_access, ACCESS_CLASSES, issues, default_access)
-    issues.reject(
-        out["access"].isna().to_numpy() & ~issues.rejected,
-        "access",
-        None,
-        "access is empty: say who may use it (public / members / employees) in an 开放对象 "
-        "column, or give it for all such rows with --access",
-    )
-    _map_column(out, "status", map_status, STATUSES, issues, "open")
-    if "format" in out:
-        _map_column(out, "format", map_format, FORMATS, issues, None)
-
-    if "entry_method" in out:
-        _map_column(out, "entry_method", map_entry_method, ENTRY_METHODS, issues, None)
-        _entry_phones(out, issues)
-
-    if "organization" not in out:
-        out["organization"] = None
-    no_org = (out["access"] == "employees").to_numpy() & out["organization"].isna().to_numpy()
-    issues.reject(
-        no_org, "organization", None, "access 'employees' needs the host organisation (所属单位)"
-    )
-
-    if "opening_hours" in out:
-        hours = out["opening_hours"]
-        normalised: dict[Any, str | None] = {}
-        reasons: dict[Any, str] = {}
-        for value in hours.dropna().unique():
-            try:
-                normalised[value] = normalize_opening_hours(str(value))
-            except InvalidOpeningHours as exc:
-                reasons[value] = str(exc)
-        bad = hours.isin(list(reasons)).to_numpy()
-        issues.reject(bad, "opening_hours", hours, lambda v: reasons[v])
-        out["opening_hours"] = hours.map(normalised).astype(object)
-
-    if "amenities" in out:
-        parsed = {v: parse_amenities(str(v)) for v in out["amenities"].dropna().unique()}
-        unknown_terms = {v: bool(p[1]) for v, p in parsed.items()}
-        unknown = out["amenities"].map(unknown_terms).fillna(False).to_numpy(bool)
-        issues.warn(
-            unknown,
-            "amenities",
-            out["amenities"],
-            lambda v: f"unknown amenities {parsed[v][1]} left out; known: {', '.join(AMENITIES)}",
-        )
-        out["amenities"] = out["amenities"].map({v: p[0] for v, p in parsed.items()}).fillna("")
-    else:
-        out["amenities"] = ""
-
-    if "star_rating" in out:
-        stars = {v: parse_star_rating(str(v)) for v in out["star_rating"].dropna().unique()}
-        bad = out["star_rating"].map({v: r is None for v, r in stars.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
-        issues.reject(
-            bad, "star_rating", out["star_rating"], lambda v: f"star rating {v!r} is not 1-5"
-        )
-        out["star_rating"] = out["star_rating"].map(stars).astype("Float64").astype("Int64")
-
-    if "area_m2" in out:
-        area = _to_float(out["area_m2"])
-        bad = (out["area_m2"].notna() & (area.isna() | (area <= 0) | (area > 100_000))).to_numpy()
-        issues.reject(bad, "area_m2", out["area_m2"], lambda v: f"area {v!r} is not 0-100000 m2")
-        out["area_m2"] = area
-
-    if "verified_at" in out:
-        dates = {v: _parse_date(str(v)) for v in out["verified_at"].dropna().unique()}
-        bad = out["verified_at"].map({v: d is None for v, d in dates.items()}).fillna(False)
-        bad = bad.to_numpy(bool)
-        issues.reject(
-            bad,
-            "verified_at",
-            out["verified_at"],
-            lambda v: f"date {v!r} is not a date (YYYY-MM-DD)",
-        )
-        out["verified_at"] = out["verified_at"].map(dates).astype(object)
-
-    if "version" in out:
-        versions = {v: parse_version(str(v)) for v in out["version"].dropna().unique()}
-        no_version = out["version"].map({v: n is None for v, n in versions.items()})
-        issues.reject(
-            no_version.fillna(False).to_numpy(bool),
-            "version",
-            out["version"],
-            lambda v: f"version {v!r} is not a version number (the facility's ETag, e.g. 3)",
-        )
-        out["version"] = out["version"].map(versions).astype("Float64").astype("Int64")
-
-    if "adcode" in out:
-        bad = (out["adcode"].notna() & ~out["adcode"].astype(str).str.match(ADCODE_RE)).to_numpy()
-        issues.reject(bad, "adcode", out["adcode"], lambda v: f"adcode {v!r} is not 6 digits")
-
-    for col, limit in (
-        ("address", 200),
-        ("phone", 50),
-        ("entry_phone", 50),
-        ("entry_note", 200),
-        ("operator", 200),
-        ("organization", 200),
-        ("province", 200),
-        ("city", 200),
-        ("district", 200),
-        ("source", 500),
-    ):
-        if col in out:
-            long = (out[col].notna() & (out[col].astype(str).str.len() > limit)).to_numpy()
-            issues.reject(long, col, None, f"{col} is longer than {limit} characters")
-
-    # Ids: given ones must be well formed; missing ones are derived from the row.
-    if "id" not in out:
-        out["id"] = None
-    given = out["id"].notna().to_numpy()
-    bad_id = given & ~out["id"].astype(str).str.match(ID_RE).to_numpy()
-    issues.reject(
-        bad_id, "id", out["id"], lambda v: f"id {v!r} must be 1-64 letters, digits or _.:- "
-    )
-    ok = ~issues.rejected
-    derive = ok & ~given
-    out.loc[derive, "id"] = [
-        new_id(k, n, a, x, y)
-        for k, n, a, x, y in zip(
-            out.loc[derive, "kind"],
-            out.loc[derive, "name"],
-            out["address"][derive] if "address" in out else [None] * int(derive.sum()),
-            out.loc[derive, "lon"],
-            out.loc[derive, "lat"],
-            strict=True,
-        )
-    ]
-
-    # Duplicates among accepted rows: same id, then same name within a few metres.
-    ids = out["id"].where(ok)
-    dup = ids.duplicated(keep="first").to_numpy() & ok
-    first_row = dict(
-        zip(ids[ok][~ids[ok].duplicated()], rows[ok][~ids[ok].duplicated()], strict=True)
-    )
-    issues.reject(
-        dup, "id", out["id"], lambda v: f"duplicate id {v!r}: first given in row {first_row[v]}"
-    )
-    ok = ~issues.rejected
-    near = _near_duplicates(
-        out["name"].to_numpy(object), out["lon"].to_numpy(float), out["lat"].to_numpy(float), ok
-    )
-    for i, j in near:
-        issues.issues.append(
-            Issue(
-                int(rows[j]),
-                "name",
-                str(out["name"].iloc[j]),
-                f"same name as row {int(rows[i])} within {DUPLICATE_M:g} m: a duplicate entry",
-            )
-        )
-        issues.rejected[j] = True
-
-    for col in COLUMNS:
-        if col not in out:
-            out[col] = None
-    if source:
-        out["source"] = out["source"].where(out["source"].notna(), source)
-    out["star_rating"] = out["star_rating"].astype("Int64")
-    out["version"] = out["version"].astype("Int64")
-    out["area_m2"] = pd.to_numeric(out["area_m2"], errors="coerce")
-    out[ROW] = rows
-    accepted = out.loc[~issues.rejected, [*COLUMNS, ROW]].reset_index(drop=True)
-    accepted = accepted.drop(columns=["created_at", "updated_at"])
-    for col in accepted.columns:
-        if col not in ("lon", "lat", "star_rating", "area_m2", "version", ROW):
-            accepted[col] = accepted[col].astype(object).where(accepted[col].notna(), None)
+    _check_coordinates(out, raw, crs_name, issues)
+    _check_names(out, issues)
+    _check_classes(out, issues, default_kind, default_access)
+    _check_opening_hours(out, issues)
+    _check_amenities(out, issues)
+    _check_numbers_and_dates(out, issues)
+    _check_lengths(out, issues)
+    _check_ids(out, issues, new_id)
+    _reject_duplicates(out, issues)
+    accepted = _accepted_rows(out, issues, source)
     issues.issues.sort(key=lambda it: (it.row, it.level != "rejected"))
     return accepted, issues.issues
 
@@ -1007,7 +1060,6 @@ def _near_duplicates(
     Candidate pairs come from a KD-tree over local metres (a generous radius), then the
     geodesic distance on the WGS-84 ellipsoid decides.
     """
-    from pyproj import Geod
     from scipy.spatial import cKDTree
 
     idx = np.flatnonzero(ok)
@@ -1021,7 +1073,7 @@ def _near_duplicates(
     a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
     same = names[a] == names[b]
     a, b = np.minimum(a[same], b[same]), np.maximum(a[same], b[same])
-    _, _, dist = Geod(ellps="WGS84").inv(lon[a], lat[a], lon[b], lat[b])
+    _, _, dist = GEOD.inv(lon[a], lat[a], lon[b], lat[b])
     close = np.asarray(dist) <= DUPLICATE_M
     out: list[tuple[int, int]] = []
     dropped: set[int] = set()

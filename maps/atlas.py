@@ -34,6 +34,7 @@ from maps.coveragemap import SHARE_CLASSES, share_class_label, share_colour
 from maps.printmap import (
     AEQD,
     DEFAULT_SOURCES,
+    FOOTER_LINE_MM,
     MM_PER_INCH,
     NO_APPROVAL,
     PAGE_MARGIN_MM,
@@ -41,7 +42,11 @@ from maps.printmap import (
     Paper,
     counted_zh,
     coverage_sheet,
+    draw_footer,
+    draw_heading,
+    draw_page_label,
     draw_polygons,
+    draw_sheet_table,
     map_inputs,
     page_size_mm,
     print_style,
@@ -167,26 +172,10 @@ def _overview(
     m = PAGE_MARGIN_MM
     fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH))
     FigureCanvasAgg(fig)
-    fig.text(m / page_w, 1 - (m + 6 * scale) / page_h, title, fontsize=18 * scale, va="center")
-    fig.text(
-        m / page_w,
-        1 - (m + 15 * scale) / page_h,
-        subtitle,
-        fontsize=11 * scale,
-        va="center",
-        color="#343a40",
-    )
-    footer_h = 3.6 * scale * len(footer)
-    for i, line in enumerate(footer):
-        fig.text(
-            m / page_w,
-            (m + 3.6 * scale * (len(footer) - 1 - i)) / page_h,
-            line,
-            fontsize=6.5 * scale,
-            va="bottom",
-            color="#343a40",
-        )
-    fig.text(1 - m / page_w, m / page_h, page_label, ha="right", va="bottom", fontsize=7 * scale)
+    draw_heading(fig, (page_w, page_h), title, subtitle, scale=scale)
+    draw_footer(fig, (page_w, page_h), footer, scale=scale)
+    draw_page_label(fig, (page_w, page_h), page_label, scale=scale)
+    footer_h = FOOTER_LINE_MM * scale * len(footer)
     top = page_h - m - 22 * scale
     bottom = m + footer_h + 5 * scale
     landscape = orientation == "landscape"
@@ -236,21 +225,17 @@ def _overview(
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 8 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
-    table_ax.axis("off")
-    table_ax.set_title("各区覆盖率排名与目录", fontsize=10 * scale, loc="left")
-    cells = table_ax.table(
-        cellText=rows,
-        colLabels=["名次", "区", "覆盖率", "设施", "页码"],
-        loc="upper center",
-        cellLoc="center",
+    cells = draw_sheet_table(
+        table_ax,
+        "各区覆盖率排名与目录",
+        ["名次", "区", "覆盖率", "设施", "页码"],
+        rows,
+        scale=scale,
+        title_pt=10,
+        text_pt=7,
     )
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(7 * scale)
-    cells.scale(1.0, 1.2)
-    for (row_i, _), cell in cells.get_celld().items():
-        cell.set_linewidth(0.3)
-        if row_i == 0:
-            cell.set_facecolor("#e9ecef")
+    if cells is not None:
+        cells.scale(1.0, 1.2)
     table_ax.legend(
         handles=handles,
         title="覆盖率（地图颜色）",

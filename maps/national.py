@@ -45,7 +45,10 @@ from maps.printmap import (
     PAGE_MARGIN_MM,
     area_basis_zh,
     counted_zh,
+    draw_footer,
+    draw_heading,
     draw_polygons,
+    draw_sheet_table,
     page_size_mm,
     pdf_metadata,
     print_style,
@@ -242,25 +245,18 @@ def _sheet(
     m = PAGE_MARGIN_MM
     fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH))
     FigureCanvasAgg(fig)
-    fig.text(m / page_w, 1 - (m + 7 * scale) / page_h, title, fontsize=24 * scale, va="center")
-    fig.text(
-        m / page_w,
-        1 - (m + 18 * scale) / page_h,
+    draw_heading(
+        fig,
+        (page_w, page_h),
+        title,
         subtitle,
-        fontsize=11 * scale,
-        va="center",
-        color="#343a40",
+        scale=scale,
+        title_pt=24.0,
+        title_mm=7.0,
+        subtitle_mm=18.0,
     )
+    draw_footer(fig, (page_w, page_h), footer, scale=scale, line_mm=4.2, text_pt=8.0)
     line_mm = 4.2 * scale
-    for i, line in enumerate(footer):
-        fig.text(
-            m / page_w,
-            (m + line_mm * (len(footer) - 1 - i)) / page_h,
-            line,
-            fontsize=8 * scale,
-            va="bottom",
-            color="#343a40",
-        )
     top = page_h - m - 26 * scale
     bottom = m + line_mm * len(footer) + 6 * scale
     map_w = (page_w - 2 * m) * (0.58 if landscape else 1.0)
@@ -318,18 +314,18 @@ def _sheet(
     else:
         box = (m, bottom, page_w - 2 * m, top - bottom - map_h - 6 * scale)
     table_ax = fig.add_axes((box[0] / page_w, box[1] / page_h, box[2] / page_w, box[3] / page_h))
-    table_ax.axis("off")
-    table_ax.set_title("各省级单位排名（按 1 公里内人口占比）", fontsize=11 * scale, loc="left")
-    cells = table_ax.table(
-        cellText=rows, colLabels=TABLE_HEADER, loc="upper center", cellLoc="center"
+    cells = draw_sheet_table(
+        table_ax,
+        "各省级单位排名（按 1 公里内人口占比）",
+        TABLE_HEADER,
+        rows,
+        scale=scale,
+        title_pt=11,
+        text_pt=7.5,
     )
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(7.5 * scale)
-    cells.auto_set_column_width(list(range(len(TABLE_HEADER))))
-    row_h = min(0.045, 0.98 / (len(rows) + 1))
-    for (row_i, _), cell in cells.get_celld().items():
-        cell.set_linewidth(0.3)
-        cell.set_height(row_h)
-        if row_i == 0:
-            cell.set_facecolor("#e9ecef")
+    if cells is not None:
+        cells.auto_set_column_width(list(range(len(TABLE_HEADER))))
+        row_h = min(0.045, 0.98 / (len(rows) + 1))
+        for cell in cells.get_celld().values():
+            cell.set_height(row_h)
     return fig

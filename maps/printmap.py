@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon, Rectangle
 from matplotlib.path import Path as MplPath
+from matplotlib.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from finder.coverage import (
@@ -507,8 +508,6 @@ def coverage_sheet(
     districts_xy = districts.geometry.to_crs(projection)
     mapped_xy = mapped.geometry.to_crs(projection)
     layers = coverage_layers(grid, lon_arr, lat_arr, radius_m=radius_m, adcodes=adcodes)
-    reach_xy = _geometries(layers["reach"], projection)
-    gaps_xy = _geometries(layers["gaps"], projection)
     facilities_xy = gpd.GeoSeries(gpd.points_from_xy(lon_arr, lat_arr), crs="EPSG:4326").to_crs(
         projection
     )
@@ -524,23 +523,20 @@ def coverage_sheet(
         if adcodes is not None
         else (f"全部 {len(districts)} 个区")
     )
-    footer = list(sources)
-    if context is not None:
-        footer.append(f"道路、水系、铁路：© OpenStreetMap 贡献者（ODbL），{context.source}")
-    if facility_source:
-        footer.append(f"设施：{facility_source}")
-    if counted is not None:
-        footer.append(counted_zh(counted, mapped=names if adcodes is not None else "各区"))
-    basis = area_basis_zh(coverage.area_basis)
-    note = f"覆盖率：{radius_m:,.0f} 米（测地距离）内有设施的面积占比，面积基准为{basis}"
-    if coverage.population_basis:
-        note += f"；人口覆盖率基于 {coverage.population_basis}"
-    footer.append(note + "。")
-    footer.append(
-        f"投影：等距方位投影（WGS-84 椭球），中心 {centre.x:.3f}°E {centre.y:.3f}°N；"
-        f"制图日期 {when.isoformat()}"
+    footer = _footer_lines(
+        sources,
+        context=context,
+        facility_source=facility_source,
+        counted=None
+        if counted is None
+        else counted_zh(counted, mapped=names if adcodes is not None else "各区"),
+        coverage=coverage,
+        radius_m=radius_m,
+        centre=(centre.x, centre.y),
+        when=when,
+        approval_number=approval_number,
+        sites=sites,
     )
-    footer.append(f"审图号：{approval_number or NO_APPROVAL}")
     boxes = _layout(page_w, page_h, orientation, footer_lines=len(footer), scale=scale)
 
     fig = Figure(figsize=(page_w / MM_PER_INCH, page_h / MM_PER_INCH), dpi=dpi)
@@ -552,7 +548,164 @@ def coverage_sheet(
 
     map_box = boxes["map"]
     ax = axes_at("map")
-    # extent: mapped districts + 6 %, widened to the box's aspect (equal x/y scale)
+    xlim, ylim = _map_extent(ax, mapped_xy, map_box)
+    cx, cy = (xlim[0] + xlim[1]) / 2, (ylim[0] + ylim[1]) / 2
+    # the axes fill their box exactly (same aspect), so this is the scale on paper
+    denominator = (xlim[1] - xlim[0]) / (map_box[2] / 1000.0)
+
+    draw_polygons(ax, districts_xy, facecolor="#fafaf7", edgecolor="#9e9e9e", lw=0.5, zorder=1)
+    draw_polygons(
+        ax,
+        _geometries(layers["gaps"], projection),
+        facecolor=GAP_COLOUR,
+        edgecolor="none",
+        zorder=2,
+    )
+    draw_polygons(
+        ax,
+        _geometries(layers["reach"], projection),
+        facecolor=REACH_COLOUR,
+        edgecolor="none",
+        zorder=3,
+    )
+    draw_polygons(ax, mapped_xy, facecolor="none", edgecolor="#343a40", lw=1.1, zorder=4)
+    view = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
+    if context is not None:
+        _draw_context(ax, context, projection, view, fontsize=5.5 * scale)
+    _draw_district_names(ax, districts, districts_xy, adcodes, view, scale=scale)
+
+    marker_pt = MARKER_MM / MM_PER_INCH * 72
+    handles = _draw_facilities(
+        ax,
+        facilities_xy,
+        kinds,
+        xlim,
+        ylim,
+        legend_counts,
+        where="区内" if adcodes is not None else "全市",
+        marker_pt=marker_pt,
+    )
+    _draw_gap_numbers(ax, numbered, projection, scale=scale)
+    handles += _draw_largest_gap(ax, rows_shown, projection, marker_pt=marker_pt)
+    if sites is not None and sites.lon.size:
+        handles += _draw_sites(ax, sites, projection, marker_pt=marker_pt, scale=scale)
+    handles += [
+        Patch(facecolor=REACH_COLOUR, label=f"{radius_m:,.0f} 米服务范围内"),
+        Patch(facecolor=GAP_COLOUR, label="服务空白（编号见右表）" if numbered else "服务空白"),
+        Line2D([], [], color="#343a40", lw=1.1, label="制图区界"),
+        Line2D([], [], color="#9e9e9e", lw=0.5, label="其他区界"),
+    ]
+    _draw_legend(axes_at("legend"), handles, scale=scale)
+
+    scale_ax = axes_at("scale")
+    bar_x0, bar_x1, bar_y, bar_m = _draw_scale_bar(scale_ax, denominator, (cx, cy), 7 * scale)
+    _draw_north_arrow(axes_at("north"), 8 * scale)
+
+    draw_heading(
+        fig,
+        (page_w, page_h),
+        title,
+        subtitle or f"{names} · 服务半径 {radius_m:,.0f} 米 · {when.isoformat()}",
+        scale=scale,
+    )
+    _draw_table(
+        axes_at("table"),
+        coverage,
+        None if adcodes is None else adcodes[0],
+        # rows of about 6 mm (6.5 pt text, 1.25 x) that fit the box, below the header row
+        max_rows=max(1, int(boxes["table"][3] / (TABLE_ROW_MM * scale)) - 1),
+        scale=scale,
+    )
+    _draw_gap_list(axes_at("gaps"), numbered, scale=scale)
+    draw_footer(fig, (page_w, page_h), footer, scale=scale)
+    if page_label:
+        draw_page_label(fig, (page_w, page_h), page_label, scale=scale)
+    fig.canvas.draw()
+    furniture = _furniture_boxes(fig, ax)
+    bar_px = scale_ax.transData.transform([(bar_x0, bar_y), (bar_x1, bar_y)])
+    height_px = fig.bbox.height
+
+    ends_lon, ends_lat = _inverse(projection, np.array([bar_x0, bar_x1]), np.array([bar_y, bar_y]))
+    return fig, PrintedMap(
+        path=path,
+        paper=paper,
+        orientation=orientation,
+        page_mm=(page_w, page_h),
+        projection=projection,
+        scale_denominator=float(denominator),
+        scale_bar_m=float(bar_m),
+        scale_bar_projected_m=float(bar_x1 - bar_x0),
+        scale_bar_lonlat=(
+            (float(ends_lon[0]), float(ends_lat[0])),
+            (float(ends_lon[1]), float(ends_lat[1])),
+        ),
+        scale_bar_px=(float(bar_px[0, 0]), float(bar_px[1, 0]), float(height_px - bar_px[0, 1])),
+        dpi=dpi,
+        legend_counts=legend_counts,
+        gaps=numbered,
+        map_frame_mm=_to_mm(fig, ax.get_window_extent()),
+        furniture_mm=furniture,
+    )
+
+
+def _footer_lines(
+    sources: tuple[str, ...],
+    *,
+    context: MapContext | None,
+    facility_source: str | None,
+    counted: str | None,
+    coverage: CoverageResult,
+    radius_m: float,
+    centre: tuple[float, float],
+    when: dt.date,
+    approval_number: str | None,
+    sites: SitingResult | None = None,
+) -> list[str]:
+    """The footer of a coverage sheet: sources, what was counted, the coverage basis, how the
+    proposed sites (if any) were chosen, the projection and date, the 审图号."""
+    footer = list(sources)
+    if context is not None:
+        footer.append(f"道路、水系、铁路：© OpenStreetMap 贡献者（ODbL），{context.source}")
+    if facility_source:
+        footer.append(f"设施：{facility_source}")
+    if counted is not None:
+        footer.append(counted)
+    basis = area_basis_zh(coverage.area_basis)
+    note = f"覆盖率：{radius_m:,.0f} 米（测地距离）内有设施的面积占比，面积基准为{basis}"
+    if coverage.population_basis:
+        note += f"；人口覆盖率基于 {coverage.population_basis}"
+    footer.append(note + "。")
+    if sites is not None and sites.lon.size:
+        footer.append(siting_note_zh(sites))
+    footer.append(
+        f"投影：等距方位投影（WGS-84 椭球），中心 {centre[0]:.3f}°E {centre[1]:.3f}°N；"
+        f"制图日期 {when.isoformat()}"
+    )
+    footer.append(f"审图号：{approval_number or NO_APPROVAL}")
+    return footer
+
+
+def siting_note_zh(sites: SitingResult) -> str:
+    """How proposed sites were chosen, in a line: the objective and the weighting by observed
+    use (its window, the facilities with and without door counts), as
+    :attr:`finder.siting.SitingResult.weighting` says."""
+    goal = "人口" if sites.objective == "population" else "面积"
+    line = f"建议新址：使未覆盖{goal}覆盖最多"
+    w = sites.weighting
+    if w["weighting"] != "use":
+        return line + "（未按使用量加权）。"
+    return (
+        f"{line}，按使用量加权：{w['from']} 至 {w['to']}（{w['days']} 天）门禁计数，有计数设备"
+        f" {w['measured_facilities']} 个（平均每日 {w['reference_visits_per_day']:g} 次），"
+        f"无设备 {w['unmeasured_facilities']} 个按平均计；范围 {w['catchment_m']:,.0f} 米。"
+    )
+
+
+def _map_extent(
+    ax: Axes, mapped_xy: gpd.GeoSeries, map_box: tuple[float, float, float, float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Set the map axes' limits: the mapped districts + 6 %, widened to the box's aspect (equal
+    x/y scale). Returns ``(xlim, ylim)`` in projected metres."""
     minx, miny, maxx, maxy = mapped_xy.total_bounds
     pad = 0.06 * max(maxx - minx, maxy - miny)
     minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
@@ -567,17 +720,19 @@ def coverage_sheet(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_facecolor("#eef4f8")
-    # the axes fill their box exactly (same aspect), so this is the scale on paper
-    denominator = (xlim[1] - xlim[0]) / (map_box[2] / 1000.0)
+    return xlim, ylim
 
-    draw_polygons(ax, districts_xy, facecolor="#fafaf7", edgecolor="#9e9e9e", lw=0.5, zorder=1)
-    draw_polygons(ax, gaps_xy, facecolor=GAP_COLOUR, edgecolor="none", zorder=2)
-    draw_polygons(ax, reach_xy, facecolor=REACH_COLOUR, edgecolor="none", zorder=3)
-    draw_polygons(ax, mapped_xy, facecolor="none", edgecolor="#343a40", lw=1.1, zorder=4)
-    view = shapely.box(xlim[0], ylim[0], xlim[1], ylim[1])
-    if context is not None:
-        _draw_context(ax, context, projection, view, fontsize=5.5 * scale)
 
+def _draw_district_names(
+    ax: Axes,
+    districts: gpd.GeoDataFrame,
+    districts_xy: gpd.GeoSeries,
+    adcodes: list[str] | None,
+    view: shapely.Polygon,
+    *,
+    scale: float,
+) -> None:
+    """District names at a point inside each district in view (mapped ones larger)."""
     name_size = 9 * scale if adcodes is not None else 6.5 * scale
     for name, geometry, code in zip(
         districts["name"], districts_xy, districts["adcode"], strict=True
@@ -599,12 +754,23 @@ def coverage_sheet(
             zorder=7,
         )
 
+
+def _draw_facilities(
+    ax: Axes,
+    facilities_xy: gpd.GeoSeries,
+    kinds: NDArray[Any],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    legend_counts: dict[str, int],
+    *,
+    where: str,
+    marker_pt: float,
+) -> list[Any]:
+    """The facilities in view, one symbol per kind; returns a legend handle per kind."""
     handles: list[Any] = []
     fx = facilities_xy.x.to_numpy()
     fy = facilities_xy.y.to_numpy()
     in_view = (fx >= xlim[0]) & (fx <= xlim[1]) & (fy >= ylim[0]) & (fy <= ylim[1])
-    marker_pt = MARKER_MM / MM_PER_INCH * 72
-    where = "区内" if adcodes is not None else "全市"
     for spec in KIND_SPECS:
         key, marker, colour = spec.name, spec.print_marker, spec.colour
         mine = in_view & (kinds == key)
@@ -632,6 +798,13 @@ def coverage_sheet(
                 label=f"{spec.label_zh}（{where} {legend_counts[key]:,}）",
             )
         )
+    return handles
+
+
+def _draw_gap_numbers(
+    ax: Axes, numbered: list[dict[str, Any]], projection: str, *, scale: float
+) -> None:
+    """A circled number at each numbered gap's farthest point."""
     for number, gap in enumerate(numbered, start=1):
         gx, gy = _project(projection, gap["properties"]["lon"], gap["properties"]["lat"])
         ax.scatter([gx], [gy], s=4, c=GAP_LABEL_COLOUR, zorder=9, gid=f"gap-{number}")
@@ -648,75 +821,84 @@ def coverage_sheet(
             arrowprops={"arrowstyle": "-", "color": GAP_LABEL_COLOUR, "lw": 0.6},
             bbox={"boxstyle": "circle,pad=0.1", "fc": "white", "ec": GAP_LABEL_COLOUR},
         )
+
+
+def _draw_largest_gap(
+    ax: Axes, rows_shown: pd.DataFrame, projection: str, *, marker_pt: float
+) -> list[Any]:
+    """A cross at the point farthest from any facility; returns its legend handle (if any)."""
     largest = rows_shown.sort_values("largest_gap_m", ascending=False).head(1)
-    if len(largest) and not pd.isna(largest["gap_lon"].iloc[0]):
-        lx, ly = _project(
-            projection, float(largest["gap_lon"].iloc[0]), float(largest["gap_lat"].iloc[0])
-        )
-        ax.scatter(
-            [lx],
-            [ly],
-            s=marker_pt**2,
+    if not len(largest) or pd.isna(largest["gap_lon"].iloc[0]):
+        return []
+    lx, ly = _project(
+        projection, float(largest["gap_lon"].iloc[0]), float(largest["gap_lat"].iloc[0])
+    )
+    ax.scatter(
+        [lx],
+        [ly],
+        s=marker_pt**2,
+        marker="X",
+        c=GAP_LABEL_COLOUR,
+        edgecolors="white",
+        linewidths=0.4,
+        zorder=8,
+        gid="largest-gap",
+    )
+    return [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
             marker="X",
-            c=GAP_LABEL_COLOUR,
-            edgecolors="white",
-            linewidths=0.4,
-            zorder=8,
-            gid="largest-gap",
+            color=GAP_LABEL_COLOUR,
+            markeredgecolor="white",
+            markersize=marker_pt,
+            label="离设施最远处（最大空白）",
         )
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker="X",
-                color=GAP_LABEL_COLOUR,
-                markeredgecolor="white",
-                markersize=marker_pt,
-                label="离设施最远处（最大空白）",
-            )
-        )
-    if sites is not None and sites.lon.size:
-        sx, sy = _project(projection, sites.lon, sites.lat)
-        ax.scatter(
-            sx,
-            sy,
-            s=(marker_pt * 1.6) ** 2,
-            marker="*",
-            c=SITE_COLOUR,
-            edgecolors="black",
-            linewidths=0.4,
-            zorder=8,
-        )
-        for rank, (x, y) in enumerate(zip(sx, sy, strict=True), start=1):
-            ax.annotate(
-                str(rank),
-                (x, y),
-                xytext=(4, 4),
-                textcoords="offset points",
-                fontsize=7 * scale,
-                color=SITE_COLOUR,
-                zorder=8,
-            )
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker="*",
-                color=SITE_COLOUR,
-                markeredgecolor="black",
-                markersize=marker_pt * 1.6,
-                label=f"建议新址（{sites.lon.size}）",
-            )
-        )
-    handles += [
-        Patch(facecolor=REACH_COLOUR, label=f"{radius_m:,.0f} 米服务范围内"),
-        Patch(facecolor=GAP_COLOUR, label="服务空白（编号见右表）" if numbered else "服务空白"),
-        Line2D([], [], color="#343a40", lw=1.1, label="制图区界"),
-        Line2D([], [], color="#9e9e9e", lw=0.5, label="其他区界"),
     ]
-    legend_ax = axes_at("legend")
+
+
+def _draw_sites(
+    ax: Axes, sites: SitingResult, projection: str, *, marker_pt: float, scale: float
+) -> list[Any]:
+    """Proposed sites as numbered stars; returns their legend handle."""
+    sx, sy = _project(projection, sites.lon, sites.lat)
+    ax.scatter(
+        sx,
+        sy,
+        s=(marker_pt * 1.6) ** 2,
+        marker="*",
+        c=SITE_COLOUR,
+        edgecolors="black",
+        linewidths=0.4,
+        zorder=8,
+    )
+    for rank, (x, y) in enumerate(zip(sx, sy, strict=True), start=1):
+        ax.annotate(
+            str(rank),
+            (x, y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=7 * scale,
+            color=SITE_COLOUR,
+            zorder=8,
+        )
+    return [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="*",
+            color=SITE_COLOUR,
+            markeredgecolor="black",
+            markersize=marker_pt * 1.6,
+            label=f"建议新址（{sites.lon.size}）",
+        )
+    ]
+
+
+def _draw_legend(legend_ax: Axes, handles: list[Any], *, scale: float) -> None:
+    """The legend in its own axes."""
     legend_ax.axis("off")
     legend = legend_ax.legend(
         handles=handles,
@@ -730,118 +912,156 @@ def coverage_sheet(
     )
     legend.set_gid("legend")
 
-    scale_ax = axes_at("scale")
-    bar_x0, bar_x1, bar_y, bar_m = _draw_scale_bar(scale_ax, denominator, (cx, cy), 7 * scale)
-    _draw_north_arrow(axes_at("north"), 8 * scale)
 
+def _draw_table(
+    table_ax: Axes,
+    coverage: CoverageResult,
+    highlight: str | None,
+    *,
+    max_rows: int,
+    scale: float,
+) -> None:
+    """The per-district figures as a table (the highlighted district's row shaded)."""
+    header, rows, bold = _table_rows(
+        coverage.table, highlight, coverage.population_basis is not None, max_rows=max_rows
+    )
+    cells = draw_sheet_table(
+        table_ax, "各区覆盖指标", header, rows, scale=scale, title_pt=10, text_pt=6.5, shaded=bold
+    )
+    if cells is not None:
+        cells.scale(1.0, 1.25)
+
+
+def draw_sheet_table(
+    ax: Axes,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    scale: float,
+    title_pt: float,
+    text_pt: float,
+    shaded: list[bool] | None = None,
+) -> Table | None:
+    """A table of a printed sheet filling its own axes: the title at the upper left, a shaded
+    header row, thin rules, and the rows where ``shaded`` is true highlighted.
+
+    Sizes are points at ``scale`` 1. Returns the table (for the caller's row heights and
+    column widths), or None when there are no rows (the title alone is drawn).
+    """
+    ax.axis("off")
+    ax.set_title(title, fontsize=title_pt * scale, loc="left")
+    if not rows:
+        return None
+    cells = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(text_pt * scale)
+    for (row_i, _), cell in cells.get_celld().items():
+        cell.set_linewidth(0.3)
+        if row_i == 0:
+            cell.set_facecolor("#e9ecef")
+        elif shaded is not None and shaded[row_i - 1]:
+            cell.set_facecolor("#fff3bf")
+    return cells
+
+
+def _draw_gap_list(gap_ax: Axes, numbered: list[dict[str, Any]], *, scale: float) -> None:
+    """The numbered gaps in words: place, area, farthest distance."""
+    gap_ax.axis("off")
+    if not numbered:
+        return
+    lines = [
+        f"{_circled(i)} {gap_place(gap)}，{gap['properties']['area_m2'] / 1e6:.2f} km²，"
+        f"最远处距最近设施 {gap['properties']['farthest_m'] / 1000:.1f} km"
+        for i, gap in enumerate(numbered, start=1)
+    ]
+    gap_ax.text(
+        0,
+        1,
+        "主要服务空白（按面积）\n" + "\n".join(lines),
+        va="top",
+        ha="left",
+        fontsize=7 * scale,
+        linespacing=1.5,
+        transform=gap_ax.transAxes,
+    )
+
+
+def draw_heading(
+    fig: Figure,
+    page_mm: tuple[float, float],
+    title: str,
+    subtitle: str,
+    *,
+    scale: float,
+    title_pt: float = 18.0,
+    title_mm: float = 6.0,
+    subtitle_mm: float = 15.0,
+) -> None:
+    """The title and subtitle of a printed sheet, at the upper left inside the page margin.
+
+    ``title_mm`` and ``subtitle_mm`` are the distances of their centre lines below the margin,
+    and ``title_pt`` the title's size, each at ``scale`` 1 (they grow with ``scale``; the
+    subtitle is 11 pt at scale 1).
+    """
+    page_w, page_h = page_mm
+    m = PAGE_MARGIN_MM
     fig.text(
-        boxes["header"][0] / page_w,
-        (boxes["header"][1] + boxes["header"][3] - 6 * scale) / page_h,
+        m / page_w,
+        (page_h - m - title_mm * scale) / page_h,
         title,
-        fontsize=18 * scale,
+        fontsize=title_pt * scale,
         va="center",
         gid="title",
     )
     fig.text(
-        boxes["header"][0] / page_w,
-        (boxes["header"][1] + boxes["header"][3] - 15 * scale) / page_h,
-        subtitle or f"{names} · 服务半径 {radius_m:,.0f} 米 · {when.isoformat()}",
+        m / page_w,
+        (page_h - m - subtitle_mm * scale) / page_h,
+        subtitle,
         fontsize=11 * scale,
         va="center",
         color="#343a40",
         gid="subtitle",
     )
 
-    header, rows, bold = _table_rows(
-        coverage.table,
-        None if adcodes is None else adcodes[0],
-        coverage.population_basis is not None,
-        # rows of about 6 mm (6.5 pt text, 1.25 x) that fit the box, below the header row
-        max_rows=max(1, int(boxes["table"][3] / (TABLE_ROW_MM * scale)) - 1),
-    )
-    table_ax = axes_at("table")
-    table_ax.axis("off")
-    table_ax.set_title("各区覆盖指标", fontsize=10 * scale, loc="left")
-    if rows:
-        cell_table = table_ax.table(
-            cellText=rows, colLabels=header, loc="upper center", cellLoc="center"
-        )
-        cell_table.auto_set_font_size(False)
-        cell_table.set_fontsize(6.5 * scale)
-        cell_table.scale(1.0, 1.25)
-        for (row_i, _), cell in cell_table.get_celld().items():
-            cell.set_linewidth(0.3)
-            if row_i == 0:
-                cell.set_facecolor("#e9ecef")
-            elif bold[row_i - 1]:
-                cell.set_facecolor("#fff3bf")
 
-    gap_ax = axes_at("gaps")
-    gap_ax.axis("off")
-    if numbered:
-        lines = [
-            f"{_circled(i)} {gap_place(gap)}，{gap['properties']['area_m2'] / 1e6:.2f} km²，"
-            f"最远处距最近设施 {gap['properties']['farthest_m'] / 1000:.1f} km"
-            for i, gap in enumerate(numbered, start=1)
-        ]
-        gap_ax.text(
-            0,
-            1,
-            "主要服务空白（按面积）\n" + "\n".join(lines),
-            va="top",
-            ha="left",
-            fontsize=7 * scale,
-            linespacing=1.5,
-            transform=gap_ax.transAxes,
-        )
-
-    fx0, fy0, _, _ = boxes["footer"]
-    for i, line in enumerate(footer):
+def draw_footer(
+    fig: Figure,
+    page_mm: tuple[float, float],
+    lines: list[str],
+    *,
+    scale: float,
+    line_mm: float = FOOTER_LINE_MM,
+    text_pt: float = 6.5,
+) -> None:
+    """Footer lines at the lower left inside the page margin, the last on the margin."""
+    page_w, page_h = page_mm
+    m = PAGE_MARGIN_MM
+    for i, line in enumerate(lines):
         fig.text(
-            fx0 / page_w,
-            (fy0 + FOOTER_LINE_MM * scale * (len(footer) - 1 - i)) / page_h,
+            m / page_w,
+            (m + line_mm * scale * (len(lines) - 1 - i)) / page_h,
             line,
-            fontsize=6.5 * scale,
+            fontsize=text_pt * scale,
             va="bottom",
             color="#343a40",
             gid="footer",
         )
 
-    if page_label:
-        fig.text(
-            1 - PAGE_MARGIN_MM / page_w,
-            PAGE_MARGIN_MM / page_h,
-            page_label,
-            ha="right",
-            va="bottom",
-            fontsize=7 * scale,
-            gid="page",
-        )
-    fig.canvas.draw()
-    furniture = _furniture_boxes(fig, ax)
-    bar_px = scale_ax.transData.transform([(bar_x0, bar_y), (bar_x1, bar_y)])
-    height_px = fig.bbox.height
 
-    ends_lon, ends_lat = _inverse(projection, np.array([bar_x0, bar_x1]), np.array([bar_y, bar_y]))
-    return fig, PrintedMap(
-        path=path,
-        paper=paper,
-        orientation=orientation,
-        page_mm=(page_w, page_h),
-        projection=projection,
-        scale_denominator=float(denominator),
-        scale_bar_m=float(bar_m),
-        scale_bar_projected_m=float(bar_x1 - bar_x0),
-        scale_bar_lonlat=(
-            (float(ends_lon[0]), float(ends_lat[0])),
-            (float(ends_lon[1]), float(ends_lat[1])),
-        ),
-        scale_bar_px=(float(bar_px[0, 0]), float(bar_px[1, 0]), float(height_px - bar_px[0, 1])),
-        dpi=dpi,
-        legend_counts=legend_counts,
-        gaps=numbered,
-        map_frame_mm=_to_mm(fig, ax.get_window_extent()),
-        furniture_mm=furniture,
+def draw_page_label(
+    fig: Figure, page_mm: tuple[float, float], page_label: str, *, scale: float
+) -> None:
+    """The page number text at the lower right inside the page margin."""
+    page_w, page_h = page_mm
+    fig.text(
+        1 - PAGE_MARGIN_MM / page_w,
+        PAGE_MARGIN_MM / page_h,
+        page_label,
+        ha="right",
+        va="bottom",
+        fontsize=7 * scale,
+        gid="page",
     )
 
 

@@ -22,7 +22,13 @@
   var T = {
     zh: {
       title: "职工设施地图 · 管理台", tab_import: "导入", tab_edit: "编辑", tab_history: "历史",
-      tab_export: "导出", tab_keys: "密钥", signout: "退出", signin_title: "用 API 密钥登录",
+      tab_export: "导出", tab_keys: "密钥", tab_reports: "报告",
+      reports_title: "待处理的用户报告",
+      reports_hint: "照片只有报告人和工作人员能看到；确认报告不会公开照片，需另外点“发布照片”。",
+      no_reports: "没有待处理的报告。", counted: "已计入", report_photo: "报告照片",
+      report_confirm: "确认", report_dismiss: "驳回", report_publish: "发布照片",
+      report_confirmed: "已确认报告 {id}", report_dismissed: "已驳回报告 {id}",
+      report_published: "照片已发布为设施 {id} 的照片", signout: "退出", signin_title: "用 API 密钥登录",
       key_label: "API 密钥", signin: "登录",
       signin_hint: "密钥只保存在本标签页中，关闭或退出即忘记。", import_title: "导入名单",
       step_file: "选择文件", step_check: "检查与修正", step_commit: "提交",
@@ -61,6 +67,12 @@
     en: {
       title: "Facility finder · staff console", tab_import: "Import", tab_edit: "Edit",
       tab_history: "History", tab_export: "Export", tab_keys: "Keys", signout: "Sign out",
+      tab_reports: "Reports", reports_title: "Users' reports to handle",
+      reports_hint: "Photos are seen by the reporter and staff only; confirming a report does not publish its photo: press \u201cPublish photo\u201d for that.",
+      no_reports: "No reports to handle.", counted: "counts", report_photo: "Report photo",
+      report_confirm: "Confirm", report_dismiss: "Dismiss", report_publish: "Publish photo",
+      report_confirmed: "Report {id} confirmed", report_dismissed: "Report {id} dismissed",
+      report_published: "The photo is now a photo of facility {id}",
       signin_title: "Sign in with an API key", key_label: "API key", signin: "Sign in",
       signin_hint: "The key stays in this tab only; closing it or signing out forgets it.",
       import_title: "Import a list", step_file: "Choose a file", step_check: "Check and fix",
@@ -231,7 +243,7 @@
     if (markers) markers.clearLayers();
     clearSelection();
     ["rejected-table", "accepted-table", "history-list", "org-list", "keys-table", "results",
-      "who"].forEach(function (id) { clear($(id)); });
+      "who", "reports-list"].forEach(function (id) { clear($(id)); });
     imported = null;
     $("key-secret-text").textContent = "";
     show($("key-secret"), false);
@@ -254,7 +266,8 @@
       tabs.forEach(function (b) {
         var tab = b.dataset.tab;
         b.hidden = tab === "keys" ? session.scopes.indexOf("admin") < 0
-          : (tab === "import" || tab === "edit" || tab === "history") ? !editor : false;
+          : (tab === "import" || tab === "edit" || tab === "history" || tab === "reports")
+            ? !editor : false;
       });
       openTab(editor ? "import" : session.scopes.indexOf("admin") >= 0 ? "keys" : "export");
     }).catch(function (error) {
@@ -269,7 +282,58 @@
     if (name === "edit") enterEdit();
     if (name === "history") loadOrgChanges();
     if (name === "keys") loadKeys();
+    if (name === "reports") loadReports();
     if (name === "export") loadDistricts();
+  }
+
+  /* ---- users' reports ------------------------------------------------------------------ */
+  /* The pending reports of the facilities this key may edit, each with its photo's thumbnail
+   * (fetched with the key: the photo is never public) and confirm / dismiss; a confirmed
+   * report's photo becomes a facility photo only when staff press "publish". */
+  function loadReports() {
+    var list = clear($("reports-list"));
+    $("reports-error").textContent = "";
+    api("GET", "/reports?status=pending&limit=200").then(function (r) {
+      if (!r.body.reports.length) list.appendChild(el("li", { class: "hint", text: t("no_reports") }));
+      r.body.reports.forEach(function (report) { list.appendChild(reportItem(report)); });
+    }).catch(failed("reports-error"));
+  }
+  function reportItem(report) {
+    var labels = (VOCAB.labels[lang] || {}).report || {};
+    var item = el("li", { class: "report", dataset: { id: String(report.id) } },
+      el("strong", { text: labels[report.type] || report.type }), " · ", report.facility_id, " · ",
+      localTime(report.created_at),
+      report.counted ? el("span", { class: "report-counted", text: " " + t("counted") }) : null,
+      report.note ? el("p", { class: "report-note", text: report.note }) : null);
+    if (report.photo_url) {
+      var photo = el("img", { class: "report-photo", alt: t("report_photo") });
+      item.appendChild(photo);
+      api("GET", report.photo_url, { headers: { Accept: "image/jpeg" } }).then(function (r) {
+        photo.src = URL.createObjectURL(r.body);
+      }).catch(failed("reports-error"));
+    }
+    var actions = el("div", { class: "row" });
+    function act(action, done) {
+      return el("button", { type: "button", class: "report-" + action, text: t("report_" + action),
+        onclick: function () {
+          api("POST", "/reports/" + report.id + (action === "publish" ? "/photo/publish" : "/" + action))
+            .then(done).catch(failed("reports-error"));
+        } });
+    }
+    actions.appendChild(act("confirm", function () {
+      toast(t("report_confirmed", { id: report.id }));
+      if (!report.photo_url) { item.remove(); return; }
+      clear(actions).appendChild(act("publish", function () {
+        toast(t("report_published", { id: report.facility_id }));
+        item.remove();
+      }));
+    }));
+    actions.appendChild(act("dismiss", function () {
+      toast(t("report_dismissed", { id: report.id }));
+      item.remove();
+    }));
+    item.appendChild(actions);
+    return item;
   }
 
   /* ---- import -------------------------------------------------------------------------- */

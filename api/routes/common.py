@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from api.errors import invalid_parameter
 from geodata.crs import from_wgs84, to_wgs84
+from geodata.geodesy import invalid_degrees
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
@@ -83,11 +84,9 @@ def parse_bbox(
     if lat_first:
         values = [values[1], values[0], values[3], values[2]]
     minlon, minlat, maxlon, maxlat = values
-    if not (
-        -180 <= minlon <= 180
-        and -180 <= maxlon <= 180
-        and -90 <= minlat <= 90
-        and -90 <= maxlat <= 90
+    if (
+        invalid_degrees([minlon, maxlon], "lon").any()
+        or invalid_degrees([minlat, maxlat], "lat").any()
     ):
         raise invalid_parameter(
             parameter,

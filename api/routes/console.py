@@ -38,7 +38,7 @@ from geodata.kinds import kind_labels
 from geodata.schema import ACCESS_CLASSES, AMENITIES, FORMATS, KINDS, STATUSES
 from maps.assets import ASSETS, BASEMAP_ASSETS, Asset
 from maps.basemap import ATTRIBUTION_HTML
-from maps.webmap import ACCESS_LABELS, AMENITY_LABELS
+from maps.webmap import ACCESS_LABELS, AMENITY_LABELS, REPORT_LABELS
 
 #: The console's page, script and stylesheet.
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
@@ -69,6 +69,7 @@ def _vocabulary() -> dict[str, Any]:
                 "kind": kind_labels(language),
                 "access": ACCESS_LABELS[language],
                 "amenity": AMENITY_LABELS[language],
+                "report": REPORT_LABELS[language],
             }
             for language in ("zh", "en")
         },

@@ -21,6 +21,7 @@ visibility and parameters (a few per snapshot).
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -46,7 +47,9 @@ from finder.coverage import (
 from finder.coverage import counted_facilities as count_selected
 from finder.index import FacilityFilter
 from finder.lru import LRUCache
-from finder.siting import suggest_sites
+from finder.siting import Objective, SitingResult, observed_use_near, suggest_sites
+from finder.usage import MAX_PERIOD_DAYS, USE_WINDOW_DAYS, use_window
+from geodata.boundaries import Region
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
 from maps.atlas import print_atlas
@@ -68,6 +71,21 @@ RadiusParam = Annotated[
     Query(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="reach, geodesic metres (100-5000)"),
 ]
 KindParam = Annotated[list[Kind] | None, Query(description="facility kinds to count (default all)")]
+WeightParam = Annotated[
+    Literal["none", "use"],
+    Query(
+        description="`use`: weight demand by observed use, door entries per day of the "
+        "facilities near each place (docs/coverage.md); `none`: plain area or people"
+    ),
+]
+UseDaysParam = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_PERIOD_DAYS,
+        description="window of observed use: whole days before today, China time",
+    ),
+]
 ADCODE_ANY_LEVEL = r"^\d{2}(\d{2}){0,2}$"
 AdcodeParam = Annotated[
     str,
@@ -83,8 +101,13 @@ def counted_facilities(
 ) -> CountedFacilities:
     """The open facilities of ``kinds`` (all when empty) that ``viewer`` may see: the only
     facilities any answer counts (:func:`finder.coverage.counted_facilities`)."""
-    where = FacilityFilter(kinds=kinds or None, viewer=viewer)
-    return count_selected(snapshot.index, where)
+    return count_selected(snapshot.index, _where(viewer, kinds))
+
+
+def _where(viewer: Viewer, kinds: Sequence[str]) -> FacilityFilter:
+    """The question every coverage answer asks: open facilities of ``kinds`` (all when
+    empty) that ``viewer`` may see."""
+    return FacilityFilter(kinds=kinds or None, viewer=viewer)
 
 
 def _cached(snapshot: Snapshot, key: Hashable, build: Callable[[], T]) -> T:
@@ -217,33 +240,69 @@ def coverage_suggest(
         Query(description="maximise newly covered area or population"),
     ] = "area",
     kind: KindParam = None,
+    weight: WeightParam = "none",
+    use_days: UseDaysParam = USE_WINDOW_DAYS,
 ) -> Response:
     """``n`` new sites that together reach the most uncovered area (or people) of a district.
 
     ``metadata.before_share`` and ``after_share`` are the district's covered shares (0-1)
-    without and with the proposed sites.
+    without and with the proposed sites; ``metadata.weighting`` says how demand was weighted
+    (with ``weight=use``: the window, the measured and unmeasured facilities). ``weight=use``
+    where no facility near the district has door counts in the window is a 400 problem.
     """
     kinds = _kinds_key(kind)
     region = state.regions.region(adcode)
+    window = use_window(use_days) if weight == "use" else None
 
     def build() -> dict[str, Any]:
         counted = counted_facilities(snapshot, viewer, kinds)
-        result = suggest_sites(
-            state.regions.merged_grid(region),
-            region.adcode,
-            counted.lon,
-            counted.lat,
-            n_sites=n,
-            radius_m=radius_m,
-            objective=objective,
+        result = _suggested(
+            state, snapshot, viewer, kinds, counted, region, radius_m, n, objective, window
         )
         document = result.to_geojson()
         document["metadata"]["counted"] = counted.summary
         document["metadata"]["area_basis"] = state.grid.area_basis
         return document
 
-    key = ("suggest", viewer, kinds, radius_m, adcode, n, objective)
+    key = ("suggest", viewer, kinds, radius_m, adcode, n, objective, window)
     return GeoJSONResponse(_cached(snapshot, key, build))
+
+
+def _suggested(
+    state: AppState,
+    snapshot: Snapshot,
+    viewer: Viewer,
+    kinds: tuple[str, ...],
+    counted: CountedFacilities,
+    region: Region,
+    radius_m: float,
+    n: int,
+    objective: Objective,
+    window: tuple[dt.date, dt.date] | None,
+) -> SitingResult:
+    """New sites for a region (:func:`finder.siting.suggest_sites`), weighted by the observed
+    use over ``window`` (:func:`finder.usage.use_window`) when one is given."""
+    grid = state.regions.merged_grid(region)
+    use = None
+    if window is not None:
+        index = snapshot.index
+        use = observed_use_near(
+            state.events.log,
+            index.frame.iloc[index.select(_where(viewer, kinds))],
+            grid.district(region.adcode),
+            radius_m,
+            window,
+        )
+    return suggest_sites(
+        grid,
+        region.adcode,
+        counted.lon,
+        counted.lat,
+        n_sites=n,
+        radius_m=radius_m,
+        objective=objective,
+        use=use,
+    )
 
 
 @router.get(
@@ -375,15 +434,28 @@ def coverage_sheet_pdf(
     kind: KindParam = None,
     paper: Annotated[Paper, Query(description="paper size")] = "A4",
     orientation: Annotated[Orientation, Query(description="page orientation")] = "landscape",
+    suggest: Annotated[
+        int, Query(ge=0, le=MAX_SITES, description="new sites to propose and mark (0-50)")
+    ] = 0,
+    weight: WeightParam = "none",
+    use_days: UseDaysParam = USE_WINDOW_DAYS,
 ) -> Response:
     """The sheet of ``finder print --district`` (:func:`maps.printmap.print_coverage_map`) for
     the facilities the caller may see (404 for an unknown district); the console's print
-    button."""
+    button. With ``suggest``, the sites of ``/coverage/suggest`` (``n=suggest``, ``weight``,
+    ``use_days``) are marked, and a footer line says how they were chosen."""
     kinds = _kinds_key(kind)
     state.grid.district(adcode)  # 404 for an unknown district
+    window = use_window(use_days) if suggest and weight == "use" else None
 
     def build() -> bytes:
         counted = counted_facilities(snapshot, viewer, kinds)
+        sites = None
+        if suggest:
+            region = state.regions.region(adcode)
+            sites = _suggested(
+                state, snapshot, viewer, kinds, counted, region, radius_m, suggest, "area", window
+            )
         with tempfile.TemporaryDirectory() as folder:
             printed = print_coverage_map(
                 Path(folder) / "sheet.pdf",
@@ -397,10 +469,11 @@ def coverage_sheet_pdf(
                 orientation=orientation,
                 approval_number=state.settings.approval_no or None,
                 counted=counted.summary,
+                sites=sites,
             )
             return printed.path.read_bytes()
 
-    key = ("sheet", viewer, kinds, radius_m, paper, orientation, adcode)
+    key = ("sheet", viewer, kinds, radius_m, paper, orientation, adcode, suggest, window)
     return Response(
         _cached(snapshot, key, build),
         media_type="application/pdf",

@@ -11,7 +11,9 @@
   a facility's live state the caller may see (first one for each facility that has a live
   state), with the fields ``/nearest`` shows (:func:`api.live.live_fields`).
 * ``GET /usage?district=ADCODE&from=&to=``: visits per facility, day and hour as CSV
-  (:func:`finder.usage.usage_table`), of the facilities the caller may see.
+  (:func:`finder.usage.usage_table`), of the facilities the caller may see;
+  ``GET /usage.pdf`` (same parameters, and ``paper``, ``orientation``) prints that table per
+  facility with its total (:mod:`maps.usagesheet`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -36,11 +40,13 @@ from api.routes.common import JSONBytesResponse
 from api.routes.nearest import _open_states, local_minute
 from api.state import AppState, Snapshot
 from finder.hours import local_today
-from finder.usage import usage_from_log
+from finder.usage import MAX_PERIOD_DAYS, usage_from_log, usage_report
 from geodata.cells import frame_to_csv
 from geodata.errors import FacilityNotFound
 from geodata.events import EVENT_TYPES, NewEvent, StoredEvent
 from geodata.schema import Viewer
+from maps.paper import Orientation, Paper
+from maps.usagesheet import print_usage_table
 
 router = APIRouter(tags=["Live"])
 
@@ -49,8 +55,6 @@ MAX_EVENT_BYTES = 1024
 SIGNATURE_HEADER = "x-signature-sha256"
 #: A stream with nothing to say sends a comment this often, seconds (keeps proxies from closing).
 KEEPALIVE_S = 15.0
-#: Longest period of one usage table, days.
-MAX_USAGE_DAYS = 366
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
@@ -226,6 +230,13 @@ async def live_stream(request: Request) -> StreamingResponse:
     )
 
 
+DistrictParam = Annotated[str, Query(pattern=r"^\d{6}$", description="district adcode")]
+FromParam = Annotated[
+    dt.date | None, Query(alias="from", description="first day (default: 6 days ago)")
+]
+ToParam = Annotated[dt.date | None, Query(description="last day (default: today, China time)")]
+
+
 @router.get(
     "/usage",
     summary="Visits per facility, day and hour of a district (CSV)",
@@ -237,21 +248,14 @@ async def live_stream(request: Request) -> StreamingResponse:
 async def usage(
     state: StateDep,
     viewer: ViewerDep,
-    district: Annotated[str, Query(pattern=r"^\d{6}$", description="district adcode")],
-    from_: Annotated[
-        dt.date | None, Query(alias="from", description="first day (default: 6 days ago)")
-    ] = None,
-    to: Annotated[
-        dt.date | None, Query(description="last day (default: today, China time)")
-    ] = None,
+    district: DistrictParam,
+    from_: FromParam = None,
+    to: ToParam = None,
 ) -> Response:
     """Visits (door ``entry`` events) per facility, day and hour, China time, of the district's
     facilities the caller may see: columns id, name, kind, district, adcode, date, hour, visits;
     hours without visits are left out."""
-    last = to or local_today()
-    first = from_ or last - dt.timedelta(days=6)
-    if first > last or (last - first).days >= MAX_USAGE_DAYS:
-        raise invalid_parameter("from", f"a period of 1 to {MAX_USAGE_DAYS} days, from <= to")
+    first, last = _period(from_, to)
     table = await asyncio.to_thread(_usage, state, viewer, district, first, last)
     return Response(
         frame_to_csv(table),
@@ -260,8 +264,76 @@ async def usage(
     )
 
 
+@router.get(
+    "/usage.pdf",
+    summary="Printable usage table of a district (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the usage table, A4 / A3"},
+        **problem_responses(400, 401),
+    },
+)
+async def usage_pdf(
+    state: StateDep,
+    viewer: ViewerDep,
+    district: DistrictParam,
+    from_: FromParam = None,
+    to: ToParam = None,
+    paper: Annotated[Paper, Query(description="paper size")] = "A4",
+    orientation: Annotated[Orientation, Query(description="page orientation")] = "portrait",
+) -> Response:
+    """The table of ``/usage`` printed (:func:`maps.usagesheet.print_usage_table`): one row per
+    facility of the district the caller may see (visits, visits per day, busiest hour; those
+    without a counting device marked so, not as zero), the total, and visits per hour."""
+    first, last = _period(from_, to)
+    pdf = await asyncio.to_thread(
+        _usage_pdf, state, viewer, district, first, last, paper, orientation
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="usage-{district}.pdf"'},
+    )
+
+
+def _period(first: dt.date | None, last: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The days asked for: by default the seven days to today (China time)."""
+    last = last or local_today()
+    first = first or last - dt.timedelta(days=6)
+    if first > last or (last - first).days >= MAX_PERIOD_DAYS:
+        raise invalid_parameter("from", f"a period of 1 to {MAX_PERIOD_DAYS} days, from <= to")
+    return first, last
+
+
+def _district_frame(state: AppState, viewer: Viewer, district: str) -> pd.DataFrame:
+    """The district's facilities the viewer may see, whatever their status."""
+    frame = state.live.current().visible_frame(viewer)
+    return frame[frame["adcode"] == district]
+
+
 def _usage(
     state: AppState, viewer: Viewer, district: str, first: dt.date, last: dt.date
 ) -> pd.DataFrame:
-    frame = state.live.current().visible_frame(viewer)
-    return usage_from_log(state.events.log, frame[frame["adcode"] == district], first, last)
+    frame = _district_frame(state, viewer, district)
+    return usage_from_log(state.events.log, frame, first, last)
+
+
+def _usage_pdf(
+    state: AppState,
+    viewer: Viewer,
+    district: str,
+    first: dt.date,
+    last: dt.date,
+    paper: Paper,
+    orientation: Orientation,
+) -> bytes:
+    report = usage_report(state.events.log, _district_frame(state, viewer, district), first, last)
+    with tempfile.TemporaryDirectory() as folder:
+        printed = print_usage_table(
+            Path(folder) / "usage.pdf",
+            report,
+            adcode=district,
+            paper=paper,
+            orientation=orientation,
+        )
+        return printed.path.read_bytes()

@@ -22,27 +22,21 @@ from api.errors import ApiProblem, problem_responses
 from api.routes.common import JSONBytesResponse
 from api.routes.facilities import _capped, _MiB, _too_large, _visible, _writable
 from geodata.photos import PHOTO_TYPES, photo_from_bytes
+from geodata.store import StoredPhoto
 
 router = APIRouter(prefix="/facilities", tags=["Photos"])
 
+#: The OpenAPI request body of a photo upload: the image itself.
+PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES},
+    }
+}
 
-@router.post(
-    "/{facility_id}/photos",
-    status_code=201,
-    summary="Attach a photo to a facility",
-    response_class=JSONBytesResponse,
-    responses=problem_responses(401, 403, 404, 413, 415, 422),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES},
-        }
-    },
-)
-async def add_photo(
-    facility_id: str, request: Request, editor: EditorDep, state: StateDep
-) -> Response:
-    """Attach the body (a JPEG, PNG or WebP image) as the facility's next photo."""
+
+def photo_media_type(request: Request) -> str:
+    """The declared type of an uploaded photo (415 problem unless one of :data:`PHOTO_TYPES`)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in PHOTO_TYPES:
         raise ApiProblem(
@@ -51,15 +45,37 @@ async def add_photo(
             slug="unsupported-media-type",
             errors=[{"parameter": "Content-Type", "reason": "not an accepted image type"}],
         )
-    facility = await run_in_threadpool(_visible, state.store, facility_id, editor)
-    _writable(facility, editor)
-    max_mb = state.settings.photo_max_mb
+    return media_type
+
+
+async def photo_of_body(request: Request, media_type: str, max_mb: int) -> StoredPhoto:
+    """The request body as a stored photo: at most ``max_mb`` (413 problem), decoded as
+    ``media_type`` and re-encoded without metadata (:func:`geodata.photos.photo_from_bytes`;
+    :class:`~geodata.errors.InvalidPhoto` when it is not such an image)."""
     limit = max_mb * _MiB
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(max_mb)
     data = b"".join([chunk async for chunk in _capped(request.stream(), limit, max_mb)])
-    photo = await run_in_threadpool(photo_from_bytes, data, media_type)
+    return await run_in_threadpool(photo_from_bytes, data, media_type)
+
+
+@router.post(
+    "/{facility_id}/photos",
+    status_code=201,
+    summary="Attach a photo to a facility",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403, 404, 413, 415, 422),
+    openapi_extra=PHOTO_BODY,
+)
+async def add_photo(
+    facility_id: str, request: Request, editor: EditorDep, state: StateDep
+) -> Response:
+    """Attach the body (a JPEG, PNG or WebP image) as the facility's next photo."""
+    media_type = photo_media_type(request)
+    facility = await run_in_threadpool(_visible, state.store, facility_id, editor)
+    _writable(facility, editor)
+    photo = await photo_of_body(request, media_type, state.settings.photo_max_mb)
     n = await run_in_threadpool(state.store.add_photo, facility_id, photo, actor=editor.name)
     url = str(request.url_for("facility_photo", facility_id=facility_id, n=n).path)
     return JSONBytesResponse(
@@ -96,7 +112,11 @@ def facility_photo(
     """Photo ``n`` of the facility (0: the first), or with ``size=thumb`` its thumbnail."""
     facility = _visible(state.store, facility_id, principal)
     body = state.store.photo(facility_id, n, thumb=size == "thumb")
-    public = facility.access == "public"
+    return jpeg_response(body, public=facility.access == "public")
+
+
+def jpeg_response(body: bytes, *, public: bool) -> Response:
+    """A photo's JPEG bytes as served from our origin (shared caches only for ``public``)."""
     return Response(
         body,
         media_type="image/jpeg",

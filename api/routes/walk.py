@@ -37,11 +37,11 @@ from api.deps import SnapshotDep, StateDep, ViewerDep
 from api.errors import ApiProblem, problem_responses
 from api.routes.common import GeoJSONResponse
 from api.state import AppState, Snapshot, WalkService
-from finder.geodesy import GEOD
 from finder.hours import OpenState
 from finder.index import FacilityFilter
 from finder.walk import DEFAULT_SPEED_KMH, WalkResult, isochrone, nearest_walk
 from geodata.errors import FacilityNotFound, OffNetwork
+from geodata.geodesy import GEOD
 from geodata.schema import Viewer
 
 router = APIRouter(tags=["Walking"])

@@ -13,12 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from finder.facility_columns import (
-    FacilityColumns,
-    canonical_crs,
-    check_point,
-    check_points,
-)
+from finder.facility_columns import FacilityColumns, canonical_crs
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index.filters import (
     FILTER_CACHE_SIZE,
@@ -41,6 +36,7 @@ from geodata.errors import (
     InvalidOpeningHours,
     InvalidQuery,
 )
+from geodata.geodesy import check_point, check_points
 from geodata.schema import (
     ACCESS_CLASSES,
     AMENITIES,

@@ -32,10 +32,11 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from finder.facility_columns import CLASS_CODES, FacilityColumns, canonical_crs, check_point
+from finder.facility_columns import CLASS_CODES, FacilityColumns, canonical_crs
 from finder.lru import LRUCache
 from geodata.crs import PLAIN_CRS, from_wgs84
 from geodata.errors import InvalidCoordinate, InvalidQuery
+from geodata.geodesy import check_point
 from geodata.schema import (
     ACCESS_CLASSES,
     AMENITIES,

@@ -28,6 +28,7 @@ from finder.index.trees import Searcher
 from geodata.errors import (
     InvalidQuery,
 )
+from geodata.geodesy import GEOD
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class NearestQueries(IndexBase):
     ) -> list[tuple[float, int, float]]:
         """(distance_m, position, bearing_deg) of the ``k`` nearest of ``pos``, ties by id."""
         if pos.size <= _SCALAR_GEODESICS:
-            lon, lat, inv = self._c.lon, self._c.lat, geodesy.GEOD.inv
+            lon, lat, inv = self._c.lon, self._c.lat, GEOD.inv
             rows = []
             for p in pos.tolist():
                 az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))

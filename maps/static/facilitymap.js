@@ -239,6 +239,13 @@
     return doc.facility_url + "/" + encodeURIComponent(id) + path;
   }
 
+  /** The DOM event popup content sends when its size changed. */
+  var POPUP_RESIZED = "fm-popup-resized";
+
+  function resized(node) {
+    node.dispatchEvent(new CustomEvent(POPUP_RESIZED, { bubbles: true }));
+  }
+
   /** "Report a problem": a form posting to the service; the answer's number and status link. */
   function reportForm(doc, i) {
     var L10N = doc.labels;
@@ -263,6 +270,13 @@
       note.placeholder = L10N.report_note;
       note.setAttribute("aria-label", L10N.report_note);
       form.appendChild(note);
+      var photoLabel = el("label", "fm-report-label", L10N.report_photo);
+      var photo = el("input", "fm-report-photo");
+      photo.type = "file";
+      photo.accept = "image/*";
+      photo.setAttribute("capture", ""); // a phone opens its camera
+      photoLabel.appendChild(photo);
+      form.appendChild(photoLabel);
       var send = el("button", "fm-report-send", L10N.report_send);
       send.type = "submit";
       form.appendChild(send);
@@ -270,6 +284,7 @@
       message.setAttribute("role", "status");
       box.appendChild(form);
       box.appendChild(message);
+      resized(box);
       L.DomEvent.on(form, "submit", function (event) {
         L.DomEvent.preventDefault(event);
         send.disabled = true;
@@ -290,14 +305,39 @@
             return response.json();
           })
           .then(function (answer) {
+            var file = photo.files && photo.files[0];
+            if (!file) {
+              return [answer, true];
+            }
+            // the photo goes second, with the report's token: seen by staff and the reporter only
+            return fetch(answer.photo_url, {
+              method: "POST",
+              headers: { "Content-Type": file.type || "application/octet-stream" },
+              credentials: "same-origin",
+              body: file,
+            }).then(
+              function (response) {
+                return [answer, response.ok];
+              },
+              function () {
+                return [answer, false];
+              }
+            );
+          })
+          .then(function (sent) {
+            var answer = sent[0];
             box.removeChild(form);
             message.textContent = fill(L10N.report_sent, String(answer.id));
+            if (!sent[1]) {
+              message.appendChild(el("span", "fm-report-photo-failed", " " + L10N.report_photo_failed));
+            }
             var status = el("a", "fm-report-status", L10N.report_status);
             status.href = answer.status_url;
             status.target = "_blank";
             status.rel = "noopener noreferrer";
             message.appendChild(document.createTextNode(" "));
             message.appendChild(status);
+            resized(box);
           })
           .catch(function () {
             send.disabled = false;
@@ -523,6 +563,8 @@
   var CLUSTER_PX = 60;
   // a popup is its content's width plus the content's margins (facilitymap.css) and border
   var POPUP_MARGINS_PX = 52;
+  /** Height of a popup's tip below its box, with a little room, CSS pixels. */
+  var POPUP_TIP_PX = 30;
   var UNCLUSTER_ZOOM = 17;
   var MARKER_PX = 20;
   var GAP_PX = 2;
@@ -916,11 +958,23 @@
         }
         width = Math.max(160, Math.min(300, width - POPUP_MARGINS_PX));
         popup.options.maxWidth = width;
+        // never taller than the room between the paddings: a long popup scrolls inside
+        popup.options.maxHeight = Math.max(
+          160,
+          container.clientHeight - tl[1] - br[1] - POPUP_TIP_PX
+        );
         popup.options.minWidth = Math.min(200, width);
         popup.options.autoPanPaddingTopLeft = tl;
         popup.options.autoPanPaddingBottomRight = br;
       }
 
+      // content that grew (the report form opened, the report sent): lay the popup out again and
+      // pan it clear of the controls, as when it opened
+      container.addEventListener(POPUP_RESIZED, function () {
+        if (popup.isOpen()) {
+          popup.update();
+        }
+      });
       map.on("popupclose", function () {
         if (sheetFoldedForPopup) {
           sheetFoldedForPopup = false;

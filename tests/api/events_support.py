@@ -16,7 +16,7 @@ import httpx
 from api.auth import create_device, device_signing_key
 from geodata.events import event_log
 from geodata.schema import Facility
-from geodata.store import FacilityStore
+from geodata.store import FacilityStore, GeoPackageStore
 
 #: Test facilities lie east of the sample facilities (121.10-121.90), one 0.01 degree apart.
 _places = itertools.count()
@@ -41,6 +41,13 @@ def add_facility(store: FacilityStore, fid: str, kind: str, **fields: Any) -> tu
         actor="test",
     )
     return lon, lat
+
+
+def store_env(store: FacilityStore) -> dict[str, str]:
+    """The environment that names a server's store to the command line."""
+    if isinstance(store, GeoPackageStore):
+        return {"FINDER_STORE": str(store.path)}
+    return {"FINDER_DATABASE_URL": store.database_url}  # type: ignore[attr-defined]
 
 
 def add_device(store: FacilityStore, fid: str) -> str:

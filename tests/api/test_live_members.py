@@ -15,7 +15,6 @@ from api_support import facility_rows
 from api.live import LiveDoors, answer_of, live_members, live_members_of
 from api.state import LiveFacilities, Snapshot
 from finder.hours import HolidayCalendar, OpenState
-from finder.truth import ReportSignal
 from geodata.events import StoredEvent, event_log
 from geodata.store import FacilityStore
 
@@ -42,8 +41,7 @@ def test_quiet_answers_equal_the_full_rule_before_and_after_events(
 ) -> None:
     store.upsert_frame(facility_rows(), actor="test")
     live = LiveFacilities(store, HolidayCalendar.default().with_provisional())
-    signals: dict[str, tuple[ReportSignal, ...]] = {}
-    doors = LiveDoors(event_log(store), read_signals=lambda: dict(signals))
+    doors = LiveDoors(event_log(store), reports=store)
     snapshot = live.current()
     assert _assert_same(snapshot, doors) > 100  # every facility quiet, answers cached
 
@@ -55,11 +53,10 @@ def test_quiet_answers_equal_the_full_rule_before_and_after_events(
             StoredEvent(2, door_id, "locked", _START - dt.timedelta(minutes=3)),
         ]
     )
-    signals[reported_id] = (
-        ReportSignal(
-            "locked_during_hours", 2, _START - dt.timedelta(hours=2), _START - dt.timedelta(hours=1)
-        ),
-    )
+    for source in ("a", "b"):  # two distinct sources: an active signal
+        store.add_report(
+            reported_id, "locked_during_hours", note=None, source=source, token_hash="h"
+        )
     doors.refresh_signals()
     assert doors.state(door_id) is not None and doors.signals(reported_id)
     _assert_same(snapshot, doors)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from national_support import three_provinces
@@ -217,3 +218,27 @@ def test_population_raster_must_be_readable(tmp_path: Path) -> None:
     path.write_text("not a raster", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"people\.tif"):
         population_from_geotiff(path)
+
+
+def test_a_citys_national_row_is_its_coverage_aggregate(
+    tmp_path: Path, districts: gpd.GeoDataFrame, facilities: tuple[np.ndarray, ...]
+) -> None:
+    # one aggregation: the national table's row of 上海市 and the city's coverage aggregate
+    # (/coverage?adcode=3101) are the same numbers when the population shares are weighted
+    # by the same people (here a raster's)
+    path = tmp_path / "people.tif"
+    _write_geotiff(path, "EPSG:4326", [(NEAR_BLOCK, 100.0), (FAR_BLOCK, 300.0)], 0.001)
+    layer = population_from_geotiff(path, bounds=(121.0, 30.6, 122.2, 31.9))
+    shanghai = districts[districts["adcode"].str.startswith("31")]
+    grid = build_sample_grid(shanghai, max_cells_per_district=400, population=layer)
+    lon, lat, kind = facilities
+    city = national_coverage(grid, lon, lat, kind=kind).cities.iloc[0].to_dict()
+    table = coverage_table(grid, lon, lat, kind=kind).table
+    people = [grid.district(a).pop_weight.sum() for a in table["adcode"]]
+    aggregate = aggregate_coverage(table, resolve_region(districts, "310100"), people=people)
+    assert (city["adcode"], aggregate["adcode"]) == ("310100", "310100")
+    assert 0 < aggregate["pop_covered_share"] < 1
+    assert aggregate["pop_covered_share"] != pytest.approx(aggregate["covered_share"])
+    for column, value in aggregate.items():
+        if column not in ("adcode", "name", "level"):
+            assert city[column] == value or (pd.isna(city[column]) and pd.isna(value)), column

@@ -13,7 +13,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-import finder.walk
+import finder.walk.search
 from finder.walk import WalkNetwork, build_facility_table, nearest_walk
 from geodata.streets import streets_from_osm
 
@@ -74,7 +74,7 @@ def test_whole_graph_and_ball_searches_agree(
         lon, lat = float(rng.uniform(west, east)), float(rng.uniform(south, north))
         whole = nearest_walk(network, table, lon, lat, k=k)
         with monkeypatch.context() as patch:
-            patch.setattr(finder.walk, "_WHOLE_GRAPH_MAX_NODES", 0)
+            patch.setattr(finder.walk.search, "_WHOLE_GRAPH_MAX_NODES", 0)
             ball = nearest_walk(network, table, lon, lat, k=k)
         assert [r.facility_id for r in whole] == [r.facility_id for r in ball]
         assert [r.walk_m for r in whole] == pytest.approx([r.walk_m for r in ball], rel=1e-12)

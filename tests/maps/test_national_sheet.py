@@ -105,3 +105,15 @@ def test_png_and_bad_suffix(
     assert printed.page_mm == (297.0, 210.0)
     with pytest.raises(InvalidInput):
         print_national_sheet(tmp_path / "national.svg", national, districts)
+
+
+@needs_poppler
+def test_sheet_heading_is_the_printed_sheets_and_names_the_pdf(
+    tmp_path: Path, districts: gpd.GeoDataFrame, national: NationalCoverage
+) -> None:
+    # one heading helper (maps.printmap.draw_heading) for every printed sheet: its title is
+    # the PDF's document title, as on the district sheets
+    out = tmp_path / "national.pdf"
+    print_national_sheet(out, national, districts, paper="A4", title="全国覆盖测试")
+    info = subprocess.run(["pdfinfo", str(out)], check=True, capture_output=True, text=True)
+    assert "Title:           全国覆盖测试" in info.stdout
