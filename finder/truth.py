@@ -165,7 +165,8 @@ def confidence_at(verified_at: dt.datetime | None, now: dt.datetime) -> float:
     if verified_at is None:
         return 0.0
     age_days = max(0.0, (now - verified_at).total_seconds() / 86_400)
-    return round(0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS), 3)
+    decayed: float = 0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)
+    return round(decayed, 3)
 
 
 def confidence_label(confidence: float) -> str:
