@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -69,8 +68,12 @@ class LRUCache(Generic[K, V]):
         entries = self._entries
         value = entries.get(key)
         if value is not None:
-            with contextlib.suppress(KeyError):
+            # Not contextlib.suppress: it costs 0.3 µs per call, and every query looks up a few
+            # caches; a try block costs nothing unless it raises.
+            try:  # noqa: SIM105
                 entries.move_to_end(key)
+            except KeyError:
+                pass
         return value
 
     def put(self, key: K, value: V) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import threading
-from typing import Unpack
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -31,6 +34,7 @@ from geodata.errors import (
 from geodata.geodesy import GEOD
 
 logger = logging.getLogger(__name__)
+_Part = TypeVar("_Part")
 
 #: Largest ``k`` a nearest query accepts.
 MAX_K = 1000
@@ -46,10 +50,33 @@ _SUBSET_SWITCH_HITS = 4096
 _PROMOTE_AFTER = 64
 #: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
 _SCALAR_GEODESICS = 8
+#: Up to this many facilities in the search ball, their geodesics are computed directly.
+_GEODESICS_FIRST = 4
 #: Up to this many candidates, chords are computed on Python floats.
 _SCALAR_CHORDS = 16
+#: The first search ball is sized by the density grid to hold ``_NEED_PER_K * (k + 1)``
+#: facilities. The grid underestimates clustered places, so even this small figure usually
+#: gives one to four facilities: each costs a geodesic, while a ball that holds too few simply
+#: grows (one more ball query).
+_NEED_PER_K = 0.35
+#: Fewest batch queries per thread: below that, a thread costs more than it saves.
+_PART_MIN = 4096
 #: Guessed share of facilities open at a given moment, for sizing the first search ball.
 _OPEN_SHARE_GUESS = 0.5
+
+
+def _in_parts(work: Callable[[int, int], _Part], n: int) -> list[_Part]:
+    """``work(lo, hi)`` over contiguous parts of ``range(n)``, one thread per CPU.
+
+    For batch queries: the KD-tree search and the geodesics release the GIL, so the parts run in
+    parallel; a batch smaller than :data:`_PART_MIN` per CPU runs in the calling thread.
+    """
+    count = max(1, min(os.cpu_count() or 1, n // _PART_MIN))
+    if count == 1:
+        return [work(0, n)]
+    bounds = np.linspace(0, n, count + 1).astype(int).tolist()
+    with ThreadPoolExecutor(count, thread_name_prefix="nearest-batch") as pool:
+        return list(pool.map(work, bounds[:-1], bounds[1:]))
 
 
 def _check_k(k: int) -> int:
@@ -208,30 +235,32 @@ class NearestQueries(IndexBase):
             return []
         check_static = check_static and flt is not None and not flt.static_trivial
         open_at = flt.open_at if flt is not None else None
+        exact_set = not check_static and open_at is None
         q_xyz = geodesy.ecef_point(qlon, qlat)
         q = np.array(q_xyz)
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
-        need = 1.2 * (k + 2)
+        need = _NEED_PER_K * (k + 1)
         if check_static and flt is not None:
             need /= flt.pass_share
         if open_at is not None:
             need /= _OPEN_SHARE_GUESS
         r = searcher.grid.radius_m(qlon, qlat, need)
         tree = searcher.tree
+        data, positions = tree.data, searcher.positions
         while True:
             r = min(r, limit, 1.01 * geodesy.MAX_CHORD_M)
             exhausted = r >= limit or r >= geodesy.MAX_CHORD_M
-            hits = tree.query_ball_point(q, r)
+            hits: list[int] | NDArray[np.intp] = tree.query_ball_point(q, r)
             n_hits = len(hits)
-            tidx = np.array(hits, dtype=np.intp)
-            pos = searcher.positions[tidx]
-            if check_static and flt is not None and n_hits:
-                keep = self._static_mask(flt, pos)
-                tidx, pos = tidx[keep], pos[keep]
-            if open_at is not None and pos.size:
-                keep = self._open_keep(open_at, pos)
-                tidx, pos = tidx[keep], pos[keep]
-            n_pass = int(pos.size)
+            if not exact_set and n_hits:
+                hits = np.array(hits, dtype=np.intp)
+                keep = np.ones(n_hits, dtype=bool)
+                if check_static and flt is not None:
+                    keep &= self._static_mask(flt, positions[hits])
+                if open_at is not None:
+                    keep &= self._open_keep(open_at, positions[hits])
+                hits = hits[keep]
+            n_pass = len(hits)
             if n_pass < k and not exhausted:
                 if check_static and flt is not None and n_hits > _SUBSET_SWITCH_HITS:
                     subset = self._subset_searcher(flt)
@@ -243,54 +272,75 @@ class NearestQueries(IndexBase):
                 continue
             if n_pass == 0:
                 return []
+            if n_pass <= _GEODESICS_FIRST:
+                # Facilities outside the ball lie farther than ``r`` on the ellipsoid too (the
+                # geodesic is never shorter than the chord): a ``k``-th geodesic within ``r`` is
+                # certain without chord bounds.
+                rows = self._geodesics_few(qlon, qlat, positions.take(hits).tolist())
+                if n_pass >= k and rows[k - 1][0] > r and not exhausted:
+                    r = rows[k - 1][0] * (1.0 + 1e-9) + geodesy.SLACK_M
+                    continue
+                return self._within_max(rows[:k], max_d)
             if n_pass <= _SCALAR_CHORDS:
                 # A few candidates (the usual case): plain floats beat numpy's per-call cost.
-                chords = [math.dist(q_xyz, xyz) for xyz in tree.data[tidx].tolist()]
+                chords = [math.dist(q_xyz, xyz) for xyz in data.take(hits, axis=0).tolist()]
                 c_k = sorted(chords)[min(k, n_pass) - 1]
             else:
-                diff = tree.data[tidx] - q
+                diff = data[hits] - q
                 chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
                 c_k = float(np.partition(chord, min(k, n_pass) - 1)[min(k, n_pass) - 1])
+            bound = math.inf
             if n_pass >= k:
                 bound = geodesy.geodesic_upper_bound_m(c_k)
                 if bound >= r and not exhausted:
                     r = bound * (1.0 + 1e-9) + 1.0
                     continue
-                if n_pass > k:
-                    if n_pass <= _SCALAR_CHORDS:
-                        pos = pos[[c <= bound for c in chords]]
-                    else:
-                        pos = pos[chord <= bound]
-            return self._ranked(qlon, qlat, pos, k, max_d)
+            if n_pass <= _SCALAR_CHORDS:
+                near = [h for h, c in zip(hits, chords, strict=True) if c <= bound]
+                rows = self._geodesics_few(qlon, qlat, positions.take(near).tolist())
+                return self._within_max(rows[:k], max_d)
+            return self._ranked(qlon, qlat, positions[np.asarray(hits)[chord <= bound]], k, max_d)
+
+    def _geodesics_few(
+        self, qlon: float, qlat: float, pos: list[int]
+    ) -> list[tuple[float, int, float]]:
+        """(distance_m, position, bearing_deg) of a few positions, nearest first, ties by id.
+
+        On pyproj's scalar path, which skips the array set-up (same C routine as the arrays).
+        """
+        lon, lat, inv = self._c.lon, self._c.lat, GEOD.inv
+        rows = []
+        for p in pos:
+            az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))
+            rows.append((dist, p, az12 % 360.0))
+        rows.sort()
+        return rows
 
     def _ranked(
         self, qlon: float, qlat: float, pos: Positions, k: int, max_d: float | None
     ) -> list[tuple[float, int, float]]:
         """(distance_m, position, bearing_deg) of the ``k`` nearest of ``pos``, ties by id."""
         if pos.size <= _SCALAR_GEODESICS:
-            lon, lat, inv = self._c.lon, self._c.lat, GEOD.inv
-            rows = []
-            for p in pos.tolist():
-                az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))
-                rows.append((dist, p, az12 % 360.0))
-            rows.sort()
-        else:
-            dist_a, bearing_a = geodesy.geodesic_from(
-                qlon, qlat, self._c.lon[pos], self._c.lat[pos]
+            return self._within_max(self._geodesics_few(qlon, qlat, pos.tolist())[:k], max_d)
+        dist_a, bearing_a = geodesy.geodesic_from(qlon, qlat, self._c.lon[pos], self._c.lat[pos])
+        order = np.lexsort((pos, dist_a))[:k]
+        rows = list(
+            zip(
+                dist_a[order].tolist(),
+                pos[order].tolist(),
+                bearing_a[order].tolist(),
+                strict=True,
             )
-            order = np.lexsort((pos, dist_a))[:k]
-            rows = list(
-                zip(
-                    dist_a[order].tolist(),
-                    pos[order].tolist(),
-                    bearing_a[order].tolist(),
-                    strict=True,
-                )
-            )
-        rows = rows[:k]
-        if max_d is not None:
-            rows = [row for row in rows if row[0] <= max_d + RADIUS_TOLERANCE_M]
-        return rows
+        )
+        return self._within_max(rows, max_d)
+
+    @staticmethod
+    def _within_max(
+        rows: list[tuple[float, int, float]], max_d: float | None
+    ) -> list[tuple[float, int, float]]:
+        if max_d is None:
+            return rows
+        return [row for row in rows if row[0] <= max_d + RADIUS_TOLERANCE_M]
 
     def nearest_batch(
         self,
@@ -339,18 +389,33 @@ class NearestQueries(IndexBase):
         order = geodesy.spatial_order(qlon, qlat) if n > 64 else np.arange(n)
         slon, slat = qlon[order], qlat[order]
         limit = math.inf if max_d is None else max_d + RADIUS_TOLERANCE_M + geodesy.SLACK_M
-        chord, tidx = searcher.tree.query(
-            geodesy.ecef_from_lonlat(slon, slat), k=k + 1, distance_upper_bound=limit, workers=-1
-        )
-        found = tidx[:, :k] < searcher.size
-        pos = np.where(found, searcher.positions[np.minimum(tidx[:, :k], searcher.size - 1)], -1)
+        size = searcher.size
+
+        def part(lo: int, hi: int) -> tuple[NDArray[np.float64], Positions, NDArray[np.float64]]:
+            """Chords, positions and geodesics of the ``k + 1`` nearest of queries lo..hi."""
+            chord, tidx = searcher.tree.query(
+                geodesy.ecef_from_lonlat(slon[lo:hi], slat[lo:hi]),
+                k=k + 1,
+                distance_upper_bound=limit,
+            )
+            found = tidx[:, :k] < size
+            pos = np.where(found, searcher.positions[np.minimum(tidx[:, :k], size - 1)], -1)
+            rows, cols = np.nonzero(found)
+            dist = np.full((hi - lo, k), np.inf)
+            dist[rows, cols], _bearing = geodesy.geodesic_inverse(
+                slon[lo:hi][rows],
+                slat[lo:hi][rows],
+                self._c.lon[pos[rows, cols]],
+                self._c.lat[pos[rows, cols]],
+            )
+            return chord, pos.astype(np.int64, copy=False), dist
+
+        parts = _in_parts(part, n)
+        chord = np.concatenate([p[0] for p in parts])
+        pos = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
         bound = geodesy.geodesic_upper_bounds_m(chord[:, k - 1])
         ambiguous = np.isfinite(chord[:, k]) & (chord[:, k] <= bound)
-        rows, cols = np.nonzero(found)
-        dist = np.full((n, k), np.inf)
-        dist[rows, cols], _bearing = geodesy.geodesic_inverse(
-            slon[rows], slat[rows], self._c.lon[pos[rows, cols]], self._c.lat[pos[rows, cols]]
-        )
         if max_d is not None:
             outside = dist > max_d + RADIUS_TOLERANCE_M
             dist[outside] = np.inf
