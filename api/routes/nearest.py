@@ -106,19 +106,20 @@ def local_minute() -> dt.datetime:
     return dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, second=0, microsecond=0)
 
 
-def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
-    """(``"id"`` as JSON, the static properties' JSON without braces) of one facility.
+def _fragments(snapshot: Snapshot, position: int) -> tuple[bytes, bytes]:
+    """(``"id"`` as JSON, the static properties' JSON without braces) of one facility, UTF-8.
 
     Rendered when a facility is first answered, then cached twice: by position in the
     snapshot's own ``memo`` (no check needed: the snapshot does not change), and by facility id
     and stamp in the cache the snapshots share, so a facility's fragments are rendered once
     until it changes. Each cache holds at most :data:`FRAGMENT_CACHE_SIZE` facilities.
     """
-    local: dict[int, tuple[str, str]] = snapshot.memo.setdefault(_FRAGMENTS, {})
+    local: dict[int, tuple[bytes, bytes]] = snapshot.memo.setdefault(_FRAGMENTS, {})
     hit = local.get(position)
     if hit is not None:
         return hit
-    cache: dict[str, tuple[tuple[Any, ...], str, str]] = snapshot.shared.setdefault(_FRAGMENTS, {})
+    cache: dict[str, tuple[tuple[Any, ...], bytes, bytes]]
+    cache = snapshot.shared.setdefault(_FRAGMENTS, {})
     fid, stamp = snapshot.stamp(position)
     found = cache.get(fid)
     if found is None or found[0] != stamp:
@@ -126,7 +127,7 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
         props = {k: record.get(k) for k in NEAREST_FIELDS}
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
-        found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
+        found = (stamp, json.dumps(fid, ensure_ascii=False).encode(), dumped[1:-1].encode())
         if len(cache) >= FRAGMENT_CACHE_SIZE:  # also drops the facilities deleted since
             cache.clear()
         cache[fid] = found
@@ -414,23 +415,46 @@ async def nearest(request: Request) -> Response:
     lives = _live_members(snapshot, positions, states, doors, moment)
     crs_json = f'"{crs}"'  # a name of geodata.crs: nothing to escape
     marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
-    features = []
-    for r, (open_json, _), live_json in zip(results, states, lives, strict=True):
-        id_json, props = _fragments(snapshot, r.position)
-        features.append(
-            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
-            f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
+    features = [
+        _feature(
+            *_fragments(snapshot, r.position),
+            f"{r.lon:.7f},{r.lat:.7f}",
             f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
             f'"walk_s_est":{r.walk_s_est:.0f},{open_json},{live_json},'
-            f'"crs":{crs_json}{marks}}}}}'
+            f'"crs":{crs_json}{marks}',
         )
-    body = (
+        for r, (open_json, _), live_json in zip(results, states, lives, strict=True)
+    ]
+    head = (
         f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, q.metric)}'
         f"{marks or LINE_MARK},"
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
-        f'"features":[{",".join(features)}]}}'
     )
-    return GeoJSONResponse(body.encode("utf-8"))
+    return GeoJSONResponse(_collection(head, features))
+
+
+def _feature(id_json: bytes, props: bytes, coordinates: str, members: str) -> bytes:
+    """One feature of an answer: the facility's fragments (:func:`_fragments`) around its
+    ``coordinates`` and the ``members`` of this answer (distance, open state, ...), UTF-8.
+
+    Joined as bytes: the cached fragments are not decoded and encoded again for each answer.
+    """
+    return b"".join(
+        (
+            b'{"type":"Feature","id":',
+            id_json,
+            f',"geometry":{{"type":"Point","coordinates":[{coordinates}]}},"properties":{{'.encode(),
+            props,
+            b",",
+            members.encode(),
+            b"}}",
+        )
+    )
+
+
+def _collection(head: str, features: list[bytes]) -> bytes:
+    """The answer: ``head`` (the collection's members up to ``"features"``) and the features."""
+    return b"".join((head.encode(), b'"features":[', b",".join(features), b"]}"))
 
 
 def _query_json(q: NearestQuery, metric: str) -> str:
@@ -458,21 +482,21 @@ def _walk_answer(
     crs_json = f'"{q.crs}"'
     features = []
     for i, (hit, (open_json, _), live_json) in enumerate(zip(hits, states, lives, strict=True)):
-        id_json, props = _fragments(snapshot, hit.position)
         w = hit.walk
         features.append(
-            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
-            f'[{x[i]:.7f},{y[i]:.7f}]}},"properties":{{{props},'
-            f'"distance_m":{line_m[i]:.1f},"bearing_deg":{bearing[i]:.1f},'
-            f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
-            f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
-            f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
-            f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"}}}}'
+            _feature(
+                *_fragments(snapshot, hit.position),
+                f"{x[i]:.7f},{y[i]:.7f}",
+                f'"distance_m":{line_m[i]:.1f},"bearing_deg":{bearing[i]:.1f},'
+                f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
+                f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
+                f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
+                f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"',
+            )
         )
-    body = (
+    head = (
         f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, "walk")},'
         '"metric":"walk",'
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
-        f'"features":[{",".join(features)}]}}'
     )
-    return GeoJSONResponse(body.encode("utf-8"))
+    return GeoJSONResponse(_collection(head, features))
