@@ -1,9 +1,12 @@
 """The FastAPI application: ``create_app(settings)``.
 
 Run it with ``finder serve`` or ``uvicorn api.app:create_app --factory``. Nothing happens at
-import time: :func:`create_app` builds the app, and its lifespan opens the store, reads the
-facilities, builds the index and loads the district boundaries and API keys into
-``app.state.finder`` (:class:`api.state.AppState`).
+import time: :func:`create_app` builds the app, and its lifespan opens the store, maps or reads
+the facilities, builds the index and loads the API keys into ``app.state.finder``
+(:class:`api.state.AppState`). The district boundaries and the coverage grid are loaded when a
+route first needs them, and the map, print, tile and OSM modules (matplotlib, Folium, pyosmium,
+rasterio) when a route first draws: a worker answering ``/nearest`` and OGC items holds none of
+them (``tests/api/test_lean_worker.py``).
 
 Routes (see ``docs/api.md``):
 
@@ -22,12 +25,12 @@ Routes (see ``docs/api.md``):
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -60,13 +63,9 @@ from api.routes import (
 from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
-from finder.coverage import RegionGrids, build_sample_grid
-from finder.population import population_from_geotiff
 from finder.walk import WalkNetwork
-from geodata.basemap import BasemapArchive
-from geodata.boundaries import load_districts, load_places
+from geodata.basemap_archive import BasemapArchive
 from geodata.events import event_log
-from geodata.streets import load_network
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("api.access")
@@ -246,6 +245,13 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def _walk_service(streets_path: Path) -> WalkService:
+    """Walking over the configured network (its reader loads pyosmium only when there is one)."""
+    from geodata.streets import load_network
+
+    return WalkService(WalkNetwork(load_network(streets_path)))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service.
 
@@ -271,15 +277,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store, calendar, poll_s=settings.index_poll_s, table_dir=settings.table_path()
             )
             log = event_log(store)
-            districts = load_districts(settings.boundaries)
-            grid = build_sample_grid(
-                districts,
-                population=None
-                if settings.population_raster is None
-                else population_from_geotiff(
-                    settings.population_raster, bounds=tuple(districts.total_bounds)
-                ),
-            )
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
             app.state.finder = AppState(
@@ -293,18 +290,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     per_device_per_s=settings.device_events_per_s,
                     per_device_burst=settings.device_event_burst,
                 ),
-                districts=districts,
                 keyring=KeyRing(settings.api_keys_file),
-                grid=grid,
-                regions=RegionGrids(
-                    grid,
-                    functools.partial(
-                        load_places, settings.boundaries, cache_dir=settings.boundaries_cache_dir()
-                    ),
-                ),
-                walk=None
-                if streets_path is None
-                else WalkService(WalkNetwork(load_network(streets_path))),
+                walk=None if streets_path is None else _walk_service(streets_path),
                 basemap=None if basemap_path is None else BasemapArchive(basemap_path),
             )
             if streets_path is not None:

@@ -69,7 +69,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from geodata.basemap import basemap_path_for
+from geodata.basemap_archive import basemap_path_for
 from geodata.readers import DEFAULT_LIMITS, ReadLimits
 from geodata.sample import BUNDLED_SAMPLE
 

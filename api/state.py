@@ -23,6 +23,7 @@ reminder every ``remind_s`` seconds while it lasts, and once when the store answ
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import threading
@@ -41,13 +42,14 @@ import pandas as pd
 from api.auth import KeyRing
 from api.ratelimit import SourceLimiter
 from api.settings import Settings
-from finder.coverage import RegionGrids, SampleGrid
+from finder.coverage import PopulationLayer, RegionGrids, SampleGrid, build_sample_grid
 from finder.hours import HolidayCalendar, local_today
 from finder.index import FacilityFilter, FacilityIndex
 from finder.lru import LRUCache
 from finder.table_file import columns_of_store
 from finder.walk import FacilityTable, WalkNetwork, build_facility_table
-from geodata.basemap import BasemapArchive
+from geodata.basemap_archive import BasemapArchive
+from geodata.boundaries import load_districts, load_places
 from geodata.crs import from_wgs84
 from geodata.navigation import links_from_positions
 from geodata.schema import COLUMNS, Facility, Viewer
@@ -499,12 +501,14 @@ class WalkService:
 class AppState:
     """Everything the routes need, built once in the lifespan and kept on ``app.state``.
 
-    ``grid`` is the coverage sample grid of ``districts``; ``regions`` the grids of any
-    province, city or county, and (``regions.places``, loaded on first use) the boundaries that
-    name every point (:func:`geodata.boundaries.load_places`); ``walk`` the
-    walking network (``None`` when no network file is configured); ``basemap`` the served
-    vector base map (``None`` when none is configured); ``doors`` the live door and sensor
-    state and ``events`` the writer of their events (:mod:`api.live`).
+    ``districts`` are the boundaries of ``FINDER_BOUNDARIES``, ``grid`` their coverage sample
+    grid; ``regions`` the grids of any province, city or county, and (``regions.places``) the
+    boundaries that name every point (:func:`geodata.boundaries.load_places`); all four are built
+    on first use (the districts and the grid take seconds and tens of MB that a worker answering
+    only ``/nearest`` and OGC items need not pay; a bad boundaries file is reported then);
+    ``walk`` the walking network (``None`` when no network file is configured); ``basemap``
+    the served vector base map (``None`` when none is configured); ``doors`` the live door and
+    sensor state and ``events`` the writer of their events (:mod:`api.live`).
     """
 
     settings: Settings
@@ -512,12 +516,37 @@ class AppState:
     live: LiveFacilities
     doors: LiveDoors
     events: EventWriter
-    districts: gpd.GeoDataFrame
     keyring: KeyRing
-    grid: SampleGrid
-    regions: RegionGrids
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None
+
+    @cached_property
+    def districts(self) -> gpd.GeoDataFrame:
+        """The district boundaries (:func:`geodata.boundaries.load_districts`)."""
+        return load_districts(self.settings.boundaries)
+
+    @cached_property
+    def grid(self) -> SampleGrid:
+        """The coverage sample grid of ``districts``, people-weighted with the configured
+        population raster."""
+        return build_sample_grid(self.districts, population=self._population())
+
+    def _population(self) -> PopulationLayer | None:
+        if self.settings.population_raster is None:
+            return None
+        from finder.population import population_from_geotiff  # rasterio: only with a raster
+
+        return population_from_geotiff(
+            self.settings.population_raster, bounds=tuple(self.districts.total_bounds)
+        )
+
+    @cached_property
+    def regions(self) -> RegionGrids:
+        """The grids of any province, city or county, and the boundaries naming every point."""
+        places = functools.partial(
+            load_places, self.settings.boundaries, cache_dir=self.settings.boundaries_cache_dir()
+        )
+        return RegionGrids(self.grid, places)
 
     @cached_property
     def report_limiter(self) -> SourceLimiter:

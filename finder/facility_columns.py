@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
+from finder.ecef_tree import EcefTree
 from geodata.crs import PLAIN_CRS, parse_crs, to_wgs84
 from geodata.errors import InvalidInput
 from geodata.geodesy import check_points
@@ -59,6 +60,9 @@ class FacilityColumns:
 
     ``ids`` is a numpy unicode array (sorted); ``extra`` holds the uncoded facility-frame
     columns (name, address, version, timestamps, ...) as Arrow arrays, nulls for missing values.
+    ``tree`` is the KD-tree over all ``lon``/``lat`` points when the columns came with one
+    (a table file, :mod:`finder.table_file`); derived columns (:meth:`take`,
+    :func:`merge_columns`) have none, and the index builds it.
     """
 
     ids: NDArray[np.str_]
@@ -74,6 +78,7 @@ class FacilityColumns:
     adcode: NDArray[np.int32]
     adcodes: tuple[str, ...]
     extra: Mapping[str, pa.Array]
+    tree: EcefTree | None = None
 
     def __len__(self) -> int:
         return int(self.ids.size)

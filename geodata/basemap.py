@@ -3,7 +3,8 @@
 :func:`basemap_from_osm` streams an extract (``.osm`` or ``.osm.pbf``) with pyosmium, keeps the
 features a restrained street map draws and writes Mapbox Vector Tiles (``mapbox-vector-tile``)
 into a PMTiles v3 archive (``pmtiles``). :class:`BasemapArchive` reads tiles back for the web
-server. Tiles are Web Mercator (EPSG:3857) on WGS-84 coordinates, exactly as in the extract: no
+server (:mod:`geodata.basemap_archive`, apart so that serving tiles does not load the OSM
+reader). Tiles are Web Mercator (EPSG:3857) on WGS-84 coordinates, exactly as in the extract: no
 GCJ-02 shift, so the facilities (WGS-84) sit on the right street.
 
 Layers (``class`` and ``name`` properties; ``name`` is ``name:zh``, else ``name``)
@@ -28,12 +29,9 @@ batches, and tiles are then encoded one at a time in tile-id order.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
 import json
 import math
-import mmap
 import os
 import sqlite3
 import tempfile
@@ -48,18 +46,11 @@ import numpy as np
 import osmium
 import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
-from pmtiles.tile import (
-    Compression,
-    Entry,
-    TileType,
-    deserialize_directory,
-    deserialize_header,
-    find_tile,
-    zxy_to_tileid,
-)
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
-from geodata.errors import InvalidInput, NotFound
+from geodata.basemap_archive import BASEMAP_SUFFIX, BasemapArchive, basemap_path_for
+from geodata.errors import InvalidInput
 
 #: Highest zoom of the archive; clients draw deeper zooms from these tiles (overzoom).
 MAX_ZOOM = 14
@@ -67,8 +58,6 @@ MAX_ZOOM = 14
 EXTENT = 4096
 #: Clip buffer around each tile, in tile units (lines and outlines continue under the seam).
 BUFFER = 64
-#: Suffix of the archive kept beside a GeoPackage store (``<store>.basemap.pmtiles``).
-BASEMAP_SUFFIX = ".basemap.pmtiles"
 #: Attribution the data licence (ODbL) requires wherever the map is shown.
 ATTRIBUTION = "© OpenStreetMap contributors"
 #: Half the circumference of the Web Mercator world, metres.
@@ -168,11 +157,6 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
     "places": {"class": "String", "name": "String"},
 }
 _LINE_LAYERS = frozenset({"roads", "railways", "waterways"})
-
-
-def basemap_path_for(store_path: Path) -> Path:
-    """Where the base map of a GeoPackage store is kept: beside it, ``<store>.basemap.pmtiles``."""
-    return store_path.with_name(store_path.name + BASEMAP_SUFFIX)
 
 
 def label_name(tags: Mapping[str, str] | osmium.osm.TagList) -> str:
@@ -646,97 +630,9 @@ def _write_archive(
     return n_tiles
 
 
-class BasemapArchive:
-    """Tiles of a base map archive (PMTiles v3, vector tiles), read from a memory-mapped file.
-
-    Parameters
-    ----------
-    path
-        The ``.pmtiles`` file written by :func:`basemap_from_osm`.
-
-    Raises
-    ------
-    NotFound
-        If there is no such file.
-    InvalidInput
-        If the file is not a PMTiles v3 archive of vector tiles.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise NotFound(f"no base map archive at {self.path}")
-        with self.path.open("rb") as handle:
-            self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        # directories are parsed once each (a province has thousands of leaf entries)
-        self._directory = functools.lru_cache(maxsize=256)(self._read_directory)
-        try:
-            self.header = deserialize_header(self._mmap[0:127])
-            if self.header["tile_type"] != TileType.MVT:
-                raise InvalidInput(f"{self.path.name} does not hold vector tiles", field="basemap")
-            start = self.header["metadata_offset"]
-            metadata = self._mmap[start : start + self.header["metadata_length"]]
-            if self.header["internal_compression"] == Compression.GZIP:
-                metadata = gzip.decompress(metadata)
-            self.metadata: dict[str, Any] = json.loads(metadata)
-        except InvalidInput:
-            raise
-        except Exception as exc:
-            raise InvalidInput(
-                f"{self.path.name} is not a PMTiles v3 archive", field="basemap"
-            ) from exc
-        stat = self.path.stat()
-        #: Changes whenever the file is rebuilt: part of every tile's ETag.
-        self.version = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[
-            :16
-        ]
-
-    @property
-    def max_zoom(self) -> int:
-        """Highest zoom of the tiles."""
-        return int(self.header["max_zoom"])
-
-    @property
-    def gzipped(self) -> bool:
-        """Whether tiles are stored gzip-compressed (then served with ``Content-Encoding``)."""
-        return bool(self.header["tile_compression"] == Compression.GZIP)
-
-    @property
-    def label_characters(self) -> str:
-        """Every character of the archive's labels (for a font subset)."""
-        return str(self.metadata.get("label_characters", ""))
-
-    def tile(self, z: int, x: int, y: int) -> bytes | None:
-        """The stored bytes of tile ``z/x/y`` (XYZ scheme), or None for an empty tile.
-
-        Zooms below the archive's first tile are valid and empty.
-
-        Raises
-        ------
-        NotFound
-            If ``z/x/y`` is not a tile of the archive's zoom range.
-        """
-        if not (0 <= z <= self.max_zoom and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
-            raise NotFound(f"no tile {z}/{x}/{y} in this base map")
-        tile_id = zxy_to_tileid(z, x, y)
-        offset, length = self.header["root_offset"], self.header["root_length"]
-        for _ in range(4):  # root and at most three levels of leaf directories
-            entry = find_tile(self._directory(offset, length), tile_id)
-            if entry is None:
-                return None
-            if entry.run_length > 0:
-                start = self.header["tile_data_offset"] + entry.offset
-                return self._mmap[start : start + entry.length]
-            offset = self.header["leaf_directory_offset"] + entry.offset
-            length = entry.length
-        return None
-
-    def _read_directory(self, offset: int, length: int) -> list[Entry]:
-        return deserialize_directory(self._mmap[offset : offset + length])
-
-
 __all__ = [
     "ATTRIBUTION",
+    "BASEMAP_SUFFIX",
     "MAX_ZOOM",
     "BasemapArchive",
     "BasemapSummary",

@@ -27,11 +27,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import folium
 import numpy as np
-from branca.element import Element
 
 from geodata.kinds import KIND_SPECS
 
@@ -265,21 +263,3 @@ def _subset_font(characters: str) -> bytes:
         font.flavor = "woff"
         font.save(out)
     return out.getvalue()
-
-
-class RawHtml(Element):
-    """HTML emitted verbatim (branca would otherwise compile the text as a Jinja template)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._raw = text
-
-    def render(self, **kwargs: Any) -> str:
-        return self._raw
-
-
-class OfflineMap(folium.Map):
-    """A folium map without folium's CDN scripts and stylesheets (ours come from this module)."""
-
-    default_js: list[tuple[str, str]] = []  # noqa: RUF012 - folium's class-level link lists
-    default_css: list[tuple[str, str]] = []  # noqa: RUF012

@@ -20,7 +20,7 @@ from branca.element import Figure, MacroElement
 
 from geodata.basemap import ATTRIBUTION
 from geodata.errors import InvalidInput
-from maps.assets import RawHtml
+from maps.elements import RawHtml
 
 #: Leaflet attribution HTML of the base map.
 ATTRIBUTION_HTML = (

@@ -37,13 +37,12 @@ from maps.assets import (
     BASEMAP_ASSETS,
     Asset,
     AssetMode,
-    OfflineMap,
-    RawHtml,
     asset_tags,
     cjk_characters,
     cjk_font_face_css,
 )
 from maps.basemap import VectorBaseLayer, VectorTiles
+from maps.elements import OfflineMap, RawHtml
 from maps.printmap import (
     SITE_COLOUR,
     area_basis_zh,

@@ -13,7 +13,7 @@ configured, is a ``404`` problem.
 from __future__ import annotations
 
 import gzip
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
@@ -22,7 +22,9 @@ from api.deps import StateDep
 from api.errors import problem_responses
 from api.state import AppState
 from geodata.errors import NotFound
-from maps.basemap import VectorTiles
+
+if TYPE_CHECKING:
+    from maps.basemap import VectorTiles
 
 router = APIRouter(tags=["Map"])
 
@@ -37,6 +39,8 @@ def vector_tiles(state: AppState) -> VectorTiles | None:
     """The served base map as the web maps need it, or None when none is configured."""
     if state.basemap is None:
         return None
+    from maps.basemap import VectorTiles  # Folium: loaded when a page is first drawn
+
     return VectorTiles(TILE_URL, state.basemap.max_zoom, state.basemap.label_characters)
 
 

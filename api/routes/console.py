@@ -37,7 +37,6 @@ from geodata.crs import CRS_NAMES, CrsName
 from geodata.kinds import kind_labels
 from geodata.schema import ACCESS_CLASSES, AMENITIES, FORMATS, KINDS, STATUSES
 from maps.assets import ASSETS, BASEMAP_ASSETS, Asset
-from maps.basemap import ATTRIBUTION_HTML
 from maps.webmap import ACCESS_LABELS, AMENITY_LABELS, REPORT_LABELS
 
 #: The console's page, script and stylesheet.
@@ -95,6 +94,8 @@ def _tags(assets: tuple[Asset, ...]) -> str:
 @router.get("/admin", include_in_schema=False)
 def console_page(state: StateDep) -> HTMLResponse:
     """The console (the same page for everyone: what it shows depends on the key)."""
+    from maps.basemap import ATTRIBUTION_HTML  # Folium: loaded when the console is first asked for
+
     tiles = vector_tiles(state)
     # the public map's Leaflet and supercluster, without its own script and stylesheet
     assets = tuple(a for a in ASSETS if a.path not in ("facilitymap.js", "facilitymap.css"))

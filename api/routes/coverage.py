@@ -52,10 +52,7 @@ from finder.usage import MAX_PERIOD_DAYS, USE_WINDOW_DAYS, use_window
 from geodata.boundaries import Region
 from geodata.cells import frame_to_csv
 from geodata.schema import Kind, Viewer
-from maps.atlas import print_atlas
-from maps.coveragemap import coverage_map_html
 from maps.paper import Orientation, Paper
-from maps.printmap import print_coverage_map
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
 
@@ -354,6 +351,8 @@ def _coverage_page(
     radius_m: float,
     adcode: str | None,
 ) -> str:
+    from maps.coveragemap import coverage_map_html  # Folium: loaded when a map is first drawn
+
     counted = counted_facilities(snapshot, viewer, kinds)
     return coverage_map_html(
         grid,
@@ -392,6 +391,8 @@ def coverage_atlas(
     kinds = _kinds_key(kind)
 
     def build() -> bytes:
+        from maps.atlas import print_atlas  # matplotlib: loaded when a sheet is first printed
+
         counted = counted_facilities(snapshot, viewer, kinds)
         with tempfile.TemporaryDirectory() as folder:
             atlas = print_atlas(
@@ -449,6 +450,8 @@ def coverage_sheet_pdf(
     window = use_window(use_days) if suggest and weight == "use" else None
 
     def build() -> bytes:
+        from maps.printmap import print_coverage_map  # matplotlib, as for the atlas
+
         counted = counted_facilities(snapshot, viewer, kinds)
         sites = None
         if suggest:

@@ -46,7 +46,6 @@ from geodata.errors import FacilityNotFound
 from geodata.events import EVENT_TYPES, NewEvent, StoredEvent
 from geodata.schema import Viewer
 from maps.paper import Orientation, Paper
-from maps.usagesheet import print_usage_table
 
 router = APIRouter(tags=["Live"])
 
@@ -327,6 +326,8 @@ def _usage_pdf(
     paper: Paper,
     orientation: Orientation,
 ) -> bytes:
+    from maps.usagesheet import print_usage_table  # matplotlib: loaded when first printed
+
     report = usage_report(state.events.log, _district_frame(state, viewer, district), first, last)
     with tempfile.TemporaryDirectory() as folder:
         printed = print_usage_table(

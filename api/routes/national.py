@@ -27,7 +27,6 @@ from api.state import AppState, Snapshot
 from finder.national import NationalCoverage, national_coverage, rounded_national
 from geodata.cells import frame_to_csv
 from geodata.schema import Viewer
-from maps.national import print_national_sheet
 from maps.paper import Orientation, Paper
 
 router = APIRouter(prefix="/coverage", tags=["Coverage"])
@@ -102,6 +101,8 @@ def coverage_national_pdf(
     kinds = _kinds_key(kind)
 
     def build() -> bytes:
+        from maps.national import print_national_sheet  # matplotlib: loaded when first printed
+
         result, counted = _national(state, snapshot, viewer, kinds, radius_m)
         with tempfile.TemporaryDirectory() as folder:
             sheet = print_national_sheet(

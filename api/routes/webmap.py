@@ -47,7 +47,7 @@ from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
-from maps.webmap import BaseMap, error_page_html, facility_map_html
+from maps.webmap import BaseMap, error_page_html
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,8 @@ def web_map(
     )
 
     def build() -> str:
+        from maps.webmap import facility_map_html  # Folium: loaded when a map is first drawn
+
         settings = state.settings
         shown = snapshot.visible_frame(viewer)
         photos = state.store.photo_counts()

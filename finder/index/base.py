@@ -79,7 +79,12 @@ class IndexBase:
         self._calendar = calendar
         self._uids = uids
         self._next_uid = n if next_uid is None else next_uid
-        self._searcher = Searcher.build(np.arange(n, dtype=np.int64), columns.lon, columns.lat)
+        if columns.tree is None:
+            self._searcher = Searcher.build(np.arange(n, dtype=np.int64), columns.lon, columns.lat)
+        else:  # the table file's tree: its order is the index positions
+            self._searcher = Searcher.of_tree(
+                columns.tree.order, columns.tree, columns.lon, columns.lat
+            )
         self._lock = threading.Lock()
         self._rtree_layer = rtree_layer
         self._uid_lookup: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None

@@ -11,13 +11,9 @@ import rtree
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from finder import geodesy
+from finder.ecef_tree import EcefTree, build_ecef_tree
 from finder.index.filters import Positions
 
-#: KD-tree leaf size: 32 keeps the build fast and the nodes small. Nodes are split at the sliding
-#: midpoint (fast to build) and shrunk to the points they hold (``compact_nodes``): at 1,000,000
-#: facilities that costs 0.05 s of build and saves a sixth of the batch k-nearest search.
-_LEAF_SIZE = 32
 METRES_PER_DEGREE = 111_195.0
 
 
@@ -74,11 +70,20 @@ class Searcher:
     def build(
         cls, positions: NDArray[np.int64], lon: NDArray[np.float64], lat: NDArray[np.float64]
     ) -> Searcher:
-        order = geodesy.spatial_order(lon, lat)
-        positions = positions[order].astype(np.int32 if positions.size < 2**31 else np.int64)
-        xyz = geodesy.ecef_from_lonlat(lon[order], lat[order])
-        tree = cKDTree(xyz, leafsize=_LEAF_SIZE, balanced_tree=False, compact_nodes=True)
-        return cls(tree, positions, DensityGrid.build(lon, lat))
+        built = build_ecef_tree(lon, lat)
+        return cls.of_tree(positions[built.order].astype(built.order.dtype), built, lon, lat)
+
+    @classmethod
+    def of_tree(
+        cls,
+        positions: Positions,
+        built: EcefTree,
+        lon: NDArray[np.float64],
+        lat: NDArray[np.float64],
+    ) -> Searcher:
+        """The searcher of a built tree (:func:`finder.ecef_tree.build_ecef_tree` over ``lon``,
+        ``lat``); ``positions`` are the index positions of the tree's points, in tree order."""
+        return cls(built.tree, positions, DensityGrid.build(lon, lat))
 
     @property
     def size(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,9 @@ from scipy.spatial import cKDTree
 
 from geodata.errors import InvalidInput, OffNetwork
 from geodata.geodesy import check_points
-from geodata.streets import StreetNetwork
+
+if TYPE_CHECKING:  # its module reads OSM (pyosmium): a worker loads it only with a network
+    from geodata.streets import StreetNetwork
 
 DEFAULT_SPEED_KMH = 4.8
 """Default walking speed, km/h."""

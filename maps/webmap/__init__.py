@@ -35,6 +35,9 @@ browser with a port of the same formula (tested to agree within 1e-9 degree).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from maps.webmap.basemaps import BaseMapSpec, TileSource, base_map_spec
 from maps.webmap.boundaries import BOUNDARY_SIMPLIFY_DEG
 from maps.webmap.error_page import error_page_html
@@ -51,7 +54,6 @@ from maps.webmap.labels import (
     DisplayCrs,
     Language,
 )
-from maps.webmap.page import DEFAULT_CENTER, DEFAULT_ZOOM, NEARBY_K, facility_map, facility_map_html
 from maps.webmap.payload import (
     COMPRESS_ABOVE_BYTES,
     FLAG_MAINLAND,
@@ -67,6 +69,31 @@ from maps.webmap.payload import (
     facility_payload,
     filter_facilities,
 )
+
+if TYPE_CHECKING:
+    from maps.webmap.page import (
+        DEFAULT_CENTER,
+        DEFAULT_ZOOM,
+        NEARBY_K,
+        facility_map,
+        facility_map_html,
+    )
+
+#: Names of :mod:`maps.webmap.page`, which loads Folium: imported on first use, so that a service
+#: worker that draws no map (``/nearest``, OGC items) never loads it, while the labels, base
+#: maps, payload and error page above are at hand.
+_PAGE_NAMES = frozenset(
+    {"DEFAULT_CENTER", "DEFAULT_ZOOM", "NEARBY_K", "facility_map", "facility_map_html"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PAGE_NAMES:
+        value = getattr(importlib.import_module("maps.webmap.page"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACCESS_LABELS",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from geodata.errors import InvalidInput
-from maps.basemap import VectorTiles
 from maps.webmap.labels import BASE_MAPS, DisplayCrs
+
+if TYPE_CHECKING:
+    from maps.basemap import VectorTiles
 
 _TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 

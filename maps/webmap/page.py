@@ -28,14 +28,13 @@ from maps.assets import (
     ASSETS,
     BASEMAP_ASSETS,
     AssetMode,
-    OfflineMap,
-    RawHtml,
     asset_tags,
     cjk_characters,
     cjk_font_face_css,
     kind_css,
 )
 from maps.basemap import VectorBaseLayer, VectorTiles
+from maps.elements import OfflineMap, RawHtml
 from maps.webmap.basemaps import base_map_spec
 from maps.webmap.boundaries import _boundaries_geojson, _bundled_boundaries_geojson
 from maps.webmap.labels import (

@@ -13,7 +13,7 @@ import pyarrow as pa
 from postgres import synthetic_frame
 
 from finder.index import FacilityIndex
-from finder.table_file import columns_of_store, read_table, table_path
+from finder.table_file import FORMAT, columns_of_store, read_table, table_path
 from geodata.store import FacilityStore, GeoPackageStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +152,59 @@ def test_updated_index_keeps_the_mapped_text(store: FacilityStore, tmp_path: Pat
     assert len(updated) == len(index)
     assert updated.record(updated.position_of(row["id"]))["name"] == "改"
     assert updated.record(0) == index.record(1)
+
+
+def test_the_kd_tree_is_mapped_not_built(store: FacilityStore, tmp_path: Path) -> None:
+    """A second process takes the KD-tree (ECEF points, permutations) from the file: views of
+    the mapping, and the same answers as an index built from the store."""
+    _filled(store)
+    columns_of_store(store, tmp_path)
+    mapped, _ = columns_of_store(CountingReads(store), tmp_path)
+    assert mapped.tree is not None
+    tree = mapped.tree.tree
+    for array in (tree.data, tree.indices, mapped.tree.order):
+        assert not array.flags.owndata
+        assert not array.flags.writeable
+    index = FacilityIndex(mapped)
+    assert index._searcher.tree is tree  # the index uses the mapped tree
+    built = FacilityIndex.from_frame(store.frame())
+    rng = np.random.default_rng(5)
+    for lon, lat in zip(rng.uniform(121.0, 122.0, 30), rng.uniform(30.8, 31.6, 30), strict=True):
+        got = [(r.facility_id, r.distance_m) for r in index.nearest(lon, lat, k=4)]
+        assert got == [(r.facility_id, r.distance_m) for r in built.nearest(lon, lat, k=4)]
+        within = [r.facility_id for r in index.within(lon, lat, 5_000)]
+        assert within == [r.facility_id for r in built.within(lon, lat, 5_000)]
+
+
+def test_damaged_kd_tree_is_written_again(store: FacilityStore, tmp_path: Path) -> None:
+    """A flipped byte in the saved tree nodes (scipy follows them unchecked) is noticed: the
+    file is read from the store and written again instead of crashing or misleading."""
+    _filled(store)
+    _, counter = columns_of_store(store, tmp_path)
+    path = table_path(tmp_path, store.identity(), counter)
+    whole = pa.py_buffer(path.read_bytes())
+    nodes = pa.ipc.open_file(pa.BufferReader(whole)).read_all().column("tree.nodes").chunk(0)
+    at = nodes.buffers()[1].address - whole.address  # where the node bytes lie in the file
+    data = bytearray(whole.to_pybytes())
+    data[at + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reads = CountingReads(store)
+    columns, _ = columns_of_store(reads, tmp_path)
+    assert reads.reads == 1
+    assert path.read_bytes() != bytes(data)  # written again
+    assert len(columns_of_store(CountingReads(store), tmp_path)[0]) == 80
+    index = FacilityIndex(columns)
+    assert index.nearest(121.47, 31.23, k=1)[0].facility_id == (
+        FacilityIndex.from_frame(store.frame()).nearest(121.47, 31.23, k=1)[0].facility_id
+    )
+
+
+def test_files_of_an_older_format_are_removed(store: FacilityStore, tmp_path: Path) -> None:
+    _filled(store)
+    counter = store.change_counter()
+    current = table_path(tmp_path, store.identity(), counter)
+    old = current.with_name(current.name.replace(f"-{FORMAT}-", "-v1-"))
+    assert old != current
+    old.write_bytes(b"an earlier layout")
+    columns_of_store(store, tmp_path)
+    assert sorted(tmp_path.glob("*.arrow")) == [current]
