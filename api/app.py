@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
 from api.live import EventWriter, LiveDoors
+from api.logs import BatchedStreamHandler
 from api.protocol import ProtocolMiddleware
 from api.ratelimit import throttle_file
 from api.routes import (
@@ -237,7 +238,10 @@ def _configure_logging(settings: Settings) -> None:
     level = settings.log_level.upper()
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(  # to stderr, a batch of lines per write (api.logs)
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            handlers=[BatchedStreamHandler()],
+        )
     for name in ("api", "geodata", "finder", "maps"):
         logging.getLogger(name).setLevel(level)
 

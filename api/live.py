@@ -51,7 +51,15 @@ from api.ratelimit import SourceLimiter
 from api.state import Snapshot
 from finder.hours import LOCAL_TIMEZONE, OpenState
 from finder.reports import REPORT_WINDOW, active_signals, counted_until
-from finder.truth import DoorState, LiveAnswer, ReportSignal, live_answer, reported_locked
+from finder.truth import (
+    DoorState,
+    LiveAnswer,
+    ReportSignal,
+    confidence_at,
+    confidence_label,
+    live_answer,
+    reported_locked,
+)
 from geodata.events import EventLog, NewEvent, StoredEvent
 from geodata.schema import Report
 
@@ -400,7 +408,20 @@ def answer_of(
 ) -> LiveAnswer:
     """The honest answer of the facility at a snapshot position: its timetable state, door
     state and active report signals."""
-    record_id, _ = snapshot.stamp(position)
+    record_id = snapshot.facility_id(position)
+    return _answer(
+        snapshot, position, timetable, now, doors.state(record_id), doors.signals(record_id)
+    )
+
+
+def _answer(
+    snapshot: Snapshot,
+    position: int,
+    timetable: OpenState,
+    now: dt.datetime,
+    door: DoorState | None,
+    reports: tuple[ReportSignal, ...],
+) -> LiveAnswer:
     columns = snapshot.index.columns
     verified = columns.extra_value("verified_at", position)
     staff_visit = dt.date.fromisoformat(str(verified)[:10]) if verified else None
@@ -408,9 +429,62 @@ def answer_of(
         timetable,
         now=now,
         kind=columns.kind(position),
-        door=doors.state(record_id),
-        reports=doors.signals(record_id),
+        door=door,
+        reports=reports,
         staff_visit=staff_visit,
+    )
+
+
+#: Key in a snapshot's ``memo`` of the rendered answers of quiet facilities.
+_QUIET = "live-quiet-members"
+#: Most (facility, timetable state) answers of quiet facilities a snapshot keeps rendered.
+QUIET_CACHE_SIZE = 100_000
+
+
+def live_members_of(
+    snapshot: Snapshot,
+    position: int,
+    doors: LiveDoors,
+    timetable: OpenState,
+    now: dt.datetime,
+) -> str:
+    """``live_members(answer_of(snapshot, position, doors, timetable, now))``, rendered once
+    per snapshot for a quiet facility.
+
+    A facility without a devices' state and without active report signals (most of them) has
+    the same answer at every moment for the same timetable state, but for its confidence,
+    which decays with the time since the staff visit (:func:`finder.truth.confidence_at`).
+    Its members are rendered on first use and kept in the snapshot's ``memo`` (at most
+    :data:`QUIET_CACHE_SIZE`); the confidence and its label are spliced in at ``now``.
+    """
+    record_id = snapshot.facility_id(position)
+    door, reports = doors.state(record_id), doors.signals(record_id)
+    if door is not None or reports:
+        return live_members(_answer(snapshot, position, timetable, now, door, reports))
+    cache: dict[tuple[int, OpenState], tuple[dt.datetime | None, str, str]]
+    cache = snapshot.memo.setdefault(_QUIET, {})
+    key = (position, timetable)
+    rendered = cache.get(key)
+    if rendered is None:
+        answer = _answer(snapshot, position, timetable, now, None, ())
+        fields = live_fields(answer)
+        names = list(fields)
+        before, after = names.index("confidence"), names.index("confidence_label") + 1
+        verified_at = answer.verified_at and answer.verified_at.astimezone(dt.UTC)
+        rendered = (
+            verified_at,
+            _members({n: fields[n] for n in names[:before]}),
+            _members({n: fields[n] for n in names[after:]}),
+        )
+        if len(cache) >= QUIET_CACHE_SIZE:
+            cache.clear()
+        cache[key] = rendered
+    verified_at, head, tail = rendered
+    confidence = confidence_at(verified_at, now)
+    # float.__repr__ is how json writes a float
+    return (
+        f'{head},"confidence":{confidence!r},'
+        f'"confidence_label":"{confidence_label(confidence)}",{tail}'
     )
 
 
@@ -435,4 +509,8 @@ def live_fields(answer: LiveAnswer) -> dict[str, Any]:
 
 def live_members(answer: LiveAnswer) -> str:
     """:func:`live_fields` as JSON object members (no braces), to splice into an answer."""
-    return json.dumps(live_fields(answer), ensure_ascii=False, separators=(",", ":"))[1:-1]
+    return _members(live_fields(answer))
+
+
+def _members(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]

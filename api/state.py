@@ -179,11 +179,15 @@ class Snapshot:
         Writes through the service also evict the ids they touch from ``shared`` caches.
         """
         c = self.index.columns
-        return str(c.ids[position]), (
+        return self.facility_id(position), (
             c.extra_value("version", position),
             c.extra_value("created_at", position),
             c.extra_value("updated_at", position),
         )
+
+    def facility_id(self, position: int) -> str:
+        """The id of the facility at a position."""
+        return str(self.index.columns.ids[position])
 
     def opening_hours(self, position: int) -> str | None:
         """The ``opening_hours`` expression of a position (``None`` where unknown)."""

@@ -17,7 +17,9 @@ Builds a GeoPackage store of synthetic facilities (:func:`geodata.sample.sample_
 and drives them in turn (alternating, ``--rounds`` times, keeping each one's best run, which
 damps the noise of a shared machine) with ``wrk`` (Debian package ``wrk``; 1 thread,
 16 connections, loopback only), every request asking for the 5 nearest facilities to a random
-point in Shanghai. Prints requests/s, p50 and p99 latency of both and the ratio. Without
+point in Shanghai. Prints requests/s, p50 and p99 latency of both and the ratio, and the CPU
+time each server process spent per request (from ``/proc``; steadier than requests/s on a shared
+machine, where other jobs take turns on the CPUs). Without
 ``wrk`` it falls back to a bounded asyncio + httpx client (16 connections), which itself costs
 CPU and so reads lower.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import re
@@ -151,7 +154,14 @@ def drive_httpx(url: str, seconds: float) -> dict[str, float]:
         "rps": len(latencies) / elapsed,
         "p50_ms": 1e3 * latencies[len(latencies) // 2],
         "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
+        "requests": float(len(latencies)),
     }
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, all threads) the process ``pid`` has used, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_store(path: Path, total: int) -> None:
@@ -217,9 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             drive = (lambda u, s: drive_wrk(u, s, work)) if args.client == "wrk" else drive_httpx
             for url in urls.values():
                 drive(url, 2.0)  # warm-up: caches, connections
+            cpu_us: dict[str, float] = {}
             for _ in range(args.rounds):  # alternate, keep each server's best round
                 for name, url in urls.items():
+                    process = servers[name].process
+                    assert process is not None  # started by the ``with``
+                    pid = process.pid
+                    before = cpu_s(pid)
                     run = drive(url, seconds)
+                    used = 1e6 * (cpu_s(pid) - before) / run["requests"]
+                    cpu_us[name] = min(cpu_us.get(name, math.inf), used)
                     if name not in results or run["rps"] > results[name]["rps"]:
                         results[name] = run
         logged = sum(1 for _ in (work / "ours.log").open(encoding="utf-8", errors="replace"))
@@ -228,11 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         f"client {args.client}, "
         f"one uvicorn worker each, {os.cpu_count()} CPUs shared with the client"
     )
-    print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
     for name, r in results.items():
-        print(f"{name:6} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+        print(
+            f"{name:6} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {cpu_us[name]:11.0f}"
+        )
     ratio = results["ours"]["rps"] / results["bare"]["rps"]
     print(f"ours / bare throughput: {ratio:.2f} (request log lines written by ours: {logged:,})")
+    print(f"bare / ours CPU time per request: {cpu_us['bare'] / cpu_us['ours']:.2f}")
     return 0
 
 

@@ -155,10 +155,25 @@ class LiveAnswer:
 
     @property
     def confidence_label(self) -> str:
-        """``high``, ``medium`` or ``low`` (see the module docstring)."""
-        if self.confidence >= 0.7:
-            return "high"
-        return "medium" if self.confidence >= 0.3 else "low"
+        """``high``, ``medium`` or ``low`` (:func:`confidence_label`)."""
+        return confidence_label(self.confidence)
+
+
+def confidence_at(verified_at: dt.datetime | None, now: dt.datetime) -> float:
+    """The confidence, 0..1 rounded to 3 decimals, of a facility last verified at
+    ``verified_at`` (``None``: never, confidence 0), seen at ``now`` (both aware)."""
+    if verified_at is None:
+        return 0.0
+    age_days = max(0.0, (now - verified_at).total_seconds() / 86_400)
+    decayed: float = 0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)
+    return round(decayed, 3)
+
+
+def confidence_label(confidence: float) -> str:
+    """``high`` from 0.7, ``medium`` from 0.3, else ``low`` (see the module docstring)."""
+    if confidence >= 0.7:
+        return "high"
+    return "medium" if confidence >= 0.3 else "low"
 
 
 def ago(moment: dt.datetime, now: dt.datetime) -> str:
@@ -247,11 +262,7 @@ def live_answer(
     """
     by_kind = {r.kind: r for r in reports}
     verified_at, verified_by = _verification(staff_visit, door, by_kind)
-    if verified_at is None:
-        confidence = 0.0
-    else:
-        age_days = max(0.0, (now - verified_at).total_seconds() / 86_400)
-        confidence = round(0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS), 3)
+    confidence = confidence_at(verified_at, now)
     occupied: bool | None = None
     if (
         kind == "mother_room"

@@ -45,7 +45,7 @@ from starlette.responses import Response
 
 from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
-from api.live import LiveDoors, answer_of, live_members
+from api.live import LiveDoors, live_members_of
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
@@ -57,7 +57,8 @@ from api.routes.walk import WalkHit, nearest_on_foot
 from api.state import Snapshot
 from finder.geodesy import geodesic_from
 from finder.hours import CalendarSource, OpenState, state_and_source
-from finder.index import WALK_SPEED_M_S, FacilityFilter, NearestResult
+from finder.index import WALK_SPEED_M_S, NearestResult
+from finder.index.filters import filter_of
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
@@ -105,19 +106,20 @@ def local_minute() -> dt.datetime:
     return dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, second=0, microsecond=0)
 
 
-def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
-    """(``"id"`` as JSON, the static properties' JSON without braces) of one facility.
+def _fragments(snapshot: Snapshot, position: int) -> tuple[bytes, bytes]:
+    """(``"id"`` as JSON, the static properties' JSON without braces) of one facility, UTF-8.
 
     Rendered when a facility is first answered, then cached twice: by position in the
     snapshot's own ``memo`` (no check needed: the snapshot does not change), and by facility id
     and stamp in the cache the snapshots share, so a facility's fragments are rendered once
     until it changes. Each cache holds at most :data:`FRAGMENT_CACHE_SIZE` facilities.
     """
-    local: dict[int, tuple[str, str]] = snapshot.memo.setdefault(_FRAGMENTS, {})
+    local: dict[int, tuple[bytes, bytes]] = snapshot.memo.setdefault(_FRAGMENTS, {})
     hit = local.get(position)
     if hit is not None:
         return hit
-    cache: dict[str, tuple[tuple[Any, ...], str, str]] = snapshot.shared.setdefault(_FRAGMENTS, {})
+    cache: dict[str, tuple[tuple[Any, ...], bytes, bytes]]
+    cache = snapshot.shared.setdefault(_FRAGMENTS, {})
     fid, stamp = snapshot.stamp(position)
     found = cache.get(fid)
     if found is None or found[0] != stamp:
@@ -125,7 +127,7 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[str, str]:
         props = {k: record.get(k) for k in NEAREST_FIELDS}
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
-        found = (stamp, json.dumps(fid, ensure_ascii=False), dumped[1:-1])
+        found = (stamp, json.dumps(fid, ensure_ascii=False).encode(), dumped[1:-1].encode())
         if len(cache) >= FRAGMENT_CACHE_SIZE:  # also drops the facilities deleted since
             cache.clear()
         cache[fid] = found
@@ -174,7 +176,7 @@ _Hit = TypeVar("_Hit", WalkHit, NearestResult)
 def _usable(snapshot: Snapshot, hits: list[_Hit], blocked: frozenset[str], k: int) -> list[_Hit]:
     """The first ``k`` hits whose facility is not in ``blocked``."""
     if blocked:
-        hits = [h for h in hits if snapshot.stamp(h.position)[0] not in blocked]
+        hits = [h for h in hits if snapshot.facility_id(h.position) not in blocked]
     return hits[:k]
 
 
@@ -185,9 +187,9 @@ def _live_members(
     doors: LiveDoors,
     moment: dt.datetime,
 ) -> list[str]:
-    """The honest answer of each facility (:func:`api.live.live_members`)."""
+    """The honest answer of each facility (:func:`api.live.live_members_of`)."""
     return [
-        live_members(answer_of(snapshot, p, doors, s, moment))
+        live_members_of(snapshot, p, doors, s, moment)
         for p, (_, s) in zip(positions, states, strict=True)
     ]
 
@@ -218,6 +220,7 @@ class NearestQuery(BaseModel):
 
 
 _LIST_PARAMS = frozenset({"kind", "amenity"})
+_FIELDS = frozenset(NearestQuery.model_fields)
 _POINT = ("lon", "lat")
 _NEAREST_FEATURE = feature_schema(
     {
@@ -310,12 +313,12 @@ def parse_query(request: Request) -> NearestQuery:
     Done by hand rather than by FastAPI's per-parameter machinery, which costs more than the
     whole lookup on this hot path; the OpenAPI document still lists every parameter.
     """
-    params = request.query_params
-    values: dict[str, object] = {
-        key: params.getlist(key) if key in _LIST_PARAMS else params[key]
-        for key in params
-        if key in NearestQuery.model_fields
-    }
+    values: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():  # the last value of a repeated one
+        if key in _LIST_PARAMS:
+            values.setdefault(key, []).append(value)
+        elif key in _FIELDS:
+            values[key] = value
     try:
         query = NearestQuery.model_validate(values)
     except ValidationError as exc:
@@ -373,12 +376,14 @@ async def nearest(request: Request) -> Response:
     # open_now leaves out facilities locked today or reported locked: ask for as many more,
     # then drop them
     blocked = doors.not_open(moment) if q.open_now else frozenset()
-    where = FacilityFilter(
-        kinds=q.kind,
-        amenities=q.amenity,
-        viewer=lookup.viewer,
-        min_stars=q.min_stars,
-        open_at=now if q.open_now else None,
+    where = filter_of(  # the same (cached) filter for the same question
+        {
+            "kinds": q.kind,
+            "amenities": q.amenity,
+            "viewer": lookup.viewer,
+            "min_stars": q.min_stars,
+            "open_at": now if q.open_now else None,
+        }
     )
     fallback = ""
     if q.metric == "walk":
@@ -408,28 +413,54 @@ async def nearest(request: Request) -> Response:
     positions = [r.position for r in results]
     states = _open_states(snapshot, positions, now)
     lives = _live_members(snapshot, positions, states, doors, moment)
-    crs_json = json.dumps(crs)
+    crs_json = f'"{crs}"'  # a name of geodata.crs: nothing to escape
     marks = f',"metric":"line","fallback":"{fallback}"' if fallback else ""
-    features = []
-    for r, (open_json, _), live_json in zip(results, states, lives, strict=True):
-        id_json, props = _fragments(snapshot, r.position)
-        features.append(
-            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
-            f'[{r.lon:.7f},{r.lat:.7f}]}},"properties":{{{props},'
+    features = [
+        _feature(
+            *_fragments(snapshot, r.position),
+            f"{r.lon:.7f},{r.lat:.7f}",
             f'"distance_m":{r.distance_m:.1f},"bearing_deg":{r.bearing_deg:.1f},'
             f'"walk_s_est":{r.walk_s_est:.0f},{open_json},{live_json},'
-            f'"crs":{crs_json}{marks}}}}}'
+            f'"crs":{crs_json}{marks}',
         )
-    query = json.dumps(
-        {"lon": lon, "lat": lat, "crs": crs, "k": k, "metric": q.metric}, separators=(",", ":")
-    )
-    body = (
-        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query}'
+        for r, (open_json, _), live_json in zip(results, states, lives, strict=True)
+    ]
+    head = (
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, q.metric)}'
         f"{marks or LINE_MARK},"
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
-        f'"features":[{",".join(features)}]}}'
     )
-    return GeoJSONResponse(body.encode("utf-8"))
+    return GeoJSONResponse(_collection(head, features))
+
+
+def _feature(id_json: bytes, props: bytes, coordinates: str, members: str) -> bytes:
+    """One feature of an answer: the facility's fragments (:func:`_fragments`) around its
+    ``coordinates`` and the ``members`` of this answer (distance, open state, ...), UTF-8.
+
+    Joined as bytes: the cached fragments are not decoded and encoded again for each answer.
+    """
+    return b"".join(
+        (
+            b'{"type":"Feature","id":',
+            id_json,
+            f',"geometry":{{"type":"Point","coordinates":[{coordinates}]}},"properties":{{'.encode(),
+            props,
+            b",",
+            members.encode(),
+            b"}}",
+        )
+    )
+
+
+def _collection(head: str, features: list[bytes]) -> bytes:
+    """The answer: ``head`` (the collection's members up to ``"features"``) and the features."""
+    return b"".join((head.encode(), b'"features":[', b",".join(features), b"]}"))
+
+
+def _query_json(q: NearestQuery, metric: str) -> str:
+    """The answer's ``query`` member: point, system, k and metric as asked (compact JSON; a
+    float written as :mod:`json` writes it, ``float.__repr__``)."""
+    return f'{{"lon":{q.lon!r},"lat":{q.lat!r},"crs":"{q.crs}","k":{q.k},"metric":"{metric}"}}'
 
 
 def _walk_answer(
@@ -448,27 +479,24 @@ def _walk_answer(
     x, y = snapshot.index.lonlat(positions, crs=q.crs)
     wlon, wlat = snapshot.index.lonlat(positions)
     line_m, bearing = geodesic_from(origin[0], origin[1], wlon, wlat)
-    crs_json = json.dumps(q.crs)
+    crs_json = f'"{q.crs}"'
     features = []
     for i, (hit, (open_json, _), live_json) in enumerate(zip(hits, states, lives, strict=True)):
-        id_json, props = _fragments(snapshot, hit.position)
         w = hit.walk
         features.append(
-            f'{{"type":"Feature","id":{id_json},"geometry":{{"type":"Point","coordinates":'
-            f'[{x[i]:.7f},{y[i]:.7f}]}},"properties":{{{props},'
-            f'"distance_m":{line_m[i]:.1f},"bearing_deg":{bearing[i]:.1f},'
-            f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
-            f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
-            f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
-            f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"}}}}'
+            _feature(
+                *_fragments(snapshot, hit.position),
+                f"{x[i]:.7f},{y[i]:.7f}",
+                f'"distance_m":{line_m[i]:.1f},"bearing_deg":{bearing[i]:.1f},'
+                f'"walk_s_est":{line_m[i] / WALK_SPEED_M_S:.0f},'
+                f'"walk_m":{w.walk_m:.2f},"walk_s":{w.walk_s:.1f},"network_m":{w.network_m:.2f},'
+                f'"origin_snap_m":{w.origin_snap_m:.2f},"facility_snap_m":{w.facility_snap_m:.2f},'
+                f'{open_json},{live_json},"crs":{crs_json},"metric":"walk"',
+            )
         )
-    query = json.dumps(
-        {"lon": q.lon, "lat": q.lat, "crs": q.crs, "k": q.k, "metric": "walk"},
-        separators=(",", ":"),
-    )
-    body = (
-        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{query},"metric":"walk",'
+    head = (
+        f'{{"type":"FeatureCollection","crs":{crs_json},"query":{_query_json(q, "walk")},'
+        '"metric":"walk",'
         f'"numberReturned":{len(features)},"timeStamp":"{now.isoformat()}+08:00",'
-        f'"features":[{",".join(features)}]}}'
     )
-    return GeoJSONResponse(body.encode("utf-8"))
+    return GeoJSONResponse(_collection(head, features))
