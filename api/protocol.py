@@ -11,7 +11,9 @@
 * **Unknown query parameters** answer a 400 problem naming each and listing the allowed ones:
   exactly the query parameters the route publishes in the OpenAPI document (the OGC routes'
   queryables, ``f``, ``bbox-crs`` and ``crs`` included), so the document and the server cannot
-  disagree. Routes outside the document (``/docs``, ``/openapi.json``, ``/static``) and routes
+  disagree. They are worked out per route on its first request by FastAPI's document generator
+  for that route alone (milliseconds; the whole document takes a worker hundreds on its first
+  request). Routes outside the document (``/docs``, ``/openapi.json``, ``/static``) and routes
   whose errors are not problem+json (``/map``, whose errors are HTML pages) are not checked.
 """
 
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import RouteContext
 from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,26 +60,52 @@ def allowed_methods(app: FastAPI, scope: Scope) -> set[str]:
 
 
 class QueryParameters:
-    """The query parameter names each operation publishes in the app's OpenAPI document."""
+    """The query parameter names each route publishes in the app's OpenAPI document, worked
+    out per route and method when first asked (:func:`published_query_names`) and kept.
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self._by_operation: dict[tuple[str, str], frozenset[str]] | None = None
+    The routes asked about must stay alive as long as this object (they are keyed by identity):
+    :class:`ProtocolMiddleware` keeps the app's fixed list of routes.
+    """
 
-    def allowed(self, path_format: str, method: str) -> frozenset[str] | None:
-        """The names for the route ``path_format`` and ``method``; None when undocumented or
-        when the operation does not answer problem+json."""
-        if self._by_operation is None:
-            document: dict[str, Any] = self.app.openapi()
-            self._by_operation = {
-                (path, verb.upper()): frozenset(
-                    p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query"
-                )
-                for path, operations in document.get("paths", {}).items()
-                for verb, operation in operations.items()
-                if isinstance(operation, dict) and _answers_problems(operation)
-            }
-        return self._by_operation.get((path_format, method))
+    def __init__(self) -> None:
+        self._by_route: dict[tuple[int, str], frozenset[str] | None] = {}
+
+    def allowed(self, route: Any, method: str) -> frozenset[str] | None:
+        """The names for ``route`` (an entry of :func:`leaf_routes`) and ``method``; None when
+        undocumented or when the operation does not answer problem+json."""
+        key = (id(route), method)
+        if key not in self._by_route:
+            self._by_route[key] = published_query_names(route, method)
+        return self._by_route[key]
+
+
+def published_query_names(route: Any, method: str) -> frozenset[str] | None:
+    """The query parameter names the OpenAPI document publishes for ``route`` and ``method``.
+
+    The operation comes from FastAPI's :func:`~fastapi.openapi.utils.get_openapi` over this one
+    route, the generator of the app's whole document (dependencies, ``openapi_extra`` and
+    ``responses`` included), without the schemas of the other routes.
+
+    Parameters
+    ----------
+    route
+        An entry of :func:`leaf_routes`.
+    method
+        The HTTP method, upper case.
+
+    Returns
+    -------
+    frozenset of str or None
+        None when the route is not in the document (``include_in_schema=False``, mounts) or the
+        operation does not document its 400 answer as problem+json.
+    """
+    original = getattr(route, "original_route", None)  # a route of an included router
+    context = route if original is None else RouteContext(original, route)
+    document = get_openapi(title="", version="", routes=[context])
+    operation = next(iter(document["paths"].values()), {}).get(method.lower())
+    if not isinstance(operation, dict) or not _answers_problems(operation):
+        return None
+    return frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
 
 
 def _answers_problems(operation: dict[str, Any]) -> bool:
@@ -121,7 +151,7 @@ class ProtocolMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._parameters: QueryParameters | None = None
+        self._parameters = QueryParameters()
         self._routes: list[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -178,9 +208,7 @@ class ProtocolMiddleware:
                 break
         else:
             return None
-        if self._parameters is None:
-            self._parameters = QueryParameters(fastapi_app)
-        allowed = self._parameters.allowed(getattr(route, "path_format", ""), scope["method"])
+        allowed = self._parameters.allowed(route, scope["method"])
         if allowed is None:
             return None
         unknown = [name for name in query_names(query) if name not in allowed]

@@ -33,6 +33,7 @@ def seen():
     return {
         "loaded": [name for name in heavy if name in sys.modules],
         "coverage_grid": "grid" in vars(state),
+        "openapi_document": client.app.openapi_schema is not None,
     }
 
 
@@ -85,13 +86,16 @@ def filled(store: FacilityStore) -> FacilityStore:
 
 
 def test_answering_nearest_imports_no_map_code(filled: FacilityStore, tmp_path: Path) -> None:
-    """Nor does it build the coverage grid (seconds and tens of MB at start)."""
-    assert _run_worker(filled, tmp_path) == [{"loaded": [], "coverage_grid": False}]
+    """Nor does it build the coverage grid (seconds and tens of MB at start), nor the whole
+    OpenAPI document for the unknown-parameter check (0.2-0.4 s on its first request)."""
+    assert _run_worker(filled, tmp_path) == [
+        {"loaded": [], "coverage_grid": False, "openapi_document": False}
+    ]
 
 
 def test_drawing_routes_load_their_code_when_called(filled: FacilityStore, tmp_path: Path) -> None:
     """The lazy imports and the lazy grid still work: coverage builds the grid, the web map
     loads Folium."""
     _, covered, drawn = _run_worker(filled, tmp_path, "/coverage", "/map")
-    assert covered == {"loaded": [], "coverage_grid": True}
+    assert covered == {"loaded": [], "coverage_grid": True, "openapi_document": False}
     assert {"folium", "branca"} <= set(drawn["loaded"])
