@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
@@ -464,3 +465,26 @@ def test_parse_crs_refuses_non_strings() -> None:
         parse_crs(4326)  # type: ignore[arg-type]
     with pytest.raises(UnknownCRS):
         parse_crs(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["_mainland_region", "_service_region"])
+def test_region_grid_classified_on_use_equals_the_whole_grid(name: str) -> None:
+    """A region's grid cells are classified when first hit (a first query classifies one
+    cell, not the 38,000 of the grid), and each as the whole grid built at once classifies it:
+    inside when the polygon properly contains the cell, mixed when it only touches it."""
+    from geodata import crs
+
+    region = crs._Region.gridded(getattr(crs, name)().polygon)
+    assert region.contains_point(121.4737, 31.2304) is True
+    assert int((region.cells != crs._UNKNOWN).sum()) == 1
+    rows, cols = region.cells.shape
+    col, row = np.meshgrid(np.arange(cols), np.arange(rows))
+    step = crs._GRID_DEG
+    west, south = region.west + col * step, region.south + row * step
+    boxes = shapely.box(west, south, west + step, south + step)
+    inside = shapely.contains_properly(region.polygon, boxes)
+    mixed = shapely.intersects(region.polygon, boxes) & ~inside
+    region.contains((west + step / 2).ravel(), (south + step / 2).ravel())  # every cell, once
+    assert (region.cells != crs._UNKNOWN).all()
+    assert np.array_equal(region.cells == crs._INSIDE, inside)
+    assert np.array_equal(region.cells == crs._MIXED, mixed)
