@@ -61,22 +61,20 @@ def allowed_methods(app: FastAPI, scope: Scope) -> set[str]:
 
 class QueryParameters:
     """The query parameter names each route publishes in the app's OpenAPI document, worked
-    out per route and method when first asked (:func:`published_query_names`) and kept.
-
-    The routes asked about must stay alive as long as this object (they are keyed by identity):
-    :class:`ProtocolMiddleware` keeps the app's fixed list of routes.
-    """
+    out per route and method when first asked (:func:`published_query_names`) and kept (with
+    the route, so that its identity stays its key)."""
 
     def __init__(self) -> None:
-        self._by_route: dict[tuple[int, str], frozenset[str] | None] = {}
+        self._by_route: dict[tuple[int, str], tuple[Any, frozenset[str] | None]] = {}
 
     def allowed(self, route: Any, method: str) -> frozenset[str] | None:
         """The names for ``route`` (an entry of :func:`leaf_routes`) and ``method``; None when
         undocumented or when the operation does not answer problem+json."""
-        key = (id(route), method)
-        if key not in self._by_route:
-            self._by_route[key] = published_query_names(route, method)
-        return self._by_route[key]
+        known = self._by_route.get((id(route), method))
+        if known is None or known[0] is not route:
+            known = (route, published_query_names(route, method))
+            self._by_route[id(route), method] = known
+        return known[1]
 
 
 def published_query_names(route: Any, method: str) -> frozenset[str] | None:
@@ -152,7 +150,7 @@ class ProtocolMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._parameters = QueryParameters()
-        self._routes: list[Any] | None = None
+        self._included: dict[int, list[Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,19 +198,33 @@ class ProtocolMiddleware:
         query = scope["query_string"]
         if not query:
             return None
-        if self._routes is None:
-            self._routes = list(leaf_routes(fastapi_app))  # the app's routes are fixed by now
-        for route in self._routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                break
-        else:
+        route = self._route(fastapi_app, scope)
+        if route is None:
             return None
         allowed = self._parameters.allowed(route, scope["method"])
         if allowed is None:
             return None
         unknown = [name for name in query_names(query) if name not in allowed]
         return unknown_parameter_problem(unknown, allowed) if unknown else None
+
+    def _route(self, fastapi_app: FastAPI, scope: Scope) -> Any | None:
+        """The route that fully matches ``scope`` (None: none), in the order of
+        :func:`leaf_routes`. FastAPI builds an included router's routes when first asked for
+        them (0.1-0.3 s for all of the service's), so a router's routes are listed (and kept)
+        only once it matches a request: no more are built than FastAPI's own routing builds
+        (the routers up to the matching one; for ``/nearest``, included first, its own)."""
+        for entry in fastapi_app.router.routes:  # fixed once the app serves
+            contexts = getattr(entry, "effective_route_contexts", None)
+            if contexts is None:
+                routes = [entry]
+            elif (routes := self._included.get(id(entry))) is None:
+                if entry.matches(scope)[0] is Match.NONE:
+                    continue
+                routes = self._included[id(entry)] = list(contexts())
+            for route in routes:
+                if route.matches(scope)[0] is Match.FULL:
+                    return route
+        return None
 
     @staticmethod
     async def _answer(problem: ApiProblem, scope: Scope, receive: Receive, send: Send) -> None:
