@@ -12,11 +12,13 @@ from __future__ import annotations
 import io
 import math
 import warnings
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from geodata.errors import InvalidPhoto
 from geodata.store import StoredPhoto
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Media types accepted for upload, with the Pillow format each must decode as.
 PHOTO_TYPES: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
@@ -50,6 +52,8 @@ def photo_from_bytes(data: bytes, media_type: str) -> StoredPhoto:
         For another type, content that is not an image of the declared type, or more than
         :data:`MAX_PIXELS` pixels.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError  # Pillow: when a photo is sent
+
     expected = PHOTO_TYPES.get(media_type)
     if expected is None:
         raise InvalidPhoto(
@@ -88,6 +92,8 @@ def photo_from_bytes(data: bytes, media_type: str) -> StoredPhoto:
 
 def _flattened(image: Image.Image) -> Image.Image:
     """A new RGB image of the pixels (transparency on white): no info, EXIF or ICC carried."""
+    from PIL import Image
+
     rgba = image.convert("RGBA")
     out = Image.new("RGB", rgba.size, (255, 255, 255))
     out.paste(rgba, mask=rgba.getchannel("A"))

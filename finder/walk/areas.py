@@ -10,7 +10,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
-from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -154,6 +153,8 @@ def isochrone(
     InvalidInput
         If ``minutes``, ``speed_kmh`` or ``buffer_m`` is not positive.
     """
+    from scipy.sparse.csgraph import dijkstra  # walking only: not loaded by a lean worker
+
     budget_m = _check_positive(minutes, "minutes") * 60.0 * _check_positive(speed_kmh, "speed_kmh")
     budget_m = budget_m / 3.6
     buffer_m = _check_positive(buffer_m, "buffer_m")

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse.csgraph import dijkstra
 
 from finder.walk.network import (
     DEFAULT_MAX_SNAP_M,
@@ -206,6 +205,8 @@ def _walks_within(
     left at a larger value is farther than ``radius_m``. ``complete`` is True when the search
     covered the whole network, making every value exact.
     """
+    from scipy.sparse.csgraph import dijkstra  # walking only: not loaded by a lean worker
+
     streets = network.streets
     a, b = int(streets.edge_u[snap.edge]), int(streets.edge_v[snap.edge])
     length_m = float(streets.edge_length_m[snap.edge])

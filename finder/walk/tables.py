@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from finder.walk.network import (
     DEFAULT_MAX_SNAP_M,
@@ -101,6 +100,8 @@ def build_facility_table(
     InvalidInput
         If coordinates are invalid or ``ids`` differs in length.
     """
+    from scipy.sparse.csgraph import dijkstra  # walking only: not loaded by a lean worker
+
     fac_lon, fac_lat = _as_points(lon, lat, "facilities")
     count = fac_lon.shape[0]
     id_tuple = tuple(str(i) for i in range(count)) if ids is None else tuple(ids)

@@ -18,7 +18,17 @@ from geodata.store import FacilityStore, GeoPackageStore
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What a worker answering /nearest must not have imported (each costs start-up and memory).
-HEAVY = ("matplotlib", "folium", "branca", "osmium", "rasterio", "maps.atlas", "maps.printmap")
+HEAVY = (
+    "matplotlib",
+    "folium",
+    "branca",
+    "osmium",
+    "rasterio",
+    "maps.atlas",
+    "maps.printmap",
+    "PIL",  # photos of reports: when a photo is sent
+    "scipy.sparse.csgraph",  # walking: when a walk is asked for
+)
 
 _WORKER = """
 import json, sys
