@@ -100,7 +100,8 @@ def published_query_names(route: Any, method: str) -> frozenset[str] | None:
     original = getattr(route, "original_route", None)  # a route of an included router
     context = route if original is None else RouteContext(original, route)
     document = get_openapi(title="", version="", routes=[context])
-    operation = next(iter(document["paths"].values()), {}).get(method.lower())
+    operations: dict[str, Any] = next(iter(document["paths"].values()), {})
+    operation = operations.get(method.lower())
     if not isinstance(operation, dict) or not _answers_problems(operation):
         return None
     return frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
@@ -215,6 +216,7 @@ class ProtocolMiddleware:
         (the routers up to the matching one; for ``/nearest``, included first, its own)."""
         for entry in fastapi_app.router.routes:  # fixed once the app serves
             contexts = getattr(entry, "effective_route_contexts", None)
+            routes: list[Any] | None
             if contexts is None:
                 routes = [entry]
             elif (routes := self._included.get(id(entry))) is None:
