@@ -481,12 +481,12 @@ class _Region:
         row = math.floor((y - self.south) / _GRID_DEG)
         if not (0 <= col < cols and 0 <= row < rows):
             return False
-        found = self.cells[row, col]
+        found = self.cells.item(row, col)
         if found == _UNKNOWN:
-            found = self._classes(np.array([row]), np.array([col]))[0]
+            found = int(self._classes(np.array([row]), np.array([col]))[0])
         if found == _MIXED:
             return bool(shapely.contains_xy(self.polygon, x, y))
-        return bool(found == _INSIDE)
+        return found == _INSIDE
 
 
 @cache
