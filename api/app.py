@@ -65,7 +65,6 @@ from geodata.basemap_archive import BasemapArchive
 from geodata.events import event_log
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("api.access")
 
 OPENAPI_VERSION = "3.0.3"
 
