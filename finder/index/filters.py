@@ -57,7 +57,7 @@ FILTER_CACHE_SIZE = 256
 SHARE_SAMPLE = 2048
 
 #: Filters built from keywords (:func:`filter_of`), shared by every index.
-_FILTERS_OF_FIELDS: LRUCache[_Key, FacilityFilter] = LRUCache(1024)
+_FILTERS_OF_FIELDS: LRUCache[tuple[Any, ...], FacilityFilter] = LRUCache(1024)
 
 #: Facility positions inside the index (int32 below 2**31 facilities, else int64).
 Positions = NDArray[np.signedinteger[Any]]
@@ -230,15 +230,20 @@ def filter_of(fields: FilterFields) -> FacilityFilter:
     costs more than a cache lookup.
     """
     try:
-        # A _Key hashes once: the lookup and its move to the end of the cache both hash the key,
-        # and a viewer (a pydantic model) hashes its fields again each time.
-        key = _Key(
-            tuple(
-                [
-                    (name, tuple(value) if isinstance(value, list) else value)
-                    for name, value in fields.items()
-                ]
-            )
+        # A viewer (a pydantic model) is keyed by its fields: its own hash and equality cost
+        # more than the rest of the lookup, and the cache hashes the key twice (get, move).
+        key = tuple(
+            [
+                (
+                    name,
+                    tuple(value)
+                    if isinstance(value, list)
+                    else (Viewer, value.member, value.organizations, value.see_all)
+                    if isinstance(value, Viewer)
+                    else value,
+                )
+                for name, value in fields.items()
+            ]
         )
         cached = _FILTERS_OF_FIELDS.get(key)
     except TypeError:  # an unhashable value: build it, let the filter say what is wrong

@@ -51,8 +51,6 @@ _SUBSET_SWITCH_HITS = 4096
 _PROMOTE_AFTER = 64
 #: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
 _SCALAR_GEODESICS = 8
-#: Up to this many facilities in the search ball, their geodesics are computed directly.
-_GEODESICS_FIRST = 4
 #: Up to this many candidates, chords are computed on Python floats.
 _SCALAR_CHORDS = 16
 #: The first search ball is sized by the density grid to hold ``_NEED_PER_K * (k + 1)``
@@ -253,7 +251,8 @@ class NearestQueries(IndexBase):
             need /= _OPEN_SHARE_GUESS
         r = searcher.grid.radius_m(qlon, qlat, need)
         tree = searcher.tree
-        data, position_of = tree.data, positions.item
+        data = tree.data
+        position_of, xyz = positions.item, data.item
         while True:
             r = min(r, limit, 1.01 * geodesy.MAX_CHORD_M)
             exhausted = r >= limit or r >= geodesy.MAX_CHORD_M
@@ -279,10 +278,12 @@ class NearestQueries(IndexBase):
                 continue
             if n_pass == 0:
                 return []
-            if n_pass <= _GEODESICS_FIRST:
-                # Facilities outside the ball lie farther than ``r`` on the ellipsoid too (the
-                # geodesic is never shorter than the chord): a ``k``-th geodesic within ``r`` is
-                # certain without chord bounds.
+            if n_pass <= k:
+                # Every hit is an answer, so its geodesic is needed anyway. Facilities outside
+                # the ball lie farther than ``r`` on the ellipsoid too (the geodesic is never
+                # shorter than the chord): a ``k``-th geodesic within ``r`` is certain without
+                # chord bounds. More hits are ranked by their chords first (below): a chord on
+                # Python floats costs a fraction of a geodesic.
                 rows = self._geodesics_few(qlon, qlat, [position_of(h) for h in hits])
                 if n_pass >= k and rows[k - 1][0] > r and not exhausted:
                     r = rows[k - 1][0] * (1.0 + 1e-9) + geodesy.SLACK_M
@@ -290,7 +291,7 @@ class NearestQueries(IndexBase):
                 return self._within_max(rows[:k], max_d)
             if n_pass <= _SCALAR_CHORDS:
                 # A few candidates (the usual case): plain floats beat numpy's per-call cost.
-                chords = [math.dist(q_xyz, xyz) for xyz in data.take(hits, axis=0).tolist()]
+                chords = [math.dist(q_xyz, (xyz(h, 0), xyz(h, 1), xyz(h, 2))) for h in hits]
                 c_k = sorted(chords)[min(k, n_pass) - 1]
             else:
                 diff = data[hits] - q
