@@ -145,11 +145,10 @@ def test_a_full_disk_gives_503_and_exit_2_and_leaves_the_store_as_it_was(tmp_pat
         facility_id = str(before[1][0][0])
         with _server(store, tmp_path) as (url, keys):
             filler = disk / "filler"
-            with filler.open("wb") as out:
+            with filler.open("wb", buffering=0) as out:  # unbuffered: close has nothing to flush
                 try:
                     while True:
                         out.write(b"\0" * 65536)
-                        out.flush()
                 except OSError as exc:
                     assert exc.errno == errno.ENOSPC
             _assert_unavailable(_patch_name(url, keys, facility_id), "store-full")
