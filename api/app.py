@@ -27,21 +27,18 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
-from api.errors import PROBLEM_SCHEMA, add_exception_handlers, loggable
+from api.errors import PROBLEM_SCHEMA, add_exception_handlers
 from api.live import EventWriter, LiveDoors
 from api.logs import BatchedStreamHandler
-from api.protocol import ProtocolMiddleware
+from api.middleware import ServiceMiddleware
 from api.ratelimit import throttle_file
 from api.routes import (
     basemap,
@@ -61,7 +58,6 @@ from api.routes import (
     walk,
     webmap,
 )
-from api.serving import BodyTimeoutMiddleware
 from api.settings import Settings, get_settings
 from api.state import AppState, LiveFacilities, WalkService, load_calendar, open_store
 from finder.walk import WalkNetwork
@@ -69,77 +65,8 @@ from geodata.basemap_archive import BasemapArchive
 from geodata.events import event_log
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("api.access")
 
 OPENAPI_VERSION = "3.0.3"
-
-
-class AccessLogMiddleware:
-    """Log one line per request: method, path, status, duration in ms, actor (key name).
-
-    Control characters in what the client sent are escaped (:func:`api.errors.loggable`).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                state = scope.get("state") or {}
-                access_logger.info(
-                    "%s %s %d %.1fms %s",
-                    loggable(scope["method"]),
-                    loggable(scope["path"]),
-                    status,
-                    (time.perf_counter() - start) * 1000,
-                    loggable(state.get("actor", "-")),
-                )
-
-
-class CloseUnreadBodyMiddleware:
-    """Answer with ``Connection: close`` when a response starts before the request body has
-    been read to its end (an upload refused with 401 or 413): the server then drops the
-    connection instead of reading and discarding the rest of the body to keep it alive."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
-        if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)
-            return
-        body_read = False
-
-        async def receive_body() -> Message:
-            nonlocal body_read
-            message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                body_read = True
-            return message
-
-        async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and not body_read:
-                headers = [*message.get("headers", ()), (b"connection", b"close")]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive_body, send_closing)
 
 
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
@@ -349,18 +276,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.mount_docs_static(app)
     console.mount_console_static(app)
     _install_openapi(app)
-    app.add_middleware(doors.EventRouteMiddleware)  # devices' events skip the router
-    app.add_middleware(ProtocolMiddleware)  # inside CORS: preflights are answered before it
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "If-Match", "Content-Type"],
-            expose_headers=["ETag", "Location", "Content-Crs"],
-            max_age=600,
-        )
-    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
-    app.add_middleware(CloseUnreadBodyMiddleware)
-    app.add_middleware(AccessLogMiddleware)
+    # access log, close unread body, body timeout, CORS, protocol rules, fast routes: one pass
+    app.add_middleware(
+        ServiceMiddleware,
+        body_timeout_s=settings.body_timeout_s,
+        cors_origins=settings.cors_origins,
+    )
     return app

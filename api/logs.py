@@ -1,6 +1,6 @@
 """The service's log output: one write per batch of lines instead of one per request.
 
-Every request writes one access-log line (:class:`api.app.AccessLogMiddleware`); writing and
+Every request writes one access-log line (:func:`api.middleware.log_access`); writing and
 flushing each line on its own costs a system call per request, a good part of a ``/nearest``
 answer's time. :class:`BatchedStreamHandler` keeps INFO and DEBUG lines for at most
 :data:`FLUSH_S` (or until :data:`BATCH_BYTES` are pending) and writes them together, as nginx's

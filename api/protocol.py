@@ -1,4 +1,5 @@
-"""HTTP protocol rules every route follows, applied once in :class:`ProtocolMiddleware`.
+"""HTTP protocol rules every route follows, applied once per request by :class:`ProtocolRules`
+(in the service's one middleware pass, :class:`api.middleware.ServiceMiddleware`).
 
 * **URL length**: a request target (path and query) over :data:`MAX_URL_BYTES` answers a 414
   problem. The server's own parser has a limit too (uvicorn with httptools: 64 KiB; with h11 the
@@ -28,7 +29,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import RouteContext
 from starlette.requests import Request
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, problem_response
 
@@ -139,24 +140,23 @@ def unknown_parameter_problem(unknown: list[str], allowed: frozenset[str]) -> Ap
     )
 
 
-class ProtocolMiddleware:
-    """Apply the protocol rules of this module to every HTTP request of ``app``.
+class ProtocolRules:
+    """The protocol rules of this module for the HTTP requests of one app."""
 
-    Parameters
-    ----------
-    app
-        The next ASGI app (the router, below the exception middleware).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._parameters = QueryParameters()
         self._included: dict[int, list[Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def apply(self, scope: Scope, receive: Receive, send: Send) -> tuple[Scope, Send] | None:
+        """Answer a request the rules refuse or answer themselves (414, OPTIONS, unknown
+        parameters) and return None; otherwise return the request's scope and ``send`` for the
+        app (a HEAD request as GET, its answer without a body).
+
+        Parameters
+        ----------
+        scope, receive, send
+            The HTTP request, below :class:`fastapi.FastAPI` (``scope["app"]`` is set).
+        """
         fastapi_app: FastAPI = scope["app"]
         query = scope["query_string"]
         target = len(scope.get("raw_path") or scope["path"].encode()) + len(query) + bool(query)
@@ -168,14 +168,14 @@ class ProtocolMiddleware:
                 slug="uri-too-long",
             )
             await self._answer(problem, scope, receive, send)
-            return
+            return None
         method = scope["method"]
         if method == "OPTIONS":
             methods = allowed_methods(fastapi_app, scope)
             if not methods:
                 problem = ApiProblem(404, f"no resource at {scope['path']}", slug="not-found")
                 await self._answer(problem, scope, receive, send)
-                return
+                return None
             allow = ", ".join(sorted(methods))
             await send(
                 {
@@ -185,15 +185,15 @@ class ProtocolMiddleware:
                 }
             )
             await send({"type": "http.response.body", "body": b""})
-            return
+            return None
         if method == "HEAD":
             scope = {**scope, "method": "GET"}
             send = _without_body(send)
         problem = self._unknown_parameters(fastapi_app, scope)
         if problem is not None:
             await self._answer(problem, scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return None
+        return scope, send
 
     def _unknown_parameters(self, fastapi_app: FastAPI, scope: Scope) -> ApiProblem | None:
         query = scope["query_string"]

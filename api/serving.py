@@ -14,8 +14,8 @@ worker restart the new worker would get no traffic until clients reconnect. A re
 parser itself refuses (malformed, or a request target too long for it, about 64 KiB) is answered
 with problem+json like every other error, not uvicorn's plain-text 400.
 
-:class:`BodyTimeoutMiddleware` answers 408 when the next part of a request body does not arrive
-within ``FINDER_BODY_TIMEOUT_S``.
+:func:`receive_within` answers 408 when the next part of a request body does not arrive within
+``FINDER_BODY_TIMEOUT_S`` (applied by :class:`api.middleware.ServiceMiddleware`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -111,33 +111,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
 
-class BodyTimeoutMiddleware:
-    """Answer 408 when the next part of a request body does not arrive within ``timeout_s``."""
+async def receive_within(receive: Receive, timeout_s: float) -> Message:
+    """The next message of a request body from ``receive``, or a 408 HTTP exception when it
+    does not arrive within ``timeout_s`` seconds.
 
-    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        body_done = False
-
-        async def receive_in_time() -> Message:
-            nonlocal body_done
-            if body_done:  # later calls wait for a disconnect: no limit
-                return await receive()
-            try:
-                async with asyncio.timeout(self.timeout_s):  # no task per message, unlike wait_for
-                    message = await receive()
-            except TimeoutError:
-                # An HTTP exception, which FastAPI's body parsing passes on unchanged; the
-                # answer closes the connection (api.app.CloseUnreadBodyMiddleware).
-                raise HTTPException(
-                    408, f"the request body did not arrive within {self.timeout_s:g} s"
-                ) from None
-            body_done = message["type"] != "http.request" or not message.get("more_body")
-            return message
-
-        await self.app(scope, receive_in_time, send)
+    An HTTP exception, which FastAPI's body parsing passes on unchanged; the answer closes the
+    connection (:func:`api.middleware.closing`).
+    """
+    try:
+        async with asyncio.timeout(timeout_s):  # no task per message, unlike wait_for
+            return await receive()
+    except TimeoutError:
+        detail = f"the request body did not arrive within {timeout_s:g} s"
+        raise HTTPException(408, detail) from None

@@ -23,7 +23,7 @@ import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
 from finder.ecef_tree import EcefTree
-from geodata.crs import PLAIN_CRS, parse_crs, to_wgs84
+from geodata.crs import CRS_NAMES, PLAIN_CRS, parse_crs, to_wgs84
 from geodata.errors import InvalidInput
 from geodata.geodesy import check_points
 from geodata.schema import ACCESS_CLASSES, AMENITIES, AMENITY_BIT, COLUMNS, KINDS, STATUSES
@@ -51,6 +51,8 @@ CODED_COLUMNS = frozenset(
 
 def canonical_crs(crs: str) -> str:
     """The canonical name of a coordinate system (``geodata.crs.parse_crs``; raises UnknownCRS)."""
+    if isinstance(crs, str) and crs in CRS_NAMES:  # already canonical: every query's usual case
+        return crs
     return str(parse_crs(crs))
 
 

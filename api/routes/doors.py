@@ -34,7 +34,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import StateDep, ViewerDep, get_lookup, get_state
 from api.errors import ApiProblem, invalid_body, invalid_parameter, problem_responses
@@ -178,43 +177,9 @@ async def post_event(facility_id: str, request: Request) -> Response:
     return JSONBytesResponse({"seq": seq, "type": event.type, "at": event.at.isoformat()})
 
 
-#: The path of :func:`post_event` (``{facility_id}`` as the router matches it: no ``/``).
-_EVENTS_PATH = re.compile(r"/facilities/([^/]+)/events")
-
-
-class EventRouteMiddleware:
-    """Serve ``POST /facilities/{id}/events`` (:func:`post_event`) ahead of the router.
-
-    Devices post events many times a second; matching the path against every route of the
-    service and solving FastAPI's dependencies cost more than the event itself. Installed
-    inside every other middleware (access log, protocol rules, body timeout), this one calls
-    :func:`post_event` directly and renders what it raises with the app's own exception
-    handlers, so that answers, errors and logs are those of the routed endpoint (which stays
-    in the router and the OpenAPI document). Everything else passes on unchanged.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path: str = scope["path"]
-            root = scope.get("root_path", "")
-            found = _EVENTS_PATH.fullmatch(path[len(root) :] if path.startswith(root) else path)
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        try:
-            response = await post_event(found[1], request)
-        except Exception as exc:
-            handlers = scope["app"].exception_handlers
-            handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
+#: The path of :func:`post_event` (``{facility_id}`` as the router matches it: no ``/``), served
+#: ahead of the router (:func:`api.middleware.fast_endpoint`).
+EVENTS_PATH = re.compile(r"/facilities/([^/]+)/events")
 
 
 _PAYLOADS = "live-payloads"

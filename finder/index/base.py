@@ -402,12 +402,10 @@ class IndexBase:
     def _results_of_rows(
         self, rows: list[tuple[float, int, float]], crs: str
     ) -> list[NearestResult]:
-        ids, lon, lat = self._c.ids, self._c.lon, self._c.lat
         if crs in PLAIN_CRS:
+            id_of, lon_of, lat_of = self._c.ids.item, self._c.lon.item, self._c.lat.item
             return [
-                NearestResult(
-                    str(ids[p]), p, d, b, d / WALK_SPEED_M_S, float(lon[p]), float(lat[p]), crs
-                )
+                NearestResult(id_of(p), p, d, b, d / WALK_SPEED_M_S, lon_of(p), lat_of(p), crs)
                 for d, p, b in rows
             ]
         pos = np.array([p for _d, p, _b in rows], dtype=np.int64)

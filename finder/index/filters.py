@@ -230,9 +230,20 @@ def filter_of(fields: FilterFields) -> FacilityFilter:
     costs more than a cache lookup.
     """
     try:
+        # A viewer (a pydantic model) is keyed by its fields: its own hash and equality cost
+        # more than the rest of the lookup, and the cache hashes the key twice (get, move).
         key = tuple(
-            (name, tuple(value) if isinstance(value, list) else value)
-            for name, value in fields.items()
+            [
+                (
+                    name,
+                    tuple(value)
+                    if isinstance(value, list)
+                    else (Viewer, value.member, value.organizations, value.see_all)
+                    if isinstance(value, Viewer)
+                    else value,
+                )
+                for name, value in fields.items()
+            ]
         )
         cached = _FILTERS_OF_FIELDS.get(key)
     except TypeError:  # an unhashable value: build it, let the filter say what is wrong

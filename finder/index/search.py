@@ -25,6 +25,7 @@ from finder.index.filters import (
     FacilityFilter,
     FilterFields,
     Positions,
+    filter_of,
 )
 from finder.index.results import BatchNearest, BatchWithin, NearestResult
 from finder.index.trees import Searcher
@@ -50,8 +51,6 @@ _SUBSET_SWITCH_HITS = 4096
 _PROMOTE_AFTER = 64
 #: Up to this many candidates, geodesics go through pyproj's scalar path (same C routine).
 _SCALAR_GEODESICS = 8
-#: Up to this many facilities in the search ball, their geodesics are computed directly.
-_GEODESICS_FIRST = 4
 #: Up to this many candidates, chords are computed on Python floats.
 _SCALAR_CHORDS = 16
 #: The first search ball is sized by the density grid to hold ``_NEED_PER_K * (k + 1)``
@@ -80,6 +79,8 @@ def _in_parts(work: Callable[[int, int], _Part], n: int) -> list[_Part]:
 
 
 def _check_k(k: int) -> int:
+    if k.__class__ is int and 1 <= k <= MAX_K:  # the usual case, without the checks below
+        return k
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
         raise InvalidQuery(f"k must be an integer in [1, {MAX_K}], not {k!r}", field="k")
     return int(k)
@@ -203,7 +204,7 @@ class NearestQueries(IndexBase):
         crs_name = canonical_crs(crs)
         k = _check_k(k)
         max_d = _check_distance(max_distance_m, "max_distance_m")
-        where = self._where(where, filters)
+        where = filter_of(filters) if where is None else self._where(where, filters)
         flt = self._compile(where)
         qlon, qlat = self._input_point(lon, lat, crs_name)
         if where.has_region:
@@ -231,10 +232,14 @@ class NearestQueries(IndexBase):
         ``k``-th passing chord ``c_k`` has ``U(c_k) < r``, no facility outside can be nearer than
         the ``k``-th, and the geodesic is computed for the candidates with chord ``<= U(c_k)``.
         """
-        if searcher.size == 0:
+        positions = searcher.positions
+        if not positions.size:
             return []
-        check_static = check_static and flt is not None and not flt.static_trivial
-        open_at = flt.open_at if flt is not None else None
+        if flt is None:
+            check_static, open_at = False, None
+        else:
+            check_static = check_static and not flt.static_trivial
+            open_at = flt.open_at
         exact_set = not check_static and open_at is None
         q_xyz = geodesy.ecef_point(qlon, qlat)
         q = np.array(q_xyz)
@@ -246,7 +251,8 @@ class NearestQueries(IndexBase):
             need /= _OPEN_SHARE_GUESS
         r = searcher.grid.radius_m(qlon, qlat, need)
         tree = searcher.tree
-        data, positions = tree.data, searcher.positions
+        data = tree.data
+        position_of, xyz = positions.item, data.item
         while True:
             r = min(r, limit, 1.01 * geodesy.MAX_CHORD_M)
             exhausted = r >= limit or r >= geodesy.MAX_CHORD_M
@@ -272,18 +278,20 @@ class NearestQueries(IndexBase):
                 continue
             if n_pass == 0:
                 return []
-            if n_pass <= _GEODESICS_FIRST:
-                # Facilities outside the ball lie farther than ``r`` on the ellipsoid too (the
-                # geodesic is never shorter than the chord): a ``k``-th geodesic within ``r`` is
-                # certain without chord bounds.
-                rows = self._geodesics_few(qlon, qlat, positions.take(hits).tolist())
+            if n_pass <= k:
+                # Every hit is an answer, so its geodesic is needed anyway. Facilities outside
+                # the ball lie farther than ``r`` on the ellipsoid too (the geodesic is never
+                # shorter than the chord): a ``k``-th geodesic within ``r`` is certain without
+                # chord bounds. More hits are ranked by their chords first (below): a chord on
+                # Python floats costs a fraction of a geodesic.
+                rows = self._geodesics_few(qlon, qlat, [position_of(h) for h in hits])
                 if n_pass >= k and rows[k - 1][0] > r and not exhausted:
                     r = rows[k - 1][0] * (1.0 + 1e-9) + geodesy.SLACK_M
                     continue
                 return self._within_max(rows[:k], max_d)
             if n_pass <= _SCALAR_CHORDS:
                 # A few candidates (the usual case): plain floats beat numpy's per-call cost.
-                chords = [math.dist(q_xyz, xyz) for xyz in data.take(hits, axis=0).tolist()]
+                chords = [math.dist(q_xyz, (xyz(h, 0), xyz(h, 1), xyz(h, 2))) for h in hits]
                 c_k = sorted(chords)[min(k, n_pass) - 1]
             else:
                 diff = data[hits] - q
@@ -297,7 +305,7 @@ class NearestQueries(IndexBase):
                     continue
             if n_pass <= _SCALAR_CHORDS:
                 near = [h for h, c in zip(hits, chords, strict=True) if c <= bound]
-                rows = self._geodesics_few(qlon, qlat, positions.take(near).tolist())
+                rows = self._geodesics_few(qlon, qlat, [position_of(h) for h in near])
                 return self._within_max(rows[:k], max_d)
             return self._ranked(qlon, qlat, positions[np.asarray(hits)[chord <= bound]], k, max_d)
 
@@ -308,10 +316,10 @@ class NearestQueries(IndexBase):
 
         On pyproj's scalar path, which skips the array set-up (same C routine as the arrays).
         """
-        lon, lat, inv = self._c.lon, self._c.lat, GEOD.inv
+        lon_of, lat_of, inv = self._c.lon.item, self._c.lat.item, GEOD.inv
         rows = []
         for p in pos:
-            az12, _az21, dist = inv(qlon, qlat, float(lon[p]), float(lat[p]))
+            az12, _az21, dist = inv(qlon, qlat, lon_of(p), lat_of(p))
             rows.append((dist, p, az12 % 360.0))
         rows.sort()
         return rows

@@ -185,7 +185,7 @@ def test_usage_counts_entries_per_facility_day_and_hour(edit_live: Live) -> None
 def test_the_event_route_keeps_the_protocol_rules_and_its_place_in_the_document(
     edit_live: Live,
 ) -> None:
-    """Events are served ahead of the router (``EventRouteMiddleware``), inside the protocol
+    """Events are served ahead of the router (``api.middleware.fast_endpoint``), inside the protocol
     rules: an unknown query parameter is still refused, and the route is still documented."""
     add_facility(edit_live.store, "ev-fast-1", "rest_stop")
     secret = add_device(edit_live.store, "ev-fast-1")

@@ -18,8 +18,8 @@ import pytest
 from api_support import CENTRE, Live, facility_rows, visible_rows
 from fastapi import FastAPI
 
-from api.app import AccessLogMiddleware
 from api.errors import add_exception_handlers
+from api.middleware import ServiceMiddleware
 from api.protocol import MAX_URL_BYTES
 
 PROBLEM = "application/problem+json"
@@ -204,7 +204,8 @@ def _ping_app() -> FastAPI:
 
 
 def test_control_characters_are_escaped_in_every_log_line(caplog: pytest.LogCaptureFixture) -> None:
-    logged = AccessLogMiddleware(_ping_app())
+    logged = _ping_app()
+    logged.add_middleware(ServiceMiddleware, body_timeout_s=30)
 
     async def call(path: str) -> int:
         transport = httpx.ASGITransport(app=logged, raise_app_exceptions=False)

@@ -14,9 +14,9 @@ from api_support import Live
 from fastapi import FastAPI
 from openapi_spec_validator import validate
 
-from api.app import AccessLogMiddleware
 from api.auth import KeyRing, create_api_key, hash_key
 from api.errors import status_of
+from api.middleware import ServiceMiddleware
 from finder.hours import HolidayCalendar, local_today
 from geodata import errors
 from geodata.schema import Viewer
@@ -96,7 +96,8 @@ def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
     def ping() -> dict[str, str]:
         return {"pong": "yes"}
 
-    logged = AccessLogMiddleware(app)
+    app.add_middleware(ServiceMiddleware, body_timeout_s=30)
+    logged = app
 
     async def call() -> int:
         transport = httpx.ASGITransport(app=logged)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index import MAX_K, RADIUS_TOLERANCE_M, FacilityIndex
-from geodata.errors import InvalidCoordinate, InvalidOpeningHours, InvalidQuery
+from geodata.errors import InvalidCoordinate, InvalidOpeningHours, InvalidQuery, UnknownCRS
 from geodata.schema import ACCESS_CLASSES, AMENITIES, ANONYMOUS, KINDS, STATUSES, Viewer
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -365,6 +365,9 @@ def test_open_at_outside_known_years_is_unknown_not_open() -> None:
         (lambda ix: ix.nearest(181.0, 31.0), InvalidCoordinate, "lon"),
         (lambda ix: ix.nearest(121.0, 31.0, k=0), InvalidQuery, "k"),
         (lambda ix: ix.nearest(121.0, 31.0, k=MAX_K + 1), InvalidQuery, "k"),
+        (lambda ix: ix.nearest(121.0, 31.0, k=True), InvalidQuery, "k"),
+        (lambda ix: ix.nearest(121.0, 31.0, k=2.0), InvalidQuery, "k"),
+        (lambda ix: ix.nearest(121.0, 31.0, crs=["wgs84"]), UnknownCRS, "crs"),
         (lambda ix: ix.nearest(121.0, 31.0, max_distance_m=-1), InvalidQuery, "max_distance_m"),
         (lambda ix: ix.within(121.0, 31.0, -5.0), InvalidQuery, "radius_m"),
         (lambda ix: ix.within(121.0, 31.0, float("inf")), InvalidQuery, "radius_m"),

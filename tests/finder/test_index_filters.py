@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index import FacilityFilter, FacilityIndex
+from finder.index.filters import filter_of
 from finder.lru import LRUCache
 from geodata.crs import from_wgs84
 from geodata.errors import InvalidCoordinate, InvalidQuery
@@ -217,3 +218,25 @@ def test_lru_cache_evicts_the_least_recently_used_by_count_and_weight() -> None:
     cache.put("d", [1] * 9)  # heavier than the limit alone: kept, every other entry goes
     assert len(cache) == 1 and cache.get("d") == [1] * 9
     assert cache.get_or_build("e", lambda: [0]) == [0] and len(cache) == 1
+
+
+def test_filter_keywords_of_equal_viewers_share_one_filter_and_others_do_not() -> None:
+    """Filters from keywords are cached by the viewer's fields (not its model hash): an equal
+    viewer finds the same filter, a viewer differing in any field (rights!) gets its own."""
+    clerk = {
+        "viewer": Viewer(member=True, organizations=frozenset({"org-1"})),
+        "kinds": ["rest_stop"],
+    }
+    same = filter_of(
+        {"viewer": Viewer(member=True, organizations=frozenset({"org-1"})), "kinds": ["rest_stop"]}
+    )
+    assert filter_of(clerk) is same
+    others = (
+        Viewer(),
+        Viewer(member=True),
+        Viewer(organizations=frozenset({"org-1"})),
+        Viewer(member=True, organizations=frozenset({"org-2"})),
+        Viewer(member=True, organizations=frozenset({"org-1"}), see_all=True),
+    )
+    for viewer in others:
+        assert filter_of({"viewer": viewer, "kinds": ["rest_stop"]}).viewer == viewer
