@@ -237,9 +237,9 @@ def filter_of(fields: FilterFields) -> FacilityFilter:
                 (
                     name,
                     tuple(value)
-                    if isinstance(value, list)
+                    if value.__class__ is list
                     else (Viewer, value.member, value.organizations, value.see_all)
-                    if isinstance(value, Viewer)
+                    if value.__class__ is Viewer
                     else value,
                 )
                 for name, value in fields.items()

@@ -253,9 +253,11 @@ class NearestQueries(IndexBase):
         tree = searcher.tree
         data = tree.data
         position_of, xyz = positions.item, data.item
+        largest = min(limit, 1.01 * geodesy.MAX_CHORD_M)
+        last = min(limit, geodesy.MAX_CHORD_M)
         while True:
-            r = min(r, limit, 1.01 * geodesy.MAX_CHORD_M)
-            exhausted = r >= limit or r >= geodesy.MAX_CHORD_M
+            r = min(r, largest)
+            exhausted = r >= last
             hits: list[int] | NDArray[np.intp] = tree.query_ball_point(q, r)
             n_hits = len(hits)
             if not exact_set and n_hits:
@@ -292,7 +294,7 @@ class NearestQueries(IndexBase):
             if n_pass <= _SCALAR_CHORDS:
                 # A few candidates (the usual case): plain floats beat numpy's per-call cost.
                 chords = [math.dist(q_xyz, (xyz(h, 0), xyz(h, 1), xyz(h, 2))) for h in hits]
-                c_k = sorted(chords)[min(k, n_pass) - 1]
+                c_k = min(chords) if k == 1 else sorted(chords)[k - 1]  # here n_pass > k
             else:
                 diff = data[hits] - q
                 chord = np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -304,8 +306,8 @@ class NearestQueries(IndexBase):
                     r = bound * (1.0 + 1e-9) + 1.0
                     continue
             if n_pass <= _SCALAR_CHORDS:
-                near = [h for h, c in zip(hits, chords, strict=True) if c <= bound]
-                rows = self._geodesics_few(qlon, qlat, [position_of(h) for h in near])
+                near = [position_of(h) for h, c in zip(hits, chords, strict=True) if c <= bound]
+                rows = self._geodesics_few(qlon, qlat, near)
                 return self._within_max(rows[:k], max_d)
             return self._ranked(qlon, qlat, positions[np.asarray(hits)[chord <= bound]], k, max_d)
 
@@ -317,6 +319,10 @@ class NearestQueries(IndexBase):
         On pyproj's scalar path, which skips the array set-up (same C routine as the arrays).
         """
         lon_of, lat_of, inv = self._c.lon.item, self._c.lat.item, GEOD.inv
+        if len(pos) == 1:  # the usual case: nothing to sort
+            p = pos[0]
+            az12, _az21, dist = inv(qlon, qlat, lon_of(p), lat_of(p))
+            return [(dist, p, az12 % 360.0)]
         rows = []
         for p in pos:
             az12, _az21, dist = inv(qlon, qlat, lon_of(p), lat_of(p))

@@ -47,12 +47,13 @@ class DensityGrid:
 
     def radius_m(self, lon: float, lat: float, need: float) -> float:
         """A chord radius (metres) likely to hold about ``need`` points around the point."""
-        cell_w = self.dlon * METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01)
-        cell_h = self.dlat * METRES_PER_DEGREE
-        ix = int((lon - self.lon0) // self.dlon)
-        iy = int((lat - self.lat0) // self.dlat)
-        if 0 <= ix < self.nx and 0 <= iy < self.ny:
-            count = int(self.counts[iy * self.nx + ix])
+        dlon, dlat, nx = self.dlon, self.dlat, self.nx
+        cell_w = dlon * METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01)
+        cell_h = dlat * METRES_PER_DEGREE
+        ix = int((lon - self.lon0) // dlon)
+        iy = int((lat - self.lat0) // dlat)
+        if 0 <= ix < nx and 0 <= iy < self.ny:
+            count = self.counts.item(iy * nx + ix)  # a Python int, no numpy scalar
             if count:
                 return max(1.0, math.sqrt(need * cell_w * cell_h / (math.pi * count)) * 1.3)
         return max(cell_w, cell_h)
