@@ -203,7 +203,9 @@ class NearestQueries(IndexBase):
         """
         crs_name = canonical_crs(crs)
         k = _check_k(k)
-        max_d = _check_distance(max_distance_m, "max_distance_m")
+        max_d = (
+            None if max_distance_m is None else _check_distance(max_distance_m, "max_distance_m")
+        )
         where = filter_of(filters) if where is None else self._where(where, filters)
         flt = self._compile(where)
         qlon, qlat = self._input_point(lon, lat, crs_name)
