@@ -109,19 +109,24 @@ class DoorState:
     def with_event(self, type_: str, at: dt.datetime) -> DoorState:
         """This state after an event (in any order: an older event than the one held changes
         nothing, so folding the same events twice gives the same state)."""
-        state = self
-        if state.activity_at is None or at > state.activity_at:
-            state = replace(state, activity_at=at)
-        door_newer = state.door_at is None or at > state.door_at
-        if type_ in ("opened", "locked") and (door_newer or at == state.door_at):
-            state = replace(state, door=type_, door_at=at)
+        door, door_at = self.door, self.door_at
+        occupancy, occupancy_at = self.occupancy, self.occupancy_at
+        activity_at = at if self.activity_at is None or at > self.activity_at else self.activity_at
+        door_newer = door_at is None or at > door_at
+        if type_ in ("opened", "locked") and (door_newer or at == door_at):
+            door, door_at = type_, at
         elif type_ == "entry" and door_newer:  # someone came in: the door was open
-            state = replace(state, door="opened", door_at=at)
-        elif type_ in ("occupied", "vacant") and (
-            state.occupancy_at is None or at >= state.occupancy_at
-        ):
-            state = replace(state, occupancy=type_, occupancy_at=at)
-        return state
+            door, door_at = "opened", at
+        elif type_ in ("occupied", "vacant") and (occupancy_at is None or at >= occupancy_at):
+            occupancy, occupancy_at = type_, at
+        # one constructor call, not dataclasses.replace per change (on every event's path)
+        return DoorState(
+            door=door,
+            door_at=door_at,
+            occupancy=occupancy,
+            occupancy_at=occupancy_at,
+            activity_at=activity_at,
+        )
 
     def locked_today(self, now: dt.datetime) -> bool:
         """Whether the door was locked today (China time) and has not opened since."""

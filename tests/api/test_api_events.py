@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -119,6 +121,32 @@ def test_hidden_missing_facility_and_wrong_device_answer_alike(edit_live: Live) 
     assert "ev-public-1" in anonymous
     assert SECRET_ID not in anonymous
     assert org_a[SECRET_ID]["live_state"] == "occupied"
+
+
+def test_the_answer_is_compact_json_and_a_deleted_facility_is_refused_at_once(
+    edit_live: Live,
+) -> None:
+    """The answer is written by hand: byte for byte the compact JSON of seq, type, at. A
+    facility known to exist is remembered for its snapshot only: once deleted (its device still
+    registered), the next event is the one 401 problem."""
+    lon, lat = add_facility(edit_live.store, "ev-gone-1", "rest_stop")
+    secret = add_device(edit_live.store, "ev-gone-1")
+    with edit_live.client() as client:
+        wait_for_facility(client, "ev-gone-1", lon, lat)
+        accepted = post_once_known(client, "ev-gone-1", secret, event("opened"))
+        edit_live.store.delete("ev-gone-1", actor="test", if_version=None)
+        deadline = time.monotonic() + 10
+        while nearest_props(client, lon, lat)["id"] == "ev-gone-1":
+            assert time.monotonic() < deadline, "the deleted facility stayed in the index"
+            time.sleep(0.05)
+        gone = post(client, "ev-gone-1", secret, event("opened"))
+    answer = accepted.json()
+    assert accepted.headers["content-type"] == "application/json"
+    assert accepted.content == json.dumps(answer, separators=(",", ":")).encode()
+    assert list(answer) == ["seq", "type", "at"]
+    assert dt.datetime.fromisoformat(answer["at"]).tzinfo is not None
+    assert gone.status_code == 401
+    assert gone.json()["type"].rsplit("/", 1)[1] == "invalid-signature"
 
 
 def test_a_station_locked_today_is_not_open_now(edit_live: Live) -> None:
