@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 import pytest
 from api_support import SECRET_ORG, Keys, ServerProcess, make_keys
-from events_support import add_facility, initial_states, live_events, nearest_props
+from events_support import (
+    add_facility,
+    initial_states,
+    live_events,
+    nearest_props,
+    wait_for_facility,
+)
 
 from geodata.store import FacilityStore, GeoPackageStore
 
@@ -82,13 +88,9 @@ def pair(
 def _station(pair: Pair, fid: str, **fields: Any) -> tuple[float, float]:
     """A station open around the clock, indexed by both servers."""
     lon, lat = add_facility(pair.store, fid, "worker_station", **fields)
-    key = pair.keys.editor
     for url in (pair.a, pair.b):
-        with pair.client(url, key) as client:
-            deadline = time.monotonic() + 10
-            while nearest_props(client, lon, lat)["id"] != fid:
-                assert time.monotonic() < deadline, f"{fid} did not reach {url}"
-                time.sleep(0.05)
+        with pair.client(url, pair.keys.editor) as client:
+            wait_for_facility(client, fid, lon, lat)
     return lon, lat
 
 
