@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,17 @@ _STATE_OF_CODE = {v: k for k, v in _CODE_OF_STATE.items()}
 _CKDTREE_NODE_BYTES = 72
 
 
+class SinglePlan(NamedTuple):
+    """How single nearest queries asking one question run on one snapshot."""
+
+    #: The question, compiled for this snapshot (with its moment, if any).
+    flt: CompiledFilter
+    #: The KD-tree to search.
+    searcher: Searcher
+    #: Whether the tree's facilities still need the static filters (not yet a tree of its own).
+    check_static: bool
+
+
 class IndexBase:
     """Facility columns and what every query needs: filters, open states, coordinates."""
 
@@ -93,6 +104,9 @@ class IndexBase:
             FILTER_CACHE_SIZE, weight=lambda s: s.size, max_weight=n
         )
         self._uses: dict[tuple[Any, ...], int] = {}
+        # Single nearest queries' plans by filter keywords or ``where`` (see
+        # ``NearestQueries._single_plan``); emptied whenever a subset tree is published.
+        self._plans: dict[Hashable, SinglePlan] = {}
         self._filters: LRUCache[Hashable, CompiledFilter] = LRUCache(FILTER_CACHE_SIZE)
         self._masks: LRUCache[FacilityFilter, NDArray[np.bool_]] = LRUCache(_MASK_CACHE_SIZE)
         self._open_cache: LRUCache[datetime, NDArray[np.int8]] = LRUCache(_OPEN_CACHE_SIZE)
@@ -250,7 +264,7 @@ class IndexBase:
             "kd_tree": nodes
             + tree.indices.nbytes
             + self._searcher.positions.nbytes
-            + self._searcher.grid.counts.nbytes,
+            + self._searcher.grid.unit_radius_m.nbytes,
             "filters": c.cls.nbytes
             + c.amenity_bits.nbytes
             + c.stars.nbytes

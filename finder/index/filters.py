@@ -223,28 +223,36 @@ class FacilityFilter:
         return dataclasses.replace(self, **changes)
 
 
+def fields_key(fields: FilterFields) -> tuple[Any, ...]:
+    """The filter keywords as a dictionary key: equal keys for equal keywords.
+
+    Lists become tuples; a viewer (a pydantic model) is keyed by its fields: its own hash and
+    equality cost more than the rest of a lookup. The key may still be unhashable (hashing it
+    raises ``TypeError``) when a value is.
+    """
+    return tuple(
+        [
+            (
+                name,
+                tuple(value)
+                if value.__class__ is list
+                else (Viewer, value.member, value.organizations, value.see_all)
+                if value.__class__ is Viewer
+                else value,
+            )
+            for name, value in fields.items()
+        ]
+    )
+
+
 def filter_of(fields: FilterFields) -> FacilityFilter:
     """``FacilityFilter(**fields)``, the same object for the same fields (the last 1,024 kept).
 
     The index queries take filter keywords on every call; building and validating a filter
     costs more than a cache lookup.
     """
+    key = fields_key(fields)
     try:
-        # A viewer (a pydantic model) is keyed by its fields: its own hash and equality cost
-        # more than the rest of the lookup, and the cache hashes the key twice (get, move).
-        key = tuple(
-            [
-                (
-                    name,
-                    tuple(value)
-                    if value.__class__ is list
-                    else (Viewer, value.member, value.organizations, value.see_all)
-                    if value.__class__ is Viewer
-                    else value,
-                )
-                for name, value in fields.items()
-            ]
-        )
         cached = _FILTERS_OF_FIELDS.get(key)
     except TypeError:  # an unhashable value: build it, let the filter say what is wrong
         return FacilityFilter(**fields)

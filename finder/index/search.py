@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, Unpack
 
@@ -18,14 +18,14 @@ from finder import geodesy
 from finder.facility_columns import (
     canonical_crs,
 )
-from finder.index.base import IndexBase
+from finder.index.base import IndexBase, SinglePlan
 from finder.index.filters import (
     FILTER_CACHE_SIZE,
     CompiledFilter,
     FacilityFilter,
     FilterFields,
     Positions,
-    filter_of,
+    fields_key,
 )
 from finder.index.results import BatchNearest, BatchWithin, NearestResult
 from finder.index.trees import Searcher
@@ -116,7 +116,7 @@ class NearestQueries(IndexBase):
         positions = np.flatnonzero(self._static_mask(flt, None)).astype(np.int64)
         searcher = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
         logger.debug("KD-tree over the %d facilities passing a filter", positions.size)
-        self._subsets.put(flt.static_key, searcher)
+        self._publish_subset(flt.static_key, searcher)
         return searcher
 
     def _region_searcher(self, where: FacilityFilter) -> Searcher:
@@ -125,8 +125,13 @@ class NearestQueries(IndexBase):
         if cached is None:
             positions = self.select(where)
             cached = Searcher.build(positions, self._c.lon[positions], self._c.lat[positions])
-            self._subsets.put(where, cached)
+            self._publish_subset(where, cached)
         return cached
+
+    def _publish_subset(self, key: Hashable, searcher: Searcher) -> None:
+        """Keep a subset's KD-tree; the single-query plans are made again (it may evict one)."""
+        self._subsets.put(key, searcher)
+        self._plans = {}
 
     def _searcher_for_single(self, flt: CompiledFilter) -> tuple[Searcher, bool]:
         """The tree for a single query and whether its candidates still need the static filters.
@@ -206,15 +211,39 @@ class NearestQueries(IndexBase):
         max_d = (
             None if max_distance_m is None else _check_distance(max_distance_m, "max_distance_m")
         )
-        where = filter_of(filters) if where is None else self._where(where, filters)
-        flt = self._compile(where)
+        key = fields_key(filters) if where is None else where if not filters else None
+        try:
+            plan = self._plans.get(key)
+        except TypeError:  # an unhashable filter value: the filter says what is wrong
+            plan, key = None, None
+        if plan is None:
+            plan = self._single_plan(where, filters, key)
         qlon, qlat = self._input_point(lon, lat, crs_name)
+        rows = self._nearest_one(plan.searcher, qlon, qlat, k, plan.flt, plan.check_static, max_d)
+        return self._results_of_rows(rows, crs_name)
+
+    def _single_plan(
+        self, where: FacilityFilter | None, filters: FilterFields, key: Hashable | None
+    ) -> SinglePlan:
+        """The compiled filter and tree of a single query, kept under ``key`` once final.
+
+        A plan is final when its tree holds just the passing facilities or no filter applies;
+        until a filter's own tree is published, every query goes through
+        :meth:`_searcher_for_single`, which counts the uses that promote it.
+        """
+        where = self._where(where, filters)
+        flt = self._compile(where)
         if where.has_region:
             searcher, check_static = self._region_searcher(where.replace(open_at=None)), False
         else:
             searcher, check_static = self._searcher_for_single(flt)
-        rows = self._nearest_one(searcher, qlon, qlat, k, flt, check_static, max_d)
-        return self._results_of_rows(rows, crs_name)
+        plan = SinglePlan(flt, searcher, check_static)
+        if key is not None and not check_static:
+            plans = self._plans
+            if len(plans) >= FILTER_CACHE_SIZE:
+                plans.clear()
+            plans[key] = plan
+        return plan
 
     def _nearest_one(
         self,
@@ -254,7 +283,7 @@ class NearestQueries(IndexBase):
         r = searcher.grid.radius_m(qlon, qlat, need)
         tree = searcher.tree
         data = tree.data
-        position_of, xyz = positions.item, data.item
+        position_at, (x, y, z) = searcher.position_at, searcher.xyz
         largest = min(limit, 1.01 * geodesy.MAX_CHORD_M)
         last = min(limit, geodesy.MAX_CHORD_M)
         while True:
@@ -288,14 +317,14 @@ class NearestQueries(IndexBase):
                 # shorter than the chord): a ``k``-th geodesic within ``r`` is certain without
                 # chord bounds. More hits are ranked by their chords first (below): a chord on
                 # Python floats costs a fraction of a geodesic.
-                rows = self._geodesics_few(qlon, qlat, [position_of(h) for h in hits])
+                rows = self._geodesics_few(qlon, qlat, [position_at[h] for h in hits])
                 if n_pass >= k and rows[k - 1][0] > r and not exhausted:
                     r = rows[k - 1][0] * (1.0 + 1e-9) + geodesy.SLACK_M
                     continue
                 return self._within_max(rows[:k], max_d)
             if n_pass <= _SCALAR_CHORDS:
                 # A few candidates (the usual case): plain floats beat numpy's per-call cost.
-                chords = [math.dist(q_xyz, (xyz(h, 0), xyz(h, 1), xyz(h, 2))) for h in hits]
+                chords = [math.dist(q_xyz, (x[h], y[h], z[h])) for h in hits]
                 c_k = min(chords) if k == 1 else sorted(chords)[k - 1]  # here n_pass > k
             else:
                 diff = data[hits] - q
@@ -308,7 +337,7 @@ class NearestQueries(IndexBase):
                     r = bound * (1.0 + 1e-9) + 1.0
                     continue
             if n_pass <= _SCALAR_CHORDS:
-                near = [position_of(h) for h, c in zip(hits, chords, strict=True) if c <= bound]
+                near = [position_at[h] for h, c in zip(hits, chords, strict=True) if c <= bound]
                 rows = self._geodesics_few(qlon, qlat, near)
                 return self._within_max(rows[:k], max_d)
             return self._ranked(qlon, qlat, positions[np.asarray(hits)[chord <= bound]], k, max_d)
