@@ -47,6 +47,10 @@ MAX_CHORD_M = 2.0 * A_M
 #: Absolute slack added to bounds for floating-point round-off of chords and geodesics, metres.
 SLACK_M = 1e-6
 
+#: Degrees to radians, as ``math.radians`` and ``numpy.radians`` multiply.
+_RADIANS_PER_DEGREE = math.pi / 180.0
+_ONE_MINUS_E2 = 1.0 - E2
+
 #: Up to this many end points, :func:`geodesic_from` uses pyproj's scalar path.
 _SCALAR_PATH_MAX = 6
 
@@ -77,16 +81,19 @@ def ecef_from_lonlat(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.float64]:
 
 
 def ecef_point(lon: float, lat: float) -> tuple[float, float, float]:
-    """Earth-centred coordinates (metres) of one WGS-84 point (degrees), without numpy."""
-    lon_rad = math.radians(lon)
-    lat_rad = math.radians(lat)
+    """Earth-centred coordinates (metres) of one WGS-84 point (degrees), without numpy.
+
+    The same operations in the same order as :func:`ecef_from_lonlat`, on Python floats.
+    """
+    lon_rad = lon * _RADIANS_PER_DEGREE
+    lat_rad = lat * _RADIANS_PER_DEGREE
     sin_lat = math.sin(lat_rad)
-    cos_lat = math.cos(lat_rad)
     prime_vertical_m = A_M / math.sqrt(1.0 - E2 * sin_lat * sin_lat)
+    across_m = prime_vertical_m * math.cos(lat_rad)
     return (
-        prime_vertical_m * cos_lat * math.cos(lon_rad),
-        prime_vertical_m * cos_lat * math.sin(lon_rad),
-        prime_vertical_m * (1.0 - E2) * sin_lat,
+        across_m * math.cos(lon_rad),
+        across_m * math.sin(lon_rad),
+        prime_vertical_m * _ONE_MINUS_E2 * sin_lat,
     )
 
 

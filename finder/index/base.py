@@ -86,6 +86,8 @@ class IndexBase:
         rtree_layer: RTreeLayer | None = None,
     ) -> None:
         self._c = columns
+        # The single query reads a few coordinates: a memory view gives Python floats directly.
+        self._lon_at, self._lat_at = memoryview(columns.lon), memoryview(columns.lat)
         n = len(columns)
         self._calendar = calendar
         self._uids = uids
@@ -417,9 +419,11 @@ class IndexBase:
         self, rows: list[tuple[float, int, float]], crs: str
     ) -> list[NearestResult]:
         if crs in PLAIN_CRS:
-            id_of, lon_of, lat_of = self._c.ids.item, self._c.lon.item, self._c.lat.item
+            id_at, lon_at, lat_at = self._c.ids.item, self._lon_at, self._lat_at
             return [
-                NearestResult(id_of(p), p, d, b, d / WALK_SPEED_M_S, lon_of(p), lat_of(p), crs)
+                NearestResult._make(
+                    (id_at(p), p, d, b, d / WALK_SPEED_M_S, lon_at[p], lat_at[p], crs)
+                )
                 for d, p, b in rows
             ]
         pos = np.array([p for _d, p, _b in rows], dtype=np.int64)

@@ -349,14 +349,14 @@ class NearestQueries(IndexBase):
 
         On pyproj's scalar path, which skips the array set-up (same C routine as the arrays).
         """
-        lon_of, lat_of, inv = self._c.lon.item, self._c.lat.item, GEOD.inv
+        lon_at, lat_at, inv = self._lon_at, self._lat_at, GEOD.inv
         if len(pos) == 1:  # the usual case: nothing to sort
             p = pos[0]
-            az12, _az21, dist = inv(qlon, qlat, lon_of(p), lat_of(p))
+            az12, _az21, dist = inv(qlon, qlat, lon_at[p], lat_at[p])
             return [(dist, p, az12 % 360.0)]
         rows = []
         for p in pos:
-            az12, _az21, dist = inv(qlon, qlat, lon_of(p), lat_of(p))
+            az12, _az21, dist = inv(qlon, qlat, lon_at[p], lat_at[p])
             rows.append((dist, p, az12 % 360.0))
         rows.sort()
         return rows
