@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from finder.geodesy import ecef_point
 from finder.hours import HolidayCalendar, OpenState, state_at
 from finder.index import FacilityIndex
-from geodata.schema import ANONYMOUS, KINDS, Viewer
+from geodata.schema import ANONYMOUS, KINDS, STATUSES, Viewer
 
 GEOD = pyproj.Geod(ellps="WGS84")
 N = 3000
@@ -283,3 +283,29 @@ def test_a_facility_nearer_by_chord_can_be_farther_on_the_ellipsoid() -> None:
     assert chord["a"] + 0.9 < chord["b"] and geodesic["b"] + 39 < geodesic["a"]
     assert [r.facility_id for r in index.nearest(*query, k=1)] == ["b"]
     assert [r.facility_id for r in index.nearest(*query, k=2)] == ["b", "a"]
+
+
+def test_single_query_plans_keep_no_tree_the_cache_evicted() -> None:
+    """A single query looks up its compiled filter and tree once (its plan); publishing a filter's
+    tree drops the plans, so none keeps a tree the bounded tree cache evicted, and the answers
+    stay those of brute force.
+
+    Each filter below passes more than half of the facilities: the cache (at most as many points
+    as the main tree) keeps the tree of one of them only.
+    """
+    columns = {k: v for k, v in DATA.items() if k not in ("ids", "lon", "lat")}
+    index = FacilityIndex.from_arrays(DATA["ids"], DATA["lon"], DATA["lat"], **columns)
+    common = {"kinds": ["mother_room", "worker_station"]}
+    everyone = {"viewer": Viewer(see_all=True), "statuses": STATUSES}
+    first, second = common, {**common, **everyone}
+    assert _passing(first).sum() > N / 2 and _passing(second).sum() > N / 2
+    lon, lat = CENTRES[0]
+    index.nearest_batch([lon], [lat], **first)  # builds the first filter's tree at once
+    before = index.nearest(lon, lat, k=3, **first)
+    index.nearest_batch([lon], [lat], **second)  # its tree evicts the first one's
+    kept = [index._searcher, *index._subsets._entries.values()]
+    assert all(any(p.searcher is t for t in kept) for p in index._plans.values())
+    after = index.nearest(lon, lat, k=3, **first)
+    ids, dist = brute_force(lon, lat, first, 3)
+    assert [(r.facility_id, r.distance_m) for r in after] == list(zip(ids, dist, strict=True))
+    assert after == before
