@@ -87,7 +87,7 @@ class IndexBase:
     ) -> None:
         self._c = columns
         # The single query reads a few coordinates: a memory view gives Python floats directly.
-        self._lon_at, self._lat_at = memoryview(columns.lon), memoryview(columns.lat)
+        self._lon_at, self._lat_at = columns.lon.data, columns.lat.data
         n = len(columns)
         self._calendar = calendar
         self._uids = uids

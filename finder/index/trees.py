@@ -104,9 +104,9 @@ class Searcher:
         """The searcher of a built tree (:func:`finder.ecef_tree.build_ecef_tree` over ``lon``,
         ``lat``); ``positions`` are the index positions of the tree's points, in tree order."""
         data = built.tree.data
-        x, y, z = (memoryview(data[:, axis]) for axis in range(3))
+        x, y, z = (data[:, axis].data for axis in range(3))
         grid = DensityGrid.build(lon, lat)
-        return cls(built.tree, positions, grid, (x, y, z), memoryview(positions))
+        return cls(built.tree, positions, grid, (x, y, z), positions.data)
 
     @property
     def size(self) -> int:
