@@ -211,7 +211,10 @@ class NearestQueries(IndexBase):
         max_d = (
             None if max_distance_m is None else _check_distance(max_distance_m, "max_distance_m")
         )
-        key = fields_key(filters) if where is None else where if not filters else None
+        if where is None:
+            key: Hashable = fields_key(filters)
+        else:
+            key = None if filters else where  # both given: the plan says what is wrong
         try:
             plan = self._plans.get(key)
         except TypeError:  # an unhashable filter value: the filter says what is wrong
