@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers
@@ -180,6 +181,25 @@ def _walk_service(streets_path: Path) -> WalkService:
     return WalkService(WalkNetwork(load_network(streets_path)))
 
 
+class FinderApp(FastAPI):
+    """FastAPI with the service's one middleware pass (:class:`api.middleware.ServiceMiddleware`)
+    outermost: HTTP requests enter it first, and only those it does not answer itself (every
+    route but the fast ones) go through FastAPI's own stack."""
+
+    service: ServiceMiddleware | None = None
+
+    async def starlette_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling of a request (its middleware stack, router, handlers)."""
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.service is not None and scope["type"] == "http":
+            scope["app"] = self
+            await self.service(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service.
 
@@ -246,7 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.finder = None
             store.close()
 
-    app = FastAPI(
+    app = FinderApp(
         title="职工设施地图 facility finder",
         version="0.1.0",
         description="Nearest trade-union facilities, OGC API - Features, editing and maps.",
@@ -277,8 +297,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     console.mount_console_static(app)
     _install_openapi(app)
     # access log, close unread body, body timeout, CORS, protocol rules, fast routes: one pass
-    app.add_middleware(
-        ServiceMiddleware,
+    app.service = ServiceMiddleware(
+        app.starlette_call,
         body_timeout_s=settings.body_timeout_s,
         cors_origins=settings.cors_origins,
     )

@@ -19,7 +19,10 @@ Outermost first, each rule a named function or class that the pass calls:
    in the router and in the OpenAPI document.
 
 One pass instead of one middleware per rule: one coroutine and one pair of ``receive`` / ``send``
-wrappers per request instead of five (``docs/benchmarks.md``, "API").
+wrappers per request instead of five (``docs/benchmarks.md``, "API"). The pass runs outermost,
+ahead of FastAPI's own stack (:class:`api.app.FinderApp`): a fast route skips FastAPI's
+telemetry check and its error, telemetry and body-limit middleware as well as the router; every
+other request goes on through all of them.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class ServiceMiddleware:
     Parameters
     ----------
     app
-        The next ASGI app (below :class:`fastapi.FastAPI`'s own outer middleware).
+        The next ASGI app: FastAPI's own handling (:meth:`api.app.FinderApp.starlette_call`).
     body_timeout_s
         Longest wait for the next part of a request body, seconds.
     cors_origins
