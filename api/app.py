@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers
 from api.live import EventWriter, LiveDoors
-from api.logs import BatchedStreamHandler
+from api.logs import LINE_FORMAT, BatchedStreamHandler
 from api.middleware import ServiceMiddleware
 from api.ratelimit import throttle_file
 from api.routes import (
@@ -167,7 +167,7 @@ def _configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(  # to stderr, a batch of lines per write (api.logs)
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            format=LINE_FORMAT,
             handlers=[BatchedStreamHandler()],
         )
     for name in ("api", "geodata", "finder", "maps"):

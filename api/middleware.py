@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import loggable
+from api.logs import log_info
 from api.protocol import ProtocolRules
 from api.routes.doors import EVENTS_PATH, post_event
 from api.routes.nearest import nearest
@@ -55,14 +56,9 @@ def log_access(scope: Scope, status: int, duration_s: float) -> None:
     """
     if access_logger.isEnabledFor(logging.INFO):
         state = scope.get("state") or {}
-        access_logger.info(
-            "%s %s %d %.1fms %s",
-            loggable(scope["method"]),
-            loggable(scope["path"]),
-            status,
-            duration_s * 1000,
-            loggable(state.get("actor", "-")),
-        )
+        method, path = loggable(scope["method"]), loggable(scope["path"])
+        actor = loggable(state.get("actor", "-"))
+        log_info(access_logger, f"{method} {path} {status} {duration_s * 1000:.1f}ms {actor}")
 
 
 def has_body(scope: Scope) -> bool:

@@ -30,7 +30,8 @@ rules, in order (``docs/live.md`` explains them to users):
 6. **Unknown** otherwise.
 
 Confidence: ``0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)`` where ``age_days`` is the time
-since the last verification (0 without one); labelled ``high`` from 0.7 (about two weeks),
+since the last verification in whole minutes (:func:`age_minutes`; 0 without a verification), so
+that it changes at most once a minute; labelled ``high`` from 0.7 (about two weeks),
 ``medium`` from 0.3 (about seven weeks), else ``low``.
 """
 
@@ -50,6 +51,8 @@ CONFIRMATION_KIND = "confirmed"
 #: An ``occupied`` reading older than this is not believed (a sensor that stopped reporting).
 OCCUPIED_HOLD = dt.timedelta(hours=2)
 CONFIDENCE_HALF_LIFE_DAYS = 30.0
+_HALF_LIFE_MINUTES = CONFIDENCE_HALF_LIFE_DAYS * 1440
+_MINUTE = dt.timedelta(minutes=1)
 _ZONE = ZoneInfo(LOCAL_TIMEZONE)
 
 
@@ -164,13 +167,22 @@ class LiveAnswer:
         return confidence_label(self.confidence)
 
 
+def age_minutes(verified_at: dt.datetime, now: dt.datetime) -> int:
+    """Whole minutes from ``verified_at`` to ``now`` (both aware; 0 when ``now`` is earlier)."""
+    return max(0, (now - verified_at) // _MINUTE)
+
+
 def confidence_at(verified_at: dt.datetime | None, now: dt.datetime) -> float:
     """The confidence, 0..1 rounded to 3 decimals, of a facility last verified at
     ``verified_at`` (``None``: never, confidence 0), seen at ``now`` (both aware)."""
     if verified_at is None:
         return 0.0
-    age_days = max(0.0, (now - verified_at).total_seconds() / 86_400)
-    decayed: float = 0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)
+    return confidence_after(age_minutes(verified_at, now))
+
+
+def confidence_after(minutes: int) -> float:
+    """The confidence, 0..1 rounded to 3 decimals, ``minutes`` after the last verification."""
+    decayed: float = 0.5 ** (minutes / _HALF_LIFE_MINUTES)
     return round(decayed, 3)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -314,7 +315,9 @@ def parse_query(request: Request) -> NearestQuery:
     whole lookup on this hot path; the OpenAPI document still lists every parameter.
     """
     values: dict[str, Any] = {}
-    for key, value in request.query_params.multi_items():  # the last value of a repeated one
+    # decoded as Starlette's query_params are, without building them
+    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    for key, value in pairs:  # the last value of a repeated one
         if key in _LIST_PARAMS:
             values.setdefault(key, []).append(value)
         elif key in _FIELDS:
