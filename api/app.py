@@ -227,17 +227,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log = event_log(store)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
+            doors = LiveDoors(log, reports=store)
             app.state.finder = AppState(
                 settings=settings,
                 store=store,
                 live=live,
-                doors=LiveDoors(log, reports=store),
+                doors=doors,
                 events=EventWriter(
                     log,
                     replay_window_s=settings.event_window_s,
                     per_device_per_s=settings.device_events_per_s,
                     per_device_burst=settings.device_event_burst,
                     throttle=throttle_file(settings.table_path(), store.identity(), "devices"),
+                    on_stored=doors.applied,
                 ),
                 keyring=KeyRing(settings.api_keys_file),
                 walk=None if streets_path is None else _walk_service(streets_path),

@@ -340,6 +340,9 @@ class EventWriter:
     throttle
         The devices' bucket file shared by the workers (:func:`api.ratelimit.throttle_file`);
         ``None``: this worker's memory.
+    on_stored
+        Called with the events of each committed batch (not the replays) before their writers
+        are answered: :meth:`LiveDoors.applied` folds them into this worker's live state.
     """
 
     def __init__(
@@ -350,8 +353,10 @@ class EventWriter:
         per_device_per_s: float,
         per_device_burst: int,
         throttle: Path | None = None,
+        on_stored: Callable[[list[StoredEvent]], None] | None = None,
     ) -> None:
         self.log = log
+        self.on_stored = on_stored
         self.replay_window_s = replay_window_s
         self.limiter = SourceLimiter(
             per_device_per_s * 3600,
@@ -393,6 +398,17 @@ class EventWriter:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                if self.on_stored is not None:
+                    stored = [
+                        StoredEvent(seq, e.facility_id, e.type, e.at)
+                        for (e, _), seq in zip(batch, seqs, strict=True)
+                        if seq is not None
+                    ]
+                    try:
+                        if stored:
+                            self.on_stored(stored)
+                    except Exception:  # stored all the same: the writers get their answer
+                        logger.exception("folding %d stored events in failed", len(stored))
                 for (_, future), seq in zip(batch, seqs, strict=True):
                     if not future.done():
                         future.set_result(seq)

@@ -63,8 +63,13 @@ def log_access(scope: Scope, status: int, duration_s: float) -> None:
 
 def has_body(scope: Scope) -> bool:
     """Whether an HTTP request announces a body (a non-zero ``Content-Length`` or chunks)."""
-    headers = dict(scope.get("headers", ()))
-    return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+    length = b"0"
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            length = value  # the last one, as a dict of the headers would keep
+        elif name == b"transfer-encoding":
+            return True
+    return length != b"0"
 
 
 def closing(message: Message) -> Message:

@@ -215,7 +215,13 @@ class GeoPackageEventLog:
 
     def append(self, events: Sequence[NewEvent], *, prune_before: dt.datetime) -> list[int | None]:
         """See :meth:`EventLog.append`: a few statements per batch, however large (each
-        statement run from Python holds the interpreter, which the serving thread waits for)."""
+        statement run from Python holds the interpreter, which the serving thread waits for,
+        and so does each row a statement returns: none is returned in the usual case).
+
+        The rows one ``INSERT`` adds get consecutive rowids (each the largest so far plus one,
+        under the write lock), the last of them ``lastrowid``: the ``seq`` of the events, and
+        the replay keys accepted now, which are read back only when some key was refused.
+        """
         if not events:
             return []
         received = _iso(dt.datetime.now(dt.UTC))
@@ -224,20 +230,27 @@ class GeoPackageEventLog:
             con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
             fresh: set[str] = set()
             for chunk in _chunks(events, _ROWS_PER_STATEMENT):
-                fresh.update(
-                    row[0]
-                    for row in con.execute(
-                        "INSERT INTO event_replays (replay_key, at) VALUES "
-                        + ", ".join(["(?, ?)"] * len(chunk))
-                        + " ON CONFLICT DO NOTHING RETURNING replay_key",
-                        [v for e in chunk for v in (e.replay_key, _iso(e.at))],
-                    ).fetchall()
+                cursor = con.execute(
+                    "INSERT OR IGNORE INTO event_replays (replay_key, at) VALUES "
+                    + ", ".join(["(?, ?)"] * len(chunk)),
+                    [v for e in chunk for v in (e.replay_key, _iso(e.at))],
                 )
+                added, last = cursor.rowcount, cursor.lastrowid
+                if added == len(chunk):  # the usual case: every key new
+                    fresh.update(e.replay_key for e in chunk)
+                elif added > 0 and last is not None:
+                    fresh.update(
+                        row[0]
+                        for row in con.execute(
+                            "SELECT replay_key FROM event_replays WHERE rowid BETWEEN ? AND ?",
+                            (last - added + 1, last),
+                        )
+                    )
             kept = _first_of_each(events, fresh)
             for chunk in _chunks(kept, _ROWS_PER_STATEMENT):
-                seqs = con.execute(
+                cursor = con.execute(
                     "INSERT INTO facility_events (facility_id, device_id, type, at, received_at) "
-                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + " RETURNING seq",
+                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
                     [
                         v
                         for i in chunk
@@ -249,9 +262,12 @@ class GeoPackageEventLog:
                             received,
                         )
                     ],
-                ).fetchall()
-                for i, seq in zip(chunk, sorted(row[0] for row in seqs), strict=True):
-                    out[i] = int(seq)
+                )
+                last = cursor.lastrowid
+                if cursor.rowcount != len(chunk) or last is None:
+                    raise StoreError(f"{self.store.path}: an event was not appended")
+                for offset, i in enumerate(chunk):
+                    out[i] = last - len(chunk) + 1 + offset
         return out
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
