@@ -56,6 +56,7 @@ from geodata.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from geodata.geodesy import degrees_check_sql
 from geodata.kinds import kind_check_sql
 from geodata.schema import (
     COLUMNS,
@@ -869,7 +870,7 @@ class GeoPackageStore(StoreBase):
               geom BLOB NOT NULL,
               "id" TEXT NOT NULL UNIQUE,
               {cols},
-              CHECK (lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90),
+              CHECK ({degrees_check_sql()}),
               CHECK ({kind_check_sql()}),
               CHECK (access IN ('public','members','employees')),
               CHECK (status IN ('open','temporarily_closed','closed')),

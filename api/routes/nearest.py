@@ -63,6 +63,7 @@ from finder.index.filters import filter_of
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
+from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.schema import AMENITIES, KINDS, Kind
 from geodata.validate import require_in_service_region
 
@@ -200,8 +201,8 @@ class NearestQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    lon: float = Field(ge=-180, le=180, description="longitude of the point (crs)")
-    lat: float = Field(ge=-90, le=90, description="latitude of the point (crs)")
+    lon: float = Field(ge=LON_RANGE[0], le=LON_RANGE[1], description="longitude of the point (crs)")
+    lat: float = Field(ge=LAT_RANGE[0], le=LAT_RANGE[1], description="latitude of the point (crs)")
     crs: CrsName = Field(
         "wgs84", description="coordinate system of the point and of the answer's geometries"
     )
