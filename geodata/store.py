@@ -737,6 +737,7 @@ class GeoPackageStore(StoreBase):
         con = sqlite3.connect(
             self.path, timeout=self.lock_timeout_s, isolation_level=None, check_same_thread=False
         )
+        con.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout_s * 1000)}")  # as _writing
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA cache_size=-262144")
@@ -788,8 +789,11 @@ class GeoPackageStore(StoreBase):
             )
         try:
             with self._connection() as con:
+                full_ms = round(self.lock_timeout_s * 1000)  # the connection's own
                 left_ms = max(0, round((self.lock_timeout_s - time.monotonic() + started) * 1000))
-                con.execute(f"PRAGMA busy_timeout = {left_ms}")
+                shortened = left_ms < full_ms  # waited for this process's other writers
+                if shortened:
+                    con.execute(f"PRAGMA busy_timeout = {left_ms}")
                 con.execute("BEGIN IMMEDIATE")
                 try:
                     yield con
@@ -804,7 +808,8 @@ class GeoPackageStore(StoreBase):
                         con.execute("ROLLBACK")
                     raise
                 finally:
-                    con.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout_s * 1000)}")
+                    if shortened:
+                        con.execute(f"PRAGMA busy_timeout = {full_ms}")
         finally:
             self._write_lock.release()
 
