@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -47,6 +46,7 @@ from starlette.responses import Response
 from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
 from api.live import LiveDoors, live_members_of
+from api.protocol import query_pairs
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
@@ -317,8 +317,7 @@ def parse_query(request: Request) -> NearestQuery:
     """
     values: dict[str, Any] = {}
     # decoded as Starlette's query_params are, without building them
-    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    for key, value in pairs:  # the last value of a repeated one
+    for key, value in query_pairs(request.scope["query_string"]):  # a repeated one: the last
         if key in _LIST_PARAMS:
             values.setdefault(key, []).append(value)
         elif key in _FIELDS:
