@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.errors import PROBLEM_SCHEMA, add_exception_handlers
 from api.live import EventWriter, LiveDoors
-from api.logs import BatchedStreamHandler
+from api.logs import LINE_FORMAT, BatchedStreamHandler
 from api.middleware import ServiceMiddleware
 from api.ratelimit import throttle_file
 from api.routes import (
@@ -166,7 +167,7 @@ def _configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(  # to stderr, a batch of lines per write (api.logs)
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            format=LINE_FORMAT,
             handlers=[BatchedStreamHandler()],
         )
     for name in ("api", "geodata", "finder", "maps"):
@@ -178,6 +179,25 @@ def _walk_service(streets_path: Path) -> WalkService:
     from geodata.streets import load_network
 
     return WalkService(WalkNetwork(load_network(streets_path)))
+
+
+class FinderApp(FastAPI):
+    """FastAPI with the service's one middleware pass (:class:`api.middleware.ServiceMiddleware`)
+    outermost: HTTP requests enter it first, and only those it does not answer itself (every
+    route but the fast ones) go through FastAPI's own stack."""
+
+    service: ServiceMiddleware | None = None
+
+    async def starlette_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling of a request (its middleware stack, router, handlers)."""
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.service is not None and scope["type"] == "http":
+            scope["app"] = self
+            await self.service(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -207,17 +227,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log = event_log(store)
             streets_path = settings.streets_path()
             basemap_path = settings.basemap_path()
+            doors = LiveDoors(log, reports=store)
             app.state.finder = AppState(
                 settings=settings,
                 store=store,
                 live=live,
-                doors=LiveDoors(log, reports=store),
+                doors=doors,
                 events=EventWriter(
                     log,
                     replay_window_s=settings.event_window_s,
                     per_device_per_s=settings.device_events_per_s,
                     per_device_burst=settings.device_event_burst,
                     throttle=throttle_file(settings.table_path(), store.identity(), "devices"),
+                    on_stored=doors.applied,
                 ),
                 keyring=KeyRing(settings.api_keys_file),
                 walk=None if streets_path is None else _walk_service(streets_path),
@@ -246,7 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.finder = None
             store.close()
 
-    app = FastAPI(
+    app = FinderApp(
         title="职工设施地图 facility finder",
         version="0.1.0",
         description="Nearest trade-union facilities, OGC API - Features, editing and maps.",
@@ -277,8 +299,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     console.mount_console_static(app)
     _install_openapi(app)
     # access log, close unread body, body timeout, CORS, protocol rules, fast routes: one pass
-    app.add_middleware(
-        ServiceMiddleware,
+    app.service = ServiceMiddleware(
+        app.starlette_call,
         body_timeout_s=settings.body_timeout_s,
         cors_origins=settings.cors_origins,
     )

@@ -173,11 +173,14 @@ def loggable(value: object) -> str:
     passes it through here, so ``%0A`` in a URL cannot forge a log line: a line feed is
     written as the four characters ``\\x0a``.
     """
+    text = str(value)
+    if text.isprintable():  # no control character (they are all unprintable): the usual case
+        return text
     return _CONTROL.sub(
         lambda m: (
             f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"
         ),
-        str(value),
+        text,
     )
 
 

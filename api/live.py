@@ -55,7 +55,8 @@ from finder.truth import (
     DoorState,
     LiveAnswer,
     ReportSignal,
-    confidence_at,
+    age_minutes,
+    confidence_after,
     confidence_label,
     live_answer,
     reported_locked,
@@ -339,6 +340,9 @@ class EventWriter:
     throttle
         The devices' bucket file shared by the workers (:func:`api.ratelimit.throttle_file`);
         ``None``: this worker's memory.
+    on_stored
+        Called with the events of each committed batch (not the replays) before their writers
+        are answered: :meth:`LiveDoors.applied` folds them into this worker's live state.
     """
 
     def __init__(
@@ -349,8 +353,10 @@ class EventWriter:
         per_device_per_s: float,
         per_device_burst: int,
         throttle: Path | None = None,
+        on_stored: Callable[[list[StoredEvent]], None] | None = None,
     ) -> None:
         self.log = log
+        self.on_stored = on_stored
         self.replay_window_s = replay_window_s
         self.limiter = SourceLimiter(
             per_device_per_s * 3600,
@@ -392,6 +398,17 @@ class EventWriter:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                if self.on_stored is not None:
+                    stored = [
+                        StoredEvent(seq, e.facility_id, e.type, e.at)
+                        for (e, _), seq in zip(batch, seqs, strict=True)
+                        if seq is not None
+                    ]
+                    try:
+                        if stored:
+                            self.on_stored(stored)
+                    except Exception:  # stored all the same: the writers get their answer
+                        logger.exception("folding %d stored events in failed", len(stored))
                 for (_, future), seq in zip(batch, seqs, strict=True):
                     if not future.done():
                         future.set_result(seq)
@@ -455,14 +472,14 @@ def live_members_of(
     the same answer at every moment for the same timetable state, but for its confidence,
     which decays with the time since the staff visit (:func:`finder.truth.confidence_at`).
     Its members are rendered on first use and kept in the snapshot's ``memo`` (at most
-    :data:`QUIET_CACHE_SIZE`); the confidence and its label are spliced in at ``now``.
+    :data:`QUIET_CACHE_SIZE`); the confidence and its label are spliced in, again when the
+    whole minutes since the visit (what the confidence rests on) are not those last spliced.
     """
     record_id = snapshot.facility_id(position)
     door, reports = doors.state(record_id), doors.signals(record_id)
     if door is not None or reports:
         return live_members(_answer(snapshot, position, timetable, now, door, reports))
-    cache: dict[tuple[int, OpenState], tuple[dt.datetime | None, str, str]]
-    cache = snapshot.memo.setdefault(_QUIET, {})
+    cache: dict[tuple[int, OpenState], _Quiet] = snapshot.memo.setdefault(_QUIET, {})
     key = (position, timetable)
     rendered = cache.get(key)
     if rendered is None:
@@ -470,22 +487,41 @@ def live_members_of(
         fields = live_fields(answer)
         names = list(fields)
         before, after = names.index("confidence"), names.index("confidence_label") + 1
-        verified_at = answer.verified_at and answer.verified_at.astimezone(dt.UTC)
-        rendered = (
-            verified_at,
+        rendered = _Quiet(
+            answer.verified_at and answer.verified_at.astimezone(dt.UTC),  # cheaper to subtract
             _members({n: fields[n] for n in names[:before]}),
             _members({n: fields[n] for n in names[after:]}),
         )
         if len(cache) >= QUIET_CACHE_SIZE:
             cache.clear()
         cache[key] = rendered
-    verified_at, head, tail = rendered
-    confidence = confidence_at(verified_at, now)
-    # float.__repr__ is how json writes a float
-    return (
-        f'{head},"confidence":{confidence!r},'
-        f'"confidence_label":"{confidence_label(confidence)}",{tail}'
-    )
+    return rendered.at(now)
+
+
+class _Quiet:
+    """The rendered members of a quiet facility around its confidence (:func:`live_members_of`),
+    and the last members spliced, by the whole minutes since its verification."""
+
+    __slots__ = ("head", "last", "tail", "verified_at")
+
+    def __init__(self, verified_at: dt.datetime | None, head: str, tail: str) -> None:
+        self.verified_at, self.head, self.tail = verified_at, head, tail
+        self.last: tuple[int, str] = (-1, "")
+
+    def at(self, now: dt.datetime) -> str:
+        """The members at ``now``."""
+        minutes = 0 if self.verified_at is None else age_minutes(self.verified_at, now)
+        last = self.last  # one read: another thread may replace it
+        if last[0] == minutes:
+            return last[1]
+        confidence = 0.0 if self.verified_at is None else confidence_after(minutes)
+        # float.__repr__ is how json writes a float
+        members = (
+            f'{self.head},"confidence":{confidence!r},'
+            f'"confidence_label":"{confidence_label(confidence)}",{self.tail}'
+        )
+        self.last = (minutes, members)
+        return members
 
 
 def live_fields(answer: LiveAnswer) -> dict[str, Any]:

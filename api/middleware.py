@@ -19,7 +19,10 @@ Outermost first, each rule a named function or class that the pass calls:
    in the router and in the OpenAPI document.
 
 One pass instead of one middleware per rule: one coroutine and one pair of ``receive`` / ``send``
-wrappers per request instead of five (``docs/benchmarks.md``, "API").
+wrappers per request instead of five (``docs/benchmarks.md``, "API"). The pass runs outermost,
+ahead of FastAPI's own stack (:class:`api.app.FinderApp`): a fast route skips FastAPI's
+telemetry check and its error, telemetry and body-limit middleware as well as the router; every
+other request goes on through all of them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import loggable
+from api.logs import log_info
 from api.protocol import ProtocolRules
 from api.routes.doors import EVENTS_PATH, post_event
 from api.routes.nearest import nearest
@@ -52,20 +56,20 @@ def log_access(scope: Scope, status: int, duration_s: float) -> None:
     """
     if access_logger.isEnabledFor(logging.INFO):
         state = scope.get("state") or {}
-        access_logger.info(
-            "%s %s %d %.1fms %s",
-            loggable(scope["method"]),
-            loggable(scope["path"]),
-            status,
-            duration_s * 1000,
-            loggable(state.get("actor", "-")),
-        )
+        method, path = loggable(scope["method"]), loggable(scope["path"])
+        actor = loggable(state.get("actor", "-"))
+        log_info(access_logger, f"{method} {path} {status} {duration_s * 1000:.1f}ms {actor}")
 
 
 def has_body(scope: Scope) -> bool:
     """Whether an HTTP request announces a body (a non-zero ``Content-Length`` or chunks)."""
-    headers = dict(scope.get("headers", ()))
-    return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+    length = b"0"
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            length = value  # the last one, as a dict of the headers would keep
+        elif name == b"transfer-encoding":
+            return True
+    return length != b"0"
 
 
 def closing(message: Message) -> Message:
@@ -97,7 +101,7 @@ class ServiceMiddleware:
     Parameters
     ----------
     app
-        The next ASGI app (below :class:`fastapi.FastAPI`'s own outer middleware).
+        The next ASGI app: FastAPI's own handling (:meth:`api.app.FinderApp.starlette_call`).
     body_timeout_s
         Longest wait for the next part of a request body, seconds.
     cors_origins

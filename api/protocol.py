@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -127,6 +127,16 @@ def query_names(query: bytes) -> list[str]:
     return list(names)
 
 
+def query_pairs(query: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a raw query string, in order, decoded as Starlette decodes
+    its ``query_params`` (``parse_qsl`` keeping blank values); a string with nothing to decode
+    (no ``%``, no ``+``) is split directly, which is what ``parse_qsl`` would do with it."""
+    text = query.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
+
+
 def unknown_parameter_problem(unknown: list[str], allowed: frozenset[str]) -> ApiProblem:
     """A 400 problem naming each unknown query parameter and listing the allowed ones."""
     listed = ", ".join(sorted(allowed)) or "none"
@@ -140,12 +150,17 @@ def unknown_parameter_problem(unknown: list[str], allowed: frozenset[str]) -> Ap
     )
 
 
+#: Paths (with their method) whose matching route the protocol rules remember.
+MATCHED_PATHS = 10_000
+
+
 class ProtocolRules:
     """The protocol rules of this module for the HTTP requests of one app."""
 
     def __init__(self) -> None:
         self._parameters = QueryParameters()
         self._included: dict[int, list[Any]] = {}
+        self._matched: dict[tuple[str, str, str], Any | None] = {}
 
     async def apply(self, scope: Scope, receive: Receive, send: Send) -> tuple[Scope, Send] | None:
         """Answer a request the rules refuse or answer themselves (414, OPTIONS, unknown
@@ -210,10 +225,22 @@ class ProtocolRules:
 
     def _route(self, fastapi_app: FastAPI, scope: Scope) -> Any | None:
         """The route that fully matches ``scope`` (None: none), in the order of
-        :func:`leaf_routes`. FastAPI builds an included router's routes when first asked for
-        them (0.1-0.3 s for all of the service's), so a router's routes are listed (and kept)
-        only once it matches a request: no more are built than FastAPI's own routing builds
-        (the routers up to the matching one; for ``/nearest``, included first, its own)."""
+        :func:`leaf_routes`, remembered by method, root path and path (at most
+        :data:`MATCHED_PATHS`: a route matches on nothing else).
+
+        FastAPI builds an included router's routes when first asked for them (0.1-0.3 s for all
+        of the service's), so a router's routes are listed (and kept) only once it matches a
+        request: no more are built than FastAPI's own routing builds (the routers up to the
+        matching one; for ``/nearest``, included first, its own)."""
+        key = (scope["method"], scope.get("root_path", ""), scope["path"])
+        if key in self._matched:
+            return self._matched[key]
+        if len(self._matched) >= MATCHED_PATHS:
+            self._matched.clear()
+        route = self._matched[key] = self._match(fastapi_app, scope)
+        return route
+
+    def _match(self, fastapi_app: FastAPI, scope: Scope) -> Any | None:
         for entry in fastapi_app.router.routes:  # fixed once the app serves
             contexts = getattr(entry, "effective_route_contexts", None)
             routes: list[Any] | None

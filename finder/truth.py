@@ -30,7 +30,8 @@ rules, in order (``docs/live.md`` explains them to users):
 6. **Unknown** otherwise.
 
 Confidence: ``0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)`` where ``age_days`` is the time
-since the last verification (0 without one); labelled ``high`` from 0.7 (about two weeks),
+since the last verification in whole minutes (:func:`age_minutes`; 0 without a verification), so
+that it changes at most once a minute; labelled ``high`` from 0.7 (about two weeks),
 ``medium`` from 0.3 (about seven weeks), else ``low``.
 """
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from finder.hours import LOCAL_TIMEZONE, OpenState
@@ -50,6 +52,8 @@ CONFIRMATION_KIND = "confirmed"
 #: An ``occupied`` reading older than this is not believed (a sensor that stopped reporting).
 OCCUPIED_HOLD = dt.timedelta(hours=2)
 CONFIDENCE_HALF_LIFE_DAYS = 30.0
+_HALF_LIFE_MINUTES = CONFIDENCE_HALF_LIFE_DAYS * 1440
+_MINUTE = dt.timedelta(minutes=1)
 _ZONE = ZoneInfo(LOCAL_TIMEZONE)
 
 
@@ -92,12 +96,12 @@ class ReportSignal:
         return max(self.last_at, self.confirmed_at)
 
 
-@dataclass(frozen=True)
-class DoorState:
+class DoorState(NamedTuple):
     """The last door and occupancy readings of a facility's devices (times aware UTC).
 
     ``door`` is ``"opened"`` or ``"locked"`` (an ``entry`` counts as opened); ``occupancy`` is
-    ``"occupied"`` or ``"vacant"``; ``activity_at`` is the newest event of any type.
+    ``"occupied"`` or ``"vacant"``; ``activity_at`` is the newest event of any type. A named
+    tuple: immutable, and a new state per event costs a third of a frozen dataclass's.
     """
 
     door: str | None = None
@@ -119,14 +123,8 @@ class DoorState:
             door, door_at = "opened", at
         elif type_ in ("occupied", "vacant") and (occupancy_at is None or at >= occupancy_at):
             occupancy, occupancy_at = type_, at
-        # one constructor call, not dataclasses.replace per change (on every event's path)
-        return DoorState(
-            door=door,
-            door_at=door_at,
-            occupancy=occupancy,
-            occupancy_at=occupancy_at,
-            activity_at=activity_at,
-        )
+        # one constructor call, not a replace per change (on every event's path)
+        return DoorState(door, door_at, occupancy, occupancy_at, activity_at)
 
     def locked_today(self, now: dt.datetime) -> bool:
         """Whether the door was locked today (China time) and has not opened since."""
@@ -164,13 +162,22 @@ class LiveAnswer:
         return confidence_label(self.confidence)
 
 
+def age_minutes(verified_at: dt.datetime, now: dt.datetime) -> int:
+    """Whole minutes from ``verified_at`` to ``now`` (both aware; 0 when ``now`` is earlier)."""
+    return max(0, (now - verified_at) // _MINUTE)
+
+
 def confidence_at(verified_at: dt.datetime | None, now: dt.datetime) -> float:
     """The confidence, 0..1 rounded to 3 decimals, of a facility last verified at
     ``verified_at`` (``None``: never, confidence 0), seen at ``now`` (both aware)."""
     if verified_at is None:
         return 0.0
-    age_days = max(0.0, (now - verified_at).total_seconds() / 86_400)
-    decayed: float = 0.5 ** (age_days / CONFIDENCE_HALF_LIFE_DAYS)
+    return confidence_after(age_minutes(verified_at, now))
+
+
+def confidence_after(minutes: int) -> float:
+    """The confidence, 0..1 rounded to 3 decimals, ``minutes`` after the last verification."""
+    decayed: float = 0.5 ** (minutes / _HALF_LIFE_MINUTES)
     return round(decayed, 3)
 
 

@@ -301,7 +301,9 @@
   function reportItem(report) {
     var labels = (VOCAB.labels[lang] || {}).report || {};
     var item = el("li", { class: "report", dataset: { id: String(report.id) } },
-      el("strong", { text: labels[report.type] || report.type }), " · ", report.facility_id, " · ",
+      el("strong", { text: labels[report.type] || report.type }), " · ",
+      el("span", { class: "report-facility", title: report.facility_id,
+                   text: report.facility_name || report.facility_id }), " · ",
       localTime(report.created_at),
       report.counted ? el("span", { class: "report-counted", text: " " + t("counted") }) : null,
       report.note ? el("p", { class: "report-note", text: report.note }) : null);

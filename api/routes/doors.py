@@ -45,7 +45,7 @@ from finder.hours import local_today
 from finder.usage import MAX_PERIOD_DAYS, usage_from_log, usage_report
 from geodata.cells import frame_to_csv
 from geodata.errors import FacilityNotFound
-from geodata.events import EVENT_TYPES, NewEvent, StoredEvent
+from geodata.events import EVENT_TYPES, NewEvent
 from geodata.schema import Viewer
 from maps.paper import Orientation, Paper
 
@@ -183,7 +183,6 @@ async def post_event(facility_id: str, request: Request) -> Response:
     seq = await state.events.write(NewEvent(facility_id, device_id, event.type, event.at, replay))
     if seq is None:
         raise ApiProblem(409, "this event was received before", slug="replayed-event")
-    state.doors.applied([StoredEvent(seq, facility_id, event.type, event.at)])
     # the compact JSON of {"seq", "type", "at"}, written out: a type and an ISO time need no
     # escaping, and json.dumps cost more than the rest of the answer
     return JSONBytesResponse(

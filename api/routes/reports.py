@@ -240,7 +240,8 @@ def list_reports(
     ),
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """Reports, newest first, with whether each counts now under the rule."""
+    """Reports, newest first, with whether each counts now under the rule and the name of
+    its facility."""
     store = state.store
     if facility_id is not None:
         facility = _visible(store, facility_id, editor)
@@ -255,10 +256,19 @@ def list_reports(
         )
         if editor.may_write(access, org)
     }
+    names = dict(zip(facilities["id"], facilities["name"], strict=True))
     shown = [r for r in found if r.facility_id in writable]
     signals = all_report_signals(store)
     return JSONBytesResponse(
-        {"reports": [_report_json(r, signals.get(r.facility_id, ()), request) for r in shown]}
+        {
+            "reports": [
+                {
+                    **_report_json(r, signals.get(r.facility_id, ()), request),
+                    "facility_name": names[r.facility_id],
+                }
+                for r in shown
+            ]
+        }
     )
 
 

@@ -110,6 +110,10 @@ def test_a_source_reporting_again_counts_once(edit_live: Live, source: httpx.Cli
     assert [r["id"] for r in listed] == [r["id"] for r in reversed(receipts)]
     assert all(r["counted"] is False for r in listed)
     assert all("source" not in r and "token" not in r for r in listed)
+    # staff see which facility by its name (the console lists it), as the registry has it
+    rows = facility_rows()
+    name = rows.loc[rows["id"] == facility_id, "name"].item()
+    assert name and all(r["facility_name"] == name for r in listed)
 
 
 def test_reports_are_throttled_per_source(edit_live: Live, source: httpx.Client) -> None:

@@ -66,6 +66,9 @@ def test_staff_see_the_report_photo_confirm_and_publish_it(edit_live: Live, chro
         item = page.locator(f'#reports-list li[data-id="{receipt["id"]}"]')
         expect(item).to_be_visible(timeout=TIMEOUT_MS)
         expect(item.locator(".report-note")).to_have_text("没有热水")
+        facility = item.locator(".report-facility")  # named, its id on hover
+        expect(facility).to_have_text("报告照片驿站")
+        expect(facility).to_have_attribute("title", facility_id)
         page.wait_for_function(
             f"""() => {{ const i = document.querySelector(
                   '#reports-list li[data-id="{receipt["id"]}"] .report-photo');

@@ -65,6 +65,15 @@ def test_append_refuses_replays_and_keeps_the_facilities_counter(store: Facility
     ]
     entries = log.entries(ids, NOW - dt.timedelta(hours=1), NOW + dt.timedelta(hours=1))
     assert sorted(entries["at"]) == [NOW, NOW + dt.timedelta(seconds=2)]
+    # a batch mixing new events and a replay between them: each new one gets its own seq
+    fourth = NewEvent(ids[0], "dev-a", "opened", NOW + dt.timedelta(seconds=3), "dev-a:n:4")
+    fifth = NewEvent(ids[0], "dev-a", "vacant", NOW + dt.timedelta(seconds=4), "dev-a:n:5")
+    mixed = log.append([fourth, second, fifth], prune_before=prune)
+    assert mixed[1] is None and mixed[0] is not None and mixed[2] is not None
+    assert [(e.seq, e.type) for e in log.since(seqs[1] + 1)] == [
+        (mixed[0], "opened"),
+        (mixed[2], "vacant"),
+    ]
 
 
 def test_replay_keys_older_than_the_window_are_pruned(store: FacilityStore) -> None:
