@@ -402,10 +402,10 @@
     var lat = d.lat[i] / 1e6;
     var box = el("div", "fm-popup");
     box.appendChild(el("div", "fm-name", d.name[i]));
-    if (doc.facility_url && d.photos[i] > 0) {
+    if (doc.facility_url && d.photo[i] >= 0) {
       var photo = el("img", "fm-photo");
       photo.alt = fill(L10N.photo, d.name[i]);
-      photo.src = facilityUrl(doc, d.id[i], "/photos/0?size=thumb");
+      photo.src = facilityUrl(doc, d.id[i], "/photos/" + d.photo[i] + "?size=thumb");
       box.appendChild(photo);
     }
     var kind = doc.kinds[d.kind[i]];

@@ -296,7 +296,7 @@ def facility_payload(
         east]]`` the map starts fitted to, or None.)
     facility_url
         URL prefix of the service's facility routes (``/facilities``): popups then show the
-        first photo (``{url}/{id}/photos/0?size=thumb``) and a "report a problem" form that
+        first photo (``{url}/{id}/photos/{photo}?size=thumb``) and a "report a problem" form that
         posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``).
         None where there is no service (a standalone file).
 
@@ -307,8 +307,8 @@ def facility_payload(
         (WGS-84 micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``,
         ``addr``, ``phone``, ``entry_phone``, ``entry_note`` (strings), ``entry`` (index into
         ``entry_methods``, the labels of :data:`geodata.entry_methods.ENTRY_METHODS`; -1 for not
-        given), ``photos`` (how many photos the facility has, from an optional ``photos``
-        column), ``verified`` (ISO date of the last check, ``""``),
+        given), ``photo`` (the number of the facility's first photo, -1 for none, from an
+        optional ``photo`` column), ``verified`` (ISO date of the last check, ``""``),
         ``hours`` (index into ``hours_values`` and the parallel ``hours_words``, the hours in
         words of :func:`finder.hours.hours_in_words`, and ``hours_next``, the next change of
         state at ``now`` in words, ``""`` for none; -1 for no hours), ``amen``
@@ -370,8 +370,8 @@ def facility_payload(
             "entry": _optional_codes(_column(facilities, "entry_method"), ENTRY_METHODS),
             "entry_phone": _texts(_column(facilities, "entry_phone")),
             "entry_note": _texts(_column(facilities, "entry_note")),
-            "photos": pd.to_numeric(_column(facilities, "photos"), errors="coerce")
-            .fillna(0)
+            "photo": pd.to_numeric(_column(facilities, "photo"), errors="coerce")
+            .fillna(-1)
             .astype(int)
             .tolist(),
             "hours": hours_codes,
