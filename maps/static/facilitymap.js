@@ -309,13 +309,18 @@
             if (!file) {
               return [answer, true];
             }
-            // the photo goes second, with the report's token: seen by staff and the reporter only
-            return fetch(answer.photo_url, {
-              method: "POST",
-              headers: { "Content-Type": file.type || "application/octet-stream" },
-              credentials: "same-origin",
-              body: file,
-            }).then(
+            // the photo goes second, with the report's token: seen by staff and the reporter only;
+            // shrunk here first to what the server keeps (photoshrink.js)
+            return window.FinderPhotos.shrink(file, doc.photo_side_px)
+              .then(function (upload) {
+                return fetch(answer.photo_url, {
+                  method: "POST",
+                  headers: { "Content-Type": upload.type || "application/octet-stream" },
+                  credentials: "same-origin",
+                  body: upload,
+                });
+              })
+              .then(
               function (response) {
                 return [answer, response.ok];
               },

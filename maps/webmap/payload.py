@@ -21,6 +21,7 @@ from geodata.errors import InvalidInput, InvalidOpeningHours
 from geodata.geodesy import LAT_RANGE, LON_RANGE, invalid_degrees
 from geodata.kinds import KIND_SPECS
 from geodata.navigation import NAVIGATION_SOURCE
+from geodata.photos import MAX_SIDE_PX
 from geodata.schema import (
     ACCESS_CLASSES,
     AMENITIES,
@@ -297,7 +298,8 @@ def facility_payload(
     facility_url
         URL prefix of the service's facility routes (``/facilities``): popups then show the
         first photo (``{url}/{id}/photos/{photo}?size=thumb``) and a "report a problem" form that
-        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``).
+        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``,
+        shrunk in the browser to ``photo_side_px``, :data:`geodata.photos.MAX_SIDE_PX`).
         None where there is no service (a standalone file).
 
     Returns
@@ -353,6 +355,7 @@ def facility_payload(
         "entry_keys": list(ENTRY_METHODS),
         "entry_methods": list(entry_labels(language).values()),
         "report_types": [{"key": t, "label": REPORT_LABELS[language][t]} for t in REPORT_TYPES],
+        "photo_side_px": MAX_SIDE_PX,
         "origin": None if origin is None else [float(origin[0]), float(origin[1])],
         "fit": None,
         "data": {
