@@ -585,6 +585,8 @@ class StoreBase(ABC):
     # its bytes and with who and when (:meth:`delete_photo`), so no number ever moves or names
     # another photo.
     _STAFF_PHOTO = "report_id IS NULL"
+    #: Numbers a photo may have (a 64-bit OFFSET); any other names no photo.
+    _PHOTO_NUMBERS = range(2**63)
 
     def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
         """Keep a photo of a facility (already re-encoded); returns its number (0: the first)."""
@@ -627,7 +629,7 @@ class StoreBase(ABC):
                 f"ORDER BY photo_id LIMIT 1 OFFSET {m})",
                 (facility_id, facility_id, int(n)),
             )
-            if n >= 0
+            if n in self._PHOTO_NUMBERS
             else []
         )
         if not rows:
@@ -641,7 +643,7 @@ class StoreBase(ABC):
         already taken down."""
         m = self._MARK
         row = None
-        if n >= 0:
+        if n in self._PHOTO_NUMBERS:
             with self._side_write() as con:
                 row = con.execute(
                     f"UPDATE facility_photos SET image = {m}, thumb = {m}, deleted_at = {m}, "

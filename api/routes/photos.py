@@ -102,6 +102,7 @@ async def add_photo(
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The photo"},
+        304: {"description": "Not modified: the If-None-Match ETag is the photo's"},
         **problem_responses(404),
     },
 )

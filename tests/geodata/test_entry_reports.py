@@ -187,7 +187,7 @@ def test_a_photo_taken_down_is_erased_and_the_others_keep_their_numbers(
             store.photo("f1", 0, thumb=thumb)
     assert store.photo("f1", 1, thumb=False) == photos[1].image  # no number moved
     assert store.first_photos() == {"f1": 1, "f2": 0}
-    for n in (0, 3, -1):  # taken down already, never given
+    for n in (0, 3, -1, 2**64):  # taken down already, never given, no number
         with pytest.raises(PhotoNotFound):
             store.delete_photo("f1", n, actor="chief")
     entries = store.photos("f1")
