@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -125,6 +125,16 @@ def query_names(query: bytes) -> list[str]:
             name = part.partition("=")[0]
             names[unquote_plus(name) if "%" in name or "+" in name else name] = None
     return list(names)
+
+
+def query_pairs(query: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a raw query string, in order, decoded as Starlette decodes
+    its ``query_params`` (``parse_qsl`` keeping blank values); a string with nothing to decode
+    (no ``%``, no ``+``) is split directly, which is what ``parse_qsl`` would do with it."""
+    text = query.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
 def unknown_parameter_problem(unknown: list[str], allowed: frozenset[str]) -> ApiProblem:

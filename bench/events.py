@@ -17,9 +17,11 @@ Builds a GeoPackage store of 1,000 facilities with one registered device each, t
 
 and drives them in turn with ``wrk`` (1 thread, 16 connections; each request a different
 pre-signed event with its own nonce, spread over the devices), keeping each one's best of
-``--rounds`` runs. Afterwards it checks that the store holds exactly as many events as ours
-acknowledged. Then it opens ``--listeners`` ``GET /live`` streams on ours, posts one event and
-measures when each stream has it.
+``--rounds`` runs, with the CPU time each server process spent per event (from ``/proc``, all
+threads: ours includes its writer thread; steadier than events/s on a shared machine). Afterwards
+it checks that the store holds exactly as many events as ours acknowledged. Then it opens
+``--listeners`` ``GET /live`` streams on ours, posts one event and measures when each stream has
+it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import math
 import resource
 import secrets
 import sqlite3
@@ -235,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as running:
             urls = {name: running.enter_context(server) for name, server in servers.items()}
             best: dict[str, dict[str, float]] = {}
+            cpu_us: dict[str, float] = {}
             acknowledged = 0
             for _ in range(args.rounds):
                 for name, url in urls.items():
@@ -242,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                     write_requests(requests, secrets_by_id, int(REQUESTS_PER_S * seconds))
                     script = work / "events.lua"
                     script.write_text(_WRK_SCRIPT % requests)
+                    process = servers[name].process
+                    assert process is not None  # started by the ``with``
+                    before = bench.cpu_s(process.pid)
                     result = bench.run_wrk(url, seconds, script)
+                    used = 1e6 * (bench.cpu_s(process.pid) - before) / result["requests"]
+                    cpu_us[name] = min(cpu_us.get(name, math.inf), used)
                     if name == "ours":
                         acknowledged += int(result["requests"])
                     if name not in best or result["rps"] > best[name]["rps"]:
@@ -251,10 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                 stored = con.execute("SELECT count(*) FROM facility_events").fetchone()[0]
             fid, secret = next(iter(secrets_by_id.items()))
             spread = asyncio.run(fan_out(urls["ours"], listeners, fid, secret))
-    print(f"{'':6} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'':6} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/event':>13}")
     for name in ("ours", "bare"):
         r = best[name]
-        print(f"{name:6} {r['rps']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+        print(
+            f"{name:6} {r['rps']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{cpu_us[name]:>13.0f}"
+        )
     print(f"ours / bare: {best['ours']['rps'] / best['bare']['rps']:.2f}")
     print(f"ours acknowledged {acknowledged:,} events (no refusal); the store holds {stored:,}")
     print(

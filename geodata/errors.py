@@ -107,7 +107,7 @@ class FileTooLarge(UnreadableFile):
 
 
 class InvalidCoordinate(InvalidInput):
-    """A longitude or latitude is not a finite number in range (lon -180..180, lat -90..90)."""
+    """A longitude or latitude is not a finite number in its range (:mod:`geodata.geodesy`)."""
 
 
 class InvalidQuery(InvalidInput):

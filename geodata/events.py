@@ -97,7 +97,8 @@ class EventLog(Protocol):
     def append(self, events: Sequence[NewEvent], *, prune_before: dt.datetime) -> list[int | None]:
         """Append events in one transaction: each one's ``seq``, or ``None`` for a replay
         (its ``replay_key`` was accepted before). Replay keys of events older than
-        ``prune_before`` are dropped (the replay window refuses those events anyway)."""
+        ``prune_before`` are dropped (the replay window refuses those events anyway), at the
+        latest once ``prune_before`` moved on by :data:`PRUNE_STEP` (not in every batch)."""
         ...
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
@@ -125,6 +126,9 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
+#: Replay keys are pruned again once the limit given to ``append`` moved on by this much (a
+#: key kept a little longer refuses nothing the replay window would accept), not per batch.
+PRUNE_STEP = dt.timedelta(seconds=1)
 #: Rows of one multi-row INSERT (5 values each, well below SQLite's 32,766 variables).
 _ROWS_PER_STATEMENT = 500
 
@@ -150,6 +154,7 @@ class GeoPackageEventLog:
 
     def __init__(self, store: GeoPackageStore) -> None:
         self.store = store
+        self._pruned_before: dt.datetime | None = None  # of the last prune of replay keys
         try:
             with store._connection() as con:
                 ensure_event_tables(con)
@@ -225,15 +230,24 @@ class GeoPackageEventLog:
         if not events:
             return []
         received = _iso(dt.datetime.now(dt.UTC))
+        at = [_iso(e.at) for e in events]
         out: list[int | None] = [None] * len(events)
         with self._writing() as con:
-            con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
+            last = self._pruned_before
+            if last is None or prune_before - last >= PRUNE_STEP:
+                con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
+                self._pruned_before = prune_before
             fresh: set[str] = set()
-            for chunk in _chunks(events, _ROWS_PER_STATEMENT):
+            for start in range(0, len(events), _ROWS_PER_STATEMENT):
+                chunk = events[start : start + _ROWS_PER_STATEMENT]
                 cursor = con.execute(
                     "INSERT OR IGNORE INTO event_replays (replay_key, at) VALUES "
                     + ", ".join(["(?, ?)"] * len(chunk)),
-                    [v for e in chunk for v in (e.replay_key, _iso(e.at))],
+                    [
+                        v
+                        for e, e_at in zip(chunk, at[start : start + len(chunk)], strict=True)
+                        for v in (e.replay_key, e_at)
+                    ],
                 )
                 added, last = cursor.rowcount, cursor.lastrowid
                 if added == len(chunk):  # the usual case: every key new
@@ -258,7 +272,7 @@ class GeoPackageEventLog:
                             events[i].facility_id,
                             events[i].device_id,
                             events[i].type,
-                            _iso(events[i].at),
+                            at[i],
                             received,
                         )
                     ],

@@ -23,7 +23,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from geodata.errors import InvalidCoordinate
 
-__all__ = ["GEOD", "LAT_RANGE", "LON_RANGE", "check_point", "check_points", "invalid_degrees"]
+__all__ = [
+    "GEOD",
+    "LAT_RANGE",
+    "LON_RANGE",
+    "check_point",
+    "check_points",
+    "degrees_check_sql",
+    "invalid_degrees",
+    "range_text",
+]
 
 #: The WGS-84 ellipsoid for geodesic distances, azimuths and areas.
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -31,6 +40,20 @@ GEOD = pyproj.Geod(ellps="WGS84")
 LON_RANGE = (-180.0, 180.0)
 #: Latitudes, degrees (both ends valid).
 LAT_RANGE = (-90.0, 90.0)
+
+
+def range_text(axis: Literal["lon", "lat"]) -> str:
+    """The valid degrees of ``axis`` for messages: ``"[-180, 180]"`` or ``"[-90, 90]"``."""
+    low, high = LON_RANGE if axis == "lon" else LAT_RANGE
+    return f"[{low:g}, {high:g}]"
+
+
+def degrees_check_sql(lon: str = "lon", lat: str = "lat") -> str:
+    """An SQL condition that columns ``lon`` and ``lat`` hold valid degrees (a table's CHECK)."""
+    return (
+        f"{lon} BETWEEN {LON_RANGE[0]:g} AND {LON_RANGE[1]:g} "
+        f"AND {lat} BETWEEN {LAT_RANGE[0]:g} AND {LAT_RANGE[1]:g}"
+    )
 
 
 def invalid_degrees(values: ArrayLike, axis: Literal["lon", "lat"]) -> NDArray[np.bool_]:

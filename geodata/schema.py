@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from geodata.crs import CrsName as CrsName
 from geodata.entry_methods import ENTRY_METHODS as ENTRY_METHODS
+from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.kinds import KINDS as KINDS
 
 if TYPE_CHECKING:
@@ -137,8 +138,8 @@ class Facility(BaseModel):
     city: ShortText | None = None
     district: ShortText | None = None
     adcode: str | None = Field(default=None, pattern=ADCODE_RE.pattern)
-    lon: float = Field(ge=-180.0, le=180.0, description="WGS-84 longitude, degrees")
-    lat: float = Field(ge=-90.0, le=90.0, description="WGS-84 latitude, degrees")
+    lon: float = Field(ge=LON_RANGE[0], le=LON_RANGE[1], description="WGS-84 longitude, degrees")
+    lat: float = Field(ge=LAT_RANGE[0], le=LAT_RANGE[1], description="WGS-84 latitude, degrees")
     source_crs: CrsName = "wgs84"
     access: Access = "public"
     organization: ShortText | None = None

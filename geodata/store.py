@@ -56,6 +56,7 @@ from geodata.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from geodata.geodesy import degrees_check_sql
 from geodata.kinds import kind_check_sql
 from geodata.schema import (
     COLUMNS,
@@ -811,6 +812,7 @@ class GeoPackageStore(StoreBase):
         con = sqlite3.connect(
             self.path, timeout=self.lock_timeout_s, isolation_level=None, check_same_thread=False
         )
+        con.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout_s * 1000)}")  # as _writing
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA cache_size=-262144")
@@ -862,8 +864,11 @@ class GeoPackageStore(StoreBase):
             )
         try:
             with self._connection() as con:
+                full_ms = round(self.lock_timeout_s * 1000)  # the connection's own
                 left_ms = max(0, round((self.lock_timeout_s - time.monotonic() + started) * 1000))
-                con.execute(f"PRAGMA busy_timeout = {left_ms}")
+                shortened = left_ms < full_ms  # waited for this process's other writers
+                if shortened:
+                    con.execute(f"PRAGMA busy_timeout = {left_ms}")
                 con.execute("BEGIN IMMEDIATE")
                 try:
                     yield con
@@ -878,7 +883,8 @@ class GeoPackageStore(StoreBase):
                         con.execute("ROLLBACK")
                     raise
                 finally:
-                    con.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout_s * 1000)}")
+                    if shortened:
+                        con.execute(f"PRAGMA busy_timeout = {full_ms}")
         finally:
             self._write_lock.release()
 
@@ -944,7 +950,7 @@ class GeoPackageStore(StoreBase):
               geom BLOB NOT NULL,
               "id" TEXT NOT NULL UNIQUE,
               {cols},
-              CHECK (lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90),
+              CHECK ({degrees_check_sql()}),
               CHECK ({kind_check_sql()}),
               CHECK (access IN ('public','members','employees')),
               CHECK (status IN ('open','temporarily_closed','closed')),

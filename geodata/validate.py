@@ -28,7 +28,7 @@ import pandas as pd
 from geodata.crs import SERVICE_REGION, CrsName, in_service_region, parse_crs, to_wgs84
 from geodata.entry_methods import entry_alias_rules
 from geodata.errors import InvalidCoordinate, InvalidInput, InvalidOpeningHours, UnknownCRS
-from geodata.geodesy import GEOD, invalid_degrees
+from geodata.geodesy import GEOD, invalid_degrees, range_text
 from geodata.kinds import KIND_BY_NAME, kind_alias_rules
 from geodata.schema import (
     ACCESS_CLASSES,
@@ -754,8 +754,12 @@ def _check_coordinates(
     # NaN was refused above (empty or not a number); an infinity is out of range
     bad_lon = ~np.isnan(lon) & invalid_degrees(lon, "lon")
     bad_lat = ~np.isnan(lat) & invalid_degrees(lat, "lat")
-    issues.reject(bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside -180..180")
-    issues.reject(bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside -90..90")
+    issues.reject(
+        bad_lon, "lon", out["lon"], lambda v: f"longitude {v} is outside {range_text('lon')}"
+    )
+    issues.reject(
+        bad_lat, "lat", out["lat"], lambda v: f"latitude {v} is outside {range_text('lat')}"
+    )
     plausible = finite & ~bad_lon & ~bad_lat
     wlon, wlat = to_wgs84(
         np.where(plausible, lon, np.nan), np.where(plausible, lat, np.nan), crs_name

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 
 from api.errors import invalid_parameter
 from geodata.crs import from_wgs84, to_wgs84
-from geodata.geodesy import invalid_degrees
+from geodata.geodesy import invalid_degrees, range_text
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
@@ -90,8 +90,8 @@ def parse_bbox(
     ):
         raise invalid_parameter(
             parameter,
-            "longitudes must lie in [-180, 180] and latitudes "
-            "in [-90, 90] (in this order: lon, lat)",
+            f"longitudes must lie in {range_text('lon')} and latitudes "
+            f"in {range_text('lat')} (in this order: lon, lat)",
         )
     if minlat > maxlat:
         raise invalid_parameter(parameter, "the lower latitude is larger than the upper one")

@@ -34,6 +34,7 @@ from api.routes.basemap import vector_tiles
 from api.routes.common import JSONBytesResponse, lonlat_in, lonlat_out
 from api.routes.webmap import STATIC_URL
 from geodata.crs import CRS_NAMES, CrsName
+from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.kinds import kind_labels
 from geodata.photos import MAX_SIDE_PX
 from geodata.schema import ACCESS_CLASSES, AMENITIES, FORMATS, KINDS, STATUSES
@@ -156,8 +157,8 @@ def console_session(principal: PrincipalDep) -> Response:
     responses=problem_responses(400),
 )
 def console_point(
-    lon: Annotated[float, Query(ge=-180, le=180)],
-    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=LON_RANGE[0], le=LON_RANGE[1])],
+    lat: Annotated[float, Query(ge=LAT_RANGE[0], le=LAT_RANGE[1])],
     crs: Annotated[CrsName, Query(description="system of lon/lat")] = "wgs84",
 ) -> Response:
     """``{system: [lon, lat]}`` for wgs84, cgcs2000, gcj02 and bd09 (400 outside China for the

@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -47,6 +46,7 @@ from starlette.responses import Response
 from api.deps import get_lookup, get_state
 from api.errors import ApiProblem, problem_responses
 from api.live import LiveDoors, live_members_of
+from api.protocol import query_pairs
 from api.routes.common import (
     GeoJSONResponse,
     collection_schema,
@@ -63,6 +63,7 @@ from finder.index.filters import filter_of
 from finder.truth import LiveState, VerifiedBy
 from geodata.crs import CrsName
 from geodata.errors import InvalidCoordinate, InvalidOpeningHours, OffNetwork
+from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.schema import AMENITIES, KINDS, Kind
 from geodata.validate import require_in_service_region
 
@@ -200,8 +201,8 @@ class NearestQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    lon: float = Field(ge=-180, le=180, description="longitude of the point (crs)")
-    lat: float = Field(ge=-90, le=90, description="latitude of the point (crs)")
+    lon: float = Field(ge=LON_RANGE[0], le=LON_RANGE[1], description="longitude of the point (crs)")
+    lat: float = Field(ge=LAT_RANGE[0], le=LAT_RANGE[1], description="latitude of the point (crs)")
     crs: CrsName = Field(
         "wgs84", description="coordinate system of the point and of the answer's geometries"
     )
@@ -316,8 +317,7 @@ def parse_query(request: Request) -> NearestQuery:
     """
     values: dict[str, Any] = {}
     # decoded as Starlette's query_params are, without building them
-    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    for key, value in pairs:  # the last value of a repeated one
+    for key, value in query_pairs(request.scope["query_string"]):  # a repeated one: the last
         if key in _LIST_PARAMS:
             values.setdefault(key, []).append(value)
         elif key in _FIELDS:

@@ -45,6 +45,7 @@ from api.state import AppState
 from finder.lru import LRUCache
 from geodata.crs import CrsName, to_wgs84
 from geodata.errors import FacilityNotFound, FinderError, InvalidCoordinate, UnknownDistrict
+from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.schema import AMENITIES, Kind
 from maps.assets import static_dirs
 from maps.webmap import BaseMap, error_page_html
@@ -171,11 +172,19 @@ def web_map(
     lang: Annotated[Literal["zh", "en"], Query(description="language")] = "zh",
     lon: Annotated[
         float | None,
-        Query(ge=-180, le=180, description="viewer's longitude (the map's centre), degrees in crs"),
+        Query(
+            ge=LON_RANGE[0],
+            le=LON_RANGE[1],
+            description="viewer's longitude (the map's centre), degrees in crs",
+        ),
     ] = None,
     lat: Annotated[
         float | None,
-        Query(ge=-90, le=90, description="viewer's latitude (the map's centre), degrees in crs"),
+        Query(
+            ge=LAT_RANGE[0],
+            le=LAT_RANGE[1],
+            description="viewer's latitude (the map's centre), degrees in crs",
+        ),
     ] = None,
     crs: Annotated[CrsName, Query(description="system of lon/lat")] = "wgs84",
     zoom: Annotated[int | None, Query(ge=0, le=18, description="initial zoom")] = None,

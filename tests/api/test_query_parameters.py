@@ -10,10 +10,14 @@ backend, in ``test_lean_worker.py``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.errors import PROBLEM_MEDIA_TYPE
-from api.protocol import QueryParameters, leaf_routes
+from api.protocol import QueryParameters, leaf_routes, query_pairs
 from api.settings import Settings
 
 
@@ -51,3 +55,10 @@ def test_every_route_allows_what_the_document_publishes() -> None:
     assert len(checked) >= 40 and ("/nearest", "GET") in checked
     assert {"bbox-crs", "crs", "f"} <= got["/collections/facilities/items", "GET"]  # type: ignore[operator]
     assert "max_distance_m" in got["/nearest", "GET"]  # type: ignore[operator]
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab=&%+;20xyz.-_ 中é")), max_size=40))
+def test_query_pairs_decode_as_parse_qsl(text: str) -> None:
+    """The one reading of a query string (its fast split included) is Starlette's."""
+    query = text.encode()
+    assert query_pairs(query) == parse_qsl(query.decode("latin-1"), keep_blank_values=True)

@@ -21,7 +21,14 @@ from api.errors import ApiProblem
 from api.routes.common import parse_bbox
 from finder.hours import HolidayCalendar
 from geodata.errors import InvalidCoordinate, InvalidInput
-from geodata.geodesy import GEOD, check_point, check_points, invalid_degrees
+from geodata.geodesy import (
+    GEOD,
+    check_point,
+    check_points,
+    degrees_check_sql,
+    invalid_degrees,
+    range_text,
+)
 from geodata.navigation import navigation_links
 from geodata.streets import street_network_from_edges
 from geodata.validate import validate_frame
@@ -128,6 +135,29 @@ def test_one_geod_in_the_library_code() -> None:
         if re.search(r"\bGeod\(", path.read_text(encoding="utf-8"))
     ]
     assert makers == ["geodata/geodesy.py"]
+
+
+#: How code spells the degree ranges itself: bounds of a parameter or model field, an SQL
+#: CHECK, a message's range.
+_SPELLED_RANGE = re.compile(
+    r"\b[gl]e=-?(?:180|90)(?:\.0)?\b|BETWEEN -(?:180|90)\b|-(?:180|90)\.\.|\[-(?:180|90), "
+)
+
+
+def test_degree_ranges_are_spelled_in_one_place() -> None:
+    """Parameters, models, the store's CHECK and messages take the ranges from
+    geodata/geodesy.py (the first migration, history, keeps its own text)."""
+    spelled = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for package in ("geodata", "finder", "maps", "api")
+        for path in (ROOT / package).rglob("*.py")
+        if path.name != "geodesy.py" and "versions" not in path.parts
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _SPELLED_RANGE.search(line)
+    ]
+    assert spelled == []
+    assert degrees_check_sql() == "lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90"
+    assert (range_text("lon"), range_text("lat")) == ("[-180, 180]", "[-90, 90]")
 
 
 def test_invalid_degrees_on_arrays() -> None:

@@ -22,7 +22,7 @@ GBK_LIST = DATA / "union_list_gbk.csv"
 
 # What each row (spreadsheet row number) of union_list_gbk.csv must become.
 EXPECTED_REJECTS = {
-    5: ("lon", "outside -180..180"),
+    5: ("lon", "outside [-180, 180]"),
     6: ("lon", "empty"),
     7: ("kind", "unknown kind"),
     8: ("opening_hours", "opening_hours"),
