@@ -193,8 +193,17 @@ class FacilityStore(Protocol):
         """The JPEG bytes of photo ``n`` (or its thumbnail); raises :class:`PhotoNotFound`."""
         ...
 
-    def photo_counts(self) -> dict[str, int]:
-        """``{facility_id: number of photos}`` of the facilities with photos."""
+    def delete_photo(self, facility_id: str, n: int, *, actor: str) -> None:
+        """Take photo ``n`` down (its bytes go, its number stays taken); raises
+        :class:`PhotoNotFound`."""
+        ...
+
+    def photos(self, facility_id: str) -> list[PhotoEntry]:
+        """Every staff photo number of a facility with who added it (and removed it), in order."""
+        ...
+
+    def first_photos(self) -> dict[str, int]:
+        """``{facility_id: number of its first photo}`` of the facilities with photos."""
         ...
 
     def add_report_photo(self, report_id: int, photo: StoredPhoto) -> bool:
@@ -237,6 +246,19 @@ class StoredPhoto(NamedTuple):
     thumb: bytes
     width: int
     height: int
+
+
+class PhotoEntry(NamedTuple):
+    """One staff photo number of a facility: its size, who added it and when (UTC ISO), and
+    who took it down and when (``None`` while it is shown)."""
+
+    n: int
+    width: int
+    height: int
+    created_at: str
+    actor: str
+    deleted_at: str | None
+    deleted_by: str | None
 
 
 class ImportCounts(dict[str, int]):
@@ -559,8 +581,13 @@ class StoreBase(ABC):
 
     # A report's photo is a row of ``facility_photos`` with its ``report_id``: the same table,
     # encoding and reads as staff's photos, left out of the facility's photos until staff
-    # publish a copy (:meth:`publish_report_photo`).
+    # publish a copy (:meth:`publish_report_photo`). A staff photo's number is its place among
+    # the facility's staff photo rows (oldest first); a photo taken down keeps its row, without
+    # its bytes and with who and when (:meth:`delete_photo`), so no number ever moves or names
+    # another photo.
     _STAFF_PHOTO = "report_id IS NULL"
+    #: Numbers a photo may have (a 64-bit OFFSET); any other names no photo.
+    _PHOTO_NUMBERS = range(2**63)
 
     def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
         """Keep a photo of a facility (already re-encoded); returns its number (0: the first)."""
@@ -591,27 +618,74 @@ class StoreBase(ABC):
         return int(row[0]) - 1
 
     def photo(self, facility_id: str, n: int, *, thumb: bool) -> bytes:
-        """The JPEG bytes of photo ``n`` (0: the first) or its thumbnail."""
+        """The JPEG bytes of photo ``n`` (0: the first) or its thumbnail; raises
+        :class:`PhotoNotFound` for a number never given or taken down."""
         column = "thumb" if thumb else "image"
         m = self._MARK
         rows = (
             self._rows(
                 f"SELECT {column} FROM facility_photos WHERE facility_id = {m} "
-                f"AND {self._STAFF_PHOTO} ORDER BY photo_id LIMIT 1 OFFSET {m}",
-                (facility_id, int(n)),
+                f"AND {self._STAFF_PHOTO} AND deleted_at IS NULL AND photo_id = (SELECT photo_id "
+                f"FROM facility_photos WHERE facility_id = {m} AND {self._STAFF_PHOTO} "
+                f"ORDER BY photo_id LIMIT 1 OFFSET {m})",
+                (facility_id, facility_id, int(n)),
             )
-            if n >= 0
+            if n in self._PHOTO_NUMBERS
             else []
         )
         if not rows:
             raise PhotoNotFound(f"facility {facility_id!r} has no photo {n}")
         return bytes(rows[0][0])
 
-    def photo_counts(self) -> dict[str, int]:
-        """``{facility_id: number of photos}`` of the facilities with photos."""
+    def delete_photo(self, facility_id: str, n: int, *, actor: str) -> None:
+        """Take photo ``n`` of a facility down: its image and thumbnail are erased, its row
+        keeps who added it and now who took it down and when, and its number stays taken (the
+        later photos keep theirs). Raises :class:`PhotoNotFound` for a number never given or
+        already taken down."""
+        m = self._MARK
+        row = None
+        if n in self._PHOTO_NUMBERS:
+            with self._side_write() as con:
+                row = con.execute(
+                    f"UPDATE facility_photos SET image = {m}, thumb = {m}, deleted_at = {m}, "
+                    f"deleted_by = {m} WHERE deleted_at IS NULL AND photo_id = (SELECT photo_id "
+                    f"FROM facility_photos WHERE facility_id = {m} AND {self._STAFF_PHOTO} "
+                    f"ORDER BY photo_id LIMIT 1 OFFSET {m}) RETURNING photo_id",
+                    (b"", b"", now_utc(), actor, facility_id, int(n)),
+                ).fetchone()
+        if row is None:
+            raise PhotoNotFound(f"facility {facility_id!r} has no photo {n}")
+
+    def photos(self, facility_id: str) -> list[PhotoEntry]:
+        """Every staff photo number of a facility, in order: its size, who added it and when,
+        and who took it down and when (``None`` while it is shown)."""
         rows = self._rows(
-            f"SELECT facility_id, count(*) FROM facility_photos WHERE {self._STAFF_PHOTO} "
-            "GROUP BY facility_id"
+            "SELECT row_number() OVER (ORDER BY photo_id) - 1, width, height, "
+            f"{self._time_text('created_at')}, actor, {self._time_text('deleted_at')}, "
+            f"deleted_by FROM facility_photos WHERE facility_id = {self._MARK} "
+            f"AND {self._STAFF_PHOTO} ORDER BY photo_id",
+            (facility_id,),
+        )
+        return [
+            PhotoEntry(
+                int(n),
+                int(w),
+                int(h),
+                str(at),
+                str(actor),
+                None if gone is None else str(gone),
+                None if by is None else str(by),
+            )
+            for n, w, h, at, actor, gone, by in rows
+        ]
+
+    def first_photos(self) -> dict[str, int]:
+        """``{facility_id: number of its first photo still shown}`` of the facilities with
+        photos (what popups show)."""
+        rows = self._rows(
+            "SELECT facility_id, min(n) FROM (SELECT facility_id, deleted_at, row_number() "
+            "OVER (PARTITION BY facility_id ORDER BY photo_id) - 1 AS n FROM facility_photos "
+            f"WHERE {self._STAFF_PHOTO}) numbered WHERE deleted_at IS NULL GROUP BY facility_id"
         )
         return {str(fid): int(n) for fid, n in rows}
 
@@ -725,6 +799,7 @@ class GeoPackageStore(StoreBase):
             self._ensure_entry_columns(con)
             self._ensure_report_tables(con)
             self._ensure_report_photos(con)
+            self._ensure_photo_removal(con)
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -994,6 +1069,21 @@ class GeoPackageStore(StoreBase):
             CREATE UNIQUE INDEX IF NOT EXISTS facility_photos_report
               ON facility_photos(report_id) WHERE report_id IS NOT NULL;
             INSERT OR IGNORE INTO store_meta VALUES ('report_counter', '0');
+            COMMIT;
+            """
+        )
+
+    def _ensure_photo_removal(self, con: sqlite3.Connection) -> None:
+        """Add who took a photo down and when (``facility_photos.deleted_at`` / ``deleted_by``)
+        to a store without them."""
+        have = {row[1] for row in con.execute("PRAGMA table_info(facility_photos)")}
+        if "deleted_at" in have:
+            return
+        con.executescript(
+            """
+            BEGIN;
+            ALTER TABLE facility_photos ADD COLUMN deleted_at TEXT;
+            ALTER TABLE facility_photos ADD COLUMN deleted_by TEXT;
             COMMIT;
             """
         )

@@ -82,6 +82,7 @@ ASSETS: tuple[Asset, ...] = (
     Asset("facilitymap", "facilitymap.css", "css"),
     Asset("leaflet", "leaflet.js", "js"),
     Asset("facilitymap", "supercluster.min.js", "js"),
+    Asset("facilitymap", "photoshrink.js", "js"),
     Asset("facilitymap", "facilitymap.js", "js"),
 )
 

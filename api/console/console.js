@@ -28,7 +28,11 @@
       no_reports: "没有待处理的报告。", counted: "已计入", report_photo: "报告照片",
       report_confirm: "确认", report_dismiss: "驳回", report_publish: "发布照片",
       report_confirmed: "已确认报告 {id}", report_dismissed: "已驳回报告 {id}",
-      report_published: "照片已发布为设施 {id} 的照片", signout: "退出", signin_title: "用 API 密钥登录",
+      report_published: "照片已发布为设施 {id} 的照片",
+      photos: "照片", no_photos: "还没有照片。", photo_add: "添加照片（会先在本机缩小）",
+      photo_delete: "删除", photo_delete_ask: "删除这张照片？地图上将不再显示。",
+      photo_delete_yes: "确认删除", photo_cancel: "取消", photo_deleted: "照片 {n} 已删除",
+      photo_added: "已添加照片 {n}", photo_by: "{actor} 添加于 {at}", signout: "退出", signin_title: "用 API 密钥登录",
       key_label: "API 密钥", signin: "登录",
       signin_hint: "密钥只保存在本标签页中，关闭或退出即忘记。", import_title: "导入名单",
       step_file: "选择文件", step_check: "检查与修正", step_commit: "提交",
@@ -73,6 +77,11 @@
       report_confirm: "Confirm", report_dismiss: "Dismiss", report_publish: "Publish photo",
       report_confirmed: "Report {id} confirmed", report_dismissed: "Report {id} dismissed",
       report_published: "The photo is now a photo of facility {id}",
+      photos: "Photos", no_photos: "No photos yet.",
+      photo_add: "Add a photo (shrunk on this device first)", photo_delete: "Delete",
+      photo_delete_ask: "Delete this photo? The map stops showing it.",
+      photo_delete_yes: "Yes, delete", photo_cancel: "Cancel", photo_deleted: "Photo {n} deleted",
+      photo_added: "Photo {n} added", photo_by: "added by {actor} on {at}",
       signin_title: "Sign in with an API key", key_label: "API key", signin: "Sign in",
       signin_hint: "The key stays in this tab only; closing it or signing out forgets it.",
       import_title: "Import a list", step_file: "Choose a file", step_check: "Check and fix",
@@ -577,6 +586,8 @@
     selected = null;
     show($("facility-form"), false);
     show($("conflict"), false);
+    show($("photos"), false);
+    clear($("photo-list"));
   }
   function select(id) {
     openTabIfNeeded("edit");
@@ -584,6 +595,7 @@
       clearSelection();
       selected = { facility: r.body, etag: r.etag, marker: null, pending: null };
       fillForm(r.body);
+      loadPhotos(id);
       var ll = [r.body.lat, r.body.lon];
       selected.marker = L.marker(ll, { draggable: true, autoPan: true,
         icon: L.divIcon({ className: "selected", iconSize: [22, 22] }) }).addTo(map);
@@ -595,6 +607,64 @@
       drawClusters();
     }).catch(failed("form-error"));
   }
+  /* ---- a facility's photos: each with a delete button (asks once more), and an upload
+   * shrunk in the browser first (photoshrink.js); thumbnails fetched with the key, as a
+   * hidden facility's photos are not public. ----------------------------------------------- */
+  function loadPhotos(id) {
+    var list = clear($("photo-list"));
+    $("photo-error").textContent = "";
+    $("photo-file").value = "";
+    show($("photos"), true);
+    return api("GET", "/facilities/" + encodeURIComponent(id) + "/photos").then(function (r) {
+      if (!selected || selected.facility.id !== id) return;
+      var shown = r.body.photos.filter(function (p) { return p.url; });
+      if (!shown.length) list.appendChild(el("li", { class: "hint", text: t("no_photos") }));
+      shown.forEach(function (p) { list.appendChild(photoItem(id, p)); });
+    }).catch(failed("photo-error"));
+  }
+  function photoItem(id, p) {
+    var img = el("img", { class: "facility-photo", alt: t("photos") + " " + p.n });
+    var item = el("li", { class: "photo", dataset: { n: String(p.n) } }, img,
+      el("small", { text: t("photo_by", { actor: p.actor, at: localTime(p.created_at) }) }));
+    api("GET", p.thumb_url, { headers: { Accept: "image/jpeg" } }).then(function (r) {
+      img.src = URL.createObjectURL(r.body);
+    }).catch(failed("photo-error"));
+    var actions = el("div", { class: "row" });
+    function ask() {
+      clear(actions).appendChild(el("span", { class: "photo-ask", text: t("photo_delete_ask") }));
+      actions.appendChild(el("button", { type: "button", class: "photo-delete-yes danger",
+        text: t("photo_delete_yes"), onclick: function () {
+          api("DELETE", p.url).then(function () {
+            toast(t("photo_deleted", { n: p.n }));
+            loadPhotos(id);
+          }).catch(failed("photo-error"));
+        } }));
+      actions.appendChild(el("button", { type: "button", class: "photo-cancel",
+        text: t("photo_cancel"), onclick: idle }));
+    }
+    function idle() {
+      clear(actions).appendChild(el("button", { type: "button", class: "photo-delete",
+        text: t("photo_delete"), onclick: ask }));
+    }
+    idle();
+    item.appendChild(actions);
+    return item;
+  }
+  function addPhoto() {
+    var file = $("photo-file").files[0];
+    if (!file || !selected) return;
+    var id = selected.facility.id;
+    $("photo-error").textContent = "";
+    toast(t("uploading"));
+    window.FinderPhotos.shrink(file, VOCAB.photo_side_px).then(function (upload) {
+      return api("POST", "/facilities/" + encodeURIComponent(id) + "/photos", {
+        body: upload, headers: { "Content-Type": upload.type || "application/octet-stream" } });
+    }).then(function (r) {
+      toast(t("photo_added", { n: r.body.n }));
+      loadPhotos(id);
+    }).catch(failed("photo-error"));
+  }
+
   function openTabIfNeeded(name) {
     if ($(name).hidden) openTab(name);
   }
@@ -925,6 +995,7 @@
     $("facility-form").addEventListener("submit", save);
     $("apply-coords").addEventListener("click", applyCoords);
     $("form-history").addEventListener("click", function () { showHistory(selected.facility.id); });
+    $("photo-file").addEventListener("change", addPhoto);
     $("history-form").addEventListener("submit", function (event) {
       event.preventDefault();
       if ($("history-id").value.trim()) showHistory($("history-id").value.trim());

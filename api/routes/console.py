@@ -36,6 +36,7 @@ from api.routes.webmap import STATIC_URL
 from geodata.crs import CRS_NAMES, CrsName
 from geodata.geodesy import LAT_RANGE, LON_RANGE
 from geodata.kinds import kind_labels
+from geodata.photos import MAX_SIDE_PX
 from geodata.schema import ACCESS_CLASSES, AMENITIES, FORMATS, KINDS, STATUSES
 from maps.assets import ASSETS, BASEMAP_ASSETS, Asset
 from maps.webmap import ACCESS_LABELS, AMENITY_LABELS, REPORT_LABELS
@@ -64,6 +65,7 @@ def _vocabulary() -> dict[str, Any]:
         "amenities": AMENITIES,
         "crs": CRS_NAMES,
         "scopes": SCOPES,
+        "photo_side_px": MAX_SIDE_PX,
         "labels": {
             language: {
                 "kind": kind_labels(language),

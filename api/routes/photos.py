@@ -4,13 +4,18 @@
 image/jpeg``, ``image/png`` or ``image/webp``, at most ``FINDER_PHOTO_MAX_MB``) from an ``edit``
 key that may write the facility; the photo is re-encoded as JPEG without metadata
 (:func:`geodata.photos.photo_from_bytes`: no GPS position, no camera) and kept in the store.
-``GET /facilities/{id}/photos/{n}`` serves photo ``n`` (0 is the first, which popups show),
-``?size=thumb`` its thumbnail, from our own origin. A facility the caller may not see answers
-exactly as a missing one (404).
+``GET /facilities/{id}/photos/{n}`` serves photo ``n`` (0 is the first),
+``?size=thumb`` its thumbnail, from our own origin. ``DELETE /facilities/{id}/photos/{n}`` (the
+same keys as adding) takes a photo down: its bytes are erased, the other photos keep their
+numbers (popups show the first photo still shown), and every cache asks again before it serves
+a photo (``no-cache`` with an ``ETag``), so none serves one that was taken down.
+``GET /facilities/{id}/photos`` lists the numbers with who added (and took down) each. A facility
+the caller may not see answers exactly as a missing one (404), on every route.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -97,12 +102,14 @@ async def add_photo(
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The photo"},
+        304: {"description": "Not modified: the If-None-Match ETag is the photo's"},
         **problem_responses(404),
     },
 )
 def facility_photo(
     facility_id: str,
     n: int,
+    request: Request,
     principal: PrincipalDep,
     state: StateDep,
     size: Annotated[Literal["full", "thumb"], Query(description="the photo or its thumbnail")] = (
@@ -112,16 +119,59 @@ def facility_photo(
     """Photo ``n`` of the facility (0: the first), or with ``size=thumb`` its thumbnail."""
     facility = _visible(state.store, facility_id, principal)
     body = state.store.photo(facility_id, n, thumb=size == "thumb")
-    return jpeg_response(body, public=facility.access == "public")
+    return jpeg_response(body, public=facility.access == "public", request=request)
 
 
-def jpeg_response(body: bytes, *, public: bool) -> Response:
-    """A photo's JPEG bytes as served from our origin (shared caches only for ``public``)."""
-    return Response(
-        body,
-        media_type="image/jpeg",
-        headers={
-            "Cache-Control": f"{'public' if public else 'private'}, max-age=300",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+@router.delete(
+    "/{facility_id}/photos/{n}",
+    status_code=204,
+    summary="Take a photo of a facility down",
+    response_class=Response,
+    responses=problem_responses(401, 403, 404),
+)
+def delete_photo(facility_id: str, n: int, editor: EditorDep, state: StateDep) -> Response:
+    """Take photo ``n`` down: its image and thumbnail are erased from the store (who and when
+    are kept); the other photos keep their numbers and ``n`` is never given again."""
+    _writable(_visible(state.store, facility_id, editor), editor)
+    state.store.delete_photo(facility_id, n, actor=editor.name)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{facility_id}/photos",
+    summary="The photos of a facility, with who added (and took down) each",
+    response_class=JSONBytesResponse,
+    responses=problem_responses(401, 403, 404),
+)
+def facility_photos(
+    facility_id: str, request: Request, editor: EditorDep, state: StateDep
+) -> Response:
+    """Every photo number of the facility in order, each with its size, who added it and when,
+    and who took it down and when (``null`` while it is shown, when ``url`` serves it)."""
+    _writable(_visible(state.store, facility_id, editor), editor)
+    photos = []
+    for entry in state.store.photos(facility_id):
+        url = str(request.url_for("facility_photo", facility_id=facility_id, n=entry.n).path)
+        shown = entry.deleted_at is None
+        photos.append(
+            entry._asdict()
+            | {"url": url if shown else None, "thumb_url": f"{url}?size=thumb" if shown else None}
+        )
+    return JSONBytesResponse({"photos": photos})
+
+
+def jpeg_response(body: bytes, *, public: bool, request: Request) -> Response:
+    """A photo's JPEG bytes as served from our origin (shared caches only for ``public``).
+
+    Caches keep it but ask again before each use (``no-cache``; ``304`` while the ``ETag``, a
+    digest of the bytes, still matches), so a photo taken down (or a facility hidden since) is
+    never served from a cache."""
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {
+        "Cache-Control": f"{'public' if public else 'private'}, no-cache",
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="image/jpeg", headers=headers)

@@ -354,6 +354,7 @@ async def add_report_photo(
 )
 def report_photo(
     report_id: int,
+    request: Request,
     principal: PrincipalDep,
     state: StateDep,
     token: Annotated[
@@ -368,7 +369,9 @@ def report_photo(
     else:
         _require_scope(principal, "edit", "seeing a report's photo without its token")
         _staff_report(state.store, report_id, principal)
-    return jpeg_response(state.store.report_photo(report_id, thumb=True), public=False)
+    return jpeg_response(
+        state.store.report_photo(report_id, thumb=True), public=False, request=request
+    )
 
 
 @router.post(

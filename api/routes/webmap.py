@@ -217,6 +217,8 @@ def web_map(
         label = f"步行{minutes:g}分钟范围" if lang == "zh" else f"{minutes:g} min walk"
         extra["extra_layers"] = [(label, feature)]
         extra.setdefault("center", (props["facility_lon"], props["facility_lat"]))
+    # photos are not facility data (no new snapshot): a page shows the first photos of now
+    first_photos = state.store.first_photos()
     key = (
         viewer,
         tuple(kind or ()),
@@ -228,6 +230,7 @@ def web_map(
         extra.get("center"),
         zoom,
         int(time.time() // _PAGE_TTL_S),
+        tuple(first_photos.items()),
     )
     pages: LRUCache[tuple[object, ...], str] = snapshot.memo.setdefault(
         _PAGES, LRUCache(_PAGE_CACHE_SIZE)
@@ -238,9 +241,8 @@ def web_map(
 
         settings = state.settings
         shown = snapshot.visible_frame(viewer)
-        photos = state.store.photo_counts()
         return facility_map_html(
-            shown.assign(photos=shown["id"].map(photos).fillna(0).astype(int)),
+            shown.assign(photo=shown["id"].map(first_photos).fillna(-1).astype(int)),
             viewer=viewer,
             kinds=kind,
             districts=district,

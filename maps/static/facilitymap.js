@@ -309,13 +309,18 @@
             if (!file) {
               return [answer, true];
             }
-            // the photo goes second, with the report's token: seen by staff and the reporter only
-            return fetch(answer.photo_url, {
-              method: "POST",
-              headers: { "Content-Type": file.type || "application/octet-stream" },
-              credentials: "same-origin",
-              body: file,
-            }).then(
+            // the photo goes second, with the report's token: seen by staff and the reporter only;
+            // shrunk here first to what the server keeps (photoshrink.js)
+            return window.FinderPhotos.shrink(file, doc.photo_side_px)
+              .then(function (upload) {
+                return fetch(answer.photo_url, {
+                  method: "POST",
+                  headers: { "Content-Type": upload.type || "application/octet-stream" },
+                  credentials: "same-origin",
+                  body: upload,
+                });
+              })
+              .then(
               function (response) {
                 return [answer, response.ok];
               },
@@ -402,10 +407,10 @@
     var lat = d.lat[i] / 1e6;
     var box = el("div", "fm-popup");
     box.appendChild(el("div", "fm-name", d.name[i]));
-    if (doc.facility_url && d.photos[i] > 0) {
+    if (doc.facility_url && d.photo[i] >= 0) {
       var photo = el("img", "fm-photo");
       photo.alt = fill(L10N.photo, d.name[i]);
-      photo.src = facilityUrl(doc, d.id[i], "/photos/0?size=thumb");
+      photo.src = facilityUrl(doc, d.id[i], "/photos/" + d.photo[i] + "?size=thumb");
       box.appendChild(photo);
     }
     var kind = doc.kinds[d.kind[i]];

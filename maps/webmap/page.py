@@ -199,7 +199,7 @@ def facility_map(
         the route's answer; without it (a standalone file) 定位 only centres the map.
     facility_url
         URL prefix of the service's ``/facilities`` routes on the page's origin: popups show
-        each facility's first photo (``facilities`` may carry a ``photos`` count column) and a
+        each facility's first photo (``facilities`` may carry a ``photo`` column: its number) and a
         "report a problem" form (see :func:`facility_payload`).
     live_url
         URL of the service's ``/live`` (server-sent events) on the page's origin: popups and

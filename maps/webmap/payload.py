@@ -21,6 +21,7 @@ from geodata.errors import InvalidInput, InvalidOpeningHours
 from geodata.geodesy import LAT_RANGE, LON_RANGE, invalid_degrees
 from geodata.kinds import KIND_SPECS
 from geodata.navigation import NAVIGATION_SOURCE
+from geodata.photos import MAX_SIDE_PX
 from geodata.schema import (
     ACCESS_CLASSES,
     AMENITIES,
@@ -296,8 +297,9 @@ def facility_payload(
         east]]`` the map starts fitted to, or None.)
     facility_url
         URL prefix of the service's facility routes (``/facilities``): popups then show the
-        first photo (``{url}/{id}/photos/0?size=thumb``) and a "report a problem" form that
-        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``).
+        first photo (``{url}/{id}/photos/{photo}?size=thumb``) and a "report a problem" form that
+        posts to ``{url}/{id}/reports`` (and an optional photo to the answer's ``photo_url``,
+        shrunk in the browser to ``photo_side_px``, :data:`geodata.photos.MAX_SIDE_PX`).
         None where there is no service (a standalone file).
 
     Returns
@@ -307,8 +309,8 @@ def facility_payload(
         (WGS-84 micro-degrees, integers), ``kind``, ``access``, ``state`` (codes), ``name``,
         ``addr``, ``phone``, ``entry_phone``, ``entry_note`` (strings), ``entry`` (index into
         ``entry_methods``, the labels of :data:`geodata.entry_methods.ENTRY_METHODS`; -1 for not
-        given), ``photos`` (how many photos the facility has, from an optional ``photos``
-        column), ``verified`` (ISO date of the last check, ``""``),
+        given), ``photo`` (the number of the facility's first photo, -1 for none, from an
+        optional ``photo`` column), ``verified`` (ISO date of the last check, ``""``),
         ``hours`` (index into ``hours_values`` and the parallel ``hours_words``, the hours in
         words of :func:`finder.hours.hours_in_words`, and ``hours_next``, the next change of
         state at ``now`` in words, ``""`` for none; -1 for no hours), ``amen``
@@ -353,6 +355,7 @@ def facility_payload(
         "entry_keys": list(ENTRY_METHODS),
         "entry_methods": list(entry_labels(language).values()),
         "report_types": [{"key": t, "label": REPORT_LABELS[language][t]} for t in REPORT_TYPES],
+        "photo_side_px": MAX_SIDE_PX,
         "origin": None if origin is None else [float(origin[0]), float(origin[1])],
         "fit": None,
         "data": {
@@ -370,8 +373,8 @@ def facility_payload(
             "entry": _optional_codes(_column(facilities, "entry_method"), ENTRY_METHODS),
             "entry_phone": _texts(_column(facilities, "entry_phone")),
             "entry_note": _texts(_column(facilities, "entry_note")),
-            "photos": pd.to_numeric(_column(facilities, "photos"), errors="coerce")
-            .fillna(0)
+            "photo": pd.to_numeric(_column(facilities, "photo"), errors="coerce")
+            .fillna(-1)
             .astype(int)
             .tolist(),
             "hours": hours_codes,

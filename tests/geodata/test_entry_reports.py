@@ -168,10 +168,41 @@ def test_photos_are_kept_in_order(store: FacilityStore) -> None:
     assert store.add_photo("f1", second, actor="staff") == 1
     assert store.photo("f1", 0, thumb=False) == first.image
     assert store.photo("f1", 1, thumb=True) == second.thumb
-    assert store.photo_counts() == {"f1": 2}
+    assert store.first_photos() == {"f1": 0}
     for n in (2, -1):
         with pytest.raises(PhotoNotFound):
             store.photo("f1", n, thumb=True)
+
+
+def test_a_photo_taken_down_is_erased_and_the_others_keep_their_numbers(
+    store: FacilityStore,
+) -> None:
+    photos = [photo_from_bytes(_png_with_alpha((10 + i, 10)), "image/png") for i in range(3)]
+    for photo in photos:
+        store.add_photo("f1", photo, actor="clerk")
+    store.add_photo("f2", photos[0], actor="clerk")
+    store.delete_photo("f1", 0, actor="chief")
+    for thumb in (False, True):
+        with pytest.raises(PhotoNotFound):
+            store.photo("f1", 0, thumb=thumb)
+    assert store.photo("f1", 1, thumb=False) == photos[1].image  # no number moved
+    assert store.first_photos() == {"f1": 1, "f2": 0}
+    for n in (0, 3, -1, 2**64):  # taken down already, never given, no number
+        with pytest.raises(PhotoNotFound):
+            store.delete_photo("f1", n, actor="chief")
+    entries = store.photos("f1")
+    assert [(e.n, e.width, e.actor, e.deleted_by) for e in entries] == [
+        (0, 10, "clerk", "chief"),
+        (1, 11, "clerk", None),
+        (2, 12, "clerk", None),
+    ]
+    assert entries[0].deleted_at is not None and entries[1].deleted_at is None
+    assert store.add_photo("f1", photos[0], actor="clerk") == 3  # a new photo, a new number
+    store.delete_photo("f1", 1, actor="chief")
+    store.delete_photo("f1", 2, actor="chief")
+    assert store.first_photos() == {"f1": 3, "f2": 0}
+    store.delete_photo("f1", 3, actor="chief")
+    assert store.first_photos() == {"f2": 0}
 
 
 def test_photo_is_re_encoded_without_metadata() -> None:
