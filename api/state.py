@@ -519,6 +519,13 @@ class AppState:
     keyring: KeyRing
     walk: WalkService | None = None
     basemap: BasemapArchive | None = None
+    #: Raised by every photo added, published or taken down through this worker
+    #: (:meth:`photos_changed`): the map pages that show first photos are made again.
+    photo_version: int = 0
+
+    def photos_changed(self) -> None:
+        """Note a change of the facilities' photos made through this worker."""
+        self.photo_version += 1
 
     @cached_property
     def districts(self) -> gpd.GeoDataFrame:

@@ -82,6 +82,7 @@ async def add_photo(
     _writable(facility, editor)
     photo = await photo_of_body(request, media_type, state.settings.photo_max_mb)
     n = await run_in_threadpool(state.store.add_photo, facility_id, photo, actor=editor.name)
+    state.photos_changed()
     url = str(request.url_for("facility_photo", facility_id=facility_id, n=n).path)
     return JSONBytesResponse(
         {
@@ -134,6 +135,7 @@ def delete_photo(facility_id: str, n: int, editor: EditorDep, state: StateDep) -
     are kept); the other photos keep their numbers and ``n`` is never given again."""
     _writable(_visible(state.store, facility_id, editor), editor)
     state.store.delete_photo(facility_id, n, actor=editor.name)
+    state.photos_changed()
     return Response(status_code=204)
 
 

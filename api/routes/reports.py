@@ -394,6 +394,7 @@ def publish_report_photo(
             slug="conflict",
         )
     n = state.store.publish_report_photo(report_id, actor=editor.name)
+    state.photos_changed()
     url = str(request.url_for("facility_photo", facility_id=report.facility_id, n=n).path)
     return JSONBytesResponse(
         {"n": n, "url": url, "thumb_url": f"{url}?size=thumb"},

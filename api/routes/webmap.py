@@ -217,8 +217,6 @@ def web_map(
         label = f"步行{minutes:g}分钟范围" if lang == "zh" else f"{minutes:g} min walk"
         extra["extra_layers"] = [(label, feature)]
         extra.setdefault("center", (props["facility_lon"], props["facility_lat"]))
-    # photos are not facility data (no new snapshot): a page shows the first photos of now
-    first_photos = state.store.first_photos()
     key = (
         viewer,
         tuple(kind or ()),
@@ -230,7 +228,10 @@ def web_map(
         extra.get("center"),
         zoom,
         int(time.time() // _PAGE_TTL_S),
-        tuple(first_photos.items()),
+        # photos are not facility data (no new snapshot): a photo added or taken down through
+        # this worker rebuilds its pages at once, through another within _PAGE_TTL_S (a photo
+        # taken down is never served again: its popup image then just stays away)
+        state.photo_version,
     )
     pages: LRUCache[tuple[object, ...], str] = snapshot.memo.setdefault(
         _PAGES, LRUCache(_PAGE_CACHE_SIZE)
@@ -241,6 +242,7 @@ def web_map(
 
         settings = state.settings
         shown = snapshot.visible_frame(viewer)
+        first_photos = state.store.first_photos()
         return facility_map_html(
             shown.assign(photo=shown["id"].map(first_photos).fillna(-1).astype(int)),
             viewer=viewer,

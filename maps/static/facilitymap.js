@@ -410,6 +410,7 @@
     if (doc.facility_url && d.photo[i] >= 0) {
       var photo = el("img", "fm-photo");
       photo.alt = fill(L10N.photo, d.name[i]);
+      photo.onerror = function () { photo.remove(); }; // taken down since the page was made
       photo.src = facilityUrl(doc, d.id[i], "/photos/" + d.photo[i] + "?size=thumb");
       box.appendChild(photo);
     }
