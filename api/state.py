@@ -28,7 +28,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -195,10 +195,12 @@ class Snapshot:
         code = int(c.hours[position])
         return c.hours_exprs[code] if code >= 0 else None
 
-    def record(self, position: int) -> dict[str, Any]:
-        """The facility at a position as JSON-ready fields (``amenities`` a list)."""
-        rec = {c: _json_value(v) for c, v in self.index.record(position).items()}
-        rec["amenities"] = [a for a in (rec.get("amenities") or "").split(";") if a]
+    def record(self, position: int, names: Sequence[str] = COLUMNS) -> dict[str, Any]:
+        """The facility at a position as JSON-ready fields (``amenities`` a list), or just its
+        fields ``names``."""
+        rec = {c: _json_value(v) for c, v in self.index.record(position, names).items()}
+        if "amenities" in rec:
+            rec["amenities"] = [a for a in (rec["amenities"] or "").split(";") if a]
         return rec
 
     def links(self, position: int) -> dict[str, str]:

@@ -33,6 +33,10 @@ def uri_component(text: str) -> str:
     return quote(text, safe=_URI_COMPONENT_SAFE)
 
 
+#: :data:`NAVIGATION_SOURCE` as it goes into a link.
+_SOURCE_COMPONENT = uri_component(NAVIGATION_SOURCE)
+
+
 def navigation_links(lon_wgs84: float, lat_wgs84: float, name: str) -> dict[str, str]:
     """Navigation links for one place.
 
@@ -76,8 +80,7 @@ def links_from_positions(
     """The links of :func:`navigation_links` from one place's (lon, lat) in each system, for
     callers that convert many places at once."""
     (lon, lat), (gcj_lon, gcj_lat), (bd_lon, bd_lat) = wgs84, gcj02, bd09
-    label = uri_component(name)
-    src = uri_component(NAVIGATION_SOURCE)
+    label, src = uri_component(name), _SOURCE_COMPONENT
     return {
         "amap": (
             f"https://uri.amap.com/marker?position={gcj_lon:.6f},{gcj_lat:.6f}"

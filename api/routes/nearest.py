@@ -125,8 +125,7 @@ def _fragments(snapshot: Snapshot, position: int) -> tuple[bytes, bytes]:
     fid, stamp = snapshot.stamp(position)
     found = cache.get(fid)
     if found is None or found[0] != stamp:
-        record = snapshot.record(position)
-        props = {k: record.get(k) for k in NEAREST_FIELDS}
+        props = snapshot.record(position, NEAREST_FIELDS)
         props["navigation"] = snapshot.links(position)
         dumped = json.dumps(props, ensure_ascii=False, separators=(",", ":"))
         found = (stamp, json.dumps(fid, ensure_ascii=False).encode(), dumped[1:-1].encode())

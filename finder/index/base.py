@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -60,6 +60,27 @@ _CODE_OF_STATE = {OpenState.CLOSED: 0, OpenState.OPEN: 1, OpenState.UNKNOWN: 2}
 _STATE_OF_CODE = {v: k for k, v in _CODE_OF_STATE.items()}
 #: Bytes of one cKDTree node (``ckdtreenode``: split dim, split, children, bounds, counts).
 _CKDTREE_NODE_BYTES = 72
+
+
+def _amenities(c: FacilityColumns, i: int) -> str:
+    bits = int(c.amenity_bits[i])
+    return ";".join(a for a in AMENITIES if bits >> AMENITY_BIT[a] & 1)
+
+
+#: The facility-frame fields the columns hold coded, each decoded at a position.
+_CODED: dict[str, Callable[[FacilityColumns, int], Any]] = {
+    "id": lambda c, i: str(c.ids[i]),
+    "lon": lambda c, i: float(c.lon[i]),
+    "lat": lambda c, i: float(c.lat[i]),
+    "kind": lambda c, i: c.kind(i),
+    "access": lambda c, i: ACCESS_CLASSES[(int(c.cls[i]) >> 2) & 3],
+    "organization": lambda c, i: c.orgs[int(c.org[i])] if c.org[i] >= 0 else None,
+    "status": lambda c, i: STATUSES[int(c.cls[i]) & 3],
+    "amenities": _amenities,
+    "star_rating": lambda c, i: int(c.stars[i]) if c.stars[i] > 0 else None,
+    "opening_hours": lambda c, i: c.hours_exprs[int(c.hours[i])] if c.hours[i] >= 0 else None,
+    "adcode": lambda c, i: c.adcodes[int(c.adcode[i])] if c.adcode[i] >= 0 else None,
+}
 
 
 class SinglePlan(NamedTuple):
@@ -166,27 +187,19 @@ class IndexBase:
             np.array(STATUSES, dtype=object)[code & 3],
         )
 
-    def record(self, position: int) -> dict[str, Any]:
-        """One facility as a facility-frame row (WGS-84 ``lon``/``lat``, ``;``-joined amenities)."""
+    def record(self, position: int, names: Sequence[str] = COLUMNS) -> dict[str, Any]:
+        """One facility as a facility-frame row (WGS-84 ``lon``/``lat``, ``;``-joined
+        amenities), or just its fields ``names`` (each decoded only when asked for)."""
         c = self._c
         i = int(position)
-        bits = int(c.amenity_bits[i])
-        row: dict[str, Any] = {name: None for name in COLUMNS}
-        for name, values in c.extra.items():
-            row[name] = values[i].as_py()
-        row.update(
-            id=str(c.ids[i]),
-            lon=float(c.lon[i]),
-            lat=float(c.lat[i]),
-            kind=c.kind(i),
-            access=ACCESS_CLASSES[(int(c.cls[i]) >> 2) & 3],
-            organization=c.orgs[int(c.org[i])] if c.org[i] >= 0 else None,
-            status=STATUSES[int(c.cls[i]) & 3],
-            amenities=";".join(a for a in AMENITIES if bits >> AMENITY_BIT[a] & 1),
-            star_rating=int(c.stars[i]) if c.stars[i] > 0 else None,
-            opening_hours=c.hours_exprs[int(c.hours[i])] if c.hours[i] >= 0 else None,
-            adcode=c.adcodes[int(c.adcode[i])] if c.adcode[i] >= 0 else None,
-        )
+        row: dict[str, Any] = {}
+        for name in names:
+            coded = _CODED.get(name)
+            if coded is not None:
+                row[name] = coded(c, i)
+            else:
+                values = c.extra.get(name)
+                row[name] = None if values is None else values[i].as_py()
         return row
 
     def facility(self, position: int) -> Facility:
