@@ -14,8 +14,11 @@ Builds a GeoPackage store of synthetic facilities (:func:`geodata.sample.sample_
   (:meth:`finder.index.FacilityIndex.nearest` over the same facilities) and answers the ids and
   distances as plain JSON, on the same uvicorn settings;
 
-and drives them in turn (alternating, ``--rounds`` times, keeping each one's best run, which
-damps the noise of a shared machine) with ``wrk`` (Debian package ``wrk``; 1 thread,
+after a warm-up run of each (``--warmup``, 20 s: ours renders the static JSON of a facility the
+first time it answers it and keeps it, so a fresh worker spends its first tens of seconds
+rendering; the warm-up brings it close to a long-running worker, which has them all, and the
+bare endpoint has nothing to warm), drives them in turn (alternating, ``--rounds`` times,
+keeping each one's best run, which damps the noise of a shared machine) with ``wrk`` (Debian package ``wrk``; 1 thread,
 16 connections, loopback only), every request asking for the 5 nearest facilities to a random
 point in Shanghai. Prints requests/s, p50 and p99 latency of both and the ratio, and the CPU
 time each server process spent per request (from ``/proc``; steadier than requests/s on a shared
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=2, help="measured runs per server, alternating (best kept)"
     )
     parser.add_argument(
+        "--warmup", type=float, help="warm-up run per server, s (default 20; --quick: 2)"
+    )
+    parser.add_argument(
         "--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx"
     )
     parser.add_argument("--serve-bare", nargs=2, metavar=("STORE", "PORT"), help=argparse.SUPPRESS)
@@ -195,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     total = args.facilities or (10_000 if args.quick else 100_000)
     seconds = args.seconds or (4.0 if args.quick else 15.0)
+    warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 20.0)
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         work = Path(tmp)
         store = work / "store.gpkg"
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             urls = {name: running.enter_context(server) for name, server in servers.items()}
             drive = (lambda u, s: drive_wrk(u, s, work)) if args.client == "wrk" else drive_httpx
             for url in urls.values():
-                drive(url, 2.0)  # warm-up: caches, connections
+                drive(url, warmup)  # warm-up: caches, connections, rendered facilities
             cpu_us: dict[str, float] = {}
             for _ in range(args.rounds):  # alternate, keep each server's best round
                 for name, url in urls.items():
