@@ -239,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     per_device_per_s=settings.device_events_per_s,
                     per_device_burst=settings.device_event_burst,
                     throttle=throttle_file(settings.table_path(), store.identity(), "devices"),
-                    on_stored=doors.applied,
+                    on_stored=doors.stored_here,
                 ),
                 keyring=KeyRing(settings.api_keys_file),
                 walk=None if streets_path is None else _walk_service(streets_path),

@@ -123,6 +123,7 @@ class LiveDoors:
         self._lock = threading.Lock()
         self._states: dict[str, DoorState] = {}
         self._seq = 0
+        self._own: set[int] = set()  # seqs of events stored here that the poller has not passed
         self._version = 0
         self._changed: deque[tuple[int, str]] = deque(maxlen=50_000)
         self._keys: dict[str, list[tuple[str, bytes]]] = {}
@@ -212,6 +213,23 @@ class LiveDoors:
         if any(changed):
             self._wake()
 
+    def stored_here(self, events: list[StoredEvent]) -> None:
+        """Fold in events this worker just stored (:class:`EventWriter`'s ``on_stored``); the
+        poller then reads past them instead of reading and folding them again: a worker under
+        a device flood would otherwise read back every event it wrote."""
+        self.applied(events)
+        with self._lock:
+            self._own.update(e.seq for e in events)
+
+    def _past_own(self) -> None:
+        """Move the poller's place past the events stored here that directly follow it (only
+        those: an event of another worker between them is still read)."""
+        with self._lock:
+            own = self._own
+            while self._seq + 1 in own:
+                self._seq += 1
+                own.discard(self._seq)
+
     # -- following the store ---------------------------------------------------------------------
     def _read_keys(self) -> None:
         self._keys = {
@@ -266,11 +284,14 @@ class LiveDoors:
         a second)."""
         try:
             while True:
+                self._past_own()
                 events = self.log.since(self._seq)
                 if not events:
                     break
                 self._seq = events[-1].seq
                 self.applied(events)
+            with self._lock:  # read past (with another worker's events): folded twice, no harm
+                self._own = {seq for seq in self._own if seq > self._seq}
             if time.monotonic() - self._keys_at >= KEYS_EVERY_S:
                 self._read_keys()
             if time.monotonic() - self._signals_at >= SIGNALS_EVERY_S:
