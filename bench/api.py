@@ -18,13 +18,13 @@ after a warm-up run of each (``--warmup``, 20 s: ours renders the static JSON of
 first time it answers it and keeps it, so a fresh worker spends its first tens of seconds
 rendering; the warm-up brings it close to a long-running worker, which has them all, and the
 bare endpoint has nothing to warm), drives them in turn (alternating, ``--rounds`` times,
-keeping each one's best run, which damps the noise of a shared machine) with ``wrk`` (Debian package ``wrk``; 1 thread,
-16 connections, loopback only), every request asking for the 5 nearest facilities to a random
-point in Shanghai. Prints requests/s, p50 and p99 latency of both and the ratio, and the CPU
-time each server process spent per request (from ``/proc``; steadier than requests/s on a shared
-machine, where other jobs take turns on the CPUs). Without
-``wrk`` it falls back to a bounded asyncio + httpx client (16 connections), which itself costs
-CPU and so reads lower.
+keeping each one's best run, which damps the noise of a shared machine) with ``wrk`` (Debian
+package ``wrk``; 1 thread, 16 connections, loopback only), every request asking for the 5 nearest
+facilities to a random point in Shanghai. Prints requests/s, p50 and p99 latency of both and
+the ratio, and the CPU time each server process spent per request (from ``/proc``; steadier than
+requests/s on a shared machine, where other jobs take turns on the CPUs). Without ``wrk`` it
+falls back to a bounded asyncio + httpx client (16 connections), which itself costs CPU and so
+reads lower.
 """
 
 from __future__ import annotations
