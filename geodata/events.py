@@ -238,20 +238,16 @@ class GeoPackageEventLog:
                 con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
                 self._pruned_before = prune_before
             fresh: set[str] = set()
-            for start in range(0, len(events), _ROWS_PER_STATEMENT):
-                chunk = events[start : start + _ROWS_PER_STATEMENT]
+            keyed = [(e.replay_key, e_at) for e, e_at in zip(events, at, strict=True)]
+            for chunk in _chunks(keyed, _ROWS_PER_STATEMENT):
                 cursor = con.execute(
                     "INSERT OR IGNORE INTO event_replays (replay_key, at) VALUES "
                     + ", ".join(["(?, ?)"] * len(chunk)),
-                    [
-                        v
-                        for e, e_at in zip(chunk, at[start : start + len(chunk)], strict=True)
-                        for v in (e.replay_key, e_at)
-                    ],
+                    [v for pair in chunk for v in pair],
                 )
                 added, last = cursor.rowcount, cursor.lastrowid
                 if added == len(chunk):  # the usual case: every key new
-                    fresh.update(e.replay_key for e in chunk)
+                    fresh.update(key for key, _ in chunk)
                 elif added > 0 and last is not None:
                     fresh.update(
                         row[0]

@@ -93,9 +93,9 @@ def check_point(lon: float, lat: float) -> tuple[float, float]:
     # Plain comparisons, not numpy (about 6 µs for one number): every single nearest query
     # checks its point. NaN fails every comparison and infinities lie out of range.
     if not LON_RANGE[0] <= lon_f <= LON_RANGE[1]:
-        raise InvalidCoordinate(f"lon must lie in [-180, 180], not {lon!r}", field="lon")
+        raise InvalidCoordinate(f"lon must lie in {range_text('lon')}, not {lon!r}", field="lon")
     if not LAT_RANGE[0] <= lat_f <= LAT_RANGE[1]:
-        raise InvalidCoordinate(f"lat must lie in [-90, 90], not {lat!r}", field="lat")
+        raise InvalidCoordinate(f"lat must lie in {range_text('lat')}, not {lat!r}", field="lat")
     return lon_f, lat_f
 
 
@@ -121,12 +121,12 @@ def check_points(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], N
     if bad_lon.any():
         first = int(np.flatnonzero(bad_lon)[0])
         raise InvalidCoordinate(
-            f"lon must lie in [-180, 180]; element {first} is {lon_a[first]!r}", field="lon"
+            f"lon must lie in {range_text('lon')}; element {first} is {lon_a[first]!r}", field="lon"
         )
     bad_lat = invalid_degrees(lat_a, "lat")
     if bad_lat.any():
         first = int(np.flatnonzero(bad_lat)[0])
         raise InvalidCoordinate(
-            f"lat must lie in [-90, 90]; element {first} is {lat_a[first]!r}", field="lat"
+            f"lat must lie in {range_text('lat')}; element {first} is {lat_a[first]!r}", field="lat"
         )
     return lon_a, lat_a
