@@ -49,3 +49,24 @@ def open_page(browser: Any, **context_options: Any) -> tuple[Any, Any, PageLog]:
     page.on("pageerror", lambda error: log.page_errors.append(str(error)))
     page.on("dialog", on_dialog)
     return context, page, log
+
+
+def located_phone(lon: float, lat: float) -> dict[str, Any]:
+    """Context options of a touch phone at ``lon``/``lat`` (20 m) that lets pages locate it."""
+    return {
+        "viewport": PHONE,
+        "has_touch": True,
+        "is_mobile": True,
+        "permissions": ["geolocation"],
+        "geolocation": {"longitude": lon, "latitude": lat, "accuracy": 20},
+    }
+
+
+def sign_in(page: Any, url: str, key: str, *, timeout_ms: float) -> None:
+    """Open the staff console of the service at ``url`` and sign in with API ``key``."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "/admin")
+    page.fill("#key", key)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#tabs")).to_be_visible(timeout=timeout_ms)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from api_support import Live, facility_rows
-from browser_support import PHONE, open_page
+from browser_support import located_phone, open_page
 from PIL import Image
 
 TIMEOUT_MS = 30_000
@@ -86,14 +86,7 @@ def test_phone_popup_with_photo_clears_the_top_controls_and_sends_a_report_photo
     edit_live: Live, chromium: Any
 ) -> None:
     _facility_with_photo(edit_live)
-    context, page, log = open_page(
-        chromium,
-        viewport=PHONE,
-        has_touch=True,
-        is_mobile=True,
-        permissions=["geolocation"],
-        geolocation={"longitude": 121.62, "latitude": 31.0702, "accuracy": 20},
-    )
+    context, page, log = open_page(chromium, **located_phone(121.62, 31.0702))
     try:
         page.goto(edit_live.url + "/map")
         page.wait_for_selector("[data-fm-ready]", state="attached", timeout=TIMEOUT_MS)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import Live
-from browser_support import PHONE, open_page
+from browser_support import PHONE, open_page, sign_in
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -58,10 +58,7 @@ def test_staff_see_the_report_photo_confirm_and_publish_it(edit_live: Live, chro
     facility_id, receipt = _reported_with_photo(edit_live)
     context, page, log = open_page(chromium, viewport=PHONE)
     try:
-        page.goto(edit_live.url + "/admin")
-        page.fill("#key", edit_live.keys.editor)
-        page.click("#signin-form button[type=submit]")
-        expect(page.locator("#tabs")).to_be_visible(timeout=TIMEOUT_MS)
+        sign_in(page, edit_live.url, edit_live.keys.editor, timeout_ms=TIMEOUT_MS)
         page.click('#tabs [data-tab="reports"]')
         item = page.locator(f'#reports-list li[data-id="{receipt["id"]}"]')
         expect(item).to_be_visible(timeout=TIMEOUT_MS)

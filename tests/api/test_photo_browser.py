@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_support import Live, facility_rows
-from browser_support import PHONE, open_page
+from browser_support import PHONE, located_phone, open_page, sign_in
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -102,10 +102,7 @@ def test_console_takes_a_photo_down_after_asking_and_shrinks_an_upload(
     context, page, log = open_page(chromium, viewport=PHONE)
     uploads = _uploads(page, f"/facilities/{facility_id}/photos")
     try:
-        page.goto(edit_live.url + "/admin")
-        page.fill("#key", edit_live.keys.plain_editor)
-        page.click("#signin-form button[type=submit]")
-        expect(page.locator("#tabs")).to_be_visible(timeout=TIMEOUT_MS)
+        sign_in(page, edit_live.url, edit_live.keys.plain_editor, timeout_ms=TIMEOUT_MS)
         page.click('#tabs [data-tab="edit"]')
         page.fill("#search", facility_id)
         page.locator(f'#results button[data-id="{facility_id}"]').click(timeout=TIMEOUT_MS)
@@ -167,14 +164,7 @@ def test_report_form_shrinks_a_phone_photo_before_sending_it(
     edit_live: Live, chromium: Any, phone_photo: bytes
 ) -> None:
     _facility_on_the_map(edit_live)
-    context, page, log = open_page(
-        chromium,
-        viewport=PHONE,
-        has_touch=True,
-        is_mobile=True,
-        permissions=["geolocation"],
-        geolocation={"longitude": 121.64, "latitude": 31.0502, "accuracy": 20},
-    )
+    context, page, log = open_page(chromium, **located_phone(121.64, 31.0502))
     uploads = _uploads(page, "/photo?token=")
     try:
         page.goto(edit_live.url + "/map")
