@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from api_support import Keys, ServerProcess, free_port, make_keys
+from disks import read_only, tmpfs
 
 from geodata.sample import write_sample
 from geodata.store import GeoPackageStore
@@ -39,26 +39,6 @@ def _finder_import(store: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "FINDER_STORE_LOCK_TIMEOUT_S": str(LOCK_TIMEOUT_S)},
         check=False,
     )
-
-
-@contextmanager
-def _tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        reason = f"cannot mount a tmpfs here: {done.stderr.strip()}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @contextmanager
@@ -138,7 +118,7 @@ def test_a_locked_store_gives_503_and_exit_2_after_the_lock_timeout(tmp_path: Pa
 
 
 def test_a_full_disk_gives_503_and_exit_2_and_leaves_the_store_as_it_was(tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "disk", "4m") as disk:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
         store = disk / "store.gpkg"
         write_sample(store, 50)
         before = _state(store)
@@ -160,18 +140,17 @@ def test_a_full_disk_gives_503_and_exit_2_and_leaves_the_store_as_it_was(tmp_pat
 
 
 def test_a_read_only_store_is_served_and_gives_503_and_exit_2_on_writes(tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "disk", "4m") as disk:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
         store = disk / "store.gpkg"
         write_sample(store, 50)
         before = _state(store)
         facility_id = str(before[1][0][0])
-        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        with _server(store, tmp_path) as (url, keys):
+        with read_only(disk), _server(store, tmp_path) as (url, keys):
             assert httpx.get(url + "/nearest?lon=121.47&lat=31.23").status_code == 200
             _assert_unavailable(_patch_name(url, keys, facility_id), "store-read-only")
             _assert_one_line_exit_2(_finder_import(store), "read-only")
             assert httpx.get(url + "/health").status_code == 200
-        assert _state(store) == before
+            assert _state(store) == before
 
 
 def test_an_unreachable_database_gives_exit_2_with_one_line() -> None:
