@@ -23,6 +23,8 @@ API worker rebuild its facility index. Workers follow the events by their ``seq`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -96,9 +98,11 @@ class EventLog(Protocol):
 
     def append(self, events: Sequence[NewEvent], *, prune_before: dt.datetime) -> list[int | None]:
         """Append events in one transaction: each one's ``seq``, or ``None`` for a replay
-        (its ``replay_key`` was accepted before). Replay keys of events older than
-        ``prune_before`` are dropped (the replay window refuses those events anyway), at the
-        latest once ``prune_before`` moved on by :data:`PRUNE_STEP` (not in every batch)."""
+        (its ``replay_key`` was accepted before). ``prune_before`` is a time before which no
+        event that could still be accepted happened or was received (twice the replay window
+        before now): replay keys of events before it (received before it, in a GeoPackage)
+        are dropped, at the latest once ``prune_before`` moved on by :data:`PRUNE_STEP` (not
+        in every batch)."""
         ...
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
@@ -117,6 +121,23 @@ class EventLog(Protocol):
         ...
 
 
+#: The seq up to which ``facility_event_latest`` holds the newest events (GeoPackage).
+_FOLDED_SEQ = "SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'events_folded_seq'"
+#: The newest event of each facility and type (``seq, facility_id, type, at``) from all
+#: events after ``{after}`` (a query giving a seq).
+_NEWEST_AFTER = (
+    "SELECT e.seq, e.facility_id, e.type, e.at FROM facility_events e "
+    "JOIN (SELECT max(seq) AS newest FROM facility_events WHERE seq > ({after}) "
+    "GROUP BY facility_id, type) m ON m.newest = e.seq"
+)
+#: The newest of each facility and type: those folded, unless a newer event came since.
+_NEWEST = f"""
+    WITH recent AS ({_NEWEST_AFTER.format(after=_FOLDED_SEQ)})
+    SELECT seq, facility_id, type, at FROM facility_event_latest l WHERE NOT EXISTS (
+      SELECT 1 FROM recent r WHERE r.facility_id = l.facility_id AND r.type = l.type)
+    UNION ALL SELECT seq, facility_id, type, at FROM recent ORDER BY seq"""
+
+
 def _utc(text: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(text)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
@@ -126,16 +147,27 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def replay_key(device_id: str, at: dt.datetime, nonce: str | None, body: bytes) -> str:
+    """What makes an event a replay: the same device, ``at`` and nonce, or, without a nonce,
+    the same body (which holds ``at``) from the same device. A captured request sent again is
+    refused; so is a device's event sent twice. The key starts with ``at`` (UTC, fixed width):
+    new keys go to the end of the replay index, where a random key would dirty a random page
+    of it in every append."""
+    sent = f"n:{nonce}" if nonce else f"b:{hashlib.sha256(body).hexdigest()}"
+    return f"{at.astimezone(dt.UTC).isoformat(timespec='microseconds')}|{device_id}:{sent}"
+
+
+#: Drops the replay keys received before a time: the oldest rows, up to the first received
+#: at or after it (rows are in commit order; a few received before it may stay, which costs
+#: only a little room).
+_PRUNE = """DELETE FROM event_replays WHERE seq < coalesce(
+      (SELECT seq FROM event_replays WHERE received_at >= ?1 ORDER BY seq LIMIT 1),
+      (SELECT max(seq) + 1 FROM event_replays))"""
 #: Replay keys are pruned again once the limit given to ``append`` moved on by this much (a
 #: key kept a little longer refuses nothing the replay window would accept), not per batch.
 PRUNE_STEP = dt.timedelta(seconds=1)
-#: Rows of one multi-row INSERT (5 values each, well below SQLite's 32,766 variables).
-_ROWS_PER_STATEMENT = 500
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+#: Rows of one multi-row INSERT (6 values each, below SQLite's 32,766 variables).
+_ROWS_PER_STATEMENT = 5_000
 
 
 def _first_of_each(events: Sequence[NewEvent], fresh: set[str]) -> list[int]:
@@ -155,11 +187,24 @@ class GeoPackageEventLog:
     def __init__(self, store: GeoPackageStore) -> None:
         self.store = store
         self._pruned_before: dt.datetime | None = None  # of the last prune of replay keys
+        #: whether the store has this layout (a read-only store of an older one is read as it
+        #: is: :meth:`latest` then reads the newest events from all events)
+        self._current = True
+        with store._connection() as con:
+            if con.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'event_replays_store'"
+            ).fetchone():
+                return
         try:
-            with store._connection() as con:
-                ensure_event_tables(con)
+            with store._side_write() as con:
+                _make_event_tables(con)
         except StoreReadOnly:
-            logger.warning("%s is read-only and has no event tables: no door events", store.path)
+            self._current = False
+            logger.warning(
+                "%s is read-only and its event tables are missing or of an older layout: door "
+                "events are read as they are, none can be stored",
+                store.path,
+            )
 
     def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction that leaves the facilities' change counter alone."""
@@ -219,65 +264,69 @@ class GeoPackageEventLog:
         return out
 
     def append(self, events: Sequence[NewEvent], *, prune_before: dt.datetime) -> list[int | None]:
-        """See :meth:`EventLog.append`: a few statements per batch, however large (each
-        statement run from Python holds the interpreter, which the serving thread waits for,
-        and so does each row a statement returns: none is returned in the usual case).
+        """See :meth:`EventLog.append`: one statement per batch of up to
+        :data:`_ROWS_PER_STATEMENT` events, outside a transaction, so that it is one. Each
+        statement run from Python lets go of the interpreter and must take it back from the
+        serving thread, as does each row a statement returns: this one returns none.
 
-        The rows one ``INSERT`` adds get consecutive rowids (each the largest so far plus one,
-        under the write lock), the last of them ``lastrowid``: the ``seq`` of the events, and
-        the replay keys accepted now, which are read back only when some key was refused.
+        The statement inserts into ``event_replays`` (``ON CONFLICT DO NOTHING`` on the replay
+        key); its trigger copies each new row into ``facility_events`` with the same ``seq``.
+        Without a refused key, the rows have consecutive seqs ending in ``lastrowid``. With one,
+        the keys' rows are read back: this statement's are the newest of them, every other one
+        was inserted before it (and a key is never inserted twice).
+
+        Once :data:`PRUNE_STEP` passed, one transaction first drops the replay keys received
+        before ``prune_before`` and folds the events stored since into
+        ``facility_event_latest``.
         """
         if not events:
             return []
         received = _iso(dt.datetime.now(dt.UTC))
-        at = [_iso(e.at) for e in events]
         out: list[int | None] = [None] * len(events)
-        with self._writing() as con:
-            last = self._pruned_before
-            if last is None or prune_before - last >= PRUNE_STEP:
-                con.execute("DELETE FROM event_replays WHERE at < ?", (_iso(prune_before),))
-                self._pruned_before = prune_before
-            fresh: set[str] = set()
-            keyed = [(e.replay_key, e_at) for e, e_at in zip(events, at, strict=True)]
-            for chunk in _chunks(keyed, _ROWS_PER_STATEMENT):
+        last_pruned = self._pruned_before
+        if last_pruned is None or prune_before - last_pruned >= PRUNE_STEP:
+            with self._writing() as con:
+                con.execute(_PRUNE, (_iso(prune_before),))
+                for statement in _FOLD:
+                    con.execute(statement)
+            self._pruned_before = prune_before
+        # one statement is a transaction of its own; several are put in one
+        several = len(events) > _ROWS_PER_STATEMENT
+        with self._writing() if several else self.store._write_turn() as con:
+            for start in range(0, len(events), _ROWS_PER_STATEMENT):
+                chunk = events[start : start + _ROWS_PER_STATEMENT]
                 cursor = con.execute(
-                    "INSERT OR IGNORE INTO event_replays (replay_key, at) VALUES "
-                    + ", ".join(["(?, ?)"] * len(chunk)),
-                    [v for pair in chunk for v in pair],
-                )
-                added, last = cursor.rowcount, cursor.lastrowid
-                if added == len(chunk):  # the usual case: every key new
-                    fresh.update(key for key, _ in chunk)
-                elif added > 0 and last is not None:
-                    fresh.update(
-                        row[0]
-                        for row in con.execute(
-                            "SELECT replay_key FROM event_replays WHERE rowid BETWEEN ? AND ?",
-                            (last - added + 1, last),
-                        )
-                    )
-            kept = _first_of_each(events, fresh)
-            for chunk in _chunks(kept, _ROWS_PER_STATEMENT):
-                cursor = con.execute(
-                    "INSERT INTO facility_events (facility_id, device_id, type, at, received_at) "
-                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+                    "INSERT INTO event_replays "
+                    "(replay_key, received_at, facility_id, device_id, type, at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT (replay_key) DO NOTHING",
                     [
                         v
-                        for i in chunk
+                        for e in chunk
                         for v in (
-                            events[i].facility_id,
-                            events[i].device_id,
-                            events[i].type,
-                            at[i],
+                            e.replay_key,
                             received,
+                            e.facility_id,
+                            e.device_id,
+                            e.type,
+                            _iso(e.at),
                         )
                     ],
                 )
-                last = cursor.lastrowid
-                if cursor.rowcount != len(chunk) or last is None:
-                    raise StoreError(f"{self.store.path}: an event was not appended")
-                for offset, i in enumerate(chunk):
-                    out[i] = last - len(chunk) + 1 + offset
+                added, last = cursor.rowcount, cursor.lastrowid
+                if added == len(chunk) and last is not None:  # the usual case: every key new
+                    for offset in range(len(chunk)):
+                        out[start + offset] = last - len(chunk) + 1 + offset
+                elif added > 0:
+                    seq_of = dict(
+                        con.execute(
+                            "SELECT replay_key, seq FROM event_replays WHERE replay_key IN "
+                            "(SELECT value FROM json_each(?)) ORDER BY seq DESC LIMIT ?",
+                            (json.dumps([e.replay_key for e in chunk]), added),
+                        ).fetchall()
+                    )
+                    for i in _first_of_each(chunk, set(seq_of)):
+                        out[start + i] = seq_of[chunk[i].replay_key]
         return out
 
     def since(self, seq: int, *, limit: int = 10_000) -> list[StoredEvent]:
@@ -294,9 +343,7 @@ class GeoPackageEventLog:
         """See :meth:`EventLog.latest`."""
         with self.store._connection() as con:
             rows = con.execute(
-                "SELECT e.seq, e.facility_id, e.type, e.at FROM facility_events e "
-                "JOIN (SELECT max(seq) AS seq FROM facility_events GROUP BY facility_id, type) m "
-                "ON m.seq = e.seq ORDER BY e.seq"
+                _NEWEST if self._current else _NEWEST_AFTER.format(after=0) + " ORDER BY seq"
             ).fetchall()
         return [StoredEvent(s, f, t, _utc(a)) for s, f, t, a in rows]
 
@@ -304,53 +351,95 @@ class GeoPackageEventLog:
         self, facility_ids: Sequence[str], start: dt.datetime, end: dt.datetime
     ) -> pd.DataFrame:
         """See :meth:`EventLog.entries`."""
-        rows: list[tuple[str, str]] = []
-        ids = sorted(set(facility_ids))
+        # by time (index ``(type, at)``), the facilities given once as a JSON array
         with self.store._connection() as con:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                rows += con.execute(
-                    "SELECT facility_id, at FROM facility_events WHERE type = 'entry' "
-                    f"AND facility_id IN ({', '.join('?' * len(chunk))}) AND at >= ? AND at < ?",
-                    (*chunk, _iso(start), _iso(end)),
-                ).fetchall()
+            rows = con.execute(
+                "SELECT facility_id, at FROM facility_events WHERE type = 'entry' "
+                "AND at >= ? AND at < ? AND facility_id IN (SELECT value FROM json_each(?))",
+                (_iso(start), _iso(end), json.dumps(sorted(set(facility_ids)))),
+            ).fetchall()
         frame = pd.DataFrame(rows, columns=["facility_id", "at"])
         frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
         return frame
 
 
-def ensure_event_tables(con: sqlite3.Connection) -> None:
-    """Add the device and event tables (GeoPackage attributes tables) to a store without them."""
-    if con.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='facility_events'"
-    ).fetchone():
-        return
-    types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    con.executescript(
-        f"""
-        BEGIN;
-        CREATE TABLE IF NOT EXISTS devices (
-          device_id TEXT PRIMARY KEY, facility_id TEXT NOT NULL, key_sha256 TEXT NOT NULL,
-          created_at TEXT NOT NULL, revoked_at TEXT);
-        CREATE INDEX IF NOT EXISTS devices_facility ON devices(facility_id);
-        CREATE TABLE IF NOT EXISTS facility_events (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT, facility_id TEXT NOT NULL,
-          device_id TEXT NOT NULL, type TEXT NOT NULL CHECK (type IN ({types})),
-          at TEXT NOT NULL, received_at TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS facility_events_facility
-          ON facility_events(facility_id, type, at);
-        CREATE TABLE IF NOT EXISTS event_replays (
-          replay_key TEXT PRIMARY KEY, at TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS event_replays_at ON event_replays(at);
-        INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
-          VALUES ('devices', 'attributes', 'devices', 'Door and sensor devices'),
-                 ('facility_events', 'attributes', 'facility_events',
-                  'Door and sensor events (counts and states, no personal data)'),
-                 ('event_replays', 'attributes', 'event_replays',
-                  'Recently accepted events, to refuse replays');
-        COMMIT;
-        """
-    )
+#: The GeoPackage event tables (made, or an older store's brought to this layout, by
+#: :func:`_make_event_tables`).
+_DEVICES = (
+    """CREATE TABLE IF NOT EXISTS devices (
+      device_id TEXT PRIMARY KEY, facility_id TEXT NOT NULL, key_sha256 TEXT NOT NULL,
+      created_at TEXT NOT NULL, revoked_at TEXT)""",
+    "CREATE INDEX IF NOT EXISTS devices_facility ON devices(facility_id)",
+)
+_EVENTS = (
+    f"""CREATE TABLE IF NOT EXISTS facility_events (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, facility_id TEXT NOT NULL,
+      device_id TEXT NOT NULL,
+      type TEXT NOT NULL CHECK (type IN ({", ".join(f"'{t}'" for t in EVENT_TYPES)})),
+      at TEXT NOT NULL, received_at TEXT NOT NULL)""",
+    "DROP INDEX IF EXISTS facility_events_facility",
+    "CREATE INDEX IF NOT EXISTS facility_events_type_at ON facility_events(type, at)",
+    """CREATE TABLE IF NOT EXISTS facility_event_latest (
+      facility_id TEXT NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
+      PRIMARY KEY (facility_id, type)) WITHOUT ROWID""",
+    "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('events_folded_seq', '0')",
+)
+_REPLAYS = (
+    """CREATE TABLE IF NOT EXISTS event_replays (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, replay_key TEXT NOT NULL UNIQUE,
+      received_at TEXT NOT NULL, facility_id TEXT, device_id TEXT, type TEXT, at TEXT)""",
+    # seqs go on from the events' (also after every key was pruned: AUTOINCREMENT)
+    """INSERT INTO sqlite_sequence (name, seq) SELECT 'event_replays', 0
+      WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event_replays')""",
+    """UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(seq), 0)
+      FROM facility_events)) WHERE name = 'event_replays'""",
+    """CREATE TRIGGER IF NOT EXISTS event_replays_store AFTER INSERT ON event_replays BEGIN
+      INSERT INTO facility_events (seq, facility_id, device_id, type, at, received_at)
+      VALUES (NEW.seq, NEW.facility_id, NEW.device_id, NEW.type, NEW.at, NEW.received_at);
+      END""",
+    """INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
+      VALUES ('devices', 'attributes', 'devices', 'Door and sensor devices'),
+             ('facility_events', 'attributes', 'facility_events',
+              'Door and sensor events (counts and states, no personal data)'),
+             ('facility_event_latest', 'attributes', 'facility_event_latest',
+              'The newest door or sensor event of each facility and type, up to a seq'),
+             ('event_replays', 'attributes', 'event_replays',
+              'Recently accepted events, to refuse replays')""",
+)
+#: Folds the events after ``events_folded_seq`` into ``facility_event_latest`` (in seq order,
+#: so the newer of two events of a facility and type stays), then moves ``events_folded_seq``.
+_FOLD = (
+    f"""INSERT INTO facility_event_latest (facility_id, type, seq, at)
+      SELECT facility_id, type, seq, at FROM facility_events
+      WHERE seq > ({_FOLDED_SEQ}) ORDER BY seq
+      ON CONFLICT (facility_id, type) DO UPDATE SET seq = excluded.seq, at = excluded.at""",
+    """UPDATE store_meta SET value = (SELECT coalesce(max(seq), 0) FROM facility_events)
+      WHERE key = 'events_folded_seq'""",
+)
+
+
+def _make_event_tables(con: sqlite3.Connection) -> None:
+    """Make the event tables in a write transaction, or bring those of an older store to this
+    layout: its replay keys (kept until two replay windows from now, as if received now) move
+    to the new ``event_replays``, its events' newest are folded."""
+    for statement in _DEVICES + _EVENTS:
+        con.execute(statement)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(event_replays)")}
+    older = bool(columns) and "seq" not in columns
+    if older:
+        con.execute("ALTER TABLE event_replays RENAME TO event_replays_older")
+        con.execute("DROP INDEX IF EXISTS event_replays_at")
+    for statement in _REPLAYS[:1]:
+        con.execute(statement)
+    if older:
+        con.execute(
+            "INSERT INTO event_replays (replay_key, received_at) "
+            "SELECT replay_key, ? FROM event_replays_older",
+            (_iso(dt.datetime.now(dt.UTC)),),
+        )
+        con.execute("DROP TABLE event_replays_older")
+    for statement in _REPLAYS[1:] + _FOLD:
+        con.execute(statement)
 
 
 class PostGISEventLog:

@@ -852,9 +852,28 @@ class GeoPackageStore(StoreBase):
 
     @contextmanager
     def _writing(self, *, counted: bool) -> Iterator[sqlite3.Connection]:
-        """One write transaction, after waiting at most ``lock_timeout_s`` for the writers' turn
-        (this process's other writers, then SQLite's lock); ``counted`` raises the change
+        """One write transaction (in :meth:`_write_turn`); ``counted`` raises the change
         counter with it."""
+        with self._write_turn() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+                if counted:
+                    con.execute(
+                        "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
+                        "WHERE key = 'change_counter'"
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for writing, after waiting at most ``lock_timeout_s`` for
+        the writers' turn (this process's other writers, then SQLite's lock): each statement
+        run on it outside a transaction is one (see :meth:`_writing`)."""
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=self.lock_timeout_s):
             raise StoreBusy(
@@ -869,19 +888,8 @@ class GeoPackageStore(StoreBase):
                 shortened = left_ms < full_ms  # waited for this process's other writers
                 if shortened:
                     con.execute(f"PRAGMA busy_timeout = {left_ms}")
-                con.execute("BEGIN IMMEDIATE")
                 try:
                     yield con
-                    if counted:
-                        con.execute(
-                            "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 "
-                            "WHERE key = 'change_counter'"
-                        )
-                    con.execute("COMMIT")
-                except BaseException:
-                    if con.in_transaction:
-                        con.execute("ROLLBACK")
-                    raise
                 finally:
                     if shortened:
                         con.execute(f"PRAGMA busy_timeout = {full_ms}")

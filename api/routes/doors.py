@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
@@ -45,7 +44,7 @@ from finder.hours import local_today
 from finder.usage import MAX_PERIOD_DAYS, usage_from_log, usage_report
 from geodata.cells import frame_to_csv
 from geodata.errors import FacilityNotFound
-from geodata.events import EVENT_TYPES, NewEvent
+from geodata.events import EVENT_TYPES, NewEvent, replay_key
 from geodata.schema import Viewer
 from maps.paper import Orientation, Paper
 
@@ -175,11 +174,7 @@ async def post_event(facility_id: str, request: Request) -> Response:
             slug="stale-event",
             errors=[{"field": "at", "reason": "outside the accepted window"}],
         )
-    replay = (
-        f"{device_id}:n:{event.nonce}"
-        if event.nonce
-        else f"{device_id}:b:{hashlib.sha256(body).hexdigest()}"
-    )
+    replay = replay_key(device_id, event.at, event.nonce, body)
     seq = await state.events.write(NewEvent(facility_id, device_id, event.type, event.at, replay))
     if seq is None:
         raise ApiProblem(409, "this event was received before", slug="replayed-event")

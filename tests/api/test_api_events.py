@@ -89,6 +89,27 @@ def test_bad_signature_old_timestamp_replay_and_personal_fields_are_refused(
     assert too_large.status_code == 413
 
 
+def test_a_replay_is_the_same_moment_and_nonce_however_the_offset_is_written(
+    edit_live: Live,
+) -> None:
+    add_facility(edit_live.store, "ev-replay-1", "worker_station")
+    secret = add_device(edit_live.store, "ev-replay-1")
+    at = dt.datetime.now(dt.UTC).replace(microsecond=250_000)
+    in_utc = {"type": "entry", "at": at.isoformat(), "nonce": "nonce-0002"}
+    in_beijing = {**in_utc, "at": at.astimezone(ZoneInfo(LOCAL_TIMEZONE)).isoformat()}
+    later = {**in_utc, "at": (at + dt.timedelta(seconds=1)).isoformat()}
+    with edit_live.client() as client:
+        assert post_once_known(client, "ev-replay-1", secret, in_utc).status_code == 200
+        same_moment = post(client, "ev-replay-1", secret, in_beijing)
+        other_moment = post(client, "ev-replay-1", secret, later)
+    assert in_beijing["at"] != in_utc["at"]
+    assert (same_moment.status_code, same_moment.json()["type"].rsplit("/", 1)[1]) == (
+        409,
+        "replayed-event",
+    )
+    assert other_moment.status_code == 200, other_moment.text  # another event, signed anew
+
+
 def _problem(response: httpx.Response) -> tuple[int, str, str]:
     document = response.json()
     return response.status_code, document["type"], document["detail"]
