@@ -261,7 +261,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # service takes 50-150 ms of every start and finds about 20 unreachable objects.
             gc.collect(1)
             gc.freeze()
-            with live.polling(), app.state.finder.doors.polling():
+            state = app.state.finder
+            with live.polling(), state.doors.polling(), state.events.writing():
                 yield
         finally:
             gc.unfreeze()

@@ -22,9 +22,9 @@ a staff confirm or dismiss through this worker reads them at once
 store is down they are answered from the last signals read. A change of a facility's signals is
 a change of its live state like an event's (``/live`` pushes it).
 
-:class:`EventWriter` appends events to the store in batches: every request waits until the
-transaction holding its event committed (durable before the 200), and the requests that arrive
-while one batch is written go together in the next (group commit).
+:class:`EventWriter` appends events to the store in batches, on a thread of its own: every
+request waits until the transaction holding its event committed (durable before the 200), and
+the requests that arrive while one batch is written go together in the next (group commit).
 
 :func:`live_members` renders the honest answer (:func:`finder.truth.live_answer`) of one
 facility as the JSON members that ``/nearest`` and ``/live`` share.
@@ -61,6 +61,7 @@ from finder.truth import (
     live_answer,
     reported_locked,
 )
+from geodata.errors import StoreUnavailable
 from geodata.events import EventLog, NewEvent, StoredEvent
 from geodata.schema import Report
 
@@ -386,7 +387,9 @@ class EventWriter:
             path=throttle,
         )
         self._pending: list[tuple[NewEvent, asyncio.Future[int | None]]] = []
-        self._running = False
+        self._ready = threading.Condition()  # guards _pending, _waiting and _stopping
+        self._waiting = False  # the writer thread waits for events
+        self._stopping = False
 
     def admit(self, device_id: str) -> int | None:
         """Take one event from the device's allowance (a token bucket: ``per_device_burst``
@@ -397,44 +400,82 @@ class EventWriter:
         return None if wait_s == 0.0 else max(1, math.ceil(wait_s))
 
     async def write(self, event: NewEvent) -> int | None:
-        """Append one event; its ``seq`` once committed, or ``None`` for a replay."""
+        """Append one event; its ``seq`` once committed, or ``None`` for a replay. Only while
+        :meth:`writing`."""
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future))
-        if not self._running:
-            self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+        with self._ready:
+            if self._stopping:
+                raise StoreUnavailable("the service is stopping: no event is stored now")
+            self._pending.append((event, future))
+            if self._waiting:
+                self._ready.notify()
         return await future
 
-    async def _drain(self) -> None:
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Run the writer thread while the block runs (the service's lifetime); at its end,
+        the events already given are written and the thread stops.
+
+        The thread takes the events pending as soon as it finished the last batch, and hands
+        each batch's outcome to the event loop in one call: a batch does not wait for the
+        loop to take the outcome of the one before (half of the time, when the loop did that).
+        """
+        thread = threading.Thread(target=self._write_batches, daemon=True, name="event-writer")
+        thread.start()
         try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                prune = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * self.replay_window_s)
-                try:
-                    seqs = await asyncio.to_thread(
-                        self.log.append, [e for e, _ in batch], prune_before=prune
-                    )
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                if self.on_stored is not None:
-                    stored = [
-                        StoredEvent(seq, e.facility_id, e.type, e.at)
-                        for (e, _), seq in zip(batch, seqs, strict=True)
-                        if seq is not None
-                    ]
-                    try:
-                        if stored:
-                            self.on_stored(stored)
-                    except Exception:  # stored all the same: the writers get their answer
-                        logger.exception("folding %d stored events in failed", len(stored))
-                for (_, future), seq in zip(batch, seqs, strict=True):
-                    if not future.done():
-                        future.set_result(seq)
+            yield
         finally:
-            self._running = False
+            with self._ready:
+                self._stopping = True
+                self._ready.notify()
+            thread.join()  # every store call is bounded by the store's own timeouts
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._stopping:
+                    self._waiting = True
+                    self._ready.wait()
+                self._waiting = False
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            prune = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * self.replay_window_s)
+            try:
+                outcome: list[int | None] | Exception = self.log.append(
+                    [e for e, _ in batch], prune_before=prune
+                )
+            except Exception as exc:  # each writer gets it (a store error: 503)
+                outcome = exc
+            loop = batch[0][1].get_loop()
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(self._answer, batch, outcome)
+
+    def _answer(
+        self,
+        batch: list[tuple[NewEvent, asyncio.Future[int | None]]],
+        outcome: list[int | None] | Exception,
+    ) -> None:
+        """On the event loop: fold the stored events in (``on_stored``), then answer."""
+        if isinstance(outcome, Exception):
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(outcome)
+            return
+        if self.on_stored is not None:
+            stored = [
+                StoredEvent(seq, e.facility_id, e.type, e.at)
+                for (e, _), seq in zip(batch, outcome, strict=True)
+                if seq is not None
+            ]
+            try:
+                if stored:
+                    self.on_stored(stored)
+            except Exception:  # stored all the same: the writers get their answer
+                logger.exception("folding %d stored events in failed", len(stored))
+        for (_, future), seq in zip(batch, outcome, strict=True):
+            if not future.done():
+                future.set_result(seq)
 
 
 def answer_of(
