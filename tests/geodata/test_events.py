@@ -91,7 +91,8 @@ def test_replay_keys_older_than_the_window_are_pruned(store: FacilityStore) -> N
     assert log.append([old], prune_before=NOW - dt.timedelta(hours=3)) == [None]
     # once pruned (received and happened before the limit), only the replay window (checked
     # by the API) refuses it
-    assert log.append([old], prune_before=NOW + dt.timedelta(minutes=1))[0] is not None
+    after_receipt = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    assert log.append([old], prune_before=after_receipt)[0] is not None
 
 
 def _newest_of_each(events: list[StoredEvent]) -> list[StoredEvent]:
