@@ -1,7 +1,7 @@
 """Door and sensor events of facilities, and the devices that send them, kept in the store.
 
 A *device* (a smart door, an occupancy sensor) is registered for one facility; it signs what it
-sends with a key only it and the store know (see :mod:`api.events`). An *event* is a count or a
+sends with a key only it and the store know (see :mod:`api.routes.doors`). An *event* is a count or a
 state and nothing else: ``entry`` (one person came in), ``occupied`` / ``vacant`` (an occupancy
 sensor), ``opened`` / ``locked`` (the door). No field can carry personal data.
 
@@ -12,8 +12,12 @@ tables created by the migration ``0003_door_events``):
   :func:`api.auth.hash_key`), ``created_at``, ``revoked_at``;
 * ``facility_events``: ``seq`` (grows with every event, in commit order), ``facility_id``,
   ``device_id``, ``type``, ``at`` (when it happened, UTC), ``received_at`` (UTC);
-* ``event_replays``: one row per accepted event (``replay_key``, ``at``) so that the same event
-  sent twice is refused; rows older than the replay window are pruned.
+* ``event_replays``: one row per accepted event (its ``replay_key``, see :func:`replay_key`)
+  so that the same event sent twice is refused; rows older than the replay window are pruned.
+
+A GeoPackage also keeps ``facility_event_latest``, the newest event of each facility and type,
+and stores a batch by one ``INSERT`` into ``event_replays`` whose trigger copies the events into
+``facility_events`` (see :meth:`GeoPackageEventLog.append` and ``docs/live.md``, *Tables*).
 
 Events never raise the facilities' change counter: a burst of door events must not make every
 API worker rebuild its facility index. Workers follow the events by their ``seq`` instead
@@ -384,10 +388,10 @@ _EVENTS = (
       PRIMARY KEY (facility_id, type)) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('events_folded_seq', '0')",
 )
-_REPLAYS = (
-    """CREATE TABLE IF NOT EXISTS event_replays (
+_REPLAY_TABLE = """CREATE TABLE IF NOT EXISTS event_replays (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, replay_key TEXT NOT NULL UNIQUE,
-      received_at TEXT NOT NULL, facility_id TEXT, device_id TEXT, type TEXT, at TEXT)""",
+      received_at TEXT NOT NULL, facility_id TEXT, device_id TEXT, type TEXT, at TEXT)"""
+_REPLAY_STORING = (
     # seqs go on from the events' (also after every key was pruned: AUTOINCREMENT)
     """INSERT INTO sqlite_sequence (name, seq) SELECT 'event_replays', 0
       WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event_replays')""",
@@ -429,8 +433,7 @@ def _make_event_tables(con: sqlite3.Connection) -> None:
     if older:
         con.execute("ALTER TABLE event_replays RENAME TO event_replays_older")
         con.execute("DROP INDEX IF EXISTS event_replays_at")
-    for statement in _REPLAYS[:1]:
-        con.execute(statement)
+    con.execute(_REPLAY_TABLE)
     if older:
         con.execute(
             "INSERT INTO event_replays (replay_key, received_at) "
@@ -438,7 +441,7 @@ def _make_event_tables(con: sqlite3.Connection) -> None:
             (_iso(dt.datetime.now(dt.UTC)),),
         )
         con.execute("DROP TABLE event_replays_older")
-    for statement in _REPLAYS[1:] + _FOLD:
+    for statement in _REPLAY_STORING + _FOLD:
         con.execute(statement)
 
 
