@@ -1,9 +1,9 @@
 """Door and sensor events of facilities, and the devices that send them, kept in the store.
 
 A *device* (a smart door, an occupancy sensor) is registered for one facility; it signs what it
-sends with a key only it and the store know (see :mod:`api.routes.doors`). An *event* is a count or a
-state and nothing else: ``entry`` (one person came in), ``occupied`` / ``vacant`` (an occupancy
-sensor), ``opened`` / ``locked`` (the door). No field can carry personal data.
+sends with a key only it and the store know (see :mod:`api.routes.doors`). An *event* is a count
+or a state and nothing else: ``entry`` (one person came in), ``occupied`` / ``vacant`` (an
+occupancy sensor), ``opened`` / ``locked`` (the door). No field can carry personal data.
 
 Both stores keep three tables next to the facilities (GeoPackage attributes tables, or PostGIS
 tables created by the migration ``0003_door_events``):
