@@ -6,7 +6,8 @@ facilities in one GeoPackage file (an SQLite database any GIS opens: QGIS, GDAL,
 * ``facilities``: a point feature table (WGS-84, EPSG:4326) with the columns of
   :data:`geodata.schema.COLUMNS`;
 * ``facility_audit``: one row per change (who, when, what: the changed fields with old and new
-  values), registered as a GeoPackage attributes table;
+  values; also each staff photo added or taken down), registered as a GeoPackage attributes
+  table;
 * ``imports``: one row per bulk import with its counts;
 * ``holiday_calendar``: the official holiday arrangements loaded with ``finder calendar load``
   (:meth:`StoreBase.load_calendar`), one row per special day, kept with the data so that every
@@ -476,6 +477,18 @@ class StoreBase(ABC):
         ``execute`` (whose result has ``fetchone``)."""
 
     @abstractmethod
+    def _audit(
+        self,
+        con: Any,
+        at: str,
+        actor: str,
+        action: str,
+        facility_id: str,
+        changes: dict[str, Any] | None,
+    ) -> None:
+        """Add an audit entry inside a write (``con`` as the write yields it)."""
+
+    @abstractmethod
     def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one read query."""
 
@@ -592,30 +605,26 @@ class StoreBase(ABC):
     def add_photo(self, facility_id: str, photo: StoredPhoto, *, actor: str) -> int:
         """Keep a photo of a facility (already re-encoded); returns its number (0: the first)."""
         m = self._MARK
+        at = now_utc()
         with self._side_write() as con:
             con.execute(
                 "INSERT INTO facility_photos (facility_id, image, thumb, width, height, "
                 f"created_at, actor) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
-                (
-                    facility_id,
-                    photo.image,
-                    photo.thumb,
-                    photo.width,
-                    photo.height,
-                    now_utc(),
-                    actor,
-                ),
+                (facility_id, photo.image, photo.thumb, photo.width, photo.height, at, actor),
             )
-            return self._photo_number(con, facility_id)
+            return self._photo_added(con, at, actor, facility_id)
 
-    def _photo_number(self, con: Any, facility_id: str) -> int:
-        """The number of the facility's newest staff photo, inside a write."""
+    def _photo_added(self, con: Any, at: str, actor: str, facility_id: str) -> int:
+        """The number of the facility's newest staff photo (just added, inside its write), with
+        its audit entry (``photo_add``, ``{"photo": [None, n]}``)."""
         row = con.execute(
             f"SELECT count(*) FROM facility_photos WHERE facility_id = {self._MARK} "
             f"AND {self._STAFF_PHOTO}",
             (facility_id,),
         ).fetchone()
-        return int(row[0]) - 1
+        n = int(row[0]) - 1
+        self._audit(con, at, actor, "photo_add", facility_id, {"photo": [None, n]})
+        return n
 
     def photo(self, facility_id: str, n: int, *, thumb: bool) -> bytes:
         """The JPEG bytes of photo ``n`` (0: the first) or its thumbnail; raises
@@ -644,6 +653,7 @@ class StoreBase(ABC):
         already taken down."""
         m = self._MARK
         row = None
+        at = now_utc()
         if n in self._PHOTO_NUMBERS:
             with self._side_write() as con:
                 row = con.execute(
@@ -651,8 +661,10 @@ class StoreBase(ABC):
                     f"deleted_by = {m} WHERE deleted_at IS NULL AND photo_id = (SELECT photo_id "
                     f"FROM facility_photos WHERE facility_id = {m} AND {self._STAFF_PHOTO} "
                     f"ORDER BY photo_id LIMIT 1 OFFSET {m}) RETURNING photo_id",
-                    (b"", b"", now_utc(), actor, facility_id, int(n)),
+                    (b"", b"", at, actor, facility_id, int(n)),
                 ).fetchone()
+                if row is not None:
+                    self._audit(con, at, actor, "photo_delete", facility_id, {"photo": [n, None]})
         if row is None:
             raise PhotoNotFound(f"facility {facility_id!r} has no photo {n}")
 
@@ -722,16 +734,17 @@ class StoreBase(ABC):
         """Copy a report's photo as its facility's next photo (shown to whoever may see the
         facility); returns the photo's number. Raises :class:`PhotoNotFound`."""
         m = self._MARK
+        at = now_utc()
         with self._side_write() as con:
             row = con.execute(
                 "INSERT INTO facility_photos (facility_id, image, thumb, width, height, "
                 "created_at, actor) SELECT facility_id, image, thumb, width, height, "
                 f"{m}, {m} FROM facility_photos WHERE report_id = {m} RETURNING facility_id",
-                (now_utc(), actor, int(report_id)),
+                (at, actor, int(report_id)),
             ).fetchone()
             if row is None:
                 raise PhotoNotFound(f"report {report_id} has no photo")
-            return self._photo_number(con, str(row[0]))
+            return self._photo_added(con, at, actor, str(row[0]))
 
 
 def merged_edit(

@@ -67,6 +67,7 @@
       f_lon: "经度", f_lat: "纬度", f_adcode: "区划代码", f_city: "市", f_province: "省",
       f_source_crs: "原坐标系", f_source: "来源", f_id: "编号",
       a_create: "新建", a_update: "导入更新", a_patch: "修改", a_replace: "替换", a_delete: "删除",
+      a_photo_add: "添加照片", a_photo_delete: "撤下照片", f_photo: "照片编号",
     },
     en: {
       title: "Facility finder · staff console", tab_import: "Import", tab_edit: "Edit",
@@ -123,6 +124,7 @@
       f_source_crs: "Source CRS", f_source: "Source", f_id: "Id",
       a_create: "created", a_update: "updated by import", a_patch: "edited",
       a_replace: "replaced", a_delete: "deleted",
+      a_photo_add: "photo added", a_photo_delete: "photo taken down", f_photo: "Photo number",
     },
   };
   var lang = localStorage.getItem(LANG) === "en" ? "en" : "zh";

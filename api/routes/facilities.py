@@ -436,7 +436,8 @@ def revert_change(
     """Set the fields of audit entry ``seq`` back to their old values, as a ``PATCH`` with
     ``If-Match`` would (same rights, same validation); the audit trail records it as a new
     change. Only changes of fields (update, patch, replace) of the facility's latest 1,000
-    entries can be reverted (422 for a create or delete, 404 for an unknown entry).
+    entries can be reverted (422 for a create, a delete or a photo change, 404 for an unknown
+    entry).
     """
     _visible(state.store, facility_id, editor)
     entry = next(

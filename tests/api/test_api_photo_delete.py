@@ -184,3 +184,44 @@ def test_a_published_report_photo_is_taken_down_the_same_way(edit_live: Live) ->
             assert _map_photo(public, facility_id) == -1
         # the report keeps its own photo, for staff and the reporter only
         assert staff.get(f"/reports/{receipt['id']}/photo").status_code == 200
+
+
+def _photo_entries(client: httpx.Client, facility_id: str) -> list[tuple[str, str, Any]]:
+    trail = client.get(f"/facilities/{facility_id}/audit")
+    assert trail.status_code == 200, trail.text
+    return [
+        (e["action"], e["actor"], e["changes"])
+        for e in reversed(trail.json()["entries"])  # oldest first
+        if e["action"].startswith("photo_")
+    ]
+
+
+def test_every_photo_change_is_in_the_audit_trail_and_cannot_be_reverted(
+    edit_live: Live,
+) -> None:
+    facility_id = _public_id(5)
+    with edit_live.client() as reporter:
+        receipt = reporter.post(f"/facilities/{facility_id}/reports", json={"type": "other"}).json()
+        sent = reporter.post(
+            receipt["photo_url"], content=_jpeg((9, 9, 9)), headers={"Content-Type": "image/jpeg"}
+        )
+        assert sent.status_code == 201, sent.text
+    with edit_live.client(edit_live.keys.editor) as staff:
+        _add(staff, facility_id, _jpeg((200, 0, 0)))
+    with edit_live.client(edit_live.keys.plain_editor) as staff:
+        assert staff.post(f"/reports/{receipt['id']}/confirm").status_code == 200
+        assert staff.post(f"/reports/{receipt['id']}/photo/publish").status_code == 201
+        assert staff.delete(f"/facilities/{facility_id}/photos/0").status_code == 204
+        assert _photo_entries(staff, facility_id) == [
+            ("photo_add", "editor", {"photo": [None, 0]}),
+            ("photo_add", "plain-editor", {"photo": [None, 1]}),  # the report's, published
+            ("photo_delete", "plain-editor", {"photo": [0, None]}),
+        ]
+        trail = staff.get(f"/facilities/{facility_id}/audit").json()["entries"]
+        version = staff.get(f"/facilities/{facility_id}").headers["ETag"]
+        refused = staff.post(
+            f"/facilities/{facility_id}/audit/{trail[0]['seq']}/revert",
+            headers={"If-Match": version},
+        )
+    assert refused.status_code == 422, refused.text
+    assert "photo_delete" in refused.json()["detail"]

@@ -136,6 +136,12 @@ def test_console_takes_a_photo_down_after_asking_and_shrinks_an_upload(
         )
         expect(photos).to_have_count(2, timeout=TIMEOUT_MS)
         expect(page.locator("#photo-error")).to_have_text("")
+        # the facility's history names each photo change (newest first) and who made it
+        page.click("#form-history")
+        changes = page.locator("#history-list li.entry .meta", has_text="照片")
+        expect(changes).to_have_count(4, timeout=TIMEOUT_MS)
+        said = [changes.nth(i).inner_text().split(" · ")[1:] for i in range(4)]
+        page.screenshot(path=str(ROOT / "artifacts/console/history-photos-phone.png"))
     finally:
         context.close()
     with edit_live.client() as public:
@@ -143,6 +149,12 @@ def test_console_takes_a_photo_down_after_asking_and_shrinks_an_upload(
         assert public.get(f"/facilities/{facility_id}/photos/1").status_code == 200
     entries = edit_live.store.photos(facility_id)
     assert [(e.n, e.deleted_by) for e in entries] == [(0, "plain-editor"), (1, None), (2, None)]
+    assert said == [
+        ["plain-editor", "添加照片"],
+        ["plain-editor", "撤下照片"],
+        ["editor", "添加照片"],
+        ["editor", "添加照片"],
+    ]
     assert len(uploads) == 1
     _assert_shrunk(uploads[0], phone_photo)
     assert not log.page_errors and not log.dialogs
