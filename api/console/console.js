@@ -60,6 +60,7 @@
       theirs: "对方的版本", field: "字段", history_of: "{name}（{id}）的修改记录",
       no_entries: "没有记录", signed_in: "{name}", unknown_key: "密钥无效或已吊销",
       active: "有效", revoked: "已吊销", expired: "已过期", not_allowed: "此密钥没有编辑权限",
+      no_org_trail: "此密钥只能查看单个设施的修改记录（全部记录需要 read-all 权限或所属单位）",
       f_name: "名称", f_kind: "类型", f_format: "形式", f_address: "地址", f_district: "区",
       f_access: "开放对象", f_organization: "所属单位", f_opening_hours: "开放时间",
       f_amenities: "设施（用 ; 分隔）", f_status: "状态", f_phone: "电话", f_operator: "运营方",
@@ -115,6 +116,8 @@
       no_entries: "No entries", signed_in: "{name}", unknown_key: "Unknown or revoked key",
       active: "active", revoked: "revoked", expired: "expired",
       not_allowed: "This key may not edit",
+      no_org_trail: "This key reads the history of single facilities only (all changes need "
+        + "the read-all scope or organisations)",
       f_name: "Name", f_kind: "Kind", f_format: "Format", f_address: "Address",
       f_district: "District", f_access: "Access", f_organization: "Organisation",
       f_opening_hours: "Opening hours", f_amenities: "Amenities (; separated)",
@@ -868,7 +871,9 @@
       if (!r.body.entries.length) list.appendChild(el("li", { text: t("no_entries") }));
       r.body.entries.forEach(function (e) { list.appendChild(entryNode(e, false, null)); });
     }).catch(function (error) {
-      list.appendChild(el("li", { class: "error", text: error.message }));
+      // a key without read-all or organisations reads only the trails of single facilities
+      list.appendChild(error.status === 403 ? el("li", { text: t("no_org_trail") })
+        : el("li", { class: "error", text: error.message }));
     });
   }
 

@@ -141,6 +141,10 @@ def test_console_takes_a_photo_down_after_asking_and_shrinks_an_upload(
         changes = page.locator("#history-list li.entry .meta", has_text="照片")
         expect(changes).to_have_count(4, timeout=TIMEOUT_MS)
         said = [changes.nth(i).inner_text().split(" · ")[1:] for i in range(4)]
+        # this key may not read the whole trail: said in the page's language, not the server's
+        expect(page.locator("#org-list")).to_have_text(
+            "此密钥只能查看单个设施的修改记录（全部记录需要 read-all 权限或所属单位）"
+        )
         page.screenshot(path=str(ROOT / "artifacts/console/history-photos-phone.png"))
     finally:
         context.close()
