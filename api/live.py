@@ -387,8 +387,7 @@ class EventWriter:
             path=throttle,
         )
         self._pending: list[tuple[NewEvent, asyncio.Future[int | None]]] = []
-        self._ready = threading.Condition()  # guards _pending, _waiting and _stopping
-        self._waiting = False  # the writer thread waits for events
+        self._ready = threading.Condition()  # guards _pending and _stopping
         self._stopping = False
 
     def admit(self, device_id: str) -> int | None:
@@ -407,8 +406,7 @@ class EventWriter:
             if self._stopping:
                 raise StoreUnavailable("the service is stopping: no event is stored now")
             self._pending.append((event, future))
-            if self._waiting:
-                self._ready.notify()
+            self._ready.notify()  # nothing to do unless the writer thread waits
         return await future
 
     @contextmanager
@@ -434,9 +432,7 @@ class EventWriter:
         while True:
             with self._ready:
                 while not self._pending and not self._stopping:
-                    self._waiting = True
                     self._ready.wait()
-                self._waiting = False
                 if not self._pending:
                     return
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
